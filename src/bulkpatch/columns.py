@@ -1,0 +1,173 @@
+"""The sheet's column grammar (SPEC section 3), derived from the PATCH body model.
+
+Every dotted path into :class:`~bulkpatch.models.UpdateCampaignRequest` is a valid change column,
+whole objects included.  ``expect.<path>`` columns are guards, ``#``/``_`` columns are notes,
+``org_id``/``workspace_id``/``campaign_id`` are keys.  Anything else is refused with the closest
+valid name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from bulkpatch.models import CampaignStatus, UpdateCampaignRequest
+
+KEY_COLUMNS: tuple[str, ...] = ("org_id", "workspace_id", "campaign_id")
+EXPECT_PREFIX = "expect."
+NOTE_PREFIXES: tuple[str, ...] = ("#", "_")
+#: Objects the API replaces whole: a change inside one means GET, merge, send the whole object.
+FULL_REPLACEMENT_OBJECTS: tuple[str, ...] = ("allowed_schedule", "app_config")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One dotted path of the PATCH body."""
+
+    path: str
+    #: The type a value at this path must have (for a pydantic ``TypeAdapter``).
+    annotation: Any
+    #: The model when the path holds an object (merged key by key), else None.
+    model: type[BaseModel] | None = None
+
+    @property
+    def is_object(self) -> bool:
+        return self.model is not None
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(self.path.split("."))
+
+    @property
+    def top_level(self) -> bool:
+        return "." not in self.path
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = tuple(a for a in typing.get_args(annotation) if a is not type(None))
+        if len(args) == 1:
+            return args[0]
+        return typing.Union[args]  # noqa: UP007 - rebuilt at run time from a tuple
+    return annotation
+
+
+def _as_model(annotation: Any) -> type[BaseModel] | None:
+    inner = _unwrap_optional(annotation)
+    if isinstance(inner, type) and issubclass(inner, BaseModel):
+        return inner
+    return None
+
+
+def _walk(model: type[BaseModel], prefix: str) -> dict[str, FieldSpec]:
+    specs: dict[str, FieldSpec] = {}
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        annotation = _unwrap_optional(info.rebuild_annotation())
+        sub = _as_model(annotation)
+        specs[path] = FieldSpec(path=path, annotation=annotation, model=sub)
+        if sub is not None:
+            specs.update(_walk(sub, f"{path}."))
+    return specs
+
+
+#: Every valid change path, in schema order.
+CHANGE_PATHS: dict[str, FieldSpec] = _walk(UpdateCampaignRequest, "")
+
+#: Paths that may follow ``expect.``: every change path, plus the campaign's status and version.
+EXPECT_PATHS: dict[str, FieldSpec] = {
+    "status": FieldSpec(path="status", annotation=CampaignStatus),
+    "updated_at": FieldSpec(path="updated_at", annotation=str),
+    **CHANGE_PATHS,
+}
+
+
+def all_valid_columns() -> list[str]:
+    return [
+        *KEY_COLUMNS,
+        *CHANGE_PATHS,
+        *(EXPECT_PREFIX + path for path in EXPECT_PATHS),
+    ]
+
+
+def suggest(column: str) -> str | None:
+    """The closest valid column name to a misspelt one, if any is close."""
+    candidates = all_valid_columns()
+    lowered = column.strip().lower()
+    for candidate in candidates:  # a case slip is the commonest typo
+        if candidate.lower() == lowered:
+            return candidate
+    # A bare inner name ("timezone") most likely meant its full path.
+    tails = [c for c in CHANGE_PATHS if c.rsplit(".", 1)[-1] == lowered]
+    if len(tails) == 1:
+        return tails[0]
+    close = difflib.get_close_matches(column, candidates, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def is_note(column: str) -> bool:
+    return column.startswith(NOTE_PREFIXES)
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """A sheet header, sorted into its kinds of column."""
+
+    columns: tuple[str, ...]
+    keys: tuple[str, ...] = ()
+    changes: tuple[str, ...] = ()
+    #: column name -> guarded path (without the prefix)
+    expects: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderProblem:
+    column: str
+    message: str
+
+
+def classify_header(columns: list[str]) -> tuple[Header, list[HeaderProblem]]:
+    """Sort a header into key/change/expect/note columns; unknown or repeated names are problems."""
+    keys: list[str] = []
+    changes: list[str] = []
+    expects: dict[str, str] = {}
+    notes: list[str] = []
+    problems: list[HeaderProblem] = []
+    seen: set[str] = set()
+    for column in columns:
+        if column in seen:
+            problems.append(HeaderProblem(column, f"column `{column}` appears more than once"))
+            continue
+        seen.add(column)
+        if is_note(column):
+            notes.append(column)
+        elif column in KEY_COLUMNS:
+            keys.append(column)
+        elif column in CHANGE_PATHS:
+            changes.append(column)
+        elif column.startswith(EXPECT_PREFIX) and column[len(EXPECT_PREFIX) :] in EXPECT_PATHS:
+            expects[column] = column[len(EXPECT_PREFIX) :]
+        else:
+            hint = suggest(column)
+            shown = column if column.strip() else repr(column)
+            message = f"unknown column `{shown}`"
+            if hint is not None:
+                message += f" — did you mean `{hint}`?"
+            else:
+                message += " — see `bulkpatch validate --help` for the valid columns"
+            problems.append(HeaderProblem(column, message))
+    header = Header(
+        columns=tuple(columns),
+        keys=tuple(keys),
+        changes=tuple(changes),
+        expects=expects,
+        notes=tuple(notes),
+    )
+    return header, problems

@@ -1,0 +1,324 @@
+"""The Scheduling API data as pydantic v2 models: one definition for the client and the simulator.
+
+The rules of SPEC section 4 live here, on small annotated leaf types (``Name``, ``ClockTime``,
+``DayList``, ...).  The sheet validator checks one cell against one leaf type, the simulator checks
+a whole PATCH body against :class:`UpdateCampaignRequest`, and both give the same verdict because
+they use the same types.
+
+Two families of models:
+
+* request models (``extra="forbid"``): what a PATCH body may hold.  ``allowed_schedule`` and
+  ``app_config`` are *full replacements*, so their models require every field the API stores.
+* response models (``extra="allow"``): what GET and PATCH answer.  Unknown fields the real API adds
+  are kept, never dropped, so that a merge sends them back untouched.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from datetime import datetime
+from functools import lru_cache
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+# --------------------------------------------------------------------------------------------
+# Leaf types: one rule each.
+# --------------------------------------------------------------------------------------------
+
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+_ID_RE = re.compile(ID_PATTERN)
+
+#: An org, workspace or campaign id: the only characters that may reach a URL path.
+ResourceId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+def is_valid_id(value: str) -> bool:
+    """True when ``value`` may be used as an id in a URL path."""
+    return _ID_RE.fullmatch(value) is not None
+
+
+#: Campaign name: 1-50 letters, digits, spaces, hyphens, underscores.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9 _-]+$")]
+
+#: Campaign description: at most 150 characters.
+Description = Annotated[str, StringConstraints(max_length=150)]
+
+_CLOCK_RE = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
+
+
+def _check_clock(value: str) -> str:
+    if not _CLOCK_RE.fullmatch(value):
+        raise ValueError("must be a 24-hour time HH:MM, for example 09:00 or 18:30")
+    return value
+
+
+#: ``HH:MM``, 24-hour.
+ClockTime = Annotated[str, AfterValidator(_check_clock)]
+
+DAYS: tuple[str, ...] = (
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+)
+DayName = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def _check_days(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("must name at least one day")
+    seen: set[str] = set()
+    for day in value:
+        if day in seen:
+            raise ValueError(f"names {day} twice")
+        seen.add(day)
+    return value
+
+
+#: A non-empty list of distinct day names, ``Monday`` ... ``Sunday``.
+DayList = Annotated[list[DayName], AfterValidator(_check_days)]
+
+
+@lru_cache(maxsize=1)
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _check_timezone(value: str) -> str:
+    if value not in _timezones():
+        raise ValueError("is not an IANA time zone name (for example Asia/Kolkata)")
+    return value
+
+
+#: An IANA time zone name.
+TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+
+
+def _reject_bool(value: Any) -> Any:
+    # JSON true/false must not pass as 1/0.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+AppVersion = Annotated[int, BeforeValidator(_reject_bool), Field(ge=1)]
+AttemptsPerSecond = Annotated[float, BeforeValidator(_reject_bool), Field(ge=0.1, le=500)]
+MaxRetries = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=20)]
+Minutes = Annotated[float, BeforeValidator(_reject_bool), Field(ge=0)]
+#: A number of minutes, or a list with one number per retry.
+RetryInterval = Minutes | list[Minutes]
+Weight = Annotated[int, BeforeValidator(_reject_bool), Field(ge=1)]
+NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+
+_E164_RE = re.compile(r"^\+\d{7,15}$")
+
+
+def _check_e164(value: str) -> str:
+    if not _E164_RE.fullmatch(value):
+        raise ValueError(
+            "must be an E.164 phone number: + and 7-15 digits, for example +919812345678"
+        )
+    return value
+
+
+PhoneNumber = Annotated[str, AfterValidator(_check_e164)]
+
+
+def _check_https_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.netloc or any(c.isspace() for c in value):
+        raise ValueError("must be an absolute https:// URL")
+    return value
+
+
+HttpsUrl = Annotated[str, AfterValidator(_check_https_url)]
+
+
+#: ISO 8601 with a time zone.  A naive time is refused ("Input should have timezone info").
+EndTimestamp = AwareDatetime
+
+CampaignStatus = Literal["ended", "active", "paused", "scheduled", "cancelled"]
+AppType = Literal["agent", "workflow"]
+StatusAction = Literal["pause", "resume", "cancel"]
+
+#: Statuses in which the API accepts a PATCH.
+EDITABLE_STATUSES: frozenset[str] = frozenset({"paused", "scheduled"})
+
+# --------------------------------------------------------------------------------------------
+# Request models (PATCH body)
+# --------------------------------------------------------------------------------------------
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class AllowedSchedule(BaseModel):
+    """``allowed_schedule``: when the campaign may dial.  Sent whole (a full replacement)."""
+
+    model_config = _STRICT
+
+    allowed_start_time: ClockTime
+    allowed_end_time: ClockTime
+    allowed_days: DayList
+    timezone: TimeZoneName = "Asia/Kolkata"
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> Self:
+        if self.allowed_start_time >= self.allowed_end_time:
+            raise ValueError(
+                f"allowed_start_time {self.allowed_start_time} must be before "
+                f"allowed_end_time {self.allowed_end_time}"
+            )
+        return self
+
+
+class ConnectionConfig(BaseModel):
+    model_config = _STRICT
+
+    connection_id: NonEmptyStr
+    phone_numbers: Annotated[list[PhoneNumber], Field(min_length=1)]
+    weight: Weight = 1
+
+
+class RetryToggle(BaseModel):
+    model_config = _STRICT
+
+    enabled: bool = True
+
+
+class ShortDurationRetry(BaseModel):
+    model_config = _STRICT
+
+    enabled: bool = True
+    threshold_seconds: Annotated[int, BeforeValidator(_reject_bool), Field(ge=0)] | None = None
+
+
+class ErrorRetry(BaseModel):
+    model_config = _STRICT
+
+    enabled: bool = True
+    max_retries: MaxRetries | None = None
+    retry_interval_minutes: Minutes | None = None
+
+
+class RetryOn(BaseModel):
+    model_config = _STRICT
+
+    busy: RetryToggle | None = None
+    failed: RetryToggle | None = None
+    no_answer: RetryToggle | None = None
+    short_duration: ShortDurationRetry | None = None
+    provider_error: ErrorRetry | None = None
+    internal_error: ErrorRetry | None = None
+
+
+class RetryConfig(BaseModel):
+    model_config = _STRICT
+
+    max_retries: MaxRetries = 3
+    retry_on: RetryOn | None = None
+    retry_interval_minutes: RetryInterval | None = None
+
+
+class WebhookConfig(BaseModel):
+    model_config = _STRICT
+
+    url: HttpsUrl
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class AgentConfig(BaseModel):
+    """``app_config``: sent whole (a full replacement).
+
+    ``app_id`` and ``app_type`` may be omitted; when sent they must equal the stored values.
+    """
+
+    model_config = _STRICT
+
+    app_id: NonEmptyStr | None = None
+    app_type: AppType | None = None
+    app_version: AppVersion
+    attempts_per_second: AttemptsPerSecond
+    connection_configs: Annotated[list[ConnectionConfig], Field(min_length=1)]
+    retry_config: RetryConfig
+    webhook_config: WebhookConfig | None = None
+
+
+class UpdateCampaignRequest(BaseModel):
+    """The PATCH body.  Every field is optional; a field that is absent is left as it is."""
+
+    model_config = _STRICT
+
+    name: Name | None = None
+    description: Description | None = None
+    app_config: AgentConfig | None = None
+    end_timestamp: EndTimestamp | None = None
+    allowed_schedule: AllowedSchedule | None = None
+
+
+class StatusChange(BaseModel):
+    """Body of ``PUT /campaigns/{id}/status``."""
+
+    model_config = _STRICT
+
+    action: StatusAction
+
+
+# --------------------------------------------------------------------------------------------
+# Response models
+# --------------------------------------------------------------------------------------------
+
+_OPEN = ConfigDict(extra="allow")
+
+
+class CampaignSummary(BaseModel):
+    """What PATCH answers (and what a list holds per campaign)."""
+
+    model_config = _OPEN
+
+    name: str
+    campaign_id: str
+    status: CampaignStatus
+    app_id: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    description: str | None = None
+    app_type: AppType = "agent"
+    app_version: int | None = None
+    updated_by: str | None = None
+
+
+class CampaignDetail(CampaignSummary):
+    """What ``GET /campaigns/{id}`` answers: the summary plus the configuration objects."""
+
+    app_config: dict[str, Any]
+    start_timestamp: datetime
+    end_timestamp: datetime | None = None
+    allowed_schedule: dict[str, Any] | None = None
+
+
+class CampaignPage(BaseModel):
+    """What ``GET /campaigns`` answers."""
+
+    model_config = _OPEN
+
+    items: list[CampaignSummary]
+    total: int
+    next_page_uri: str | None = None
+    prev_page_uri: str | None = None

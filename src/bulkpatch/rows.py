@@ -1,0 +1,67 @@
+"""The values that flow between the stages: a sheet row, a problem with it, a row ready to apply.
+
+Plain frozen dataclasses, so every stage can be tested without the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class RowKey:
+    """Which campaign a row is about."""
+
+    org_id: str
+    workspace_id: str
+    campaign_id: str
+
+    def __str__(self) -> str:
+        return f"{self.org_id}/{self.workspace_id}/{self.campaign_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One broken rule: where (row, column), what (the value, shortened) and which rule."""
+
+    row: int  # 1-based data row; 0 for a problem with the sheet as a whole (header, file)
+    column: str
+    value: str
+    rule: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" if self.row else "sheet"
+        shown = f" = {self.value!r}" if self.value else ""
+        col = f", column `{self.column}`" if self.column else ""
+        return f"{where}{col}{shown}: {self.rule}"
+
+
+@dataclass(frozen=True, slots=True)
+class RowChange:
+    """A validated row: which campaign, and what to change.
+
+    ``changes`` maps dotted paths (``allowed_schedule.allowed_days``) to JSON-ready values, already
+    checked and normalised (days as ``Monday``..., timestamps as ISO 8601 text with their zone,
+    objects as dicts holding only the keys the row gave).  ``expects`` maps guarded paths
+    (``status``, ``app_config.app_version``) to the value the campaign must hold now.
+    """
+
+    row: int
+    key: RowKey
+    changes: dict[str, Any]
+    expects: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RowVerdict:
+    """What validation says of one row: a change to apply, or the problems that stop it."""
+
+    row: int
+    key: RowKey | None
+    change: RowChange | None
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.change is not None and not self.problems
