@@ -1,0 +1,237 @@
+"""The edge that talks HTTP: one aiohttp session, one pacer, one place that maps foreign errors.
+
+Every request of a run goes through :meth:`ApiClient.send`, which waits for the pacer, sends, and
+turns whatever happened into a :class:`Reply` — a value, never an exception — so the row procedure
+can decide with pure functions.  aiohttp and timeout exceptions are mapped here and only here:
+
+    Reply
+     ├── status is set             the server answered (any status)
+     │    └── unreadable           a 2xx whose body could not be read (outcome unknown)
+     └── status is None            no answer
+          ├── not_sent             connecting failed: the request never left (safe to resend)
+          └── maybe_sent           lost after sending, or timed out: the outcome is unknown
+
+The API key travels only in the ``X-API-Key`` header; no text built here can contain it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+
+from bulkpatch.health import Health
+from bulkpatch.models import is_valid_id
+from bulkpatch.pacing import Pacer
+from bulkpatch.retrying import parse_retry_after
+from bulkpatch.rows import RowKey
+
+DEFAULT_BASE_URL = "https://apps.sarvam.ai/api/scheduling"
+
+
+class BaseUrlError(ValueError):
+    """The base URL is not one we may send a key to."""
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str) -> str:
+    """The base URL without a trailing slash; ``http://`` only for a loopback host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise BaseUrlError(
+            f"base URL {url!r} is not an absolute http(s) URL (for example {DEFAULT_BASE_URL})"
+        )
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise BaseUrlError(
+            f"base URL {url!r} uses plain http:// to a host that is not loopback; the API key "
+            "would cross the network unencrypted. Use https://"
+        )
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise BaseUrlError("base URL must not carry credentials, a query or a fragment")
+    return url.rstrip("/")
+
+
+def campaign_path(key: RowKey) -> str:
+    """The URL path of a campaign; every id is checked before it reaches the path."""
+    for value in (key.org_id, key.workspace_id, key.campaign_id):
+        if not is_valid_id(value):
+            raise ValueError(f"id {value!r} may not be used in a URL")  # validation let it by: bug
+    return (
+        f"/v1/orgs/{quote(key.org_id)}/workspaces/{quote(key.workspace_id)}"
+        f"/campaigns/{quote(key.campaign_id)}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What one HTTP request came to."""
+
+    method: str
+    status: int | None = None
+    data: Any = None
+    text: str = ""
+    #: No answer: the error, in words (never the key).
+    error: str = ""
+    #: No answer, and the request may have reached the server.
+    maybe_sent: bool = False
+    #: A 2xx whose body could not be read.
+    unreadable: bool = False
+    retry_after: float | None = None
+    latency: float = 0.0
+    #: It failed while the whole API was failing (the breaker): not the row's fault.
+    systemic: bool = False
+    #: Not sent: the run is stopping (an outage outlasted --max-outage).
+    stopped: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300 and not self.unreadable
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """The server may or may not have acted on it: look before sending again."""
+        return self.maybe_sent or self.unreadable
+
+    def describe(self) -> str:
+        if self.status is None:
+            return self.error
+        return f"HTTP {self.status}"
+
+
+RequestHook = Callable[[Reply], None]
+
+
+class ApiClient:
+    """Sends the Scheduling API's requests through one session and one pacer."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        api_key: str,
+        pacer: Pacer,
+        health: Health,
+        timeout: float,
+        on_reply: RequestHook | None = None,
+    ) -> None:
+        self._session = session
+        self._base = check_base_url(base_url)
+        self._headers = {"X-API-Key": api_key, "Accept": "application/json"}
+        self._pacer = pacer
+        self._health = health
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._on_reply = on_reply
+
+    @property
+    def pacer(self) -> Pacer:
+        return self._pacer
+
+    async def get_campaign(self, key: RowKey) -> Reply:
+        return await self.send("GET", campaign_path(key))
+
+    async def patch_campaign(self, key: RowKey, body: dict[str, Any]) -> Reply:
+        return await self.send("PATCH", campaign_path(key), body)
+
+    async def set_status(self, key: RowKey, action: str) -> Reply:
+        return await self.send("PUT", campaign_path(key) + "/status", {"action": action})
+
+    @property
+    def health(self) -> Health:
+        return self._health
+
+    async def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Reply:
+        """Wait for the breaker and the pacer, send, and describe what happened."""
+        if not await self._health.admit():
+            return Reply(method, error="not sent: the run is stopping", stopped=True)
+        await self._pacer.acquire()
+        started = time.monotonic()
+        reply = await self._send_once(method, path, body)
+        reply = replace(reply, latency=time.monotonic() - started)
+        if self._health.record(reply):
+            reply = replace(reply, systemic=True)
+        if self._on_reply is not None:
+            self._on_reply(reply)
+        return reply
+
+    async def _send_once(self, method: str, path: str, body: dict[str, Any] | None) -> Reply:
+        payload = None if body is None else json.dumps(body, separators=(",", ":"))
+        headers = self._headers if payload is None else {**self._headers, **_JSON}
+        try:
+            async with self._session.request(
+                method,
+                self._base + path,
+                data=payload,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as response:
+                status = response.status
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                try:
+                    raw = await response.read()
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    # The status line came back but the body did not.
+                    return Reply(
+                        method,
+                        status=status,
+                        unreadable=200 <= status < 300,
+                        error=f"answer cut short ({_name(exc)})",
+                        retry_after=retry_after,
+                    )
+        except aiohttp.ClientConnectorError as exc:
+            return Reply(method, error=f"cannot connect ({_name(exc)})")
+        except TimeoutError:
+            return Reply(method, error="timed out", maybe_sent=method != "GET")
+        except aiohttp.ClientError as exc:
+            return Reply(
+                method, error=f"connection lost ({_name(exc)})", maybe_sent=method != "GET"
+            )
+        text = raw.decode("utf-8", errors="replace")
+        data: Any = None
+        unreadable = False
+        if text:
+            try:
+                data = json.loads(text)
+            except ValueError:
+                unreadable = 200 <= status < 300
+        elif 200 <= status < 300 and method != "PUT":
+            unreadable = True
+        return Reply(
+            method,
+            status=status,
+            data=data,
+            text=text,
+            unreadable=unreadable,
+            retry_after=retry_after,
+        )
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _name(exc: BaseException) -> str:
+    # The class name says enough and can never carry a header value.
+    return type(exc).__name__
+
+
+def new_session(concurrency: int) -> aiohttp.ClientSession:
+    """The run's one session: a connection pool sized to the concurrency."""
+    connector = aiohttp.TCPConnector(
+        limit=concurrency, limit_per_host=concurrency, ttl_dns_cache=300
+    )
+    return aiohttp.ClientSession(connector=connector, raise_for_status=False, trust_env=False)

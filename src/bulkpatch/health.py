@@ -1,0 +1,156 @@
+"""Not hammering a failing API: a circuit breaker and a retry budget, shared by all workers.
+
+* The **breaker** watches the last replies.  When most of them are server failures (5xx,
+  timeouts, connection errors; never a business 4xx and never a 429, which the pacer handles), it
+  opens: no request starts.  After a cool-down one probe goes out; if it succeeds the breaker
+  closes and the workers go on together, else the cool-down doubles (up to 30 s).  An outage
+  longer than ``max_outage`` stops the run (exit 3, resumable).
+* The **retry budget** keeps retries a bounded fraction of requests over a sliding window: a
+  retry that would exceed it waits for room instead of being sent (so a partly failing API is
+  not flooded, and no row fails just for waiting).
+
+The clock is injectable for tests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import anyio
+
+if TYPE_CHECKING:
+    from bulkpatch.client import Reply
+
+WINDOW = 20  # replies the breaker looks at
+MIN_SAMPLES = 8
+OPEN_RATIO = 0.8
+COOLDOWN_START = 1.0
+COOLDOWN_MAX = 30.0
+BUDGET_WINDOW = 10.0  # seconds
+BUDGET_RATIO = 0.25  # retries per request in the window
+BUDGET_FLOOR = 10  # retries always allowed per window
+
+
+def is_server_failure(reply: Reply) -> bool:
+    if reply.status is None:
+        return True
+    return reply.status >= 500
+
+
+class Health:
+    def __init__(
+        self,
+        *,
+        max_outage: float = 600.0,
+        on_outage: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        poll: float = 0.05,
+    ) -> None:
+        self.max_outage = max_outage
+        self._on_outage = on_outage
+        self._clock = clock
+        self._poll = poll
+        self._recent: deque[bool] = deque(maxlen=WINDOW)
+        self._open_since: float | None = None
+        self._outage_start: float | None = None
+        self._retry_at = 0.0
+        self._cooldown = COOLDOWN_START
+        self._probing = False
+        self.openings = 0
+        self.paused_seconds = 0.0
+        self.gave_up = False
+        self._requests: deque[float] = deque()
+        self._retries: deque[float] = deque()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open_since is not None
+
+    # -- breaker ------------------------------------------------------------------------------
+
+    async def admit(self) -> bool:
+        """Wait until a request may start; False when the run must stop (outage too long)."""
+        while True:
+            if self.gave_up:
+                return False
+            if self._open_since is None:
+                return True
+            now = self._clock()
+            if self._outage_start is not None and now - self._outage_start > self.max_outage:
+                self.gave_up = True
+                if self._on_outage is not None:
+                    self._on_outage(
+                        f"the API has been failing for over {self.max_outage:g} s "
+                        "(--max-outage); resume the run when it is back"
+                    )
+                return False
+            if not self._probing and now >= self._retry_at:
+                self._probing = True  # this request is the probe
+                return True
+            await anyio.sleep(self._poll)
+
+    def record(self, reply: Reply) -> bool:
+        """Note a reply; True when it failed because the API as a whole is failing (then it
+        should not count against the row's attempts)."""
+        now = self._clock()
+        self._requests.append(now)
+        failure = is_server_failure(reply)
+        if self._probing:
+            self._probing = False
+            if failure:
+                self._cooldown = min(self._cooldown * 2, COOLDOWN_MAX)
+                self._retry_at = now + self._cooldown
+            else:
+                self._close(now)
+            return failure
+        if self._open_since is not None:
+            return failure  # a reply to a request sent before the breaker opened
+        self._recent.append(failure)
+        if not failure:
+            self._outage_start = None
+        failures = sum(self._recent)
+        if len(self._recent) >= MIN_SAMPLES and failures >= OPEN_RATIO * len(self._recent):
+            self._open(now)
+            return failure
+        return False
+
+    def _open(self, now: float) -> None:
+        self.openings += 1
+        self._open_since = now
+        if self._outage_start is None:
+            self._outage_start = now
+        self._retry_at = now + self._cooldown
+
+    def _close(self, now: float) -> None:
+        if self._open_since is not None:
+            self.paused_seconds += now - self._open_since
+        self._open_since = None
+        self._outage_start = None
+        self._cooldown = COOLDOWN_START
+        self._recent.clear()
+
+    # -- retry budget ----------------------------------------------------------------------
+
+    def _trim(self, now: float) -> None:
+        edge = now - BUDGET_WINDOW
+        while self._requests and self._requests[0] < edge:
+            self._requests.popleft()
+        while self._retries and self._retries[0] < edge:
+            self._retries.popleft()
+
+    def retry_room(self) -> bool:
+        now = self._clock()
+        self._trim(now)
+        return len(self._retries) < max(BUDGET_FLOOR, BUDGET_RATIO * len(self._requests))
+
+    async def retry_permit(self) -> bool:
+        """Wait for room in the retry budget; False when the run must stop."""
+        while not self.retry_room():
+            if self.gave_up:
+                return False
+            await anyio.sleep(self._poll)
+        self._retries.append(self._clock())
+        return not self.gave_up

@@ -1,0 +1,116 @@
+"""The run's journal: an append-only JSON-lines file that ``resume`` trusts.
+
+Events, one JSON object a line (``"e"`` names the kind):
+
+* ``start``   the sheet (path, sha256), the options, the time
+* ``sent``    before every PATCH or PUT: row, campaign, what is sent, the before-values
+* ``paused``  this run paused a campaign (so it must resume it)
+* ``resumed`` this run resumed a campaign it paused
+* ``done``    a row's outcome (the report row) and the before-values of what it changed
+* ``end``     the run finished, with its exit code
+
+Each line is handed to the operating system as soon as it is written (so ``kill -9`` loses
+nothing that was written) and the file is fsynced at least once a second and at close.  A reader
+ignores a last line cut short by a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+FSYNC_EVERY = 1.0
+
+
+class JournalWriter:
+    def __init__(self, path: Path) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file: TextIO = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
+        self._last_sync = time.monotonic()
+        self.path = path
+        self._ensure_line_start()
+
+    def _ensure_line_start(self) -> None:
+        # After a crash mid-line, start our first line on a line of its own.
+        size = self.path.stat().st_size
+        if size:
+            with self.path.open("rb") as f:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    self._file.write("\n")
+
+    def write(self, event: str, **fields: Any) -> None:
+        record = {"e": event, "t": round(time.time(), 3), **fields}
+        self._file.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+        self._file.flush()
+        now = time.monotonic()
+        if now - self._last_sync >= FSYNC_EVERY:
+            os.fsync(self._file.fileno())
+            self._last_sync = now
+
+    def sync(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._last_sync = time.monotonic()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self.sync()
+            self._file.close()
+
+
+@dataclass
+class JournalState:
+    """What a journal says happened."""
+
+    start: dict[str, Any] | None = None
+    #: row -> the ``done`` record
+    done: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: row -> the last ``sent`` record, for rows without a ``done`` line
+    in_doubt: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: campaign key ("org/ws/campaign") -> row, for campaigns paused and not yet resumed
+    paused: dict[str, int] = field(default_factory=dict)
+    ended: dict[str, Any] | None = None
+    bad_lines: int = 0
+
+
+def read_journal(path: Path) -> JournalState:
+    state = JournalState()
+    sent: dict[int, dict[str, Any]] = {}
+    with path.open("r", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                state.bad_lines += 1  # a line cut short by a crash
+                continue
+            if not isinstance(record, dict):
+                state.bad_lines += 1
+                continue
+            kind = record.get("e")
+            row = record.get("row")
+            if kind == "start":
+                if state.start is None:
+                    state.start = record
+            elif kind == "sent" and isinstance(row, int):
+                state.done.pop(row, None)  # a later run took the row up again
+                sent[row] = record
+            elif kind == "done" and isinstance(row, int):
+                state.done[row] = record
+                sent.pop(row, None)
+            elif kind == "paused" and isinstance(record.get("key"), str):
+                state.paused[record["key"]] = row if isinstance(row, int) else 0
+            elif kind == "resumed" and isinstance(record.get("key"), str):
+                state.paused.pop(record["key"], None)
+            elif kind == "end":
+                state.ended = record
+    state.in_doubt = sent
+    return state
