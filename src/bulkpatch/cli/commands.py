@@ -1,3 +1,5 @@
 """Imports every command module so that each registers itself on the group."""
 
 from __future__ import annotations
+
+from bulkpatch.cli import simulate  # noqa: F401

@@ -1,0 +1,49 @@
+"""The embedded simulator of the Sarvam Scheduling API (SPEC section 9).
+
+    async with serve_simulator(SimulatorConfig(generate=50, seed=1)) as sim:
+        ...  # talk to sim.base_url with sim.headers; inspect sim.state
+
+Modules: ``config`` (the knobs), ``population`` (deterministic campaigns), ``state`` (the store and
+the API's rules), ``faults`` (deterministic fault decisions), ``stats`` (request accounting),
+``app`` (aiohttp routes), ``server`` (the context manager), ``sheet`` (keys from a sheet).
+"""
+
+from __future__ import annotations
+
+from bulkpatch.simulator.app import API_KEY_HEADER, API_ROOT, build_app
+from bulkpatch.simulator.config import (
+    DEFAULT_API_KEY,
+    DEFAULT_ORG,
+    DEFAULT_STATUS_WEIGHTS,
+    DEFAULT_WORKSPACE,
+    CampaignKey,
+    SimulatorConfig,
+    as_key,
+)
+from bulkpatch.simulator.faults import FaultPlan
+from bulkpatch.simulator.population import generate_campaign
+from bulkpatch.simulator.server import Simulator, is_loopback, serve_simulator
+from bulkpatch.simulator.sheet import keys_from_sheet
+from bulkpatch.simulator.state import SimulatorState
+from bulkpatch.simulator.stats import SimStats
+
+__all__ = [
+    "API_KEY_HEADER",
+    "API_ROOT",
+    "DEFAULT_API_KEY",
+    "DEFAULT_ORG",
+    "DEFAULT_STATUS_WEIGHTS",
+    "DEFAULT_WORKSPACE",
+    "CampaignKey",
+    "FaultPlan",
+    "SimStats",
+    "Simulator",
+    "SimulatorConfig",
+    "SimulatorState",
+    "as_key",
+    "build_app",
+    "generate_campaign",
+    "is_loopback",
+    "keys_from_sheet",
+    "serve_simulator",
+]

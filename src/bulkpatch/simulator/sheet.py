@@ -1,0 +1,73 @@
+"""The campaigns a sheet names: only its key columns are read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from bulkpatch.columns import KEY_COLUMNS
+from bulkpatch.models import is_valid_id
+from bulkpatch.simulator.config import DEFAULT_ORG, DEFAULT_WORKSPACE, CampaignKey
+
+SheetFormat = Literal["csv", "parquet"]
+
+
+def sheet_format(path: Path, given: str | None = None) -> SheetFormat:
+    chosen = (given or path.suffix.lstrip(".")).lower()
+    if chosen == "csv":
+        return "csv"
+    if chosen == "parquet":
+        return "parquet"
+    raise ValueError(f"{path}: cannot tell the sheet's format; use a .csv or .parquet file")
+
+
+def keys_from_sheet(
+    path: str | Path,
+    *,
+    org_id: str | None = None,
+    workspace_id: str | None = None,
+    format: str | None = None,
+) -> list[CampaignKey]:
+    """Every distinct campaign a sheet names, in sheet order.
+
+    A missing ``org_id`` / ``workspace_id`` column or an empty cell takes ``org_id`` /
+    ``workspace_id`` (default ``org-demo`` / ``ws-demo``).  Rows without a usable campaign id are
+    left out: the client refuses them anyway.
+    """
+    path = Path(path)
+    kind = sheet_format(path, format)
+    frame = pl.scan_csv(path, infer_schema=False) if kind == "csv" else pl.scan_parquet(path)
+    names = [_clean_header(n) for n in frame.collect_schema().names()]
+    frame = frame.rename(dict(zip(frame.collect_schema().names(), names, strict=True)))
+    if "campaign_id" not in names:
+        raise ValueError(f"{path}: the sheet has no campaign_id column")
+    defaults = {
+        "org_id": org_id or DEFAULT_ORG,
+        "workspace_id": workspace_id or DEFAULT_WORKSPACE,
+        "campaign_id": "",
+    }
+    columns = [
+        (
+            pl.col(name).cast(pl.String).str.strip_chars().fill_null("")
+            if name in names
+            else pl.lit("")
+        ).alias(name)
+        for name in KEY_COLUMNS
+    ]
+    rows = frame.select(columns).collect().iter_rows()
+    keys: dict[CampaignKey, None] = {}
+    for org, ws, cid in rows:
+        key = CampaignKey(
+            org or defaults["org_id"],
+            ws or defaults["workspace_id"],
+            cid or defaults["campaign_id"],
+        )
+        if all(is_valid_id(part) for part in key):
+            keys[key] = None
+    return list(keys)
+
+
+def _clean_header(name: str) -> str:
+    return name.lstrip("\ufeff").strip()
