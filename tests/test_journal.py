@@ -24,7 +24,8 @@ def test_a_line_cut_short_by_a_crash_is_ignored_and_the_next_writer_starts_a_new
     again.close()
 
     state = read_journal(path)
-    assert state.start is not None and state.start["sha256"] == "abc"
+    assert state.start is not None
+    assert state.start["sha256"] == "abc"
     assert set(state.done) == {1}
     assert set(state.in_doubt) == {2}
     assert state.paused == {"o/w/c3": 3}
