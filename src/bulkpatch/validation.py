@@ -771,7 +771,9 @@ class RowValidator:
             return None
         return value
 
-    def _key(self, row: int, cells: Mapping[str, Any], problems: list[Problem]) -> RowKey | None:
+    def _key(
+        self, row: int, cells: Mapping[str, Any], problems: list[Problem]
+    ) -> tuple[str, str, str] | None:
         parts: dict[str, str | None] = dict(self._key_fixed)
         for column in self._key_columns:
             parts[column] = self._key_part(row, cells, column, problems)
@@ -783,12 +785,29 @@ class RowValidator:
             good.clear()
         good.add(org)
         good.add(workspace)
-        return RowKey(org, workspace, campaign)
+        return org, workspace, campaign
 
     # -- the row ---------------------------------------------------------------------------
 
     def validate(self, row: int, cells: Mapping[str, Any]) -> RowVerdict:
         """Check one row.  Never raises for any cell content."""
+        ids, problems, changes, expects = self.examine(row, cells)
+        key = RowKey(*ids) if ids is not None else None
+        if problems or key is None:
+            # No key and no problem: the header lacks a key column (reported once, as a
+            # sheet problem).
+            return RowVerdict(row=row, key=key, change=None, problems=tuple(problems))
+        change = RowChange(row=row, key=key, changes=changes, expects=expects)
+        return RowVerdict(row=row, key=key, change=change)
+
+    def examine(
+        self, row: int, cells: Mapping[str, Any]
+    ) -> tuple[tuple[str, str, str] | None, list[Problem], dict[str, Any], dict[str, Any]]:
+        """The parts of a verdict without building it: ``(ids, problems, changes, expects)``.
+
+        ``ids`` is ``(org_id, workspace_id, campaign_id)`` when all three are valid.  Used where a
+        million verdicts would be built only to be dropped.
+        """
         problems: list[Problem] = []
         get = cells.get
         # The common case first: ids already seen valid, a campaign id that matches.
@@ -796,7 +815,7 @@ class RowValidator:
         workspace = get("workspace_id") or self._workspace_default
         campaign = get("campaign_id")
         good = self._good_scopes
-        key: RowKey | None
+        key: tuple[str, str, str] | None
         if (
             type(org) is str
             and type(workspace) is str
@@ -805,7 +824,7 @@ class RowValidator:
             and workspace in good
             and is_valid_id(campaign)
         ):
-            key = RowKey(org, workspace, campaign)
+            key = (org, workspace, campaign)
         else:
             key = self._key(row, cells, problems)
         changes: dict[str, Any] = {}
@@ -850,12 +869,7 @@ class RowValidator:
                 self._check_overlaps(row, changes, problems)
             if self._schedule_check:
                 self._check_window(row, changes, problems)
-        if problems or key is None:
-            # No key and no problem: the header lacks a key column (reported once, as a
-            # sheet problem).
-            return RowVerdict(row=row, key=key, change=None, problems=tuple(problems))
-        change = RowChange(row=row, key=key, changes=changes, expects=expects)
-        return RowVerdict(row=row, key=key, change=change)
+        return key, problems, changes, expects
 
     def _check_overlaps(self, row: int, changes: dict[str, Any], problems: list[Problem]) -> None:
         for a, b in self._overlapping:
@@ -1079,24 +1093,25 @@ def check_sheet(
     seen: dict[tuple[str, str], dict[str, int]] = {}
     repeats: dict[int, list[int]] = {}
     keys_of_first: dict[int, RowKey] = {}
+    examine = validator.examine
     rows = 0
     last_row = 0
     next_report = batch_size
     for row, cells in sheet.iter_rows(batch_size):
         rows += 1
         last_row = row
-        verdict = validator.validate(row, cells)
-        if verdict.problems:
-            problems.extend(verdict.problems)
+        ids, found, _, _ = examine(row, cells)
+        if found:
+            problems.extend(found)
             invalid.add(row)
-        key = verdict.key
-        if key is not None:
-            scope = (key.org_id, key.workspace_id)
+        if ids is not None:
+            scope = (ids[0], ids[1])
             campaigns = seen.get(scope)
             if campaigns is None:
                 campaigns = seen[scope] = {}
-            first = campaigns.setdefault(key.campaign_id, row)
+            first = campaigns.setdefault(ids[2], row)
             if first != row:
+                key = RowKey(*ids)
                 problems.append(
                     Problem(
                         row, "campaign_id", shorten(key.campaign_id), _duplicate_rule(key, [first])

@@ -3,3 +3,4 @@
 from __future__ import annotations
 
 from bulkpatch.cli import simulate  # noqa: F401
+from bulkpatch.cli import validate  # noqa: F401
