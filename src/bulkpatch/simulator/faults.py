@@ -12,8 +12,8 @@ import math
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from bulkpatch.simulator.config import SimulatorConfig
 
@@ -39,11 +39,14 @@ class FaultPlan:
     """The fault decisions for one running simulator."""
 
     def __init__(
-        self, config: SimulatorConfig, *, started_at: float | None = None, clock: Any = None
+        self,
+        config: SimulatorConfig,
+        *,
+        started_at: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
-        self._clock = clock or time.monotonic
-        self.started_at = self._clock() if started_at is None else started_at
+        self.started_at: float = clock() if started_at is None else started_at
         seed = config.seed
         self._latency_rng = random.Random(f"{seed}|latency")
         self._fail_rng = random.Random(f"{seed}|fail")

@@ -174,6 +174,9 @@ class SimulatorState:
     def __len__(self) -> int:
         return len(self._store) + len(self._pending)
 
+    def __iter__(self) -> Iterator[CampaignKey]:
+        return iter(self.keys())
+
     def keys(self) -> list[CampaignKey]:
         """Every campaign's key, workspace by workspace, in the order they were added."""
         return [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from array import array
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from bulkpatch.simulator.config import CampaignKey
@@ -24,7 +25,9 @@ _GROW = 4096  # timeline slots added at a time
 class SimStats:
     """Counters of the API requests the simulator served (``/_sim/*`` is not counted)."""
 
-    def __init__(self, *, timeline_seconds: float = 3600.0, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self, *, timeline_seconds: float = 3600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._clock = clock
         self._timeline_limit = max(1, int(timeline_seconds * 1000))
         self.in_flight = 0

@@ -1,0 +1,58 @@
+"""Shared fixtures.
+
+Simulator fixtures: the embedded simulator of the Scheduling API, served on a free loopback port
+for the length of one test (``bulkpatch.simulator.serve_simulator``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bulkpatch.simulator import Simulator, SimulatorConfig, serve_simulator
+
+#: Generated dates are spread around this instant, so they do not depend on the day tests run.
+SIM_ANCHOR = datetime(2026, 1, 15, tzinfo=UTC)
+#: The seed simulator fixtures use unless told otherwise.
+SIM_SEED = 7
+
+StartSimulator = Callable[..., Awaitable[Simulator]]
+
+
+@pytest.fixture
+async def start_simulator() -> AsyncIterator[StartSimulator]:
+    """A function that starts a simulator and returns its :class:`Simulator` handle.
+
+    Call it with a :class:`SimulatorConfig`, or with its keywords
+    (``await start_simulator(generate=5, fail_rate=1.0)``; seed and anchor default to
+    ``SIM_SEED`` / ``SIM_ANCHOR``).  Every simulator started stops when the test ends.
+    """
+    async with AsyncExitStack() as stack:
+
+        async def start(config: SimulatorConfig | None = None, **knobs: Any) -> Simulator:
+            if config is None:
+                knobs.setdefault("seed", SIM_SEED)
+                knobs.setdefault("anchor", SIM_ANCHOR)
+                config = SimulatorConfig(**knobs)
+            return await stack.enter_async_context(serve_simulator(config))
+
+        yield start
+
+
+@pytest.fixture
+async def simulator(start_simulator: StartSimulator) -> Simulator:
+    """A fault-free simulator holding 20 generated campaigns ``cmp-000001`` ... in
+    ``org-demo/ws-demo``; its key is ``simulator.headers``."""
+    return await start_simulator(generate=20)
+
+
+@pytest.fixture
+async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain aiohttp client session (no auth header: pass ``headers=sim.headers``)."""
+    async with aiohttp.ClientSession() as session:
+        yield session
