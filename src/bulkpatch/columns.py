@@ -108,7 +108,16 @@ def suggest(column: str) -> str | None:
     if len(tails) == 1:
         return tails[0]
     close = difflib.get_close_matches(column, candidates, n=1, cutoff=0.6)
-    return close[0] if close else None
+    if close:
+        return close[0]
+    # A misspelt bare inner name ("alowed_days"): match it against the last parts of the paths.
+    by_tail: dict[str, list[str]] = {}
+    for path in CHANGE_PATHS:
+        by_tail.setdefault(path.rsplit(".", 1)[-1], []).append(path)
+    near = difflib.get_close_matches(lowered, list(by_tail), n=1, cutoff=0.75)
+    if near and len(by_tail[near[0]]) == 1:
+        return by_tail[near[0]][0]
+    return None
 
 
 def is_note(column: str) -> bool:

@@ -119,6 +119,8 @@ def _rules(errors: Iterable[tuple[_Loc, str]]) -> tuple[str, ...]:
     out: list[str] = []
     for loc, message in errors:
         where = _format_loc(loc)
+        if where.startswith("["):  # inside a list: "item [0].phone_numbers[1]: ..."
+            where = f"item {where}"
         rule = f"{where}: {message}" if where else message
         if rule not in out:
             out.append(rule)
@@ -405,6 +407,8 @@ class _PartialModel:
     def __call__(self, value: Any) -> Any:
         if isinstance(value, BaseModel):
             value = value.model_dump(exclude_unset=True)
+        if value is None:
+            raise _Invalid([((), "must not be null: leave it out to keep the current value")])
         if not isinstance(value, dict):
             raise _Invalid([((), 'must be an object (in CSV: JSON text such as {"key": "value"})')])
         out: dict[str, Any] = {}

@@ -134,7 +134,7 @@ def report_lines(check: SheetCheck, *, limit: int = 100) -> Iterator[_Line]:
             count = ROWS_PER_GROUP if not unlimited else len(rows)
             named = ", ".join(str(r) for r in rows[:count])
             more = f" and {len(rows) - count:,} more" if len(rows) > count else ""
-            examples = sorted({p.value for p in members if p.value})[:3]
+            examples = list(dict.fromkeys(p.value for p in members if p.value))[:3]
             sample = ""
             if examples:
                 sample = "; for example " + ", ".join(f'"{v}"' for v in examples)
