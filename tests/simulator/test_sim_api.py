@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from sim_client import FIRST, Api
 
 from bulkpatch.models import CampaignDetail, CampaignSummary
-from bulkpatch.simulator import CampaignKey, Simulator
+from bulkpatch.simulator import CampaignKey, Simulator, SimulatorConfig, SimulatorState
 from bulkpatch.simulator.errors import NOT_EDITABLE_STATUS
 from bulkpatch.simulator.population import SUMMARY_FIELDS
 
@@ -157,6 +157,23 @@ async def test_updated_at_strictly_increases_across_rapid_patches(simulator: Sim
     ]
     moments = [datetime.fromisoformat(s) for s in stamps]
     assert all(a < b for a, b in itertools.pairwise(moments))
+
+
+def test_updated_at_strictly_increases_even_when_the_clock_stands_still() -> None:
+    frozen = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
+    state = SimulatorState(
+        SimulatorConfig(
+            generate=2,
+            status_weights=(("paused", 1.0),),
+            anchor=frozen - timedelta(days=1),
+        ),
+        wall_clock=lambda: frozen,
+    )
+    second = CampaignKey("org-demo", "ws-demo", "cmp-000002")
+    stamps = [state.apply_patch(key, b"{}", "tester")["updated_at"] for key in (FIRST, second) * 3]
+    moments = [datetime.fromisoformat(s) for s in stamps]
+    assert all(a < b for a, b in itertools.pairwise(moments))
+    assert moments[0] == frozen
 
 
 async def test_a_get_after_a_patch_shows_the_new_values(api: Api, simulator: Simulator) -> None:
@@ -429,6 +446,13 @@ async def test_the_list_pages_through_every_campaign_exactly_once(
     assert pages == 4
     assert sorted(seen) == sorted(key.campaign_id for key in simulator.state)
     assert all(tuple(item) == SUMMARY_FIELDS for item in answer.body["items"])
+
+
+async def test_the_last_page_has_no_next_page(api: Api) -> None:
+    last = await api.list(limit=10, offset=10)
+    assert len(last.body["items"]) == 10
+    assert last.body["next_page_uri"] is None
+    assert "offset=0" in last.body["prev_page_uri"]
 
 
 async def test_the_list_links_the_previous_page(api: Api) -> None:

@@ -79,10 +79,13 @@ def test_the_status_mix_is_mostly_editable_with_some_active_and_a_few_finished()
     assert 40 < finished < 400
 
 
-def test_the_mix_has_some_webhooks_missing_and_some_present() -> None:
-    hooks = [c["app_config"]["webhook_config"] for c in _state(generate=200, seed=4).dump()]
+def test_the_mix_varies_webhooks_time_zones_and_connections() -> None:
+    campaigns = _state(generate=200, seed=4).dump()
+    hooks = [c["app_config"]["webhook_config"] for c in campaigns]
     assert any(h is None for h in hooks)
     assert any(h is not None for h in hooks)
+    assert len({c["allowed_schedule"]["timezone"] for c in campaigns}) > 1
+    assert len({len(c["app_config"]["connection_configs"]) for c in campaigns}) > 1
 
 
 def test_ended_campaigns_ended_before_the_anchor_and_scheduled_ones_start_after_it() -> None:

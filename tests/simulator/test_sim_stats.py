@@ -163,9 +163,17 @@ def test_max_starts_in_any_second_uses_the_half_open_window() -> None:
     assert stats.max_starts_in_any_second == 4
 
 
-@given(st.lists(st.integers(min_value=0, max_value=5000), max_size=120))
-def test_max_starts_in_any_second_matches_a_brute_force_count(millis: list[int]) -> None:
-    starts = sorted(m / 1000 for m in millis)
+def test_a_start_exactly_one_second_earlier_is_outside_the_window() -> None:
+    stats = SimStats(clock=lambda: 0.0)
+    for t in (0.0, 0.5, 1.0, 2.0):
+        stats.request_started(t)
+    assert stats.max_starts_in_any_second == 2
+
+
+# Times in 1/1024 s are exact in binary, so boundaries (a start exactly 1 s before another) occur.
+@given(st.lists(st.integers(min_value=0, max_value=4 * 1024), max_size=120))
+def test_max_starts_in_any_second_matches_a_brute_force_count(ticks: list[int]) -> None:
+    starts = sorted(t / 1024 for t in ticks)
     stats = SimStats(clock=lambda: 0.0)
     for t in starts:
         stats.request_started(t)

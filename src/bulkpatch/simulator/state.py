@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,6 +49,10 @@ SORT_FIELDS = ("created_at", "updated_at", "name", "campaign_id", "status")
 MAX_PAGE = 100
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -78,8 +82,14 @@ class SimulatorState:
     with ``org_id`` / ``workspace_id`` / ``campaign_id`` attributes.
     """
 
-    def __init__(self, config: SimulatorConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: SimulatorConfig | None = None,
+        *,
+        wall_clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
         self.config = config or SimulatorConfig()
+        self._wall_clock = wall_clock
         self.stats = SimStats(timeline_seconds=self.config.timeline_seconds)
         self.anchor = self.config.anchor or default_anchor()
         # key -> (serial number or None, overrides): known, not generated yet
@@ -210,7 +220,7 @@ class SimulatorState:
     def _stamp(self, detail: Mapping[str, Any]) -> str:
         """A new ``updated_at``: now, but strictly after every stamp given so far and after the
         campaign's own current one, even within one microsecond."""
-        now = datetime.now(UTC)
+        now = self._wall_clock()
         floor = self._last_stamp
         current = detail.get("updated_at")
         if isinstance(current, str):
