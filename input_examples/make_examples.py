@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -108,7 +108,7 @@ def migration(out: Path, rows: int = 400) -> None:
 
 
 def nightly_end_dates(out: Path, base: date, rows: int = 120) -> None:
-    offsets = [timezone(timedelta(hours=5, minutes=30)), timezone.utc, timezone(timedelta(hours=-4))]
+    offsets = [timezone(timedelta(hours=5, minutes=30)), UTC, timezone(timedelta(hours=-4))]
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["org_id", "workspace_id", "campaign_id", "end_timestamp"])
