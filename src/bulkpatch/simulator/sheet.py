@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -46,7 +47,6 @@ def keys_from_sheet(
     defaults = {
         "org_id": org_id or DEFAULT_ORG,
         "workspace_id": workspace_id or DEFAULT_WORKSPACE,
-        "campaign_id": "",
     }
     columns = [
         (
@@ -58,13 +58,14 @@ def keys_from_sheet(
     ]
     rows = frame.select(columns).collect().iter_rows()
     keys: dict[CampaignKey, None] = {}
+    # Orgs and workspaces repeat on every row: keep one string object for each.
     for org, ws, cid in rows:
         key = CampaignKey(
-            org or defaults["org_id"],
-            ws or defaults["workspace_id"],
-            cid or defaults["campaign_id"],
+            sys.intern(org or defaults["org_id"]),
+            sys.intern(ws or defaults["workspace_id"]),
+            cid,
         )
-        if all(is_valid_id(part) for part in key):
+        if key not in keys and all(is_valid_id(part) for part in key):
             keys[key] = None
     return list(keys)
 

@@ -17,6 +17,7 @@ import copy
 import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -45,6 +46,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "cancel": (frozenset({"scheduled", "active", "paused"}), "cancelled"),
 }
 LIVE_STATUSES = frozenset({"active", "scheduled"})
+_NO_OVERRIDES: Mapping[str, Any] = MappingProxyType({})
 SORT_FIELDS = ("created_at", "updated_at", "name", "campaign_id", "status")
 MAX_PAGE = 100
 
@@ -107,11 +109,11 @@ class SimulatorState:
         total = config.generate
         for number in range(1, total + 1):
             key = CampaignKey(config.org_id, config.workspace_id, generated_id(number, total))
-            self._register(key, number, {})
+            self._register(key, number, _NO_OVERRIDES)
         for raw in config.campaigns:
             key = as_key(raw)
             if key not in self:
-                self._register(key, None, {})
+                self._register(key, None, _NO_OVERRIDES)
         for raw, overrides in config.overrides.items():
             self.add(raw, overrides)
 
@@ -151,7 +153,7 @@ class SimulatorState:
             return
         pending = self._pending.get(key)
         if pending is None:
-            self._register(key, None, dict(overrides or {}))
+            self._register(key, None, dict(overrides) if overrides else _NO_OVERRIDES)
         elif overrides:
             self._pending[key] = (pending[0], {**pending[1], **overrides})
 
