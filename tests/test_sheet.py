@@ -270,3 +270,17 @@ def test_any_file_content_reads_as_rows_or_fails_with_a_sheet_error(
     except SheetError as exc:
         message = str(exc)
     assert message is None or message.startswith(str(path))
+
+
+@pytest.mark.parametrize("name", ["sheet[1].csv", "sheet*.csv", "sheet?.csv"])
+def test_a_file_name_with_wildcard_characters_is_read_as_that_one_file(
+    tmp_path: Path, name: str
+) -> None:
+    write(tmp_path, "campaign_id\nother\n", name="sheetX.csv")
+    path = write(tmp_path, "campaign_id\ncmp-1\n", name=name)
+    assert read_all(path) == [(1, {"campaign_id": "cmp-1"})]
+
+
+def test_a_crlf_sheet_read_raw_keeps_no_carriage_returns(tmp_path: Path) -> None:
+    path = write(tmp_path, b"campaign_id,name\r\ncmp-1,Renewals\r\n")
+    assert rows(open_sheet(path), raw=True) == [(1, {"campaign_id": "cmp-1", "name": "Renewals"})]

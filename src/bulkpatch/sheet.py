@@ -162,7 +162,7 @@ def _open_csv(path: Path, head: bytes) -> Sheet:
         raise SheetError(f"{path}: is empty: a sheet needs a header row and at least one row")
     header = _read_csv_header(path, head)
     try:
-        names = pl.scan_csv(path, infer_schema=False).collect_schema().names()
+        names = pl.scan_csv(path, infer_schema=False, glob=False).collect_schema().names()
     except pl.exceptions.PolarsError as exc:
         raise SheetError(_csv_failure(path, exc)) from None
     if len(names) != len(header):
@@ -233,7 +233,7 @@ def _clean_text(name: str) -> pl.Expr:
 def _iter_csv(sheet: Sheet, batch_size: int, raw: bool) -> Iterator[tuple[int, dict[str, Any]]]:
     columns = sheet.columns
     try:
-        lazy = pl.scan_csv(sheet.path, infer_schema=False)
+        lazy = pl.scan_csv(sheet.path, infer_schema=False, glob=False)
         if not raw:
             names = lazy.collect_schema().names()
             lazy = lazy.select([_clean_text(name) for name in names])
