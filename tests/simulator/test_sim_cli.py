@@ -32,11 +32,17 @@ async def _start(*args: str) -> tuple[asyncio.subprocess.Process, list[str]]:
     )
     assert process.stdout is not None
     lines: list[str] = []
-    async with asyncio.timeout(30):
-        while not lines or not lines[-1].startswith("Press Ctrl-C"):
-            line = await process.stdout.readline()
-            assert line, "the simulator exited before it was ready"
-            lines.append(line.decode().rstrip())
+    try:
+        async with asyncio.timeout(30):
+            while not lines or not lines[-1].startswith("Press Ctrl-C"):
+                line = await process.stdout.readline()
+                assert line, "the simulator exited before it was ready"
+                lines.append(line.decode().rstrip())
+    except BaseException:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        raise
     return process, lines
 
 
