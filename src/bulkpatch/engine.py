@@ -35,10 +35,12 @@ from bulkpatch.merge import (
 )
 from bulkpatch.outcomes import Outcome
 from bulkpatch.report import RowResult
-from bulkpatch.retrying import Verdict, backoff_delay, classify_status, error_message
+from bulkpatch.retrying import AUTH_STATUSES, Verdict, backoff_delay, classify_status, error_message
 from bulkpatch.rows import RowChange, RowKey
 from bulkpatch.runstats import RunStats
 
+#: Statuses a campaign may show once resumed (it turns active on its own inside its window).
+_RESUMED = frozenset({"scheduled", "active"})
 #: How long a shielded resume of a paused campaign may take when the run is being stopped.
 RESUME_DEADLINE = 60.0
 
@@ -382,21 +384,27 @@ class RowApplier:
                     changed_fields=changed,
                 )
 
-    async def _set_status(self, key: RowKey, row: int, action: str, target: str) -> Reply:
-        """PUT a status change; an unknown outcome is settled by reading the status back."""
+    async def _set_status(
+        self, key: RowKey, row: int, action: str, targets: frozenset[str]
+    ) -> Reply:
+        """PUT a status change; anything but a clear success is settled by reading the status.
+
+        A lost answer may hide a change that was made, and a transport that re-sends a PUT on
+        its own gets a refusal ("already paused") for a change that was made: both are checked.
+        """
         self._log("sent", row=row, key=str(key), op=action)
         reply = await self._call(lambda: self._client.set_status(key, action))
-        if reply.ok or (not reply.outcome_unknown and reply.status is not None):
+        if reply.ok or reply.stopped or reply.status in AUTH_STATUSES:
             return reply
         check = await self._call(lambda: self._client.get_campaign(key))
         self._stats.reconciliations += 1
-        if check.ok and _status_of(check.data) == target:
+        if check.ok and _status_of(check.data) in targets:
             return check
         return reply
 
     async def _pause_patch_resume(self, change: RowChange, merged: MergeResult) -> RowResult:
         row, key = change.row, change.key
-        paused = await self._set_status(key, row, "pause", "paused")
+        paused = await self._set_status(key, row, "pause", frozenset({"paused"}))
         if not paused.ok:
             refused = self._refused(row, key, paused, what="pausing the active campaign")
             return replace(refused, changed_fields=merged.changed_fields, campaign_status="active")
@@ -428,7 +436,7 @@ class RowApplier:
 
     async def _resume(self, key: RowKey, row: int) -> str | None:
         """Resume a campaign this run paused; None when done, else why it failed."""
-        reply = await self._set_status(key, row, "resume", "scheduled")
+        reply = await self._set_status(key, row, "resume", _RESUMED)
         name = str(key)
         if reply.ok:
             self._log("resumed", row=row, key=name)

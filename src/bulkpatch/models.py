@@ -138,11 +138,14 @@ def _check_e164(value: str) -> str:
 PhoneNumber = Annotated[str, AfterValidator(_check_e164)]
 
 
+_SPACE_RE = re.compile(r"\s")
+
+
 def _check_https_url(value: str) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.netloc or any(c.isspace() for c in value):
+    if parts.scheme != "https" or not parts.netloc or _SPACE_RE.search(value):
         raise ValueError("must be an absolute https:// URL")
     return value
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import polars as pl
 
 from bulkpatch.outcomes import Outcome
 from bulkpatch.rows import RowKey
+from bulkpatch.sheet import Sheet
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "row",
@@ -144,10 +146,11 @@ def _cell(value: Any) -> Any:
 
 
 class OrderedResults:
-    """Writes ``results.csv`` in sheet order while results arrive in any order.
+    """Writes a results file in sheet order while results arrive in any order.
 
-    Rows are handed out in order and finish close to it, so only the few that finished early wait
-    in memory; the file grows as the run goes and memory stays flat.
+    The feeder announces each row as it hands it out (:meth:`expect`); rows finish close to that
+    order, so only the few that finished early wait in memory, the file grows as the run goes,
+    and memory stays flat however long the sheet is.
     """
 
     def __init__(self, path: Path, columns: tuple[str, ...] = RESULT_COLUMNS) -> None:
@@ -156,26 +159,29 @@ class OrderedResults:
         self._tmp = _tmp_for(path)
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self._file = os.fdopen(fd, "w", encoding="utf-8", newline="")
-        self._writer = csv.writer(self._file)
+        self._writer = csv.writer(self._file, lineterminator="\n")
         self._writer.writerow(columns)
+        self._order: deque[int] = deque()
         self._pending: dict[int, dict[str, Any]] = {}
-        self._next = 1
         self.written = 0
+
+    def expect(self, row: int) -> None:
+        """Row ``row`` is next in sheet order."""
+        self._order.append(row)
 
     def add(self, row: int, record: dict[str, Any]) -> None:
         self._pending[row] = record
-        while self._next in self._pending:
-            rec = self._pending.pop(self._next)
-            self._writer.writerow([_cell(rec.get(c)) for c in self._columns])
-            self._next += 1
-            self.written += 1
+        while self._order and self._order[0] in self._pending:
+            self._write(self._pending.pop(self._order.popleft()))
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self._writer.writerow([_cell(record.get(c)) for c in self._columns])
+        self.written += 1
 
     def commit(self) -> None:
         """Write what is left (in order), then put the file in place."""
         for row in sorted(self._pending):
-            rec = self._pending.pop(row)
-            self._writer.writerow([_cell(rec.get(c)) for c in self._columns])
-            self.written += 1
+            self._write(self._pending.pop(row))
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
@@ -202,28 +208,35 @@ def csv_to_parquet(csv_path: Path, parquet_path: Path) -> None:
     os.replace(tmp, parquet_path)
 
 
-def write_retry_sheet(sheet: Path, kind: str, rows: set[int], out: Path) -> int:
+def write_retry_sheet(sheet: Sheet, rows: set[int], out: Path) -> int:
     """The sheet's own rows (columns and values as they were) for ``rows``; returns the count.
 
-    Row numbers are 1-based data rows, as everywhere else.
+    Row numbers are 1-based data rows, as everywhere else.  Written even when empty, so a
+    nightly job always finds the file.
     """
-    tmp = _tmp_for(out)
-    if kind == "parquet":
-        frame = pl.scan_parquet(sheet).with_row_index("__row__", offset=1)
-    else:
-        frame = pl.scan_csv(
-            sheet,
-            infer_schema=False,
-            encoding="utf8",
-        ).with_row_index("__row__", offset=1)
-    selected = frame.filter(pl.col("__row__").is_in(sorted(rows))).drop("__row__").collect()
-    if kind == "parquet":
+    if sheet.kind == "parquet":
+        tmp = _tmp_for(out)
+        selected = (
+            pl.scan_parquet(sheet.path)
+            .with_row_index("__row__", offset=1)
+            .filter(pl.col("__row__").is_in(sorted(rows)))
+            .drop("__row__")
+            .collect()
+        )
         selected.write_parquet(tmp)
-    else:
-        selected.write_csv(tmp)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, out)
-    return selected.height
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, out)
+        return selected.height
+    count = 0
+    with atomic_text(out) as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(sheet.columns)
+        if rows:
+            for number, cells in sheet.iter_rows(raw=True):
+                if number in rows:
+                    writer.writerow([_cell(cells.get(c)) for c in sheet.columns])
+                    count += 1
+    return count
 
 
 def utc_now() -> datetime:

@@ -2,5 +2,8 @@
 
 from __future__ import annotations
 
-from bulkpatch.cli import simulate  # noqa: F401
-from bulkpatch.cli import validate  # noqa: F401
+from bulkpatch.cli import (
+    run,  # noqa: F401
+    simulate,  # noqa: F401
+    validate,  # noqa: F401
+)
