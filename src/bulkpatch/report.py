@@ -217,7 +217,7 @@ def write_retry_sheet(sheet: Sheet, rows: set[int], out: Path) -> int:
     if sheet.kind == "parquet":
         tmp = _tmp_for(out)
         selected = (
-            pl.scan_parquet(sheet.path)
+            pl.scan_parquet(sheet.path, glob=False)
             .with_row_index("__row__", offset=1)
             .filter(pl.col("__row__").is_in(sorted(rows)))
             .drop("__row__")

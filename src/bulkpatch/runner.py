@@ -283,6 +283,7 @@ class Runner:
         self.stats = RunStats()
         self.interrupted = anyio.Event()
         self.signals_seen = 0
+        self.run_dir: Path | None = None
 
     def say(self, text: str) -> None:
         if not self.settings.quiet:
@@ -312,6 +313,7 @@ class Runner:
         started = datetime.now(UTC)
         if run_dir is None:
             run_dir = make_run_dir(settings.report_dir, settings.sheet.stem, started)
+        self.run_dir = run_dir
         self.say(f"run directory: {run_dir}")
         self.stats.rows_total = check.rows
 

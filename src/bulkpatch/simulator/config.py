@@ -95,6 +95,9 @@ class SimulatorConfig:
     revoke_after: int | None = None
     #: Most ``active`` + ``scheduled`` campaigns per org, checked on resume (None: no limit).
     live_limit_per_org: int | None = None
+    #: PATCHes of these campaigns are refused with 400 and this message, whatever they hold:
+    #: a refusal no client-side check can foresee (keys as for ``overrides``).
+    refuse_patches: Mapping[Any, str] = field(default_factory=dict)
 
     # --- housekeeping ------------------------------------------------------------------------
     #: ``/_sim/timeline`` keeps 1-ms counts for this long after start (or the last stats reset).

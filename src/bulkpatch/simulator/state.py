@@ -94,6 +94,7 @@ class SimulatorState:
         self._wall_clock = wall_clock
         self.stats = SimStats(timeline_seconds=self.config.timeline_seconds)
         self.anchor = self.config.anchor or default_anchor()
+        self._refusals = {as_key(k): v for k, v in self.config.refuse_patches.items()}
         # key -> (serial number or None, overrides): known, not generated yet
         self._pending: dict[CampaignKey, tuple[int | None, Mapping[str, Any]]] = {}
         self._store: dict[CampaignKey, _Stored] = {}
@@ -247,6 +248,9 @@ class SimulatorState:
         except ValidationError as exc:
             raise errors.from_validation_error(exc, "body") from None
         stored = self._require(key)
+        refusal = self._refusals.get(key)
+        if refusal is not None:
+            raise errors.detail(400, refusal)
         detail = stored.detail
         status = detail.get("status")
         if status not in EDITABLE_STATUSES:

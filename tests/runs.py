@@ -1,0 +1,79 @@
+"""Helpers for end-to-end tests: write a sheet, run bulkpatch in-process against a simulator,
+read the reports back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from bulkpatch.runner import Mode, Runner, Settings, UsageError
+from bulkpatch.simulator import Simulator
+
+TEST_KEY = "test-key-0000-not-a-secret"
+
+
+def write_sheet(path: Path, rows: list[dict[str, Any]]) -> Path:
+    columns: list[str] = []
+    for row in rows:
+        for column in row:
+            if column not in columns:
+                columns.append(column)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return path
+
+
+@dataclass
+class RunOutcome:
+    code: int
+    run_dir: Path | None
+    output: str
+
+    def results(self, name: str = "results.csv") -> list[dict[str, str]]:
+        assert self.run_dir is not None
+        with (self.run_dir / name).open(newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+
+    def outcomes(self) -> dict[str, str]:
+        """campaign_id -> outcome."""
+        return {r["campaign_id"]: r["outcome"] for r in self.results()}
+
+    def summary(self) -> dict[str, Any]:
+        assert self.run_dir is not None
+        data: dict[str, Any] = json.loads((self.run_dir / "summary.json").read_text())
+        return data
+
+
+async def run_sheet(
+    sheet: Path,
+    sim: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    mode: Mode = "run",
+    run_dir: Path | None = None,
+    **options: Any,
+) -> RunOutcome:
+    """Run ``bulkpatch run`` (or plan/resume) in-process against ``sim``."""
+    monkeypatch.setenv("SARVAM_API_KEY", sim.config.api_key)
+    options.setdefault("rate", None)
+    options.setdefault("report_dir", sheet.parent / "reports")
+    options.setdefault("base_url", sim.base_url)
+    settings = Settings(sheet=sheet, **options)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=160)
+    runner = Runner(settings, mode, console=console, out=console)
+    try:
+        code = await runner.execute(run_dir)
+    except UsageError as exc:
+        return RunOutcome(2, runner.run_dir, buffer.getvalue() + f"\nerror: {exc}")
+    return RunOutcome(code, runner.run_dir, buffer.getvalue())
