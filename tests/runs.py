@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from rich.console import Console
 from bulkpatch.runner import Mode, Runner, Settings, UsageError
 from bulkpatch.simulator import Simulator
 
-TEST_KEY = "test-key-0000-not-a-secret"
+#: The ``start_simulator`` fixture's type (see conftest.py).
+StartSimulator = Callable[..., Awaitable[Simulator]]
 
 
 def write_sheet(path: Path, rows: list[dict[str, Any]]) -> Path:

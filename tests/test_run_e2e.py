@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from bulkpatch.merge import get_path
-from conftest import StartSimulator
-from runs import run_sheet, write_sheet
+from runs import StartSimulator, run_sheet, write_sheet
 
 ORG, WS = "org-e2e", "ws-e2e"
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
@@ -252,12 +251,12 @@ async def test_pacing_against_a_server_limit_equal_to_the_rate_draws_no_429(
     )
     run = await run_sheet(sheet, sim, monkeypatch, rate=float(rate), concurrency=16)
     stats = sim.stats()
-    assert stats["rate_limited"] == 0
-    assert stats["max_starts_in_any_second"] <= rate
+    assert stats["rate_limited"] == 0, stats
+    assert stats["max_starts_in_any_second"] <= rate, stats
     assert stats["requests_total"] == 240
     assert set(run.outcomes().values()) == {"updated"}
     # Close to the ideal: 240 requests at 60/s is 4 s.
-    assert run.summary()["duration_s"] < 4 * 1.15
+    assert run.summary()["duration_s"] < 4 * 1.15, run.summary()
 
 
 async def test_a_refused_key_stops_the_run_and_leaves_the_rest_not_attempted(
