@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from bulkpatch.client import Reply
-from bulkpatch.health import BUDGET_FLOOR, Health
+from bulkpatch.health import BUDGET_FLOOR, COOLDOWN_START, Health
 
 OK = Reply("GET", status=200)
 BOOM = Reply("GET", status=503)
@@ -60,14 +60,14 @@ async def test_a_failed_probe_doubles_the_cool_down() -> None:
     health = Health(clock=clock, poll=0)
     for _ in range(10):
         health.record(BOOM)
-    clock.now += 1.0
+    clock.now += COOLDOWN_START
     assert await health.admit()
     assert health.record(BOOM) is True
-    clock.now += 1.5
+    clock.now += COOLDOWN_START * 1.5
     with anyio.move_on_after(0.05) as waited:
         await health.admit()
     assert waited.cancelled_caught
-    clock.now += 0.6
+    clock.now += COOLDOWN_START * 0.6
     assert await health.admit()
 
 

@@ -52,3 +52,15 @@ def test_journal_files_are_private(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
     JournalWriter(path).close()
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_pause_whose_answer_never_came_counts_as_paused_until_the_row_is_done(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.jsonl"
+    writer = JournalWriter(path)
+    writer.write("sent", row=1, key="o/w/c1", op="pause")  # killed before the answer
+    writer.write("sent", row=2, key="o/w/c2", op="pause")
+    writer.write("done", row=2, outcome="rejected")  # the pause was refused
+    writer.close()
+    assert read_journal(path).paused == {"o/w/c1": 1}

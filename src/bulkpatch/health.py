@@ -3,7 +3,7 @@
 * The **breaker** watches the last replies.  When most of them are server failures (5xx,
   timeouts, connection errors; never a business 4xx and never a 429, which the pacer handles), it
   opens: no request starts.  After a cool-down one probe goes out; if it succeeds the breaker
-  closes and the workers go on together, else the cool-down doubles (up to 30 s).  An outage
+  closes and the workers go on together, else the cool-down doubles (up to 5 s).  An outage
   longer than ``max_outage`` stops the run (exit 3, resumable).
 * The **retry budget** keeps retries a bounded fraction of requests over a sliding window: a
   retry that would exceed it waits for room instead of being sent (so a partly failing API is
@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 WINDOW = 20  # replies the breaker looks at
 MIN_SAMPLES = 8
 OPEN_RATIO = 0.8
-COOLDOWN_START = 1.0
-COOLDOWN_MAX = 30.0
+COOLDOWN_START = 0.5
+#: Probes go out at least this often during an outage: one request each, so the run goes on
+#: within a few seconds of the API's return.
+COOLDOWN_MAX = 5.0
 BUDGET_WINDOW = 10.0  # seconds
 BUDGET_RATIO = 0.25  # retries per request in the window
 BUDGET_FLOOR = 10  # retries always allowed per window

@@ -73,7 +73,8 @@ class JournalState:
     done: dict[int, dict[str, Any]] = field(default_factory=dict)
     #: row -> the last ``sent`` record, for rows without a ``done`` line
     in_doubt: dict[int, dict[str, Any]] = field(default_factory=dict)
-    #: campaign key ("org/ws/campaign") -> row, for campaigns paused and not yet resumed
+    #: campaign key ("org/ws/campaign") -> row, for campaigns this run paused, or may have
+    #: paused (a pause was sent and its answer never came), and did not resume
     paused: dict[str, int] = field(default_factory=dict)
     ended: dict[str, Any] | None = None
     bad_lines: int = 0
@@ -82,6 +83,7 @@ class JournalState:
 def read_journal(path: Path) -> JournalState:
     state = JournalState()
     sent: dict[int, dict[str, Any]] = {}
+    pausing: dict[str, int] = {}  # a pause was sent; no answer yet
     with path.open("r", encoding="utf-8", errors="replace") as f:
         for line in f:
             line = line.strip()
@@ -103,14 +105,23 @@ def read_journal(path: Path) -> JournalState:
             elif kind == "sent" and isinstance(row, int):
                 state.done.pop(row, None)  # a later run took the row up again
                 sent[row] = record
+                if record.get("op") == "pause" and isinstance(record.get("key"), str):
+                    pausing[record["key"]] = row
             elif kind == "done" and isinstance(row, int):
                 state.done[row] = record
                 sent.pop(row, None)
+                # The row finished: had its pause gone through, a `paused` line says so.
+                for name in [n for n, r in pausing.items() if r == row]:
+                    del pausing[name]
             elif kind == "paused" and isinstance(record.get("key"), str):
                 state.paused[record["key"]] = row if isinstance(row, int) else 0
+                pausing.pop(record["key"], None)
             elif kind == "resumed" and isinstance(record.get("key"), str):
                 state.paused.pop(record["key"], None)
+                pausing.pop(record["key"], None)
             elif kind == "end":
                 state.ended = record
     state.in_doubt = sent
+    for name, row in pausing.items():
+        state.paused.setdefault(name, row)
     return state
