@@ -6,11 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from rich.console import Console
 
@@ -79,3 +83,34 @@ async def run_sheet(
     except UsageError as exc:
         return RunOutcome(2, runner.run_dir, buffer.getvalue() + f"\nerror: {exc}")
     return RunOutcome(code, runner.run_dir, buffer.getvalue())
+
+
+def cli_env(api_key: str | None) -> dict[str, str]:
+    """The environment for a ``bulkpatch`` child process: ours, with the key we choose."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SARVAM_API_KEY", "BULKPATCH_BASE_URL")}
+    env["COLUMNS"] = "160"
+    if api_key is not None:
+        env["SARVAM_API_KEY"] = api_key
+    return env
+
+
+async def bulkpatch(
+    *args: str | Path, api_key: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``python -m bulkpatch ARGS`` in a child process (the event loop keeps serving)."""
+    return await anyio.run_process(
+        [sys.executable, "-m", "bulkpatch", *map(str, args)],
+        env=cli_env(api_key),
+        cwd=cwd,
+        check=False,
+    )
+
+
+def only_run_dir(report_dir: Path) -> Path:
+    dirs = [p for p in report_dir.iterdir() if p.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def campaign_rows(ids: list[str], org: str, ws: str, **changes: str) -> list[dict[str, Any]]:
+    return [{"org_id": org, "workspace_id": ws, "campaign_id": cid, **changes} for cid in ids]
