@@ -1,0 +1,245 @@
+"""Durable and well-behaved under faults: the simulator's fault switches against real runs."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from bulkpatch.journal import read_journal
+from bulkpatch.merge import get_path
+from runs import (
+    StartSimulator,
+    bulkpatch,
+    campaign_rows,
+    cli_env,
+    only_run_dir,
+    run_sheet,
+    write_sheet,
+)
+
+ORG, WS = "org-dur", "ws-dur"
+TARGET_VERSION = 42
+
+
+def ids(n: int, prefix: str = "d") -> list[str]:
+    return [f"{prefix}{i:04d}" for i in range(n)]
+
+
+def statuses(names: list[str], *, active_every: int = 0) -> dict[Any, dict[str, Any]]:
+    return {
+        (ORG, WS, c): {
+            "status": "active" if active_every and i % active_every == 0 else "paused",
+            "app_config.app_version": 1,
+        }
+        for i, c in enumerate(names)
+    }
+
+
+def version_sheet(path: Path, names: list[str]) -> Path:
+    return write_sheet(
+        path, campaign_rows(names, ORG, WS, **{"app_config.app_version": str(TARGET_VERSION)})
+    )
+
+
+def assert_all_applied_once(sim: Any, names: list[str], *, active_every: int = 0) -> None:
+    """Every campaign holds the target, was PATCHed once, and none we paused is left paused."""
+    stats = sim.stats()
+    assert stats["max_patches_per_campaign"] <= 1, stats["patches_applied"]
+    for i, name in enumerate(names):
+        detail = sim.state.get((ORG, WS, name))
+        assert get_path(detail, "app_config.app_version") == TARGET_VERSION, name
+        if active_every and i % active_every == 0:
+            assert detail["status"] in ("scheduled", "active"), name
+        else:
+            assert detail["status"] == "paused", name
+
+
+async def test_server_errors_and_dropped_connections_still_give_every_row_its_outcome_once(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ids(300)
+    sim = await start_simulator(fail_rate=0.10, reset_rate=0.05, overrides=statuses(names))
+    run = await run_sheet(
+        version_sheet(tmp_path / "faults.csv", names),
+        sim,
+        monkeypatch,
+        concurrency=16,
+        max_attempts=8,
+    )
+    assert set(run.outcomes().values()) == {"updated"}
+    assert run.code == 0
+    stats = sim.stats()
+    assert stats["resets_after_store"] > 0  # the case that needs reading back did happen
+    assert stats["injected_failures"] > 0
+    assert_all_applied_once(sim, names)
+    assert run.summary()["retries"] > 0
+    assert run.summary()["reconciliations"] > 0
+
+
+async def test_a_server_limiting_at_a_quarter_of_the_rate_gets_every_row_with_few_429s(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ids(150)
+    sim = await start_simulator(rate_limit=50, overrides=statuses(names))
+    run = await run_sheet(
+        version_sheet(tmp_path / "quarter.csv", names),
+        sim,
+        monkeypatch,
+        rate=200.0,
+        concurrency=16,
+        max_attempts=10,
+    )
+    assert set(run.outcomes().values()) == {"updated"}
+    stats = sim.stats()
+    assert stats["rate_limited"] < 0.10 * stats["requests_total"], stats
+    assert run.summary()["throttled_429"] == stats["rate_limited"]
+    assert_all_applied_once(sim, names)
+
+
+async def test_an_outage_in_the_middle_pauses_the_run_which_then_finishes(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ids(300)
+    sim = await start_simulator(outage=(1.5, 20.0), overrides=statuses(names))
+    run = await run_sheet(
+        version_sheet(tmp_path / "outage.csv", names), sim, monkeypatch, rate=100.0, concurrency=8
+    )
+    assert set(run.outcomes().values()) == {"updated"}
+    summary = run.summary()
+    assert summary["breaker"]["openings"] >= 1
+    assert summary["breaker"]["paused_seconds"] >= 15
+    # Probes, not a flood: few requests during twenty seconds of outage.
+    assert sim.stats()["outage_rejections"] < 100
+    assert_all_applied_once(sim, names)
+
+
+async def test_an_outage_longer_than_max_outage_exits_3_and_resume_completes_it(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ids(200)
+    sim = await start_simulator(outage=(1.0, 6.0), overrides=statuses(names))
+    sheet = version_sheet(tmp_path / "long-outage.csv", names)
+    first = await run_sheet(sheet, sim, monkeypatch, rate=100.0, max_outage=2.0)
+    assert first.code == 3
+    assert "not_attempted" in first.outcomes().values()
+    assert first.run_dir is not None
+    await anyio.sleep(max(0.0, 7.5 - sim.stats()["uptime_seconds"]))  # the outage is over
+    resumed = await run_sheet(
+        sheet, sim, monkeypatch, mode="resume", run_dir=first.run_dir, rate=100.0
+    )
+    assert resumed.code == 0
+    assert set(resumed.outcomes().values()) == {"updated"}
+    assert_all_applied_once(sim, names)
+
+
+async def run_and_kill(args: list[str], key: str, delay: float) -> None:
+    async with await anyio.open_process(
+        [sys.executable, "-m", "bulkpatch", *args], env=cli_env(key)
+    ) as process:
+        await anyio.sleep(delay)
+        if process.returncode is None:
+            process.send_signal(signal.SIGKILL)
+        await process.wait()
+
+
+async def test_kill_9_at_random_moments_then_resume_applies_every_row_exactly_once(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    rng = random.Random(20261128)
+    resumed_mid_run = 0
+    for attempt in range(6):
+        names = ids(90, prefix=f"k{attempt}-")
+        sim = await start_simulator(overrides=statuses(names, active_every=3))
+        sheet = version_sheet(tmp_path / f"kill-{attempt}.csv", names)
+        reports = tmp_path / f"reports-{attempt}"
+        args = [
+            "run",
+            str(sheet),
+            "--base-url",
+            sim.base_url,
+            "--rate",
+            "150",
+            "--pause-active",
+            "--report-dir",
+            str(reports),
+            "--quiet",
+        ]
+        await run_and_kill(args, sim.config.api_key, rng.uniform(0.3, 2.5))
+
+        run_dirs = list(reports.iterdir()) if reports.exists() else []
+        journal = run_dirs[0] / "journal.jsonl" if run_dirs else None
+        state = read_journal(journal) if journal is not None and journal.exists() else None
+        if state is not None and state.start is not None:
+            if state.ended is None and (state.done or state.in_doubt):
+                resumed_mid_run += 1
+            done = await bulkpatch("resume", run_dirs[0], "--quiet", api_key=sim.config.api_key)
+        else:  # killed before the run had started: nothing was sent, so start it again
+            assert sim.stats()["requests_total"] == 0
+            done = await bulkpatch(*args, api_key=sim.config.api_key)
+        assert done.returncode == 0, (attempt, done.stderr.decode())
+
+        run_dir = only_run_dir(reports)
+        rows = (run_dir / "results.csv").read_text().splitlines()[1:]
+        assert len(rows) == len(names)
+        assert {row.split(",")[4] for row in rows} == {"updated"}, attempt
+        assert_all_applied_once(sim, names, active_every=3)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["campaigns_left_paused"] == {}
+    assert resumed_mid_run >= 3  # most kills landed in the middle of the run
+
+
+async def test_sigint_with_pause_active_exits_3_leaves_nothing_paused_and_resume_works(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    names = ids(200, prefix="s")
+    sim = await start_simulator(latency_ms=20, overrides=statuses(names, active_every=2))
+    sheet = version_sheet(tmp_path / "sigint.csv", names)
+    reports = tmp_path / "reports"
+    async with await anyio.open_process(
+        [
+            sys.executable,
+            "-m",
+            "bulkpatch",
+            "run",
+            str(sheet),
+            "--base-url",
+            sim.base_url,
+            "--rate",
+            "60",
+            "--pause-active",
+            "--report-dir",
+            str(reports),
+        ],
+        env=cli_env(sim.config.api_key),
+    ) as process:
+        await anyio.sleep(2.0)
+        process.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        assert process.stderr is not None
+        err = b""
+        async for chunk in process.stderr:
+            err += chunk
+        await process.wait()
+        took = time.monotonic() - sent
+    assert process.returncode == 3
+    assert took < 8
+    for name in names[::2]:  # the ones that were active: none is left paused
+        assert sim.state.status_of((ORG, WS, name)) != "paused", name
+    text = err.decode()
+    run_dir = only_run_dir(reports)
+    command = f"bulkpatch resume {run_dir}"
+    assert command in text
+    results = (run_dir / "results.csv").read_text()
+    assert "not_attempted" in results
+
+    done = await bulkpatch("resume", run_dir, "--quiet", api_key=sim.config.api_key)
+    assert done.returncode == 0, done.stderr.decode()
+    assert_all_applied_once(sim, names, active_every=2)
