@@ -1,0 +1,98 @@
+"""The honest best case: a minimal aiohttp script that only PATCHes the rows of a sheet.
+
+One ``ClientSession``, a fixed pool of ``--concurrency`` tasks pulling rows from a queue, no
+validation, no journal, no retries.  It reads the same CSV ``bulkpatch run --no-read`` reads
+(``org_id, workspace_id, campaign_id`` and top-level change columns) and PATCHes each row's
+change columns as given.  The API key comes from an environment variable and is never printed.
+
+Prints one JSON object on stdout: rows, seconds spent in the request loop, statuses.
+
+    python tests/benchmarks/minimal_client.py SHEET --base-url URL --concurrency 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import aiohttp
+
+KEY_COLUMNS = ("org_id", "workspace_id", "campaign_id")
+
+
+def read_rows(path: str) -> list[tuple[str, bytes]]:
+    """(URL path, JSON body) for every row of a CSV sheet."""
+    rows: list[tuple[str, bytes]] = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for record in csv.DictReader(f):
+            org, ws, cid = (record[k] for k in KEY_COLUMNS)
+            body = {k: v for k, v in record.items() if k not in KEY_COLUMNS and v}
+            path_ = f"/v1/orgs/{org}/workspaces/{ws}/campaigns/{cid}"
+            rows.append((path_, json.dumps(body, separators=(",", ":")).encode()))
+    return rows
+
+
+async def patch_all(
+    rows: list[tuple[str, bytes]], base_url: str, api_key: str, concurrency: int
+) -> tuple[float, Counter[str]]:
+    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+    for row in rows:
+        queue.put_nowait(row)
+    statuses: Counter[str] = Counter()
+    headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(base_url.rstrip("/") + "/", connector=connector) as session:
+
+        async def worker() -> None:
+            while True:
+                try:
+                    path, body = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                try:
+                    async with session.patch(
+                        path.lstrip("/"), data=body, headers=headers
+                    ) as response:
+                        await response.read()
+                        statuses[str(response.status)] += 1
+                except aiohttp.ClientError:
+                    statuses["error"] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return elapsed, statuses
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("sheet")
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--api-key-env", default="SARVAM_API_KEY")
+    args = parser.parse_args(argv)
+    api_key = os.environ.get(args.api_key_env, "")
+    if not api_key:
+        print(f"set {args.api_key_env}", file=sys.stderr)
+        return 2
+    rows = read_rows(args.sheet)
+    elapsed, statuses = asyncio.run(patch_all(rows, args.base_url, api_key, args.concurrency))
+    result: dict[str, Any] = {
+        "rows": len(rows),
+        "loop_seconds": round(elapsed, 4),
+        "rows_per_second": round(len(rows) / elapsed, 1) if elapsed > 0 else None,
+        "statuses": dict(statuses),
+    }
+    print(json.dumps(result))
+    return 0 if set(statuses) == {"200"} else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Run every case, then write ``benchmark.md``, ``benchmark.json`` and ``benchmark-pacing.png``.
+
+python -m tests.benchmarks --full             # the committed report, a few minutes
+python -m tests.benchmarks --quick --out DIR  # under a minute (what the test suite runs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .cases import CASES, FULL, QUICK, Bench
+from .procs import BenchError
+from .report import machine, write_all
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.benchmarks",
+        description="Benchmark bulkpatch against its peers and the SPEC section 10 targets.",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="Small sizes, under a minute.")
+    mode.add_argument("--full", action="store_true", help="The SPEC sizes (default).")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "reports",
+        help="Where the report files go (default: reports/).",
+    )
+    parser.add_argument(
+        "--cases",
+        default=",".join(CASES),
+        help=f"Comma-separated subset of: {', '.join(CASES)}.",
+    )
+    parser.add_argument("--reps", type=int, help="Repetitions per case (default 3; quick 2).")
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="Concurrency of the throughput cases."
+    )
+    parser.add_argument(
+        "--notes", type=Path, help="A Markdown file appended to the report as its Notes."
+    )
+    parser.add_argument("--keep-work", action="store_true", help="Keep the scratch directory.")
+    args = parser.parse_args(argv)
+    unknown = set(args.cases.split(",")) - set(CASES)
+    if unknown:
+        parser.error(f"unknown case(s): {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    sizes = QUICK if args.quick else FULL
+    if args.reps:
+        sizes = replace(sizes, reps=args.reps)
+    work = Path(tempfile.mkdtemp(prefix="bulkpatch-bench-"))
+    bench = Bench(sizes, work=work, concurrency=args.concurrency, log=_log)
+    command = "python -m tests.benchmarks " + ("--quick" if args.quick else "--full")
+    started = time.monotonic()
+    data: dict[str, Any] = {
+        "mode": mode,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "repetitions": sizes.reps,
+        "sizes": {k: v for k, v in vars(sizes).items()},
+        "machine": machine(ROOT),
+        "cases": {},
+    }
+    failed = False
+    try:
+        for name in args.cases.split(","):
+            _log(f"case {name} ...")
+            try:
+                data["cases"][name] = CASES[name](bench)
+            except BenchError as exc:
+                failed = True
+                _log(f"case {name} failed: {exc}")
+                data["cases"][name] = {"title": name, "error": str(exc), "targets": []}
+            except Exception as exc:  # a bug in a case: report it, go on with the others
+                failed = True
+                traceback.print_exc()
+                data["cases"][name] = {"title": name, "error": repr(exc), "targets": []}
+    finally:
+        if not args.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            _log(f"scratch directory kept: {work}")
+    data["duration_s"] = round(time.monotonic() - started, 1)
+    if args.notes is not None:
+        data["notes"] = args.notes.read_text(encoding="utf-8")
+    targets = [t for case in data["cases"].values() for t in case.get("targets", [])]
+    data["targets_met"] = sum(t["met"] for t in targets)
+    data["targets_total"] = len(targets)
+    for path in write_all(data, args.out):
+        _log(f"wrote {path}")
+    _log(f"{data['targets_met']} of {data['targets_total']} targets met in {data['duration_s']} s")
+    return 1 if failed else 0
