@@ -174,7 +174,9 @@ class RowApplier:
         self, row: int, key: RowKey, reply: Reply, *, what: str, attempts: int = 0
     ) -> RowResult:
         """The outcome of a request that did not succeed."""
-        if reply.stopped or (reply.status is None and self._control.stopping):
+        transient = reply.status is None or classify_status(reply.status) is Verdict.TRANSIENT
+        if reply.stopped or (transient and self._control.stopping):
+            # The run stopped before this row could finish: resume takes it up again.
             return RowResult(
                 row,
                 key,

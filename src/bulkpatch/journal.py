@@ -10,12 +10,14 @@ Events, one JSON object a line (``"e"`` names the kind):
 * ``end``     the run finished, with its exit code
 
 Each line is handed to the operating system as soon as it is written (so ``kill -9`` loses
-nothing that was written) and the file is fsynced at least once a second and at close.  A reader
+nothing that was written) and the file is fsynced at least once a second (in a thread, so the
+event loop never waits on the disk) and at close.  A reader
 ignores a last line cut short by a crash.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -23,14 +25,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import anyio
+import anyio.to_thread
+
 FSYNC_EVERY = 1.0
+
+
+def _fsync_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):  # closed meanwhile: close() synced it
+        os.fsync(fd)
 
 
 class JournalWriter:
     def __init__(self, path: Path) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._file: TextIO = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
-        self._last_sync = time.monotonic()
+        self._dirty = False
         self.path = path
         self._ensure_line_start()
 
@@ -44,19 +54,27 @@ class JournalWriter:
                     self._file.write("\n")
 
     def write(self, event: str, **fields: Any) -> None:
+        """Append one event; it reaches the operating system before this returns."""
         record = {"e": event, "t": round(time.time(), 3), **fields}
         self._file.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
         self._file.flush()
-        now = time.monotonic()
-        if now - self._last_sync >= FSYNC_EVERY:
-            os.fsync(self._file.fileno())
-            self._last_sync = now
+        self._dirty = True
 
     def sync(self) -> None:
+        """Flush and fsync now (at exit, and before an immediate exit)."""
         if not self._file.closed:
             self._file.flush()
             os.fsync(self._file.fileno())
-            self._last_sync = time.monotonic()
+            self._dirty = False
+
+    async def keep_synced(self) -> None:
+        """Fsync at least once a second, in a thread, so the event loop never waits on disk."""
+        while not self._file.closed:
+            await anyio.sleep(FSYNC_EVERY)
+            if self._dirty and not self._file.closed:
+                self._dirty = False
+                fd = self._file.fileno()
+                await anyio.to_thread.run_sync(_fsync_quietly, fd, abandon_on_cancel=True)
 
     def close(self) -> None:
         if not self._file.closed:

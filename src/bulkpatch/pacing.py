@@ -2,10 +2,14 @@
 
 Why not ``aiolimiter.AsyncLimiter`` directly: its leaky bucket lets ``capacity + R`` requests start
 in a 1-second window (2R in the first second for ``AsyncLimiter(R, 1)``), its rate cannot change
-while requests wait, and the run needs both an exact ceiling and a rate that adapts.  So the pacer
-hands out start *slots* spaced ``1 / r`` apart, where ``r`` is a little under the ceiling ``R``:
-then any closed 1-second window holds at most ``floor(r) + 1 <= R`` starts, the first second
-included, and a server that counts with a sliding window sees a little slack for network jitter.
+while requests wait, and the run needs both an exact ceiling and a rate that adapts.  So:
+
+* start *slots* are spaced evenly at ``r = R / (1 + SLACK)``: a smooth stream, no bursts;
+* a log of the last ``R`` actual start times holds back any start that would put ``R + 1``
+  starts within ``1 + SLACK`` seconds.  That is the guarantee, on actual start times: no closed
+  1-second window ever holds more than ``R`` starts, the first second included, even when a busy
+  event loop wakes several sleepers at once; and a server counting with a sliding window has
+  ``SLACK`` seconds of room for jitter between its clock and ours.
 
 Adaptation (AIMD): a 429 (or a 503 with ``Retry-After``) halves the rate, at most once per second;
 each second without one gives back a tenth of the ceiling, up to the ceiling.  All workers share
@@ -18,12 +22,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 import anyio
 
-#: Fraction of the ceiling the pacer aims at, so that a sliding-window server never sees R + 1.
-SAFETY = 0.99
+#: Room left in every 1-second window for jitter between our clock and the server's (seconds).
+SLACK = 0.010
 DECREASE = 0.5
 #: Each second without a throttle signal gives back this fraction of the ceiling.
 RECOVERY_PER_SECOND = 0.10
@@ -32,11 +37,8 @@ FLOOR_RATE = 0.5
 
 
 def safe_rate(ceiling: float) -> float:
-    """The pacing rate for a ceiling R such that no closed 1-s window holds more than R."""
-    if ceiling >= 1:
-        # floor(r) + 1 <= floor(R)  <=>  r < floor(R)
-        return min(ceiling * SAFETY, math.floor(ceiling) - 0.001)
-    return ceiling * SAFETY
+    """The pacing rate for a ceiling R: a little under R, so that R starts span 1 s + SLACK."""
+    return ceiling / (1.0 + SLACK)
 
 
 class Pacer:
@@ -59,6 +61,10 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
         self._rate: float | None = rate  # current target; None = unlimited
+        # Start times of the last floor(R) requests (the ceiling's own check).
+        self._window: deque[float] | None = (
+            deque(maxlen=max(1, math.floor(rate))) if rate is not None else None
+        )
         self._next_slot = -math.inf
         self._hold_until = -math.inf
         self._last_decrease = -math.inf
@@ -94,7 +100,24 @@ class Pacer:
             self._next_slot = slot + 1.0 / safe_rate(self._rate)
         if slot > now:
             await self._sleep(slot - now)
-        self._observe(max(slot, now))
+        if self._window is not None:
+            await self._respect_window()
+        self._observe(self._clock())
+
+    async def _respect_window(self) -> None:
+        """The hard guarantee, on actual start times: never more than R in a closed second.
+
+        Slots are spaced evenly, but a busy event loop wakes sleepers late and then several at
+        once; this log of the last R starts holds back any start that would break the ceiling.
+        """
+        window = self._window
+        assert window is not None
+        while len(window) == window.maxlen:
+            wait = window[0] + 1.0 + SLACK - self._clock()
+            if wait <= 0:
+                break
+            await self._sleep(wait)
+        window.append(self._clock())
 
     def hold(self, seconds: float) -> None:
         """No request starts for ``seconds`` (a server's ``Retry-After`` for everybody)."""

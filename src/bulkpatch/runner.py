@@ -433,6 +433,8 @@ class Runner:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_signals, journal, run_dir)
                 tg.start_soon(self._tick, progress)
+                if journal is not None:
+                    tg.start_soon(journal.keep_synced)
                 if prior is not None and prior.paused:
                     await self._resume_left_paused(applier, prior)
                 await run_pool(
