@@ -234,12 +234,55 @@ async def test_sigint_with_pause_active_exits_3_leaves_nothing_paused_and_resume
     for name in names[::2]:  # the ones that were active: none is left paused
         assert sim.state.status_of((ORG, WS, name)) != "paused", name
     text = err.decode()
+    assert "Unclosed" not in text
+    assert "Warning" not in text
+    assert "Traceback" not in text
     run_dir = only_run_dir(reports)
     command = f"bulkpatch resume {run_dir}"
     assert command in text
     results = (run_dir / "results.csv").read_text()
     assert "not_attempted" in results
 
+    done = await bulkpatch("resume", run_dir, "--quiet", api_key=sim.config.api_key)
+    assert done.returncode == 0, done.stderr.decode()
+    assert_all_applied_once(sim, names, active_every=2)
+
+
+async def test_a_second_ctrl_c_exits_at_once_and_the_journal_still_allows_resume(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    names = ids(150, prefix="t")
+    sim = await start_simulator(latency_ms=50, overrides=statuses(names, active_every=2))
+    sheet = version_sheet(tmp_path / "twice.csv", names)
+    reports = tmp_path / "reports"
+    async with await anyio.open_process(
+        [
+            sys.executable,
+            "-m",
+            "bulkpatch",
+            "run",
+            str(sheet),
+            "--base-url",
+            sim.base_url,
+            "--rate",
+            "60",
+            "--pause-active",
+            "--report-dir",
+            str(reports),
+        ],
+        env=cli_env(sim.config.api_key),
+    ) as process:
+        await anyio.sleep(1.5)
+        process.send_signal(signal.SIGINT)
+        await anyio.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        await process.wait()
+        took = time.monotonic() - sent
+    assert process.returncode == 3
+    assert took < 1.0
+    run_dir = only_run_dir(reports)
+    assert not (run_dir / "results.csv").exists()  # no time for reports: the journal is enough
     done = await bulkpatch("resume", run_dir, "--quiet", api_key=sim.config.api_key)
     assert done.returncode == 0, done.stderr.decode()
     assert_all_applied_once(sim, names, active_every=2)

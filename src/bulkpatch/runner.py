@@ -11,9 +11,10 @@ import json
 import os
 import secrets
 import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -79,8 +80,9 @@ class Settings:
     seed: int = 0
 
     def for_journal(self) -> dict[str, Any]:
+        """The options as plain values, paths made absolute so resume works from anywhere."""
         data = asdict(self)
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}
+        return {k: (str(v.resolve()) if isinstance(v, Path) else v) for k, v in data.items()}
 
 
 def settings_from_journal(start: dict[str, Any], **overrides: Any) -> Settings:
@@ -205,13 +207,6 @@ def exit_code_for(stats_outcomes: dict[str, int], control: RunControl) -> ExitCo
 # ----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Outcomes:
-    """What the sink gathered: rows per outcome and the rows for ``retry.csv``."""
-
-    retry_rows: set[int] = field(default_factory=set)
-
-
 def _work_items(
     sheet: Sheet,
     check: SheetCheck,
@@ -284,6 +279,9 @@ class Runner:
         self.interrupted = anyio.Event()
         self.signals_seen = 0
         self.run_dir: Path | None = None
+        self.pacer = Pacer(settings.rate)
+        self.health = Health(max_outage=settings.max_outage, on_outage=self._outage)
+        self.summary: dict[str, Any] | None = None
 
     def say(self, text: str) -> None:
         if not self.settings.quiet:
@@ -324,7 +322,7 @@ class Runner:
                 journal.write(
                     "start",
                     version=__version__,
-                    sheet=str(settings.sheet),
+                    sheet=str(settings.sheet.resolve()),
                     sha256=sha,
                     rows=check.rows,
                     options=settings.for_journal(),
@@ -377,7 +375,7 @@ class Runner:
             if journal is not None:
                 journal.close()
             raise
-        self.stats.finished = __import__("time").monotonic()
+        self.stats.finished = time.monotonic()
         results.commit()
         code = exit_code_for(dict(self.stats.outcomes), self.control)
         self._write_reports(run_dir, sheet, sha, retry_rows, started, code)
@@ -401,10 +399,7 @@ class Runner:
         results: OrderedResults,
     ) -> None:
         settings = self.settings
-        pacer = Pacer(settings.rate)
-        self.pacer = pacer
-        health = Health(max_outage=settings.max_outage, on_outage=self._outage)
-        self.health = health
+        pacer, health = self.pacer, self.health
         options = EngineOptions(
             concurrency=settings.concurrency,
             max_attempts=settings.max_attempts,
@@ -461,8 +456,9 @@ class Runner:
         self.console.print(f"[red]stopping: {reason}[/red]", highlight=False)
 
     def _rate_text(self) -> str:
-        rate = getattr(self, "pacer", None)
-        current = rate.current_rate if rate is not None else None
+        current = self.pacer.current_rate
+        if self.health.is_open:
+            return "paused: the API is failing, probing"
         achieved = self.stats.achieved_rate()
         target = f"{current:.0f}/s" if current is not None else "unlimited"
         return f"{achieved:.1f} req/s (target {target})"
@@ -537,7 +533,7 @@ class Runner:
     def _print_summary(self, run_dir: Path, code: ExitCode) -> None:
         settings = self.settings
         if settings.json_out:
-            data = getattr(self, "summary", None) or {
+            data = self.summary or {
                 **self.stats.as_dict(),
                 "run_dir": str(run_dir),
                 "exit_code": int(code),
@@ -563,7 +559,7 @@ class Runner:
                 f"{self.stats.elapsed:.1f} s",
                 highlight=False,
             )
-            if getattr(self, "health", None) is not None and self.health.openings:
+            if self.health.openings:
                 self.console.print(
                     f"the API failed as a whole {self.health.openings} time(s); workers paused "
                     f"{self.health.paused_seconds:.1f} s in all",
