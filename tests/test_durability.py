@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import pytest
+from anyio.abc import Process
 
 from bulkpatch.journal import read_journal
 from bulkpatch.merge import get_path
@@ -196,6 +197,15 @@ async def test_kill_9_at_random_moments_then_resume_applies_every_row_exactly_on
     assert resumed_mid_run >= 3  # most kills landed in the middle of the run
 
 
+async def paced_run_process(sheet: Path, sim: Any, reports: Path) -> Process:
+    """`bulkpatch run --pause-active --rate 60` in a child process, for signalling."""
+    args = ["run", str(sheet), "--base-url", sim.base_url, "--rate", "60", "--pause-active",
+            "--report-dir", str(reports)]  # fmt: skip
+    return await anyio.open_process(
+        [sys.executable, "-m", "bulkpatch", *args], env=cli_env(sim.config.api_key)
+    )
+
+
 async def test_sigint_with_pause_active_exits_3_leaves_nothing_paused_and_resume_works(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
@@ -203,23 +213,7 @@ async def test_sigint_with_pause_active_exits_3_leaves_nothing_paused_and_resume
     sim = await start_simulator(latency_ms=20, overrides=statuses(names, active_every=2))
     sheet = version_sheet(tmp_path / "sigint.csv", names)
     reports = tmp_path / "reports"
-    async with await anyio.open_process(
-        [
-            sys.executable,
-            "-m",
-            "bulkpatch",
-            "run",
-            str(sheet),
-            "--base-url",
-            sim.base_url,
-            "--rate",
-            "60",
-            "--pause-active",
-            "--report-dir",
-            str(reports),
-        ],
-        env=cli_env(sim.config.api_key),
-    ) as process:
+    async with await paced_run_process(sheet, sim, reports) as process:
         await anyio.sleep(2.0)
         process.send_signal(signal.SIGINT)
         sent = time.monotonic()
@@ -255,23 +249,7 @@ async def test_a_second_ctrl_c_exits_at_once_and_the_journal_still_allows_resume
     sim = await start_simulator(latency_ms=50, overrides=statuses(names, active_every=2))
     sheet = version_sheet(tmp_path / "twice.csv", names)
     reports = tmp_path / "reports"
-    async with await anyio.open_process(
-        [
-            sys.executable,
-            "-m",
-            "bulkpatch",
-            "run",
-            str(sheet),
-            "--base-url",
-            sim.base_url,
-            "--rate",
-            "60",
-            "--pause-active",
-            "--report-dir",
-            str(reports),
-        ],
-        env=cli_env(sim.config.api_key),
-    ) as process:
+    async with await paced_run_process(sheet, sim, reports) as process:
         await anyio.sleep(1.5)
         process.send_signal(signal.SIGINT)
         await anyio.sleep(0.05)
