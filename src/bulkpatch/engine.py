@@ -14,6 +14,7 @@ scope.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -279,7 +280,7 @@ class RowApplier:
                 changes=_describe(merged),
             )
         if self._options.plan:
-            how = "would pause, update, resume" if decision.pause_first else "would update"
+            how = "would pause, update, resume" if decision.pause_first else ""
             return RowResult(
                 row,
                 key,
@@ -460,12 +461,14 @@ def _describe(merged: MergeResult) -> str:
     )
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    import json
-
-    text = (
-        value if isinstance(value, str) else json.dumps(value, default=str, separators=(",", ":"))
-    )
+def _short(value: Any, limit: int = 80) -> str:
+    """A value as a person reads it in a plan: lists of words joined, the rest as JSON."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        text = ",".join(str(v) for v in value)
+    else:
+        text = json.dumps(value, default=str, separators=(",", ":"))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -7,6 +7,7 @@ decisions themselves are made by the pure modules (``merge``, ``retrying``, ``re
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import secrets
@@ -47,6 +48,8 @@ from bulkpatch.sheet import Sheet, SheetError, file_sha256, open_sheet
 from bulkpatch.validation import SheetCheck, check_sheet, iter_verdicts, no_read_problems
 
 Mode = Literal["run", "plan", "resume"]
+#: Rows of a plan shown on screen (all of them are in plan.csv).
+PLAN_SHOWN = 50
 DEFAULT_KEY_ENV = "SARVAM_API_KEY"
 
 
@@ -382,6 +385,8 @@ class Runner:
         if journal is not None:
             journal.write("end", exit_code=int(code))
             journal.close()
+        if self.mode == "plan" and not settings.quiet and not settings.json_out:
+            self._print_plan(run_dir / "plan.csv")
         self._print_summary(run_dir, code)
         return int(code)
 
@@ -529,6 +534,32 @@ class Runner:
         }
         self.summary = summary
         write_json(run_dir / "summary.json", summary)
+
+    def _print_plan(self, plan_csv: Path, limit: int = PLAN_SHOWN) -> None:
+        """The first rows of the plan: per row its outcome and ``field: old -> new``."""
+        table = Table(title="plan (nothing was sent)", show_lines=False)
+        for name, justify in (("row", "right"), ("campaign", "left"), ("outcome", "left")):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column("changes (old -> new) or reason", overflow="fold")
+        shown = total = 0
+        with plan_csv.open(newline="", encoding="utf-8") as f:
+            for record in csv.DictReader(f):
+                total += 1
+                if shown < limit:
+                    shown += 1
+                    table.add_row(
+                        record["row"],
+                        record["campaign_id"],
+                        record["outcome"],
+                        "\n".join(
+                            part
+                            for part in (record["reason"], *record["changes"].split("; "))
+                            if part
+                        ),
+                    )
+        self.console.print(table)
+        if total > shown:
+            self.console.print(f"… {total - shown:,} more rows in {plan_csv}", highlight=False)
 
     def _print_summary(self, run_dir: Path, code: ExitCode) -> None:
         settings = self.settings
