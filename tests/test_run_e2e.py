@@ -181,7 +181,10 @@ async def test_plan_reads_only_and_shows_old_and_new_values(
     assert "-> 9" in plan["c-paused"]["changes"]
     assert plan["c-same"]["outcome"] == "unchanged"
     assert plan["c-active"]["outcome"] == "skipped"
-    assert not (run.run_dir / "results.csv").exists() if run.run_dir else False
+    assert run.run_dir is not None
+    assert not (run.run_dir / "results.csv").exists()
+    assert "app_config.app_version: " in run.output  # shown on screen too
+    assert "nothing was sent" in run.output
 
 
 async def test_no_read_sends_only_patches(
