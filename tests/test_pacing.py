@@ -77,11 +77,3 @@ async def test_an_unlimited_pacer_slows_down_from_the_rate_it_observed() -> None
     rate = pacer.current_rate
     assert rate is not None
     assert 100 <= rate <= 200
-
-
-async def test_hold_stops_every_start_until_it_passes() -> None:
-    clock = FakeClock()
-    pacer = Pacer(None, clock=clock, sleep=clock.sleep)
-    pacer.hold(2.5)
-    await pacer.acquire()
-    assert clock.now == pytest.approx(1002.5)

@@ -66,7 +66,6 @@ class Pacer:
             deque(maxlen=max(1, math.floor(rate))) if rate is not None else None
         )
         self._next_slot = -math.inf
-        self._hold_until = -math.inf
         self._last_decrease = -math.inf
         self._last_recovery = -math.inf
         # Observed start rate, for adapting down from "unlimited": starts in the current and
@@ -94,7 +93,7 @@ class Pacer:
     async def acquire(self) -> None:
         """Wait for this request's start slot."""
         now = self._clock()
-        slot = max(now, self._hold_until)
+        slot = now
         if self._rate is not None:
             slot = max(slot, self._next_slot)
             self._next_slot = slot + 1.0 / safe_rate(self._rate)
@@ -118,10 +117,6 @@ class Pacer:
                 break
             await self._sleep(wait)
         window.append(self._clock())
-
-    def hold(self, seconds: float) -> None:
-        """No request starts for ``seconds`` (a server's ``Retry-After`` for everybody)."""
-        self._hold_until = max(self._hold_until, self._clock() + seconds)
 
     def throttled(self) -> None:
         """The server said "too fast": halve the rate (at most once a second)."""
