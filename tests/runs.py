@@ -44,6 +44,7 @@ class RunOutcome:
     code: int
     run_dir: Path | None
     output: str
+    runner: Runner
 
     def results(self, name: str = "results.csv") -> list[dict[str, str]]:
         assert self.run_dir is not None
@@ -62,14 +63,16 @@ class RunOutcome:
 
 async def run_sheet(
     sheet: Path,
-    sim: Simulator,
+    sim: Any,
     monkeypatch: pytest.MonkeyPatch,
     *,
     mode: Mode = "run",
     run_dir: Path | None = None,
+    hook: Callable[[Runner], None] | None = None,
     **options: Any,
 ) -> RunOutcome:
-    """Run ``bulkpatch run`` (or plan/resume) in-process against ``sim``."""
+    """Run ``bulkpatch run`` (or plan/resume) in-process against ``sim`` (anything with
+    ``config.api_key`` and ``base_url``); ``hook`` sees the runner before it starts."""
     monkeypatch.setenv("SARVAM_API_KEY", sim.config.api_key)
     options.setdefault("rate", None)
     options.setdefault("report_dir", sheet.parent / "reports")
@@ -78,11 +81,13 @@ async def run_sheet(
     buffer = io.StringIO()
     console = Console(file=buffer, width=160)
     runner = Runner(settings, mode, console=console, out=console)
+    if hook is not None:
+        hook(runner)
     try:
         code = await runner.execute(run_dir)
     except UsageError as exc:
-        return RunOutcome(2, runner.run_dir, buffer.getvalue() + f"\nerror: {exc}")
-    return RunOutcome(code, runner.run_dir, buffer.getvalue())
+        return RunOutcome(2, runner.run_dir, buffer.getvalue() + f"\nerror: {exc}", runner)
+    return RunOutcome(code, runner.run_dir, buffer.getvalue(), runner)
 
 
 def cli_env(api_key: str | None) -> dict[str, str]:

@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from bulkpatch.client import Reply
-from bulkpatch.health import BUDGET_FLOOR, COOLDOWN_START, Health
+from bulkpatch.health import BUDGET_FLOOR, COOLDOWN_START, Admission, Health
 
 OK = Reply("GET", status=200)
 BOOM = Reply("GET", status=503)
@@ -49,8 +49,10 @@ async def test_a_run_of_failures_opens_it_and_a_successful_probe_closes_it() -> 
         await health.admit()
     assert waited.cancelled_caught  # nobody starts during the cool-down
     clock.now += 1.5
-    assert await health.admit()  # the probe
-    health.record(OK)
+    assert await health.admit() is Admission.PROBE
+    health.record(BOOM)  # a late answer to a request sent before it opened: not the probe's
+    assert health.is_open
+    health.record(OK, probe=True)
     assert not health.is_open
     assert health.paused_seconds == pytest.approx(1.5)
 
@@ -61,14 +63,14 @@ async def test_a_failed_probe_doubles_the_cool_down() -> None:
     for _ in range(10):
         health.record(BOOM)
     clock.now += COOLDOWN_START
-    assert await health.admit()
-    assert health.record(BOOM) is True
+    assert await health.admit() is Admission.PROBE
+    assert health.record(BOOM, probe=True) is True
     clock.now += COOLDOWN_START * 1.5
     with anyio.move_on_after(0.05) as waited:
         await health.admit()
     assert waited.cancelled_caught
     clock.now += COOLDOWN_START * 0.6
-    assert await health.admit()
+    assert await health.admit() is Admission.PROBE
 
 
 async def test_an_outage_longer_than_max_outage_stops_the_run() -> None:
@@ -78,7 +80,7 @@ async def test_an_outage_longer_than_max_outage_stops_the_run() -> None:
     for _ in range(10):
         health.record(BOOM)
     clock.now += 6.0
-    assert await health.admit() is False
+    assert await health.admit() is Admission.STOP
     assert health.gave_up
     assert reasons
     assert "--max-outage" in reasons[0]
@@ -101,3 +103,14 @@ async def test_a_few_retries_are_always_allowed() -> None:
     for _ in range(BUDGET_FLOOR):
         assert await health.retry_permit()
     assert not health.retry_room()
+
+
+async def test_a_cancelled_probe_lets_another_request_probe() -> None:
+    clock = FakeClock()
+    health = Health(clock=clock, poll=0)
+    for _ in range(10):
+        health.record(BOOM)
+    clock.now += COOLDOWN_START
+    assert await health.admit() is Admission.PROBE
+    health.abandon()  # the probe's request was cancelled
+    assert await health.admit() is Admission.PROBE

@@ -54,13 +54,28 @@ def test_journal_files_are_private(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-def test_a_pause_whose_answer_never_came_counts_as_paused_until_the_row_is_done(
+def test_a_pause_whose_answer_never_came_counts_as_paused_until_resumed_or_refused(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "journal.jsonl"
     writer = JournalWriter(path)
     writer.write("sent", row=1, key="o/w/c1", op="pause")  # killed before the answer
     writer.write("sent", row=2, key="o/w/c2", op="pause")
-    writer.write("done", row=2, outcome="rejected")  # the pause was refused
+    writer.write("pause_refused", row=2, key="o/w/c2")
+    writer.write("done", row=2, outcome="rejected")
+    writer.write("sent", row=3, key="o/w/c3", op="pause")  # answer lost, row failed
+    writer.write("done", row=3, outcome="failed")
     writer.close()
-    assert read_journal(path).paused == {"o/w/c1": 1}
+    assert read_journal(path).paused == {"o/w/c1": 1, "o/w/c3": 3}
+
+
+def test_status_changes_do_not_take_a_finished_row_up_again(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    writer = JournalWriter(path)
+    writer.write("done", row=1, outcome="rejected")
+    writer.write("sent", row=1, key="o/w/c1", op="resume")  # a later resume of its campaign
+    writer.write("resumed", row=1, key="o/w/c1")
+    writer.close()
+    state = read_journal(path)
+    assert set(state.done) == {1}
+    assert state.in_doubt == {}

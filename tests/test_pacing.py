@@ -77,3 +77,30 @@ async def test_an_unlimited_pacer_slows_down_from_the_rate_it_observed() -> None
     rate = pacer.current_rate
     assert rate is not None
     assert 100 <= rate <= 200
+
+
+async def test_a_429_storm_does_not_cut_the_rate_below_what_the_server_accepts() -> None:
+    clock = FakeClock()
+    pacer = Pacer(200, clock=clock, sleep=clock.sleep)
+    for _ in range(50):  # the server accepted 50 in the last second
+        clock.now += 0.02
+        pacer.succeeded()
+    for i in range(20):  # then said "too fast" to request after request
+        pacer.throttled(sent_at=clock.now)
+        clock.now += 0.001 * (i + 1)
+    rate = pacer.current_rate
+    assert rate is not None
+    assert 40 <= rate <= 50
+
+
+async def test_a_429_for_a_request_sent_before_the_last_cut_is_ignored() -> None:
+    clock = FakeClock()
+    pacer = Pacer(100, clock=clock, sleep=clock.sleep)
+    sent = clock.now
+    clock.now += 0.01
+    pacer.throttled(sent_at=sent)
+    pacer.throttled(sent_at=sent)  # the same window of requests: no second cut
+    assert pacer.current_rate == 50
+    clock.now += 0.01
+    pacer.throttled(sent_at=clock.now - 0.001)  # sent after the cut: the rate is still too high
+    assert pacer.current_rate == 25

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
-from bulkpatch.health import Health
+from bulkpatch.health import Admission, Health
 from bulkpatch.models import is_valid_id
 from bulkpatch.pacing import Pacer
 from bulkpatch.retrying import parse_retry_after
@@ -156,14 +156,25 @@ class ApiClient:
 
     async def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Reply:
         """Wait for the breaker and the pacer, send, and describe what happened."""
-        if not await self._health.admit():
+        admission = await self._health.admit()
+        if admission is Admission.STOP:
             return Reply(method, error="not sent: the run is stopping", stopped=True)
-        await self._pacer.acquire()
-        started = time.monotonic()
-        reply = await self._send_once(method, path, body)
+        probe = admission is Admission.PROBE
+        try:
+            await self._pacer.acquire()
+            started = time.monotonic()
+            reply = await self._send_once(method, path, body)
+        except BaseException:
+            if probe:
+                self._health.abandon()
+            raise
         reply = replace(reply, latency=time.monotonic() - started)
-        if self._health.record(reply):
+        if self._health.record(reply, probe=probe):
             reply = replace(reply, systemic=True)
+        if reply.status == 429 or (reply.status == 503 and reply.retry_after is not None):
+            self._pacer.throttled(sent_at=started)
+        elif reply.status is not None and reply.status < 500:
+            self._pacer.succeeded()
         if self._on_reply is not None:
             self._on_reply(reply)
         return reply

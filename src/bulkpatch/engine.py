@@ -36,7 +36,7 @@ from bulkpatch.merge import (
 )
 from bulkpatch.outcomes import Outcome
 from bulkpatch.report import RowResult
-from bulkpatch.retrying import AUTH_STATUSES, Verdict, backoff_delay, classify_status, error_message
+from bulkpatch.retrying import Verdict, backoff_delay, classify_status, error_message
 from bulkpatch.rows import RowChange, RowKey
 from bulkpatch.runstats import RunStats
 
@@ -101,6 +101,13 @@ def _updated_at(data: Any) -> str | None:
     return str(value) if value is not None else None
 
 
+def _verdict(reply: Reply) -> Verdict:
+    """No answer, or a 2xx that could not be read, is worth another try like a 503."""
+    if reply.status is None or reply.unreadable:
+        return Verdict.TRANSIENT
+    return classify_status(reply.status)
+
+
 def no_read_body(change: RowChange) -> dict[str, Any]:
     """The PATCH body of a ``--no-read`` row: its top-level fields and whole objects as given."""
     return dict(change.changes)
@@ -134,13 +141,18 @@ class RowApplier:
         if self._journal is not None:
             self._journal.write(event, **fields)
 
-    async def _wait_before_retry(self, attempt: int, reply: Reply) -> bool:
-        """Back off before the next try; False when the run is stopping instead."""
-        if reply.status == 429 or (reply.status == 503 and reply.retry_after is not None):
-            self._client.pacer.throttled()
+    async def _wait_before_retry(
+        self, attempt: int, reply: Reply, *, persist: bool = False
+    ) -> bool:
+        """Back off before the next try; False when the run is stopping instead.
+
+        ``persist``: keep trying although the run is stopping (resuming a campaign we paused).
+        """
         delay = backoff_delay(attempt, retry_after=reply.retry_after, uniform=self._rng.uniform)
         self._stats.retries += 1
         await anyio.sleep(delay)
+        if persist:
+            return True
         return await self._health.retry_permit() and not self._control.stopping
 
     def _auth_failure(self, reply: Reply) -> None:
@@ -149,7 +161,7 @@ class RowApplier:
             "`bulkpatch resume` on the run directory"
         )
 
-    async def _call(self, send: Callable[[], Awaitable[Reply]]) -> Reply:
+    async def _call(self, send: Callable[[], Awaitable[Reply]], *, persist: bool = False) -> Reply:
         """Send a read or a status change, retrying transient failures.
 
         A failure while the whole API is failing (``systemic``) does not use up an attempt.
@@ -159,7 +171,7 @@ class RowApplier:
             reply = await send()
             if reply.ok or reply.stopped:
                 return reply
-            verdict = Verdict.TRANSIENT if reply.status is None else classify_status(reply.status)
+            verdict = _verdict(reply)
             if verdict is not Verdict.TRANSIENT:
                 if verdict is Verdict.AUTH:
                     self._auth_failure(reply)
@@ -168,15 +180,15 @@ class RowApplier:
                 strikes += 1
             if strikes >= self._options.max_attempts:
                 return reply
-            if not await self._wait_before_retry(max(strikes, 1), reply):
+            if not await self._wait_before_retry(max(strikes, 1), reply, persist=persist):
                 return reply
 
     def _refused(
         self, row: int, key: RowKey, reply: Reply, *, what: str, attempts: int = 0
     ) -> RowResult:
         """The outcome of a request that did not succeed."""
-        transient = reply.status is None or classify_status(reply.status) is Verdict.TRANSIENT
-        if reply.stopped or (transient and self._control.stopping):
+        verdict = _verdict(reply)
+        if reply.stopped or (verdict is Verdict.TRANSIENT and self._control.stopping):
             # The run stopped before this row could finish: resume takes it up again.
             return RowResult(
                 row,
@@ -185,15 +197,16 @@ class RowApplier:
                 f"{what}: run stopped: {self._control.stop_reason or reply.error}",
                 attempts=attempts,
             )
-        if reply.status is None:
+        if reply.status is None or reply.unreadable:
+            error = reply.error or f"HTTP {reply.status} with an answer that could not be read"
             return RowResult(
                 row,
                 key,
                 Outcome.FAILED,
-                f"{what}: {reply.error} (gave up after retries)",
+                f"{what}: {error} (gave up after retries)",
+                http_status=reply.status,
                 attempts=attempts,
             )
-        verdict = classify_status(reply.status)
         message = error_message(reply.status, reply.text)
         outcome = Outcome.REJECTED
         if verdict is Verdict.AUTH:
@@ -332,16 +345,18 @@ class RowApplier:
                 check = await self._call(lambda: self._client.get_campaign(key))
                 self._stats.reconciliations += 1
                 if not (check.ok and isinstance(check.data, Mapping)):
+                    # The PATCH may have landed and nobody can tell: the row stays "sent"
+                    # without "done" in the journal, so that resume reads it back first.
                     result = self._refused(
                         row,
                         key,
                         check,
-                        what="reading back after an unknown outcome",
+                        what=f"PATCH outcome unknown ({last.describe()}); reading it back",
                         attempts=attempts,
                     )
                     if result.outcome is Outcome.REJECTED:
                         result = replace(result, outcome=Outcome.FAILED)
-                    return replace(result, before=before, changed_fields=changed)
+                    return replace(result, before=before, changed_fields=changed, settled=False)
                 if holds_target(check.data, change):
                     return done(check, f"confirmed by reading back after: {last.describe()}")
                 in_doubt = False
@@ -378,7 +393,7 @@ class RowApplier:
             if reply.outcome_unknown:
                 in_doubt = True
                 continue
-            verdict = Verdict.TRANSIENT if reply.status is None else classify_status(reply.status)
+            verdict = _verdict(reply)
             if verdict is Verdict.AUTH:
                 self._auth_failure(reply)
             if verdict is not Verdict.TRANSIENT:
@@ -388,42 +403,64 @@ class RowApplier:
                 )
 
     async def _set_status(
-        self, key: RowKey, row: int, action: str, targets: frozenset[str]
-    ) -> Reply:
+        self, key: RowKey, row: int, action: str, targets: frozenset[str], *, persist: bool
+    ) -> tuple[Reply, bool | None]:
         """PUT a status change; anything but a clear success is settled by reading the status.
 
-        A lost answer may hide a change that was made, and a transport that re-sends a PUT on
-        its own gets a refusal ("already paused") for a change that was made: both are checked.
+        Returns the last reply and whether the campaign is now in one of ``targets``: True,
+        False, or None when nobody can tell (no answer, and the read-back failed too).  A lost
+        answer may hide a change that was made, and a transport that re-sends a PUT on its own
+        gets a refusal ("already paused") for a change that was made: both are read back.
         """
         self._log("sent", row=row, key=str(key), op=action)
-        reply = await self._call(lambda: self._client.set_status(key, action))
-        if reply.ok or reply.stopped or reply.status in AUTH_STATUSES:
-            return reply
-        check = await self._call(lambda: self._client.get_campaign(key))
+        reply = await self._call(lambda: self._client.set_status(key, action), persist=persist)
+        if reply.ok:
+            return reply, True
+        check = await self._call(lambda: self._client.get_campaign(key), persist=persist)
         self._stats.reconciliations += 1
-        if check.ok and _status_of(check.data) in targets:
-            return check
-        return reply
+        if check.ok and isinstance(check.data, Mapping):
+            if _status_of(check.data) in targets:
+                return check, True
+            return reply, False
+        return reply, None
 
     async def _pause_patch_resume(self, change: RowChange, merged: MergeResult) -> RowResult:
         row, key = change.row, change.key
-        paused = await self._set_status(key, row, "pause", frozenset({"paused"}))
-        if not paused.ok:
-            refused = self._refused(row, key, paused, what="pausing the active campaign")
-            return replace(refused, changed_fields=merged.changed_fields, campaign_status="active")
+        paused, state = await self._set_status(
+            key, row, "pause", frozenset({"paused"}), persist=False
+        )
+        if state is not True:
+            refused = replace(
+                self._refused(row, key, paused, what="pausing the active campaign"),
+                changed_fields=merged.changed_fields,
+            )
+            if state is False:
+                self._log("pause_refused", row=row, key=str(key))
+                return replace(refused, campaign_status="active")
+            # Nobody can tell whether the pause went through: resume it to be sure (resuming a
+            # campaign that is not paused is refused, and the read-back then says it is live).
+            if refused.outcome is Outcome.REJECTED:
+                refused = replace(refused, outcome=Outcome.FAILED)
+            refused = replace(
+                refused,
+                reason=f"{refused.reason}; could not tell whether the campaign was paused",
+            )
+            why = await self._resume_shielded(key, row)
+            if why is None:
+                return refused
+            return replace(
+                refused,
+                reason=f"{refused.reason}, and resuming it failed ({why}): it may be LEFT PAUSED",
+            )
         self._log("paused", row=row, key=str(key))
         self._control.paused_now[str(key)] = key
         result: RowResult | None = None
-        resumed: str | None = f"no answer within {RESUME_DEADLINE:g} s"
+        resumed: str | None = "the resume was never attempted"
         try:
             result = await self._patch(change, merged.body, merged.changed_fields, merged.before)
         finally:
             # Runs when cancelled too: a campaign we paused is never left paused silently.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(RESUME_DEADLINE):
-                resumed = await self._resume(key, row)
-            if resumed is not None:
-                self._control.left_paused.setdefault(str(key), resumed)
-        assert result is not None  # reached only when the PATCH returned
+            resumed = await self._resume_shielded(key, row)
         if resumed is None:
             return replace(result, campaign_status="scheduled")
         outcome = result.outcome if result.outcome is not Outcome.UPDATED else Outcome.FAILED
@@ -437,22 +474,35 @@ class RowApplier:
             campaign_status="paused",
         )
 
+    async def _resume_shielded(self, key: RowKey, row: int) -> str | None:
+        """Resume a campaign, shielded from cancellation, within :data:`RESUME_DEADLINE`."""
+        why: str | None = f"no answer within {RESUME_DEADLINE:g} s"
+        with anyio.CancelScope(shield=True), anyio.move_on_after(RESUME_DEADLINE):
+            why = await self._resume(key, row)
+        if why is not None:
+            self._control.paused_now.pop(str(key), None)
+            self._control.left_paused.setdefault(str(key), why)
+        return why
+
     async def _resume(self, key: RowKey, row: int) -> str | None:
-        """Resume a campaign this run paused; None when done, else why it failed."""
-        reply = await self._set_status(key, row, "resume", _RESUMED)
+        """Resume a campaign this run paused; None when done, else why it failed.
+
+        It keeps trying while the run is stopping: leaving a campaign paused is the failure
+        users fear most.
+        """
+        reply, state = await self._set_status(key, row, "resume", _RESUMED, persist=True)
         name = str(key)
-        if reply.ok:
+        if state is True:
             self._log("resumed", row=row, key=name)
             self._control.paused_now.pop(name, None)
             return None
-        why = reply.describe() if reply.status is None else error_message(reply.status, reply.text)
-        self._control.paused_now.pop(name, None)
-        self._control.left_paused[name] = why
-        return why
+        if reply.status is None or reply.unreadable:
+            return reply.describe()
+        return error_message(reply.status, reply.text)
 
     async def resume_left_paused(self, key: RowKey, row: int) -> str | None:
         """Resume a campaign an earlier run paused and did not resume (``bulkpatch resume``)."""
-        return await self._resume(key, row)
+        return await self._resume_shielded(key, row)
 
 
 def _describe(merged: MergeResult) -> str:
@@ -513,7 +563,7 @@ async def run_pool(
                 if scope.cancelled_caught:
                     sink(_cut_off(job), False)
                 else:
-                    sink(result, True)
+                    sink(result, result.settled)
 
     async def feed() -> None:
         async with send:

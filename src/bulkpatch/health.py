@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from enum import Enum
 from typing import TYPE_CHECKING
 
 import anyio
@@ -34,6 +35,12 @@ COOLDOWN_MAX = 5.0
 BUDGET_WINDOW = 10.0  # seconds
 BUDGET_RATIO = 0.25  # retries per request in the window
 BUDGET_FLOOR = 10  # retries always allowed per window
+
+
+class Admission(Enum):
+    GO = "go"
+    PROBE = "probe"  # the one request that tests whether the API is back
+    STOP = "stop"  # the run is stopping: do not send
 
 
 def is_server_failure(reply: Reply) -> bool:
@@ -73,13 +80,17 @@ class Health:
 
     # -- breaker ------------------------------------------------------------------------------
 
-    async def admit(self) -> bool:
-        """Wait until a request may start; False when the run must stop (outage too long)."""
+    async def admit(self) -> Admission:
+        """Wait until a request may start.
+
+        The answer says whether it may go (``STOP`` when an outage outlasted ``max_outage``)
+        and whether it is the probe: a probe must end in :meth:`record` or :meth:`abandon`.
+        """
         while True:
             if self.gave_up:
-                return False
+                return Admission.STOP
             if self._open_since is None:
-                return True
+                return Admission.GO
             now = self._clock()
             if self._outage_start is not None and now - self._outage_start > self.max_outage:
                 self.gave_up = True
@@ -88,19 +99,23 @@ class Health:
                         f"the API has been failing for over {self.max_outage:g} s "
                         "(--max-outage); resume the run when it is back"
                     )
-                return False
+                return Admission.STOP
             if not self._probing and now >= self._retry_at:
-                self._probing = True  # this request is the probe
-                return True
+                self._probing = True
+                return Admission.PROBE
             await anyio.sleep(self._poll)
 
-    def record(self, reply: Reply) -> bool:
+    def abandon(self) -> None:
+        """The probe was cancelled before its answer: let another request probe."""
+        self._probing = False
+
+    def record(self, reply: Reply, *, probe: bool = False) -> bool:
         """Note a reply; True when it failed because the API as a whole is failing (then it
         should not count against the row's attempts)."""
         now = self._clock()
         self._requests.append(now)
         failure = is_server_failure(reply)
-        if self._probing:
+        if probe:
             self._probing = False
             if failure:
                 self._cooldown = min(self._cooldown * 2, COOLDOWN_MAX)

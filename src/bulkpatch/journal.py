@@ -5,6 +5,7 @@ Events, one JSON object a line (``"e"`` names the kind):
 * ``start``   the sheet (path, sha256), the options, the time
 * ``sent``    before every PATCH or PUT: row, campaign, what is sent, the before-values
 * ``paused``  this run paused a campaign (so it must resume it)
+* ``pause_refused``  a pause that was sent did not happen
 * ``resumed`` this run resumed a campaign it paused
 * ``done``    a row's outcome (the report row) and the before-values of what it changed
 * ``end``     the run finished, with its exit code
@@ -121,16 +122,17 @@ def read_journal(path: Path) -> JournalState:
                 if state.start is None:
                     state.start = record
             elif kind == "sent" and isinstance(row, int):
-                state.done.pop(row, None)  # a later run took the row up again
-                sent[row] = record
-                if record.get("op") == "pause" and isinstance(record.get("key"), str):
+                op = record.get("op")
+                if op == "patch":
+                    state.done.pop(row, None)  # a later run took the row up again
+                    sent[row] = record
+                elif op == "pause" and isinstance(record.get("key"), str):
                     pausing[record["key"]] = row
             elif kind == "done" and isinstance(row, int):
                 state.done[row] = record
                 sent.pop(row, None)
-                # The row finished: had its pause gone through, a `paused` line says so.
-                for name in [n for n, r in pausing.items() if r == row]:
-                    del pausing[name]
+            elif kind == "pause_refused" and isinstance(record.get("key"), str):
+                pausing.pop(record["key"], None)
             elif kind == "paused" and isinstance(record.get("key"), str):
                 state.paused[record["key"]] = row if isinstance(row, int) else 0
                 pausing.pop(record["key"], None)

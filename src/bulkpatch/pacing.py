@@ -12,8 +12,8 @@ while requests wait, and the run needs both an exact ceiling and a rate that ada
   ``SLACK`` seconds of room for jitter between its clock and ours.
 
 Adaptation (AIMD): a 429 (or a 503 with ``Retry-After``) halves the rate, at most once per second;
-each second without one gives back a tenth of the ceiling, up to the ceiling.  All workers share
-the pacer, so all slow down together.
+then the rate climbs quickly back to just under the rate that drew the 429 and slowly past it, up
+to the ceiling.  All workers share the pacer, so all slow down together.
 
 The clock and the sleep are injectable: tests drive the pacer with a fake clock.
 """
@@ -30,8 +30,12 @@ import anyio
 #: Room left in every 1-second window for jitter between our clock and the server's (seconds).
 SLACK = 0.010
 DECREASE = 0.5
-#: Each second without a throttle signal gives back this fraction of the ceiling.
-RECOVERY_PER_SECOND = 0.10
+#: After a halving, the rate climbs back quickly to KNEE x the rate that drew the 429 ...
+KNEE = 0.9
+FAST_RECOVERY = 0.5  # share of the distance to the knee made up per second
+#: ... then probes upward slowly: this share of the rate per second (at least MIN_STEP/s).
+SLOW_RECOVERY = 0.02
+MIN_STEP = 0.5
 #: The adaptive rate never drops below this many requests per second.
 FLOOR_RATE = 0.5
 
@@ -68,6 +72,11 @@ class Pacer:
         self._next_slot = -math.inf
         self._last_decrease = -math.inf
         self._last_recovery = -math.inf
+        self._limit_seen = math.inf  # the rate that drew the last 429
+        # Answers that were not "too fast", in the current and the previous whole second.
+        self._ok_second = 0
+        self._ok_count = 0
+        self._ok_prev = 0
         # Observed start rate, for adapting down from "unlimited": starts in the current and
         # the previous whole second.
         self._second = 0
@@ -118,10 +127,19 @@ class Pacer:
             await self._sleep(wait)
         window.append(self._clock())
 
-    def throttled(self) -> None:
-        """The server said "too fast": halve the rate (at most once a second)."""
+    def throttled(self, sent_at: float | None = None) -> None:
+        """The server said "too fast": cut the rate.
+
+        Halve it, but not below what the server accepted over the last second (it said so by
+        answering), so one 429 storm does not spiral the rate to nothing.  A 429 for a request
+        sent before the last cut says nothing new and is ignored (``sent_at``, on the pacer's
+        clock); without ``sent_at``, at most one cut a second.
+        """
         now = self._clock()
-        if now - self._last_decrease < 1.0:
+        if sent_at is not None:
+            if sent_at <= self._last_decrease:
+                return
+        elif now - self._last_decrease < 1.0:
             return
         self._last_decrease = now
         self._last_recovery = now
@@ -129,22 +147,41 @@ class Pacer:
         base = self._rate
         if base is None:
             base = float(max(self._prev_count, self._count, 1))
-        self._rate = max(FLOOR_RATE, base * DECREASE)
+        accepted = (
+            float(max(self._ok_prev, self._ok_count)) if self._ok_second >= int(now) - 1 else 0.0
+        )
+        self._limit_seen = accepted if accepted >= 1 else base
+        self._rate = min(base, max(FLOOR_RATE, base * DECREASE, KNEE * accepted))
 
     def succeeded(self) -> None:
-        """A request went through: recover gradually toward the ceiling."""
+        """A request went through: recover toward the ceiling.
+
+        Quickly back up to just under the rate at which the server last said "too fast", then
+        slowly past it (a server's limit may have risen), so a server that limits below the
+        ceiling sees a 429 only every several seconds, not a storm.
+        """
+        now = self._clock()
+        second = int(now)
+        if second != self._ok_second:
+            self._ok_prev = self._ok_count if second == self._ok_second + 1 else 0
+            self._ok_second = second
+            self._ok_count = 0
+        self._ok_count += 1
         if self._rate is None or (self.ceiling is not None and self._rate >= self.ceiling):
             return
-        now = self._clock()
         if now - self._last_decrease < 1.0:
             return
-        elapsed = now - self._last_recovery
+        elapsed = min(now - self._last_recovery, 1.0)
         if elapsed < 0.1:
             return
         self._last_recovery = now
-        step_base = self.ceiling if self.ceiling is not None else max(self._rate, 10.0)
-        self._rate += step_base * RECOVERY_PER_SECOND * min(elapsed, 1.0)
+        knee = self._limit_seen * KNEE
+        if self._rate < knee:
+            step = max((knee - self._rate) * FAST_RECOVERY, MIN_STEP) * elapsed
+            self._rate = min(knee, self._rate + step)
+        else:
+            self._rate += max(MIN_STEP, self._rate * SLOW_RECOVERY) * elapsed
         if self.ceiling is not None:
             self._rate = min(self._rate, self.ceiling)
-        elif now - self._last_decrease > 30.0:
-            self._rate = None  # recovered: unlimited again
+        elif now - self._last_decrease > 60.0:
+            self._rate = None  # a minute without a 429: unlimited again

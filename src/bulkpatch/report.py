@@ -69,6 +69,9 @@ class RowResult:
     before: dict[str, Any] = field(default_factory=dict)
     #: ``path: old -> new`` per changed path (plan only).
     changes: str = ""
+    #: False when a PATCH may have landed and nobody could tell: no ``done`` line is written,
+    #: so that ``resume`` reads the campaign back before anything else.
+    settled: bool = True
 
 
 def result_record(result: RowResult) -> dict[str, Any]:

@@ -8,9 +8,11 @@ decisions themselves are made by the pure modules (``merge``, ``retrying``, ``re
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import secrets
+import shutil
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -108,18 +110,30 @@ def load_api_key(settings: Settings) -> str:
     if settings.api_key_file is not None:
         path = settings.api_key_file
         try:
-            key = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UsageError(f"cannot read the API key file {path}: {exc.strerror}") from None
-        if not key:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise UsageError(f"cannot read the API key file {path}: {why}") from None
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if not lines:
             raise UsageError(f"the API key file {path} is empty")
-        return key
+        return _checked_key(lines[0], f"the first line of {path}")
     key = os.environ.get(settings.api_key_env, "").strip()
     if not key:
         raise UsageError(
             f"no API key: set the environment variable {settings.api_key_env} "
             "(or pass --api-key-env NAME / --api-key-file PATH), "
             "or try the embedded simulator with --simulate"
+        )
+    return _checked_key(key, f"the environment variable {settings.api_key_env}")
+
+
+def _checked_key(key: str, where: str) -> str:
+    """A key that can travel in a header; the message never quotes it."""
+    if any(not 33 <= ord(c) <= 126 for c in key):
+        raise UsageError(
+            f"the API key in {where} holds spaces, control characters or non-ASCII "
+            "characters; an HTTP header cannot carry it. Check for a stray quote or paste"
         )
     return key
 
@@ -187,6 +201,52 @@ def make_run_dir(report_dir: Path, stem: str, now: datetime) -> Path:
     raise UsageError(f"cannot create a run directory in {report_dir}")
 
 
+def snapshot_sheet(sheet: Sheet, run_dir: Path, sha: str) -> Sheet:
+    """The run reads its own copy of the sheet, kept in the run directory (0600).
+
+    A nightly export may rewrite the sheet while a run is going; the copy is what was checked,
+    so no row is applied that was not validated, and ``retry.csv`` and ``resume`` read the
+    same rows.  The copy must hash like the sheet did before it was checked.
+    """
+    target = run_dir / f"sheet.{sheet.kind}"
+    if target.exists() and file_sha256(target) == sha:
+        return open_sheet(target, fmt=sheet.kind)
+    tmp = run_dir / f".sheet.{sheet.kind}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out, sheet.path.open("rb") as source:
+        shutil.copyfileobj(source, out, 1 << 20)
+    if file_sha256(tmp) != sha:
+        tmp.unlink()
+        raise UsageError(
+            f"{sheet.path} changed while it was being checked; nothing was sent. "
+            "Run again once whatever writes it has finished"
+        )
+    os.replace(tmp, target)
+    return open_sheet(target, fmt=sheet.kind)
+
+
+class RunDirLock:
+    """One bulkpatch at a time per run directory (two resumes at once would PATCH twice)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    @classmethod
+    def take(cls, run_dir: Path) -> RunDirLock:
+        fd = os.open(run_dir / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UsageError(
+                f"another bulkpatch is working in {run_dir}; wait for it to finish"
+            ) from None
+        return cls(fd)
+
+    def release(self) -> None:
+        os.close(self._fd)
+
+
 def resume_command(run_dir: Path, settings: Settings) -> str:
     parts = ["bulkpatch", "resume", str(run_dir)]
     if settings.api_key_file is not None:
@@ -223,16 +283,18 @@ def _work_items(
     ):
         row = verdict.row
         results.expect(row)
+        in_doubt = prior is not None and row in prior.in_doubt
         if prior is not None and row in prior.done:
             kept = result_from_record(prior.done[row])
             if kept.outcome is not Outcome.NOT_ATTEMPTED:
                 yield kept
                 continue
+            # Stopped after sending: whatever the last answer said, read it back first.
+            in_doubt = kept.attempts > 0
         if verdict.change is None:
             reasons = [f"{p.column}: {p.rule}" if p.column else p.rule for p in verdict.problems]
             yield RowResult(row, verdict.key, Outcome.INVALID, "; ".join(reasons))
             continue
-        in_doubt = prior is not None and row in prior.in_doubt
         yield Job(verdict.change, in_doubt=in_doubt)
 
 
@@ -291,13 +353,24 @@ class Runner:
             self.console.print(text, highlight=False)
 
     async def execute(self, run_dir: Path | None = None) -> int:
-        settings = self.settings
         prior: JournalState | None = None
+        lock: RunDirLock | None = None
         if self.mode == "resume":
             assert run_dir is not None
+            lock = RunDirLock.take(run_dir)
             prior = read_journal(run_dir / "journal.jsonl")
-        sheet, check = checked_sheet(settings, self.console, self.mode)
-        sha = file_sha256(settings.sheet)
+        try:
+            return await self._execute(run_dir, prior)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    async def _execute(self, run_dir: Path | None, prior: JournalState | None) -> int:
+        settings = self.settings
+        try:
+            sha = file_sha256(settings.sheet)
+        except OSError as exc:
+            raise UsageError(f"cannot read {settings.sheet}: {exc.strerror}") from None
         if prior is not None:
             recorded = (prior.start or {}).get("sha256")
             if recorded != sha:
@@ -305,6 +378,7 @@ class Runner:
                     f"{settings.sheet} has changed since the run started (sha256 differs); "
                     "resume only continues the same sheet. Start a new run with `bulkpatch run`"
                 )
+        sheet, check = checked_sheet(settings, self.console, self.mode)
         api_key = "" if settings.simulate else load_api_key(settings)
         if not settings.simulate:
             try:
@@ -312,10 +386,30 @@ class Runner:
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
         started = datetime.now(UTC)
+        lock: RunDirLock | None = None
         if run_dir is None:
             run_dir = make_run_dir(settings.report_dir, settings.sheet.stem, started)
+            lock = RunDirLock.take(run_dir)
+        try:
+            sheet = snapshot_sheet(sheet, run_dir, sha)
+            return await self._run(run_dir, prior, sheet, check, sha, api_key, started)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    async def _run(
+        self,
+        run_dir: Path,
+        prior: JournalState | None,
+        sheet: Sheet,
+        check: SheetCheck,
+        sha: str,
+        api_key: str,
+        started: datetime,
+    ) -> int:
+        settings = self.settings
         self.run_dir = run_dir
-        self.say(f"run directory: {run_dir}")
+        self.console.print(f"run directory: {run_dir}", highlight=False)
         self.stats.rows_total = check.rows
 
         journal: JournalWriter | None = None
@@ -605,4 +699,4 @@ class Runner:
                 highlight=False,
                 markup=False,
             )
-        self.say(f"reports in {run_dir}")
+        self.console.print(f"reports in {run_dir}", highlight=False)

@@ -38,14 +38,14 @@ class RateType(click.ParamType):  # type: ignore[type-arg]
         if value is None or isinstance(value, float):
             return value
         text = str(value).strip().lower()
-        if text in ("unlimited", "none", "inf", "0"):
+        if text == "unlimited":
             return math.inf
         try:
             rate = float(text)
         except ValueError:
             self.fail(f"{value!r} is not a number of requests per second (or 'unlimited')")
         if rate <= 0 or math.isnan(rate):
-            self.fail("the rate must be above 0 (or 'unlimited')")
+            self.fail("the rate must be above 0; for no limit at all, say 'unlimited'")
         return rate
 
 
@@ -77,6 +77,65 @@ def output_options(func: F) -> F:
     return func
 
 
+def pace_options(*, resuming: bool) -> Callable[[F], F]:
+    """How hard to push the API.  ``resume`` takes them too, defaulting to the run's own."""
+
+    def default(value: Any) -> Any:
+        return None if resuming else value
+
+    def show(help_text: str) -> str:
+        return help_text + (" Default: as the run had it." if resuming else "")
+
+    def decorate(func: F) -> F:
+        options = [
+            click.option(
+                "--rate",
+                type=RateType(),
+                default=default("10"),
+                show_default=not resuming,
+                help=show(
+                    "Most HTTP requests per second, every kind together (GET, PATCH, PUT, "
+                    "retries). 'unlimited' for no limit."
+                ),
+            ),
+            click.option(
+                "--concurrency",
+                type=click.IntRange(1, 1000),
+                default=default(8),
+                show_default=not resuming,
+                help=show("Most requests in flight (the number of workers)."),
+            ),
+            click.option(
+                "--max-attempts",
+                type=click.IntRange(1, 100),
+                default=default(5),
+                show_default=not resuming,
+                help=show("Tries per request before a row is `failed`."),
+            ),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(0.1, 600),
+                default=default(30.0),
+                show_default=not resuming,
+                help=show("Seconds per request."),
+            ),
+            click.option(
+                "--max-outage",
+                type=click.FloatRange(1, 86400),
+                default=default(600.0),
+                show_default=not resuming,
+                help=show(
+                    "Seconds the API may fail as a whole before the run stops (exit 3, resumable)."
+                ),
+            ),
+        ]
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
 def common_options(func: F) -> F:
     options = [
         click.option("--org", metavar="ORG", help="org_id for rows without an org_id column."),
@@ -104,42 +163,7 @@ def common_options(func: F) -> F:
             help="Run against the embedded simulator, started here on a free loopback port and "
             "seeded with the sheet's campaigns. No key, no network.",
         ),
-        click.option(
-            "--rate",
-            type=RateType(),
-            default="10",
-            show_default=True,
-            help="Most HTTP requests per second, every kind together (GET, PATCH, PUT, retries). "
-            "'unlimited' for no limit.",
-        ),
-        click.option(
-            "--concurrency",
-            type=click.IntRange(1, 1000),
-            default=8,
-            show_default=True,
-            help="Most requests in flight (the number of workers).",
-        ),
-        click.option(
-            "--max-attempts",
-            type=click.IntRange(1, 100),
-            default=5,
-            show_default=True,
-            help="Tries per request before a row is `failed`.",
-        ),
-        click.option(
-            "--timeout",
-            type=click.FloatRange(0.1, 600),
-            default=30.0,
-            show_default=True,
-            help="Seconds per request.",
-        ),
-        click.option(
-            "--max-outage",
-            type=click.FloatRange(1, 86400),
-            default=600.0,
-            show_default=True,
-            help="Seconds the API may fail as a whole before the run stops (exit 3, resumable).",
-        ),
+        pace_options(resuming=False),
         click.option(
             "--report-dir",
             type=click.Path(file_okay=False, path_type=Path),
@@ -243,6 +267,7 @@ def plan_command(sheet: Path, **kwargs: Any) -> None:
 
 @cli.command("resume")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@pace_options(resuming=True)
 @key_options
 @output_options
 def resume_command(run_dir: Path, **kwargs: Any) -> None:
@@ -263,6 +288,11 @@ def resume_command(run_dir: Path, **kwargs: Any) -> None:
         console.print(f"error: {journal_path} has no start record; it cannot be resumed")
         sys.exit(int(ExitCode.USAGE))
     overrides: dict[str, Any] = {"quiet": kwargs["quiet"], "json_out": kwargs["json_out"]}
+    for name in ("concurrency", "max_attempts", "timeout", "max_outage"):
+        if kwargs[name] is not None:
+            overrides[name] = kwargs[name]
+    if kwargs["rate"] is not None:
+        overrides["rate"] = None if kwargs["rate"] == math.inf else kwargs["rate"]
     if kwargs.get("api_key_file") is not None:
         overrides["api_key_file"] = kwargs["api_key_file"]
     elif kwargs.get("api_key_env") != DEFAULT_KEY_ENV:

@@ -1,0 +1,99 @@
+"""The simulator with scripted faults: exactly the fault a test names, on exactly the request.
+
+The simulator's own fault switches are random (seeded); a test of one precise sequence — "the
+pause is stored, then its answer is lost, then the read-back fails" — scripts it here instead.
+A script is a function ``(method, path, nth for this method and path, nth overall)`` returning
+``None`` (serve it normally) or an action:
+
+* ``"drop_before"`` / ``"drop_after"``: close the connection without an answer, before or after
+  the request is served (so after the change is stored);
+* ``"garbage"``: answer 200 with a body that is not JSON, without serving it;
+* ``(status, message)``: answer that status with ``{"detail": message}``, without serving it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bulkpatch.simulator import SimulatorConfig, SimulatorState, build_app
+from bulkpatch.simulator.app import drop_connection
+
+Decide = Callable[[str, str, int, int], Any]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def serve_normally(method: str, path: str, nth: int, total: int) -> Any:
+    return None
+
+
+@dataclass
+class Script:
+    decide: Decide = serve_normally
+    seen: Counter[tuple[str, str]] = field(default_factory=Counter)
+    log: list[tuple[str, str, Any]] = field(default_factory=list)
+    total: int = 0
+
+    def count(self, method: str) -> int:
+        return sum(1 for m, _, _ in self.log if m == method)
+
+
+def _middleware(script: Script) -> Any:
+    @web.middleware
+    async def scripted(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/_sim"):
+            return await handler(request)
+        script.total += 1
+        where = (request.method, request.path)
+        script.seen[where] += 1
+        action = script.decide(request.method, request.path, script.seen[where], script.total)
+        script.log.append((request.method, request.path, action))
+        if action is None:
+            return await handler(request)
+        if action == "drop_before":
+            return drop_connection(request)
+        if action == "drop_after":
+            await handler(request)
+            return drop_connection(request)
+        if action == "garbage":
+            return web.Response(status=200, body=b"<html>oops", content_type="text/html")
+        status, message = action
+        return web.json_response({"detail": message}, status=status)
+
+    return scripted
+
+
+@dataclass
+class ScriptedSimulator:
+    state: SimulatorState
+    base_url: str
+    script: Script
+    config: SimulatorConfig
+
+    def stats(self) -> dict[str, Any]:
+        snapshot: dict[str, Any] = self.state.stats.snapshot()
+        return snapshot
+
+
+@contextlib.asynccontextmanager
+async def scripted_simulator(
+    config: SimulatorConfig, decide: Decide = serve_normally
+) -> AsyncIterator[ScriptedSimulator]:
+    script = Script(decide)
+    state = SimulatorState(config)
+    app = build_app(state)
+    app.middlewares.append(_middleware(script))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        yield ScriptedSimulator(state, f"http://127.0.0.1:{port}/api/scheduling", script, config)
+    finally:
+        await runner.cleanup()
