@@ -60,9 +60,9 @@ FULL = Sizes(
     reps=3,
     pacing_rows=2_000,
     throughput_rows=20_000,
-    xargs_rows=1_500,
+    xargs_rows=1_000,
     wrk_seconds=5,
-    latency_rows=6_000,
+    latency_rows=5_500,
     validate_rows=(100_000, 1_000_000),
     memory_rows=(20_000, 200_000),
 )

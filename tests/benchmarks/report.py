@@ -416,6 +416,14 @@ def markdown(data: dict[str, Any]) -> str:
         lines += _RENDER[name](case)
         lines += _targets_table(case["targets"])
         lines.append("")
+        load = case.get("machine_load")
+        if load:
+            lines += [
+                f"Case time {load['wall_s']:g} s; other processes on the machine used "
+                f"{load['other_processes_cpu_s']:g} CPU s meanwhile "
+                f"({load['other_processes_cores']:.2f} of a core on average).",
+                "",
+            ]
     if data.get("notes"):
         lines += ["## Notes", "", data["notes"].strip(), ""]
     return "\n".join(lines)

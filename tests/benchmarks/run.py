@@ -7,6 +7,9 @@ python -m tests.benchmarks --quick --out DIR  # under a minute (what the test su
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -22,6 +25,23 @@ from .procs import BenchError
 from .report import machine, write_all
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _busy_cpu_s() -> float | None:
+    """CPU seconds the whole machine has been busy (all processes), from /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    except (OSError, ValueError, IndexError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds of this process and every child it has reaped (servers and contenders)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _log(text: str) -> None:
@@ -55,6 +75,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--notes", type=Path, help="A Markdown file appended to the report as its Notes."
     )
     parser.add_argument("--keep-work", action="store_true", help="Keep the scratch directory.")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="JSON",
+        help="Measure nothing: write the report again from a benchmark.json (with --notes).",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.cases.split(",")) - set(CASES)
     if unknown:
@@ -62,8 +88,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def rewrite(source: Path, out: Path, notes: Path | None) -> int:
+    """Write the report files again from the data of an earlier run."""
+    data: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
+    data.pop("notes", None)
+    if notes is not None:
+        data["notes"] = notes.read_text(encoding="utf-8")
+    for path in write_all(data, out):
+        _log(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json is not None:
+        return rewrite(args.from_json, args.out, args.notes)
     mode = "quick" if args.quick else "full"
     sizes = QUICK if args.quick else FULL
     if args.reps:
@@ -85,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in args.cases.split(","):
             _log(f"case {name} ...")
+            busy, own, wall = _busy_cpu_s(), _own_cpu_s(), time.monotonic()
             try:
                 data["cases"][name] = CASES[name](bench)
             except BenchError as exc:
@@ -95,6 +135,16 @@ def main(argv: list[str] | None = None) -> int:
                 failed = True
                 traceback.print_exc()
                 data["cases"][name] = {"title": name, "error": repr(exc), "targets": []}
+            busy_after = _busy_cpu_s()
+            if busy is not None and busy_after is not None:
+                # Other processes' CPU during the case: a sign of a busy, noisy machine.
+                wall = time.monotonic() - wall
+                other = max(0.0, (busy_after - busy) - (_own_cpu_s() - own))
+                data["cases"][name]["machine_load"] = {
+                    "wall_s": round(wall, 1),
+                    "other_processes_cpu_s": round(other, 1),
+                    "other_processes_cores": round(other / wall, 3) if wall else None,
+                }
     finally:
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)
