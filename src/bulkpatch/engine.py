@@ -527,6 +527,11 @@ def _short(value: Any, limit: int = 80) -> str:
 Sink = Callable[[RowResult, bool], None]
 
 
+#: Rows travel from the feeder to the workers in small batches, so the stream's cost is paid
+#: per batch rather than per row; each worker still applies one row at a time.
+BATCH = 8
+
+
 async def run_pool(
     items: Iterator[WorkItem],
     applier: RowApplier,
@@ -539,49 +544,65 @@ async def run_pool(
 ) -> None:
     """Feed ``items`` to ``concurrency`` workers; every row reaches ``sink`` exactly once.
 
+    The feeder waits for room in a bounded stream before it reads on (backpressure: at most
+    ``concurrency`` batches wait), so memory does not grow with the sheet.
+
     When ``interrupted`` is set (the caller also calls ``control.stop``), no new row starts: the
     rest of the sheet becomes ``not_attempted``, rows in flight get ``grace`` seconds to finish,
     then they are cancelled (they stay "sent" without "done" in the journal; ``resume`` settles
     them by reading the campaign).
     """
-    send, receive = anyio.create_memory_object_stream[Job](max_buffer_size=concurrency)
-    in_flight: set[anyio.CancelScope] = set()
-    cut_off = False
+    send, receive = anyio.create_memory_object_stream[list[Job]](max_buffer_size=concurrency)
+    workers: set[anyio.CancelScope] = set()
 
-    async def worker(stream: ObjectReceiveStream[Job]) -> None:
+    def give_up(jobs: list[Job]) -> None:
+        for job in jobs:
+            sink(_not_attempted(job, control), True)
+
+    async def worker(stream: ObjectReceiveStream[list[Job]]) -> None:
         async with stream:
-            async for job in stream:
-                if control.stopping or cut_off:
-                    sink(_not_attempted(job, control), True)
-                    continue
-                with anyio.CancelScope() as scope:
-                    in_flight.add(scope)
-                    try:
-                        result = await applier.apply(job)
-                    finally:
-                        in_flight.discard(scope)
-                if scope.cancelled_caught:
-                    sink(_cut_off(job), False)
-                else:
-                    sink(result, result.settled)
+            held: list[Job] = []  # the batch in hand; held[0] is in flight
+            with anyio.CancelScope() as scope:
+                workers.add(scope)
+                async for batch in stream:
+                    held = batch
+                    while held and not control.stopping:
+                        result = await applier.apply(held[0])
+                        del held[0]
+                        sink(result, result.settled)
+                    give_up(held)
+                    held = []
+            if scope.cancelled_caught:  # cut off after the grace period
+                if held:
+                    sink(_cut_off(held[0]), False)
+                    give_up(held[1:])
+                async for batch in stream:  # settle what is still queued
+                    give_up(batch)
 
     async def feed() -> None:
         async with send:
+            batch: list[Job] = []
             for item in items:
                 if isinstance(item, RowResult):
                     sink(item, False)
                 elif control.stopping:
-                    sink(_not_attempted(item, control), True)
+                    give_up([item])
                 else:
-                    await send.send(item)
+                    batch.append(item)
+                    if len(batch) == BATCH:
+                        await send.send(batch)
+                        batch = []
+            if batch:
+                if control.stopping:
+                    give_up(batch)
+                else:
+                    await send.send(batch)
 
     async def cut_off_after_grace() -> None:
-        nonlocal cut_off
         assert interrupted is not None
         await interrupted.wait()
         await anyio.sleep(grace)
-        cut_off = True
-        for scope in list(in_flight):
+        for scope in workers:
             scope.cancel()
 
     async with anyio.create_task_group() as outer:

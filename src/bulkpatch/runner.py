@@ -439,9 +439,9 @@ class Runner:
         )
 
         def sink(result: RowResult, fresh: bool) -> None:
-            if journal is not None and fresh:
-                journal.write("done", before=result.before, **result_record(result))
             record = result_record(result)
+            if journal is not None and fresh:
+                journal.write("done", before=result.before, **record)
             if self.mode == "plan":
                 record["changes"] = result.changes
             results.add(result.row, record)
