@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bulkpatch import sheet as sheet_module
 from bulkpatch.sheet import Sheet, SheetError, file_sha256, open_sheet
 
 
@@ -284,3 +286,78 @@ def test_a_file_name_with_wildcard_characters_is_read_as_that_one_file(
 def test_a_crlf_sheet_read_raw_keeps_no_carriage_returns(tmp_path: Path) -> None:
     path = write(tmp_path, b"campaign_id,name\r\ncmp-1,Renewals\r\n")
     assert rows(open_sheet(path), raw=True) == [(1, {"campaign_id": "cmp-1", "name": "Renewals"})]
+
+
+# -- Reading a CSV block by block --------------------------------------------------------------
+
+
+_TRICKY_CSV = (
+    b"\xef\xbb\xbfcampaign_id,name,description\r\n"
+    b'cmp-1,"a\r\nb, c",007\r\n'
+    b",,\r\n"
+    b'  cmp-3  ,"say ""hi""",\r\n'
+    b"\r\n"
+    b'cmp-5,"""",+919812345678\r\n'
+    b"cmp-6,short\r\n"
+    b'cmp-7,"x\n\n\ny","\n"\r\n'
+    b"cmp-8,last"
+)
+
+
+@pytest.mark.parametrize("raw", [False, True])
+@pytest.mark.parametrize("block_bytes", [1, 2, 3, 7, 16, 40, 1 << 20])
+def test_csv_blocks_of_any_size_give_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int, raw: bool
+) -> None:
+    path = write(tmp_path, _TRICKY_CSV)
+    whole = rows(open_sheet(path), raw=raw)
+    monkeypatch.setattr(sheet_module, "_CSV_BLOCK_BYTES", block_bytes)
+    assert rows(open_sheet(path), batch_size=2, raw=raw) == whole
+    assert [n for n, _ in whole] == ([1, 2, 3, 4, 5, 6, 7, 8] if raw else [1, 3, 5, 6, 7, 8])
+    assert whole[0] == (1, {"campaign_id": "cmp-1", "name": "a\r\nb, c", "description": "007"})
+
+
+def test_csv_blocks_end_at_record_ends_and_stay_near_the_block_size() -> None:
+    data = b'h1,h2\n1,"a\nb"\n2,""""\n3,"x\n""\ny"\n4,z\n' * 50
+    blocks = list(sheet_module._csv_blocks(io.BytesIO(data), 16))
+    assert b"".join(blocks) == data
+    record = max(len(r) for r in (b"h1,h2\n", b'1,"a\nb"\n', b'2,""""\n', b'3,"x\n""\ny"\n'))
+    for block in blocks:
+        assert block.endswith(b"\n")
+        assert block.count(b'"') % 2 == 0
+        assert len(block) < 16 + record
+
+
+@pytest.mark.parametrize("block_bytes", [4, 64, 1 << 20])
+def test_a_stray_quote_is_named_whatever_the_block_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int
+) -> None:
+    monkeypatch.setattr(sheet_module, "_CSV_BLOCK_BYTES", block_bytes)
+    body = b"campaign_id,name\n" + b"cmp-1,a\n" * 30 + b'cmp-2,x"y\n' + b"cmp-3,b\n" * 30
+    with pytest.raises(SheetError, match=r'line 32: a cell holds a quote \("\)'):
+        rows(open_sheet(write(tmp_path, body)))
+
+
+_CELLS = st.sampled_from(["", " ", "x", " y ", "007", "+91", '"a,b"', '"q""q"', '"l\nm"', '""'])
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    lines=st.lists(st.lists(_CELLS, min_size=0, max_size=3).map(",".join), max_size=12),
+    end=st.sampled_from(["\n", "\r\n"]),
+    block_bytes=st.integers(min_value=1, max_value=48),
+    raw=st.booleans(),
+)
+def test_any_well_formed_csv_reads_the_same_in_small_blocks(
+    tmp_path: Path, lines: list[str], end: str, block_bytes: int, raw: bool
+) -> None:
+    path = write(tmp_path, end.join(["a,b,c", *lines]) + end)
+    whole = rows(open_sheet(path), raw=raw)
+    original = sheet_module._CSV_BLOCK_BYTES
+    sheet_module._CSV_BLOCK_BYTES = block_bytes
+    try:
+        assert rows(open_sheet(path), batch_size=3, raw=raw) == whole
+    finally:
+        sheet_module._CSV_BLOCK_BYTES = original

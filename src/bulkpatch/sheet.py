@@ -27,7 +27,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, BinaryIO, Literal, cast
 
 import polars as pl
 
@@ -38,6 +38,8 @@ DEFAULT_BATCH_SIZE = 50_000
 
 _EXTENSIONS: dict[str, SheetKind] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _SNIFF_BYTES = 64 * 1024
+#: Bytes of CSV read at a time (cut at a record end): the reader holds about one such block.
+_CSV_BLOCK_BYTES = 256 << 10
 
 
 class SheetError(Exception):
@@ -232,31 +234,101 @@ def _clean_text(name: str) -> pl.Expr:
 
 def _iter_csv(sheet: Sheet, batch_size: int, raw: bool) -> Iterator[tuple[int, dict[str, Any]]]:
     columns = sheet.columns
-    try:
-        lazy = pl.scan_csv(sheet.path, infer_schema=False, glob=False)
-        if not raw:
-            names = lazy.collect_schema().names()
-            lazy = lazy.select([_clean_text(name) for name in names])
-        batches = lazy.collect_batches(chunk_size=batch_size)
-    except pl.exceptions.PolarsError as exc:
-        raise SheetError(_csv_failure(sheet.path, exc)) from None
+    width = len(columns)
     row = 0
+    try:
+        handle = open(sheet.path, "rb")  # noqa: SIM115 - closed below, also when abandoned
+    except OSError as exc:
+        raise SheetError(_csv_failure(sheet.path, exc)) from None
+    with handle:
+        blocks = _csv_blocks(handle, _CSV_BLOCK_BYTES)
+        header = b""
+        while True:
+            try:
+                block = next(blocks, None)
+                if block is None:
+                    return
+                if not header:
+                    # The first block starts with the header; later ones are read under a copy of
+                    # it, so that every block is parsed exactly like a small file of its own.
+                    header = block[: _first_record_end(block) or len(block)]
+                else:
+                    block = header + block
+                frame = pl.read_csv(block, infer_schema=False)
+                if not raw:
+                    frame = frame.select([_clean_text(name) for name in frame.columns])
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                raise SheetError(_csv_failure(sheet.path, exc)) from None
+            del block
+            if frame.width != width:  # pragma: no cover - guarded at open
+                raise SheetError(f"{sheet.path}: the number of columns changed while reading")
+            for offset in range(0, frame.height, batch_size):
+                part = frame.slice(offset, batch_size)
+                values = [series.to_list() for series in part.get_columns()]
+                del part
+                for cells in zip(*values, strict=False):
+                    row += 1
+                    if not raw and cells.count(None) == width:
+                        continue  # a blank row
+                    yield row, dict(zip(columns, cells, strict=False))
+            del frame
+
+
+def _csv_blocks(handle: BinaryIO, block_bytes: int) -> Iterator[bytes]:
+    """The file's bytes in blocks of about ``block_bytes``, each ending at the end of a record.
+
+    A record ends at a line feed outside quotes: one with an even number of quote characters
+    before it (a quoted cell holds an even number, ``""`` included).  A block grows past
+    ``block_bytes`` only while a quoted cell is still open (or a stray quote left one open).
+    """
+    pending = b""
+    pending_quotes = 0  # the parity of the quotes in ``pending``
     while True:
-        try:
-            frame = next(batches)
-        except StopIteration:
+        data = handle.read(block_bytes)
+        if not data:
+            if pending:
+                yield pending
             return
-        except pl.exceptions.PolarsError as exc:
-            raise SheetError(_csv_failure(sheet.path, exc)) from None
-        values = [series.to_list() for series in frame.get_columns()]
-        if len(values) != len(columns):  # pragma: no cover - guarded at open
-            raise SheetError(f"{sheet.path}: the number of columns changed while reading")
-        width = len(columns)
-        for cells in zip(*values, strict=False):
-            row += 1
-            if not raw and cells.count(None) == width:
-                continue  # a blank row
-            yield row, dict(zip(columns, cells, strict=False))
+        cut = _last_record_end(data, pending_quotes)
+        if cut is None:
+            pending += data
+            pending_quotes = (pending_quotes + data.count(b'"')) % 2
+            continue
+        yield pending + data[:cut]
+        pending = data[cut:]
+        pending_quotes = pending.count(b'"') % 2
+
+
+def _last_record_end(data: bytes, quotes_before: int) -> int | None:
+    """The offset just after the last line feed in ``data`` that ends a record, if any.
+
+    ``quotes_before`` is the parity of the quote characters between the last record end and
+    ``data``.
+    """
+    parity = (quotes_before + data.count(b'"')) % 2
+    end = len(data)
+    at = data.rfind(b"\n")
+    while at >= 0:
+        parity = (parity + data.count(b'"', at + 1, end)) % 2
+        if parity == 0:
+            return at + 1
+        end = at
+        at = data.rfind(b"\n", 0, at)
+    return None
+
+
+def _first_record_end(data: bytes) -> int | None:
+    """The offset just after the first line feed in ``data`` that ends a record, if any."""
+    parity = 0
+    start = 0
+    at = data.find(b"\n")
+    while at >= 0:
+        parity = (parity + data.count(b'"', start, at)) % 2
+        if parity == 0:
+            return at + 1
+        start = at
+        at = data.find(b"\n", at + 1)
+    return None
 
 
 def _iter_parquet(sheet: Sheet, batch_size: int, raw: bool) -> Iterator[tuple[int, dict[str, Any]]]:
