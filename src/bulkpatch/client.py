@@ -132,6 +132,7 @@ class ApiClient:
         self._session = session
         self._base = check_base_url(base_url)
         self._headers = {"X-API-Key": api_key, "Accept": "application/json"}
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._pacer = pacer
         self._health = health
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -181,7 +182,7 @@ class ApiClient:
 
     async def _send_once(self, method: str, path: str, body: dict[str, Any] | None) -> Reply:
         payload = None if body is None else json.dumps(body, separators=(",", ":"))
-        headers = self._headers if payload is None else {**self._headers, **_JSON}
+        headers = self._headers if payload is None else self._json_headers
         try:
             async with self._session.request(
                 method,
@@ -230,9 +231,6 @@ class ApiClient:
             unreadable=unreadable,
             retry_after=retry_after,
         )
-
-
-_JSON = {"Content-Type": "application/json"}
 
 
 def _name(exc: BaseException) -> str:

@@ -54,11 +54,14 @@ class JournalWriter:
                 if f.read(1) != b"\n":
                     self._file.write("\n")
 
-    def write(self, event: str, **fields: Any) -> None:
-        """Append one event; it reaches the operating system before this returns."""
+    def write(self, event: str, *, flush: bool = True, **fields: Any) -> None:
+        """Append one event.  With ``flush`` (the default) it reaches the operating system
+        before this returns; without, within a second (a ``done`` line may wait: losing it
+        only makes ``resume`` read the campaign back)."""
         record = {"e": event, "t": round(time.time(), 3), **fields}
         self._file.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
-        self._file.flush()
+        if flush:
+            self._file.flush()
         self._dirty = True
 
     def sync(self) -> None:
@@ -74,6 +77,7 @@ class JournalWriter:
             await anyio.sleep(FSYNC_EVERY)
             if self._dirty and not self._file.closed:
                 self._dirty = False
+                self._file.flush()
                 fd = self._file.fileno()
                 await anyio.to_thread.run_sync(_fsync_quietly, fd, abandon_on_cancel=True)
 

@@ -441,7 +441,7 @@ class Runner:
         def sink(result: RowResult, fresh: bool) -> None:
             record = result_record(result)
             if journal is not None and fresh:
-                journal.write("done", before=result.before, **record)
+                journal.write("done", flush=False, before=result.before, **record)
             if self.mode == "plan":
                 record["changes"] = result.changes
             results.add(result.row, record)
