@@ -109,6 +109,112 @@ async def test_latency_delays_each_answer(
     assert time.perf_counter() - started >= 0.14
 
 
+def _slow_patches(monkeypatch: pytest.MonkeyPatch, sim: Simulator, seconds: float) -> None:
+    """Make each PATCH's processing (in the simulator's event loop) take ``seconds``."""
+    apply_patch = sim.state.apply_patch
+
+    def slow(*args: Any) -> dict[str, Any]:
+        time.sleep(seconds)  # blocks the loop, as pydantic and JSON work does
+        return apply_patch(*args)
+
+    monkeypatch.setattr(sim.state, "apply_patch", slow)
+
+
+@pytest.mark.parametrize(
+    ("latency_ms", "work_s", "low", "high"),
+    [
+        (200, 0.12, 0.19, 0.30),  # the work is done within the latency, not after it
+        (50, 0.20, 0.19, 0.24),  # work longer than the latency: no sleep after it
+    ],
+)
+async def test_latency_counts_from_the_requests_arrival(
+    start_simulator: StartSimulator,
+    api_for: Callable[[Simulator], Api],
+    monkeypatch: pytest.MonkeyPatch,
+    latency_ms: float,
+    work_s: float,
+    low: float,
+    high: float,
+) -> None:
+    sim = await _editable(start_simulator, latency_ms=latency_ms)
+    _slow_patches(monkeypatch, sim, work_s)
+    api = api_for(sim)
+    started = time.perf_counter()
+    assert (await api.patch(FIRST, {"name": "Slow to apply"})).status == 200
+    assert low <= time.perf_counter() - started < high
+    assert sim.state.get(FIRST)["name"] == "Slow to apply"
+
+
+async def test_a_change_is_stored_on_arrival_and_answered_after_the_latency(
+    start_simulator: StartSimulator, api_for: Callable[[Simulator], Api]
+) -> None:
+    sim = await _editable(start_simulator, latency_ms=300)
+    api = api_for(sim)
+    started = time.perf_counter()
+    answer = asyncio.create_task(api.patch(FIRST, {"name": "Stored early"}))
+    await asyncio.sleep(0.15)
+    assert not answer.done()
+    assert sim.state.get(FIRST)["name"] == "Stored early"
+    stats = sim.stats()
+    assert (stats["in_flight"], stats["patches_applied_total"]) == (1, 1)
+    assert (await answer).status == 200
+    assert time.perf_counter() - started >= 0.29
+    stats = sim.stats()
+    assert (stats["in_flight"], stats["peak_in_flight"]) == (0, 1)
+
+
+async def test_answers_due_together_do_not_wait_for_each_others_work(
+    start_simulator: StartSimulator,
+    api_for: Callable[[Simulator], Api],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 20 PATCHes arrive together; their work (20 x 10 ms) is done during the 300 ms latency, so
+    # the last answer leaves about 300 ms after the last arrival, not 300 + 200 ms after.
+    sim = await _editable(start_simulator, generate=20, latency_ms=300)
+    _slow_patches(monkeypatch, sim, 0.01)
+    api = api_for(sim)
+    keys = sim.state.keys()
+    started = time.perf_counter()
+    answers = await asyncio.gather(*(api.patch(k, {"name": f"n{i}"}) for i, k in enumerate(keys)))
+    assert [a.status for a in answers] == [200] * 20
+    assert 0.29 <= time.perf_counter() - started < 0.45
+    assert sim.stats()["peak_in_flight"] == 20
+
+
+async def test_latency_delays_failures_and_drops_too(
+    start_simulator: StartSimulator, fresh_session: aiohttp.ClientSession
+) -> None:
+    async def patch(sim: Simulator, name: str) -> tuple[str, float]:
+        started = time.perf_counter()
+        try:
+            async with fresh_session.patch(
+                sim.campaign_url(FIRST), json={"name": name}, headers=sim.headers
+            ) as response:
+                await response.read()
+                outcome = str(response.status)
+        except aiohttp.ClientConnectionError:
+            outcome = "dropped"
+        return outcome, time.perf_counter() - started
+
+    failing = await _editable(start_simulator, latency_ms=150, fail_rate=1.0)
+    before = failing.state.get(FIRST)
+    outcome, took = await patch(failing, "never stored")
+    assert outcome in {"500", "502", "503"}
+    assert took >= 0.14
+    assert failing.state.get(FIRST) == before
+
+    early = await _editable(start_simulator, latency_ms=150, reset_rate=1.0, reset_after_share=0)
+    before = early.state.get(FIRST)
+    assert await patch(early, "lost") >= ("dropped", 0.14)
+    assert early.state.get(FIRST) == before
+    assert early.stats()["resets_before_store"] == 1
+
+    late = await _editable(start_simulator, latency_ms=150, reset_rate=1.0, reset_after_share=1)
+    assert await patch(late, "stored then lost") >= ("dropped", 0.14)
+    assert late.state.get(FIRST)["name"] == "stored then lost"
+    assert late.stats()["resets_after_store"] == 1
+
+
 def test_latency_jitter_stays_within_its_bounds_and_repeats_under_the_seed() -> None:
     config = SimulatorConfig(latency_ms=100, latency_jitter_ms=20, seed=3)
     plan_a, plan_b = FaultPlan(config), FaultPlan(config)

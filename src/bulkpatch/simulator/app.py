@@ -6,6 +6,11 @@ faults in the order a real deployment would meet them:
     outage (503) -> auth (401) -> revoked key (401) -> rate limit (429) -> latency
     -> injected failure (5xx) -> dropped before store -> the handler -> dropped after store
 
+The latency is counted from the request's arrival: the handler (validation, the change, the
+answer's body) runs at once, and the answer -- or the 5xx, or the drop -- is released at arrival
+plus the latency (at once if the work took longer).  A 5xx or a drop before store still stores
+nothing, a drop after store still stores.
+
 ``/_sim/*`` routes are neither counted nor faulted.  No per-request work is done for a fault that
 is off, and GET answers the cached JSON of the campaign without touching pydantic.
 """
@@ -78,6 +83,15 @@ def drop_connection(request: web.Request) -> web.Response:
     return web.Response(status=500)
 
 
+async def _until(due: float) -> None:
+    """Sleep until ``due`` on the monotonic clock: not at all when it has passed or is 0 (the
+    latency fault is off)."""
+    if due:
+        left = due - time.monotonic()
+        if left > 0:
+            await asyncio.sleep(left)
+
+
 class _ApiGate:
     """Counts each API request and applies the faults around its handler."""
 
@@ -126,16 +140,23 @@ class _ApiGate:
             if retry_after is not None:
                 stats.rate_limited += 1
                 return self._rate_limited(retry_after), errors.RATE_LIMITED_STATUS
+        # Latency is measured from the request's arrival (``now``): the work is done at once and
+        # only the rest of the delay is slept, so answers that fall due together do not queue
+        # behind each other's processing.  Every answer, failures and drops included, waits.
+        due = 0.0
         if faults.has_latency:
-            delay = faults.latency()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            due = now + faults.latency()
+            # Requests read in the same turn of the loop all take their arrival time before any
+            # of them does its work; else each one's latency would start after the others' work.
+            await asyncio.sleep(0)
         failure = faults.failure() if faults.fail_rate else None
         if failure is not None:
+            await _until(due)
             stats.injected_failures += 1
             return self._failure(failure.status, failure.html), failure.status
         reset = faults.reset() if faults.reset_rate else None
         if reset is Reset.BEFORE_STORE:
+            await _until(due)
             stats.resets_before_store += 1
             return drop_connection(request), DROPPED
         match = request.match_info
@@ -146,6 +167,10 @@ class _ApiGate:
             response = await handler(request, key, self._updated_by[api_key])
         except errors.ApiError as exc:
             response = error_response(exc)
+        except Exception:
+            await _until(due)  # an unexpected error is late too (a cancellation is not held up)
+            raise
+        await _until(due)
         if reset is Reset.AFTER_STORE:
             stats.resets_after_store += 1
             return drop_connection(request), DROPPED
