@@ -45,6 +45,31 @@ def safe_rate(ceiling: float) -> float:
     return ceiling / (1.0 + SLACK)
 
 
+class _PerSecond:
+    """Counts events in whole seconds: enough to tell a rate over the last second."""
+
+    def __init__(self) -> None:
+        self._second = 0
+        self._count = 0
+        self._previous = 0
+
+    def add(self, now: float) -> None:
+        second = int(now)
+        if second != self._second:
+            self._previous = self._count if second == self._second + 1 else 0
+            self._second = second
+            self._count = 0
+        self._count += 1
+
+    def recent(self, now: float) -> int:
+        """Events in the last whole second (or the current one, if more), 0 when stale."""
+        if self._second < int(now) - 1:
+            return 0
+        if self._second == int(now) - 1:
+            return self._count
+        return max(self._previous, self._count)
+
+
 class Pacer:
     """Spaces request starts so that the run never exceeds ``rate`` requests per second.
 
@@ -73,15 +98,8 @@ class Pacer:
         self._last_decrease = -math.inf
         self._last_recovery = -math.inf
         self._limit_seen = math.inf  # the rate that drew the last 429
-        # Answers that were not "too fast", in the current and the previous whole second.
-        self._ok_second = 0
-        self._ok_count = 0
-        self._ok_prev = 0
-        # Observed start rate, for adapting down from "unlimited": starts in the current and
-        # the previous whole second.
-        self._second = 0
-        self._count = 0
-        self._prev_count = 0
+        self._accepted = _PerSecond()  # answers that were not "too fast"
+        self._started = _PerSecond()  # starts, for adapting down from "unlimited"
         self.throttle_events = 0
         self.starts = 0
 
@@ -91,12 +109,7 @@ class Pacer:
         return self._rate
 
     def _observe(self, now: float) -> None:
-        second = int(now)
-        if second != self._second:
-            self._prev_count = self._count if second == self._second + 1 else 0
-            self._second = second
-            self._count = 0
-        self._count += 1
+        self._started.add(now)
         self.starts += 1
 
     async def acquire(self) -> None:
@@ -146,10 +159,8 @@ class Pacer:
         self.throttle_events += 1
         base = self._rate
         if base is None:
-            base = float(max(self._prev_count, self._count, 1))
-        accepted = (
-            float(max(self._ok_prev, self._ok_count)) if self._ok_second >= int(now) - 1 else 0.0
-        )
+            base = float(max(self._started.recent(now), 1))
+        accepted = float(self._accepted.recent(now))
         self._limit_seen = accepted if accepted >= 1 else base
         self._rate = min(base, max(FLOOR_RATE, base * DECREASE, KNEE * accepted))
 
@@ -161,12 +172,7 @@ class Pacer:
         ceiling sees a 429 only every several seconds, not a storm.
         """
         now = self._clock()
-        second = int(now)
-        if second != self._ok_second:
-            self._ok_prev = self._ok_count if second == self._ok_second + 1 else 0
-            self._ok_second = second
-            self._ok_count = 0
-        self._ok_count += 1
+        self._accepted.add(now)
         if self._rate is None or (self.ceiling is not None and self._rate >= self.ceiling):
             return
         if now - self._last_decrease < 1.0:
