@@ -138,10 +138,6 @@ class ApiClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._on_reply = on_reply
 
-    @property
-    def pacer(self) -> Pacer:
-        return self._pacer
-
     async def get_campaign(self, key: RowKey) -> Reply:
         return await self.send("GET", campaign_path(key))
 
@@ -150,10 +146,6 @@ class ApiClient:
 
     async def set_status(self, key: RowKey, action: str) -> Reply:
         return await self.send("PUT", campaign_path(key) + "/status", {"action": action})
-
-    @property
-    def health(self) -> Health:
-        return self._health
 
     async def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Reply:
         """Wait for the breaker and the pacer, send, and describe what happened."""

@@ -48,7 +48,6 @@ RESUME_DEADLINE = 60.0
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EngineOptions:
-    concurrency: int = 8
     max_attempts: int = 5
     pause_active: bool = False
     no_read: bool = False

@@ -39,12 +39,9 @@ from pydantic import (
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 _ID_RE = re.compile(ID_PATTERN)
 
-#: An org, workspace or campaign id: the only characters that may reach a URL path.
-ResourceId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-
 
 def is_valid_id(value: str) -> bool:
-    """True when ``value`` may be used as an id in a URL path."""
+    """True when ``value`` may be used as an org, workspace or campaign id in a URL path."""
     return _ID_RE.fullmatch(value) is not None
 
 

@@ -101,7 +101,6 @@ class Pacer:
         self._accepted = _PerSecond()  # answers that were not "too fast"
         self._started = _PerSecond()  # starts, for adapting down from "unlimited"
         self.throttle_events = 0
-        self.starts = 0
 
     @property
     def current_rate(self) -> float | None:
@@ -110,7 +109,6 @@ class Pacer:
 
     def _observe(self, now: float) -> None:
         self._started.add(now)
-        self.starts += 1
 
     async def acquire(self) -> None:
         """Wait for this request's start slot."""

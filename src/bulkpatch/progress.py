@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -50,14 +49,12 @@ class RunProgress:
         quiet: bool,
         rate_source: Callable[[], str],
         label: str = "applying",
-        stream: TextIO | None = None,
     ) -> None:
         self.total = total
         self._console = console
         self._quiet = quiet
         self._rate_source = rate_source
         self._label = label
-        self._stream = stream
         self.counts: Counter[str] = Counter()
         self.done = 0
         self._started = time.monotonic()

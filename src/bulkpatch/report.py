@@ -10,10 +10,9 @@ import csv
 import json
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -166,7 +165,6 @@ class OrderedResults:
         self._writer.writerow(columns)
         self._order: deque[int] = deque()
         self._pending: dict[int, dict[str, Any]] = {}
-        self.written = 0
 
     def expect(self, row: int) -> None:
         """Row ``row`` is next in sheet order."""
@@ -179,7 +177,6 @@ class OrderedResults:
 
     def _write(self, record: dict[str, Any]) -> None:
         self._writer.writerow([_cell(record.get(c)) for c in self._columns])
-        self.written += 1
 
     def commit(self) -> None:
         """Write what is left (in order), then put the file in place."""
@@ -242,20 +239,9 @@ def write_retry_sheet(sheet: Sheet, rows: set[int], out: Path) -> int:
     return count
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def percentile(sorted_values: list[float], q: float) -> float | None:
     """The q-th percentile (0..100) of already-sorted values, nearest-rank."""
     if not sorted_values:
         return None
     rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
     return sorted_values[rank - 1]
-
-
-def outcome_counts(outcomes: Iterable[Outcome]) -> dict[str, int]:
-    counts = {str(o): 0 for o in Outcome}
-    for outcome in outcomes:
-        counts[str(outcome)] += 1
-    return counts

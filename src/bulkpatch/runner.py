@@ -500,7 +500,6 @@ class Runner:
         settings = self.settings
         pacer, health = self.pacer, self.health
         options = EngineOptions(
-            concurrency=settings.concurrency,
             max_attempts=settings.max_attempts,
             pause_active=settings.pause_active,
             no_read=settings.no_read,
@@ -617,6 +616,7 @@ class Runner:
             "finished": datetime.now(UTC).isoformat(),
             **self.stats.as_dict(),
             "target_rate": settings.rate,
+            "rate_cuts": self.pacer.throttle_events,
             "breaker": {
                 "openings": self.health.openings,
                 "paused_seconds": round(self.health.paused_seconds, 3),

@@ -19,7 +19,6 @@ from bulkpatch.report import percentile
 
 @dataclass
 class RunStats:
-    started_wall: float = field(default_factory=time.time)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     requests: Counter[str] = field(default_factory=Counter)
