@@ -23,6 +23,15 @@ class FakeClock:
         return self.now
 
 
+def opened(clock: FakeClock) -> Health:
+    """A breaker that a run of server errors has just opened."""
+    health = Health(clock=clock, poll=0)
+    for _ in range(10):
+        health.record(BOOM)
+    assert health.is_open
+    return health
+
+
 def test_scattered_server_errors_do_not_open_the_breaker() -> None:
     health = Health(clock=FakeClock())
     for i in range(200):
@@ -59,9 +68,7 @@ async def test_a_run_of_failures_opens_it_and_a_successful_probe_closes_it() -> 
 
 async def test_a_failed_probe_doubles_the_cool_down() -> None:
     clock = FakeClock()
-    health = Health(clock=clock, poll=0)
-    for _ in range(10):
-        health.record(BOOM)
+    health = opened(clock)
     clock.now += COOLDOWN_START
     assert await health.admit() is Admission.PROBE
     assert health.record(BOOM, probe=True) is True
@@ -107,9 +114,7 @@ async def test_a_few_retries_are_always_allowed() -> None:
 
 async def test_a_cancelled_probe_lets_another_request_probe() -> None:
     clock = FakeClock()
-    health = Health(clock=clock, poll=0)
-    for _ in range(10):
-        health.record(BOOM)
+    health = opened(clock)
     clock.now += COOLDOWN_START
     assert await health.admit() is Admission.PROBE
     health.abandon()  # the probe's request was cancelled

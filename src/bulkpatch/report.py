@@ -22,13 +22,17 @@ from bulkpatch.outcomes import Outcome
 from bulkpatch.rows import RowKey
 from bulkpatch.sheet import Sheet
 
-RESULT_COLUMNS: tuple[str, ...] = (
+#: Which row, and what came of it: the first columns of every report.
+_ROW_AND_OUTCOME: tuple[str, ...] = (
     "row",
     "org_id",
     "workspace_id",
     "campaign_id",
     "outcome",
     "reason",
+)
+RESULT_COLUMNS: tuple[str, ...] = (
+    *_ROW_AND_OUTCOME,
     "http_status",
     "attempts",
     "changed_fields",
@@ -36,18 +40,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "updated_at",
     "duration_ms",
 )
-
-PLAN_COLUMNS: tuple[str, ...] = (
-    "row",
-    "org_id",
-    "workspace_id",
-    "campaign_id",
-    "outcome",
-    "reason",
-    "campaign_status",
-    "changed_fields",
-    "changes",
-)
+PLAN_COLUMNS: tuple[str, ...] = (*_ROW_AND_OUTCOME, "campaign_status", "changed_fields", "changes")
 
 
 @dataclass(frozen=True, slots=True)
