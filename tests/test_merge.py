@@ -14,9 +14,9 @@ from bulkpatch.merge import (
     merge_change,
     same_value,
 )
-from bulkpatch.rows import RowChange, RowKey
+from bulkpatch.rows import CampaignKey, RowChange
 
-KEY = RowKey("org-1", "ws-1", "cmp-1")
+KEY = CampaignKey("org-1", "ws-1", "cmp-1")
 
 
 def campaign(**overrides: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulkpatch.columns import CHANGE_PATHS, EXPECT_PATHS, all_valid_columns
-from bulkpatch.rows import Problem, RowChange, RowKey
+from bulkpatch.rows import CampaignKey, Problem, RowChange
 from bulkpatch.sheet import open_sheet
 from bulkpatch.validation import (
     RowValidator,
@@ -396,11 +396,11 @@ def test_an_id_with_characters_a_url_path_must_not_hold_is_refused(column: str) 
 
 def test_org_and_workspace_defaults_fill_a_missing_column_or_an_empty_cell() -> None:
     verdict = validate_row(1, {"campaign_id": "cmp-1", "name": "x"}, org="o", workspace="w")
-    assert verdict.key == RowKey("o", "w", "cmp-1")
+    assert verdict.key == CampaignKey("o", "w", "cmp-1")
     verdict = validate_row(
         1, {"org_id": "", "workspace_id": "ws-9", "campaign_id": "c", "name": "x"}, org="o"
     )
-    assert verdict.key == RowKey("o", "ws-9", "c")
+    assert verdict.key == CampaignKey("o", "ws-9", "c")
 
 
 def test_an_empty_key_cell_without_a_default_is_a_row_problem() -> None:
@@ -466,7 +466,7 @@ def test_native_parquet_values_are_checked_like_text() -> None:
     }
     bad = validate_row(1, {**KEYS, "app_config.app_version": 7.5, "campaign_id": 12})
     assert [p.column for p in bad.problems] == ["app_config.app_version"]
-    assert bad.key == RowKey("org-1", "ws-1", "12")
+    assert bad.key == CampaignKey("org-1", "ws-1", "12")
 
 
 # -- --no-read ---------------------------------------------------------------------------------
@@ -480,7 +480,7 @@ FULL_SCHEDULE = {
 
 
 def change(changes: dict[str, Any], expects: dict[str, Any] | None = None) -> RowChange:
-    return RowChange(row=5, key=RowKey("o", "w", "c"), changes=changes, expects=expects or {})
+    return RowChange(row=5, key=CampaignKey("o", "w", "c"), changes=changes, expects=expects or {})
 
 
 def test_no_read_accepts_top_level_fields_and_complete_whole_objects() -> None:

@@ -16,64 +16,19 @@ The API key travels only in the ``X-API-Key`` header; no text built here can con
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import aiohttp
 
 from bulkpatch.health import Admission, Health
-from bulkpatch.models import is_valid_id
 from bulkpatch.pacing import Pacer
 from bulkpatch.retrying import parse_retry_after
-from bulkpatch.rows import RowKey
-
-DEFAULT_BASE_URL = "https://apps.sarvam.ai/api/scheduling"
-
-
-class BaseUrlError(ValueError):
-    """The base URL is not one we may send a key to."""
-
-
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_base_url(url: str) -> str:
-    """The base URL without a trailing slash; ``http://`` only for a loopback host."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise BaseUrlError(
-            f"base URL {url!r} is not an absolute http(s) URL (for example {DEFAULT_BASE_URL})"
-        )
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise BaseUrlError(
-            f"base URL {url!r} uses plain http:// to a host that is not loopback; the API key "
-            "would cross the network unencrypted. Use https://"
-        )
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise BaseUrlError("base URL must not carry credentials, a query or a fragment")
-    return url.rstrip("/")
-
-
-def campaign_path(key: RowKey) -> str:
-    """The URL path of a campaign; every id is checked before it reaches the path."""
-    for value in (key.org_id, key.workspace_id, key.campaign_id):
-        if not is_valid_id(value):
-            raise ValueError(f"id {value!r} may not be used in a URL")  # validation let it by: bug
-    return (
-        f"/v1/orgs/{quote(key.org_id)}/workspaces/{quote(key.workspace_id)}"
-        f"/campaigns/{quote(key.campaign_id)}"
-    )
+from bulkpatch.rows import CampaignKey
+from bulkpatch.urls import campaign_path, check_base_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +93,13 @@ class ApiClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._on_reply = on_reply
 
-    async def get_campaign(self, key: RowKey) -> Reply:
+    async def get_campaign(self, key: CampaignKey) -> Reply:
         return await self.send("GET", campaign_path(key))
 
-    async def patch_campaign(self, key: RowKey, body: dict[str, Any]) -> Reply:
+    async def patch_campaign(self, key: CampaignKey, body: dict[str, Any]) -> Reply:
         return await self.send("PATCH", campaign_path(key), body)
 
-    async def set_status(self, key: RowKey, action: str) -> Reply:
+    async def set_status(self, key: CampaignKey, action: str) -> Reply:
         return await self.send("PUT", campaign_path(key) + "/status", {"action": action})
 
     async def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Reply:

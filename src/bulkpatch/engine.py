@@ -37,7 +37,7 @@ from bulkpatch.merge import (
 from bulkpatch.outcomes import Outcome
 from bulkpatch.report import RowResult
 from bulkpatch.retrying import Verdict, backoff_delay, classify_status, error_message
-from bulkpatch.rows import RowChange, RowKey
+from bulkpatch.rows import CampaignKey, RowChange
 from bulkpatch.runstats import RunStats
 
 #: Statuses a campaign may show once resumed (it turns active on its own inside its window).
@@ -74,7 +74,7 @@ class RunControl:
     stop_reason: str = ""
     #: Exit code 3 when set: the run was aborted (bad key, outage, interrupt).
     aborted: bool = False
-    paused_now: dict[str, RowKey] = field(default_factory=dict)
+    paused_now: dict[str, CampaignKey] = field(default_factory=dict)
     left_paused: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -183,7 +183,7 @@ class RowApplier:
                 return reply
 
     def _refused(
-        self, row: int, key: RowKey, reply: Reply, *, what: str, attempts: int = 0
+        self, row: int, key: CampaignKey, reply: Reply, *, what: str, attempts: int = 0
     ) -> RowResult:
         """The outcome of a request that did not succeed."""
         verdict = _verdict(reply)
@@ -402,7 +402,7 @@ class RowApplier:
                 )
 
     async def _set_status(
-        self, key: RowKey, row: int, action: str, targets: frozenset[str], *, persist: bool
+        self, key: CampaignKey, row: int, action: str, targets: frozenset[str], *, persist: bool
     ) -> tuple[Reply, bool | None]:
         """PUT a status change; anything but a clear success is settled by reading the status.
 
@@ -473,7 +473,7 @@ class RowApplier:
             campaign_status="paused",
         )
 
-    async def _resume_shielded(self, key: RowKey, row: int) -> str | None:
+    async def _resume_shielded(self, key: CampaignKey, row: int) -> str | None:
         """Resume a campaign, shielded from cancellation, within :data:`RESUME_DEADLINE`."""
         why: str | None = f"no answer within {RESUME_DEADLINE:g} s"
         with anyio.CancelScope(shield=True), anyio.move_on_after(RESUME_DEADLINE):
@@ -483,7 +483,7 @@ class RowApplier:
             self._control.left_paused.setdefault(str(key), why)
         return why
 
-    async def _resume(self, key: RowKey, row: int) -> str | None:
+    async def _resume(self, key: CampaignKey, row: int) -> str | None:
         """Resume a campaign this run paused; None when done, else why it failed.
 
         It keeps trying while the run is stopping: leaving a campaign paused is the failure
@@ -499,7 +499,7 @@ class RowApplier:
             return reply.describe()
         return error_message(reply.status, reply.text)
 
-    async def resume_left_paused(self, key: RowKey, row: int) -> str | None:
+    async def resume_left_paused(self, key: CampaignKey, row: int) -> str | None:
         """Resume a campaign an earlier run paused and did not resume (``bulkpatch resume``)."""
         return await self._resume_shielded(key, row)
 

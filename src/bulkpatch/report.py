@@ -19,7 +19,7 @@ from typing import IO, Any
 import polars as pl
 
 from bulkpatch.outcomes import Outcome
-from bulkpatch.rows import RowKey
+from bulkpatch.rows import CampaignKey
 from bulkpatch.sheet import Sheet
 
 #: Which row, and what came of it: the first columns of every report.
@@ -48,7 +48,7 @@ class RowResult:
     """A row's one outcome, and what the report says of it."""
 
     row: int
-    key: RowKey | None
+    key: CampaignKey | None
     outcome: Outcome
     reason: str = ""
     http_status: int | None = None
@@ -88,7 +88,7 @@ def result_record(result: RowResult) -> dict[str, Any]:
 def result_from_record(record: dict[str, Any]) -> RowResult:
     """The inverse of :func:`result_record` (for rows a resumed run keeps)."""
     ids = (record.get("org_id"), record.get("workspace_id"), record.get("campaign_id"))
-    key = RowKey(*ids) if all(isinstance(v, str) and v for v in ids) else None  # type: ignore[arg-type]
+    key = CampaignKey(*ids) if all(isinstance(v, str) and v for v in ids) else None  # type: ignore[arg-type]
     changed = record.get("changed_fields") or ""
     return RowResult(
         row=int(record["row"]),

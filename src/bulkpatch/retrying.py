@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import Enum
 
+from bulkpatch.text import shorten
+
 #: Statuses that are worth trying again.
 TRANSIENT_STATUSES: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: Statuses that mean the key is wrong: the run stops at once.
@@ -48,11 +50,6 @@ def classify_status(status: int) -> Verdict:
     return Verdict.TRANSIENT
 
 
-def _shorten(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def error_message(status: int, body: str) -> str:
     """The API's own words for an error, from either known shape, else the (shortened) text.
 
@@ -77,7 +74,7 @@ def error_message(status: int, body: str) -> str:
                     parts.append(f"{where}: {msg}" if where else msg)
                 else:
                     parts.append(str(item))
-            return _shorten("; ".join(parts))
+            return shorten("; ".join(parts), 300)
         error = data.get("error")
         if isinstance(error, dict) and error.get("message"):
             code = error.get("code")
@@ -86,7 +83,7 @@ def error_message(status: int, body: str) -> str:
             return error
         if isinstance(data.get("message"), str):
             return str(data["message"])
-    text = _shorten(body) if body and body.strip() else ""
+    text = shorten(" ".join(body.split()), 300) if body and body.strip() else ""
     return f"HTTP {status}: {text}" if text else f"HTTP {status}"
 
 

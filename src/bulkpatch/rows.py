@@ -6,12 +6,15 @@ Plain frozen dataclasses, so every stage can be tested without the others.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class RowKey:
-    """Which campaign a row is about."""
+class CampaignKey(NamedTuple):
+    """Where a campaign lives: the client, the journal and the simulator all use this one type.
+
+    A plain ``(org, workspace, campaign)`` tuple compares equal.  ``str(key)`` is
+    ``org/workspace/campaign``, the form the journal and the reports use.
+    """
 
     org_id: str
     workspace_id: str
@@ -19,6 +22,27 @@ class RowKey:
 
     def __str__(self) -> str:
         return f"{self.org_id}/{self.workspace_id}/{self.campaign_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> CampaignKey:
+        """The inverse of ``str(key)``."""
+        org, workspace, campaign = text.split("/")
+        return cls(org, workspace, campaign)
+
+
+def as_key(key: Any) -> CampaignKey:
+    """A :class:`CampaignKey` from a 3-tuple, ``org/ws/campaign`` text, or anything with the
+    three key attributes."""
+    if isinstance(key, CampaignKey):
+        return key
+    if isinstance(key, str):
+        return CampaignKey.parse(key)
+    if isinstance(key, tuple) and len(key) == 3:
+        return CampaignKey(str(key[0]), str(key[1]), str(key[2]))
+    try:
+        return CampaignKey(key.org_id, key.workspace_id, key.campaign_id)
+    except AttributeError:
+        raise TypeError(f"not a campaign key: {key!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +72,7 @@ class RowChange:
     """
 
     row: int
-    key: RowKey
+    key: CampaignKey
     changes: dict[str, Any]
     expects: dict[str, Any] = field(default_factory=dict)
 
@@ -58,7 +82,7 @@ class RowVerdict:
     """What validation says of one row: a change to apply, or the problems that stop it."""
 
     row: int
-    key: RowKey | None
+    key: CampaignKey | None
     change: RowChange | None
     problems: tuple[Problem, ...] = ()
 

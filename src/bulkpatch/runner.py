@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bulkpatch import __version__
-from bulkpatch.client import ApiClient, check_base_url, new_session
+from bulkpatch.client import ApiClient, new_session
 from bulkpatch.engine import EngineOptions, Job, RowApplier, RunControl, WorkItem, run_pool
 from bulkpatch.health import Health
 from bulkpatch.journal import JournalState, JournalWriter, read_journal
@@ -44,9 +44,10 @@ from bulkpatch.report import (
     write_json,
     write_retry_sheet,
 )
-from bulkpatch.rows import Problem, RowKey
+from bulkpatch.rows import CampaignKey, Problem
 from bulkpatch.runstats import RunStats
 from bulkpatch.sheet import Sheet, SheetError, file_sha256, open_sheet
+from bulkpatch.urls import DEFAULT_BASE_URL, check_base_url
 from bulkpatch.validation import SheetCheck, check_sheet, iter_verdicts, no_read_problems
 
 Mode = Literal["run", "plan", "resume"]
@@ -67,7 +68,7 @@ class Settings:
     fmt: Literal["csv", "parquet"] | None = None
     org: str | None = None
     workspace: str | None = None
-    base_url: str = "https://apps.sarvam.ai/api/scheduling"
+    base_url: str = DEFAULT_BASE_URL
     simulate: bool = False
     api_key_env: str = DEFAULT_KEY_ENV
     api_key_file: Path | None = None
@@ -300,7 +301,7 @@ def _work_items(
 
 @asynccontextmanager
 async def _target(
-    settings: Settings, check_keys: Iterator[tuple[RowKey, dict[str, Any]]]
+    settings: Settings, check_keys: Iterator[tuple[CampaignKey, dict[str, Any]]]
 ) -> AsyncIterator[tuple[str, str]]:
     """(base URL, key): the real API, or a simulator started here seeded with the sheet."""
     if not settings.simulate:
@@ -323,7 +324,7 @@ async def _target(
         yield sim.base_url, key
 
 
-def _sheet_keys(sheet: Sheet, settings: Settings) -> Iterator[tuple[RowKey, dict[str, Any]]]:
+def _sheet_keys(sheet: Sheet, settings: Settings) -> Iterator[tuple[CampaignKey, dict[str, Any]]]:
     for verdict in iter_verdicts(sheet, org=settings.org, workspace=settings.workspace):
         if verdict.change is not None:
             yield verdict.change.key, verdict.change.expects
@@ -543,7 +544,7 @@ class Runner:
     async def _resume_left_paused(self, applier: RowApplier, prior: JournalState) -> None:
         for name, row in list(prior.paused.items()):
             org, ws, cid = name.split("/")
-            why = await applier.resume_left_paused(RowKey(org, ws, cid), row)
+            why = await applier.resume_left_paused(CampaignKey(org, ws, cid), row)
             if why is None:
                 self.say(f"resumed {name}, which the interrupted run had paused")
             else:

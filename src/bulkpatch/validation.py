@@ -43,8 +43,9 @@ from bulkpatch.columns import (
     classify_header,
 )
 from bulkpatch.models import DAYS, ID_PATTERN, DayList, is_valid_id
-from bulkpatch.rows import Problem, RowChange, RowKey, RowVerdict
+from bulkpatch.rows import CampaignKey, Problem, RowChange, RowVerdict
 from bulkpatch.sheet import DEFAULT_BATCH_SIZE, Sheet, SheetKind, open_sheet
+from bulkpatch.text import shorten
 
 __all__ = [
     "RowValidator",
@@ -58,8 +59,6 @@ __all__ = [
     "validate_row",
 ]
 
-#: Values in messages are shortened to about this many characters.
-VALUE_WIDTH = 40
 #: Distinct cell texts remembered per column before the cache starts over.
 CACHE_SIZE = 4096
 #: Rule problems listed per cell at most (a broken JSON object can break many rules at once).
@@ -70,24 +69,6 @@ _Loc = tuple[str | int, ...]
 # ---------------------------------------------------------------------------------------------
 # Small helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def shorten(value: Any, width: int = VALUE_WIDTH) -> str:
-    """A cell value as short, single-line text for a message (``…`` marks a cut)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        text = value
-    else:
-        try:
-            text = json.dumps(value, ensure_ascii=False, default=str)
-        except (TypeError, ValueError):
-            text = repr(value)
-    if any(c in text for c in "\r\n\t"):
-        text = " ".join(text.split())
-    if len(text) > width:
-        text = text[: width - 1] + "…"
-    return text
 
 
 def _format_loc(loc: _Loc) -> str:
@@ -796,7 +777,7 @@ class RowValidator:
     def validate(self, row: int, cells: Mapping[str, Any]) -> RowVerdict:
         """Check one row.  Never raises for any cell content."""
         ids, problems, changes, expects = self.examine(row, cells)
-        key = RowKey(*ids) if ids is not None else None
+        key = CampaignKey(*ids) if ids is not None else None
         if problems or key is None:
             # No key and no problem: the header lacks a key column (reported once, as a
             # sheet problem).
@@ -1066,7 +1047,7 @@ class SheetCheck:
         return f"{self.rows:,} {noun}: {self.valid_rows:,} valid, {invalid:,} invalid"
 
 
-def _duplicate_rule(key: RowKey, rows: Sequence[int]) -> str:
+def _duplicate_rule(key: CampaignKey, rows: Sequence[int]) -> str:
     where = "row" if len(rows) == 1 else "rows"
     return (
         f"the same campaign ({key}) is also in {where} {_format_rows(rows)}: "
@@ -1096,7 +1077,7 @@ def check_sheet(
     # (org, workspace) -> campaign -> first row: small keys so a million rows stay cheap.
     seen: dict[tuple[str, str], dict[str, int]] = {}
     repeats: dict[int, list[int]] = {}
-    keys_of_first: dict[int, RowKey] = {}
+    keys_of_first: dict[int, CampaignKey] = {}
     examine = validator.examine
     rows = 0
     last_row = 0
@@ -1115,7 +1096,7 @@ def check_sheet(
                 campaigns = seen[scope] = {}
             first = campaigns.setdefault(ids[2], row)
             if first != row:
-                key = RowKey(*ids)
+                key = CampaignKey(*ids)
                 problems.append(
                     Problem(
                         row, "campaign_id", shorten(key.campaign_id), _duplicate_rule(key, [first])

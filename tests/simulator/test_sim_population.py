@@ -11,7 +11,6 @@ import polars as pl
 import pytest
 
 from bulkpatch.models import AgentConfig, AllowedSchedule, CampaignDetail
-from bulkpatch.rows import RowKey
 from bulkpatch.simulator import (
     CampaignKey,
     SimulatorConfig,
@@ -107,7 +106,7 @@ def test_a_single_status_can_replace_the_mix() -> None:
 
 
 def test_every_named_campaign_exists_with_its_overrides() -> None:
-    named = (("org-1", "ws-1", "alpha"), RowKey("org-1", "ws-2", "beta"))
+    named = (("org-1", "ws-1", "alpha"), CampaignKey("org-1", "ws-2", "beta"))
     state = _state(
         campaigns=named,
         overrides={
@@ -122,7 +121,7 @@ def test_every_named_campaign_exists_with_its_overrides() -> None:
         3,
         3,
     )
-    assert RowKey("org-1", "ws-2", "beta") in state
+    assert CampaignKey("org-1", "ws-2", "beta") in state
     assert state.get(("org-9", "ws-9", "gamma"))["name"] == "Only in overrides"
     assert ("org-1", "ws-1", "nobody") not in state
 

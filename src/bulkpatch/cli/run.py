@@ -14,7 +14,6 @@ import click
 from rich.console import Console
 
 from bulkpatch.cli import cli
-from bulkpatch.client import DEFAULT_BASE_URL
 from bulkpatch.journal import read_journal
 from bulkpatch.outcomes import ExitCode
 from bulkpatch.runner import (
@@ -25,6 +24,7 @@ from bulkpatch.runner import (
     UsageError,
     settings_from_journal,
 )
+from bulkpatch.urls import DEFAULT_BASE_URL
 
 F = TypeVar("F", bound=Callable[..., Any])
 

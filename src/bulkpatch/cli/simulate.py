@@ -17,10 +17,10 @@ from bulkpatch.simulator import (
     DEFAULT_ORG,
     DEFAULT_WORKSPACE,
     SimulatorConfig,
-    is_loopback,
     keys_from_sheet,
     serve_simulator,
 )
+from bulkpatch.urls import is_loopback
 
 _STATUSES = ("paused", "scheduled", "active", "ended", "cancelled")
 _DEFAULT_GENERATE = 100

@@ -10,19 +10,18 @@ the API's rules), ``faults`` (deterministic fault decisions), ``stats`` (request
 
 from __future__ import annotations
 
+from bulkpatch.rows import CampaignKey, as_key
 from bulkpatch.simulator.app import API_KEY_HEADER, API_ROOT, build_app
 from bulkpatch.simulator.config import (
     DEFAULT_API_KEY,
     DEFAULT_ORG,
     DEFAULT_STATUS_WEIGHTS,
     DEFAULT_WORKSPACE,
-    CampaignKey,
     SimulatorConfig,
-    as_key,
 )
 from bulkpatch.simulator.faults import FaultPlan
 from bulkpatch.simulator.population import generate_campaign
-from bulkpatch.simulator.server import Simulator, is_loopback, serve_simulator
+from bulkpatch.simulator.server import Simulator, serve_simulator
 from bulkpatch.simulator.sheet import keys_from_sheet
 from bulkpatch.simulator.state import SimulatorState
 from bulkpatch.simulator.stats import SimStats
@@ -43,7 +42,6 @@ __all__ = [
     "as_key",
     "build_app",
     "generate_campaign",
-    "is_loopback",
     "keys_from_sheet",
     "serve_simulator",
 ]

@@ -31,8 +31,8 @@ from typing import Any
 from aiohttp import web
 
 from bulkpatch.models import CampaignStatus
+from bulkpatch.rows import CampaignKey
 from bulkpatch.simulator import errors
-from bulkpatch.simulator.config import CampaignKey
 from bulkpatch.simulator.faults import FaultPlan, Reset
 from bulkpatch.simulator.state import MAX_PAGE, SORT_FIELDS, SimulatorState
 from bulkpatch.simulator.stats import DROPPED

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from bulkpatch.models import CampaignStatus
 
@@ -23,30 +23,6 @@ DEFAULT_STATUS_WEIGHTS: tuple[tuple[CampaignStatus, float], ...] = (
     ("ended", 0.06),
     ("cancelled", 0.04),
 )
-
-
-class CampaignKey(NamedTuple):
-    """Where a campaign lives.  A plain ``(org, workspace, campaign)`` tuple compares equal."""
-
-    org_id: str
-    workspace_id: str
-    campaign_id: str
-
-    def __str__(self) -> str:
-        return f"{self.org_id}/{self.workspace_id}/{self.campaign_id}"
-
-
-def as_key(key: Any) -> CampaignKey:
-    """A :class:`CampaignKey` from a 3-tuple or anything with the three key attributes
-    (such as :class:`bulkpatch.rows.RowKey`)."""
-    if isinstance(key, CampaignKey):
-        return key
-    if isinstance(key, tuple) and len(key) == 3:
-        return CampaignKey(str(key[0]), str(key[1]), str(key[2]))
-    try:
-        return CampaignKey(key.org_id, key.workspace_id, key.campaign_id)
-    except AttributeError:
-        raise TypeError(f"not a campaign key: {key!r}") from None
 
 
 @dataclass(frozen=True, kw_only=True)

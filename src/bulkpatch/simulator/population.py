@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bulkpatch.models import CampaignStatus
-from bulkpatch.simulator.config import DEFAULT_STATUS_WEIGHTS, CampaignKey
+from bulkpatch.rows import CampaignKey
+from bulkpatch.simulator.config import DEFAULT_STATUS_WEIGHTS
 
 #: ``end_timestamp`` bounds, relative to ``start_timestamp`` (from the API notes).
 MIN_RUN = timedelta(seconds=120)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,19 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
+from bulkpatch.rows import CampaignKey, as_key
 from bulkpatch.simulator.app import API_KEY_HEADER, API_ROOT, build_app
-from bulkpatch.simulator.config import CampaignKey, SimulatorConfig, as_key
+from bulkpatch.simulator.config import SimulatorConfig
 from bulkpatch.simulator.faults import FaultPlan
 from bulkpatch.simulator.state import SimulatorState
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from bulkpatch.urls import is_loopback
 
 
 @dataclass(frozen=True, slots=True)

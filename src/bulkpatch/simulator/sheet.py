@@ -10,7 +10,8 @@ import polars as pl
 
 from bulkpatch.columns import KEY_COLUMNS
 from bulkpatch.models import is_valid_id
-from bulkpatch.simulator.config import DEFAULT_ORG, DEFAULT_WORKSPACE, CampaignKey
+from bulkpatch.rows import CampaignKey
+from bulkpatch.simulator.config import DEFAULT_ORG, DEFAULT_WORKSPACE
 
 SheetFormat = Literal["csv", "parquet"]
 

@@ -23,8 +23,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from bulkpatch.models import EDITABLE_STATUSES, StatusChange, UpdateCampaignRequest
+from bulkpatch.rows import CampaignKey, as_key
 from bulkpatch.simulator import errors
-from bulkpatch.simulator.config import CampaignKey, SimulatorConfig, as_key
+from bulkpatch.simulator.config import SimulatorConfig
 from bulkpatch.simulator.population import (
     MAX_RUN,
     MIN_RUN,

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from bulkpatch.simulator.config import CampaignKey
+from bulkpatch.rows import CampaignKey
 
 #: The status recorded for a request whose connection was dropped without an answer.
 DROPPED = 0
