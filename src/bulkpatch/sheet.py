@@ -31,6 +31,18 @@ from typing import Any, BinaryIO, Literal, cast
 
 import polars as pl
 
+from bulkpatch.errors import SheetError
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "Sheet",
+    "SheetError",
+    "SheetKind",
+    "file_sha256",
+    "open_sheet",
+    "sheet_kind",
+]
+
 SheetKind = Literal["csv", "parquet"]
 
 #: Rows per batch: large enough to amortise the per-batch cost, small enough to keep memory flat.
@@ -40,10 +52,6 @@ _EXTENSIONS: dict[str, SheetKind] = {".csv": "csv", ".parquet": "parquet", ".pq"
 _SNIFF_BYTES = 64 * 1024
 #: Bytes of CSV read at a time (cut at a record end): the reader holds about one such block.
 _CSV_BLOCK_BYTES = 256 << 10
-
-
-class SheetError(Exception):
-    """The sheet cannot be read.  ``str(error)`` is a complete, human message."""
 
 
 @dataclass(frozen=True, slots=True)
