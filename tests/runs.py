@@ -18,8 +18,14 @@ import anyio
 import pytest
 from rich.console import Console
 
-from bulkpatch.runner import Mode, Runner, Settings, UsageError
+from bulkpatch.api import Stopper, apply_sheet_async, plan_sheet_async, resume_run_async
+from bulkpatch.cli.display import ConsoleDisplay
+from bulkpatch.cli.exits import report_error
+from bulkpatch.errors import BulkpatchError
+from bulkpatch.options import RunOptions
 from bulkpatch.simulator import Simulator
+from bulkpatch.summary import RunSummary
+from bulkpatch.timing import REAL, Timing
 
 #: The ``start_simulator`` fixture's type (see conftest.py).
 StartSimulator = Callable[..., Awaitable[Simulator]]
@@ -44,7 +50,7 @@ class RunOutcome:
     code: int
     run_dir: Path | None
     output: str
-    runner: Runner
+    summary_obj: RunSummary | None = None
 
     def results(self, name: str = "results.csv") -> list[dict[str, str]]:
         assert self.run_dir is not None
@@ -66,28 +72,36 @@ async def run_sheet(
     sim: Any,
     monkeypatch: pytest.MonkeyPatch,
     *,
-    mode: Mode = "run",
+    mode: str = "run",
     run_dir: Path | None = None,
-    hook: Callable[[Runner], None] | None = None,
+    stopper: Stopper | None = None,
+    timing: Timing = REAL,
     **options: Any,
 ) -> RunOutcome:
-    """Run ``bulkpatch run`` (or plan/resume) in-process against ``sim`` (anything with
-    ``config.api_key`` and ``base_url``); ``hook`` sees the runner before it starts."""
+    """Run ``bulkpatch run`` (or plan/resume) in-process through the library API against ``sim``
+    (anything with ``config.api_key`` and ``base_url``), shown on a console we capture."""
     monkeypatch.setenv("SARVAM_API_KEY", sim.config.api_key)
     options.setdefault("rate", None)
     options.setdefault("report_dir", sheet.parent / "reports")
     options.setdefault("base_url", sim.base_url)
-    settings = Settings(sheet=sheet, **options)
     buffer = io.StringIO()
     console = Console(file=buffer, width=160)
-    runner = Runner(settings, mode, console=console, out=console)
-    if hook is not None:
-        hook(runner)
+    display = ConsoleDisplay(console, console, quiet=False, json_out=False)
+    kwargs: dict[str, Any] = {"on_event": display, "stopper": stopper, "timing": timing}
     try:
-        code = await runner.execute(run_dir)
-    except UsageError as exc:
-        return RunOutcome(2, runner.run_dir, buffer.getvalue() + f"\nerror: {exc}", runner)
-    return RunOutcome(code, runner.run_dir, buffer.getvalue(), runner)
+        if mode == "resume":
+            assert run_dir is not None
+            pace = {k: v for k, v in options.items() if k not in ("report_dir", "base_url")}
+            summary = await resume_run_async(run_dir, overrides=pace, **kwargs)
+        elif mode == "plan":
+            summary = await plan_sheet_async(sheet, options=RunOptions(**options), **kwargs)
+        else:
+            summary = await apply_sheet_async(sheet, options=RunOptions(**options), **kwargs)
+    except BulkpatchError as exc:
+        display.stop()
+        code = report_error(console, exc)
+        return RunOutcome(int(code), display.run_dir, buffer.getvalue())
+    return RunOutcome(summary.exit_code, summary.run_dir, buffer.getvalue(), summary)
 
 
 def cli_env(api_key: str | None) -> dict[str, str]:
@@ -112,9 +126,16 @@ async def bulkpatch(
 
 
 def only_run_dir(report_dir: Path) -> Path:
-    dirs = [p for p in report_dir.iterdir() if p.is_dir()]
+    dirs = run_dirs(report_dir)
     assert len(dirs) == 1, dirs
     return dirs[0]
+
+
+def run_dirs(report_dir: Path) -> list[Path]:
+    """The run directories in a report directory (not its hidden lock directory)."""
+    if not report_dir.exists():
+        return []
+    return sorted(p for p in report_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def campaign_rows(ids: list[str], org: str, ws: str, **changes: str) -> list[dict[str, Any]]:

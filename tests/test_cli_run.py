@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from runs import StartSimulator, bulkpatch, campaign_rows, only_run_dir, write_sheet
+from runs import StartSimulator, bulkpatch, campaign_rows, only_run_dir, run_dirs, write_sheet
 
 ORG, WS = "org-cli", "ws-cli"
 SECRET = "sk-live-7f3c9a1b2d4e6f8091a2b3c4d5e6f708"
@@ -56,7 +56,7 @@ async def test_the_key_never_appears_in_any_output_or_file(
     assert files.count('"e":"start"') == 3  # every run's journal was read
     assert SECRET not in files
     assert WRONG not in files
-    assert len(list(reports.iterdir())) == 3
+    assert len(run_dirs(reports)) == 3
 
 
 async def test_json_puts_only_the_summary_on_stdout(

@@ -22,6 +22,7 @@ from runs import (
     campaign_rows,
     cli_env,
     only_run_dir,
+    run_dirs,
     run_sheet,
     write_sheet,
 )
@@ -175,19 +176,21 @@ async def test_kill_9_at_random_moments_then_resume_applies_every_row_exactly_on
         ]
         await run_and_kill(args, sim.config.api_key, rng.uniform(0.3, 2.5))
 
-        run_dirs = list(reports.iterdir()) if reports.exists() else []
-        journal = run_dirs[0] / "journal.jsonl" if run_dirs else None
+        # A kill before the journal's first line leaves a run directory holding only the
+        # sheet's copy: it was never started, so a new run is the way on.
+        found = [d for d in run_dirs(reports) if (d / "journal.jsonl").exists()]
+        journal = found[0] / "journal.jsonl" if found else None
         state = read_journal(journal) if journal is not None and journal.exists() else None
         if state is not None and state.start is not None:
             if state.ended is None and (state.done or state.in_doubt):
                 resumed_mid_run += 1
-            done = await bulkpatch("resume", run_dirs[0], "--quiet", api_key=sim.config.api_key)
+            done = await bulkpatch("resume", found[0], "--quiet", api_key=sim.config.api_key)
         else:  # killed before the run had started: nothing was sent, so start it again
             assert sim.stats()["requests_total"] == 0
             done = await bulkpatch(*args, api_key=sim.config.api_key)
         assert done.returncode == 0, (attempt, done.stderr.decode())
 
-        run_dir = only_run_dir(reports)
+        (run_dir,) = [d for d in run_dirs(reports) if (d / "journal.jsonl").exists()]
         rows = (run_dir / "results.csv").read_text().splitlines()[1:]
         assert len(rows) == len(names)
         assert {row.split(",")[4] for row in rows} == {"updated"}, attempt

@@ -160,12 +160,14 @@ async def test_a_campaign_that_cannot_be_resumed_is_reported_as_left_paused(
     sheet = write_sheet(
         tmp_path / "one.csv", [{"org_id": ORG, "workspace_id": WS, "campaign_id": "a1", **TARGET}]
     )
-    run = await run_sheet(sheet, sim, monkeypatch, pause_active=True, max_attempts=2)
+    run = await run_sheet(
+        sheet, sim, monkeypatch, pause_active=True, max_attempts=2, max_outage=1.0
+    )
     result = run.results()[0]
     assert result["outcome"] == "failed"
     assert "LEFT PAUSED" in result["reason"]
     assert list(run.summary()["campaigns_left_paused"]) == [f"{ORG}/{WS}/a1"]
-    assert run.code == 1
+    assert run.code == 3  # a campaign left paused: resumable, like an abort
     assert "LEFT PAUSED" in run.output
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from bulkpatch import engine
+from bulkpatch import executor
+from bulkpatch.api import Stopper
 from bulkpatch.journal import read_journal
-from bulkpatch.runner import Runner
 from bulkpatch.simulator import SimulatorConfig
 from runs import campaign_rows, run_sheet, write_sheet
 from scripted import scripted_simulator
@@ -61,7 +61,7 @@ async def test_a_pause_whose_answer_is_lost_is_resumed_and_never_left_paused_sil
 async def test_a_pause_whose_answer_is_lost_and_cannot_be_undone_is_reported_and_resumed_later(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine, "RESUME_DEADLINE", 2.0)  # how long it keeps trying to resume
+    monkeypatch.setattr(executor, "RESUME_DEADLINE", 2.0)  # how long it keeps trying to resume
 
     def decide(method: str, path: str, nth: int, total: int) -> Any:
         if method == "PUT" and nth == 1:
@@ -72,7 +72,9 @@ async def test_a_pause_whose_answer_is_lost_and_cannot_be_undone_is_reported_and
 
     async with scripted_simulator(config({"a1": "active"}), decide) as sim:
         sheet = version_sheet(tmp_path, ["a1"])
-        run = await run_sheet(sheet, sim, monkeypatch, pause_active=True, max_attempts=2)
+        run = await run_sheet(
+            sheet, sim, monkeypatch, pause_active=True, max_attempts=2, max_outage=1.0
+        )
         assert sim.state.status_of((ORG, WS, "a1")) == "paused"
         assert list(run.summary()["campaigns_left_paused"]) == [f"{ORG}/{WS}/a1"]
         assert "LEFT PAUSED" in run.output
@@ -129,7 +131,7 @@ async def test_the_rate_recovers_after_a_single_429(
     async with scripted_simulator(config(dict.fromkeys(names, "paused")), decide) as sim:
         run = await run_sheet(version_sheet(tmp_path, names), sim, monkeypatch, rate=20.0)
     assert run.code == 0
-    rate = run.runner.pacer.current_rate
+    rate = run.summary()["final_rate"]
     assert rate is not None
     assert rate > 15  # halved to 10 by the 429, then back toward 20
     # 141 requests at 20/s is 7 s; staying at half the rate would take 14 s.
@@ -150,7 +152,9 @@ async def test_resuming_a_campaign_left_paused_keeps_the_outcome_of_its_row(
 
     sheet = version_sheet(tmp_path, ["b1"])
     async with scripted_simulator(config({"b1": "active"}), decide) as sim:
-        first = await run_sheet(sheet, sim, monkeypatch, pause_active=True, max_attempts=2)
+        first = await run_sheet(
+            sheet, sim, monkeypatch, pause_active=True, max_attempts=2, max_outage=1.0
+        )
         assert first.results()[0]["outcome"] == "rejected"
         sim.script.decide = lambda m, *_: (422, "injected refusal") if m == "PATCH" else None
         await run_sheet(sheet, sim, monkeypatch, mode="resume", run_dir=first.run_dir)
@@ -164,12 +168,11 @@ async def test_resuming_a_campaign_left_paused_keeps_the_outcome_of_its_row(
 async def test_after_an_interrupt_resuming_a_paused_campaign_is_still_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runners: list[Runner] = []
+    stopper = Stopper()
 
     def decide(method: str, path: str, nth: int, total: int) -> Any:
         if method == "PATCH":  # Ctrl-C while the PATCH is on its way
-            runners[0].control.stop("interrupted by SIGINT")
-            runners[0].interrupted.set()
+            stopper.stop("interrupted by SIGINT")
         if method == "PUT" and nth == 2:
             return (503, "busy")  # the first try at resuming
         return None
@@ -180,7 +183,7 @@ async def test_after_an_interrupt_resuming_a_paused_campaign_is_still_retried(
             sim,
             monkeypatch,
             pause_active=True,
-            hook=runners.append,
+            stopper=stopper,
         )
         assert run.code == 3
         assert sim.state.status_of((ORG, WS, "c1")) != "paused"

@@ -1,3 +1,62 @@
-"""bulkpatch: apply a sheet of per-campaign changes to the Sarvam Scheduling API."""
+"""bulkpatch: apply a sheet of per-campaign changes to the Sarvam Scheduling API.
 
-__version__ = "0.1.0"
+The library calls (the command line is a thin shell around them)::
+
+    import bulkpatch
+
+    summary = bulkpatch.apply_sheet("changes.csv", options=bulkpatch.RunOptions(rate=20))
+    print(summary.exit_code, summary.outcomes, summary.run_dir)
+
+See ``apply_sheet``, ``plan_sheet``, ``resume_run`` (and their ``*_async`` forms for a running
+event loop), :class:`RunOptions`, :class:`RunSummary` and the events in ``bulkpatch.events``.
+"""
+
+from bulkpatch.api import (
+    Stopper,
+    apply_sheet,
+    apply_sheet_async,
+    plan_sheet,
+    plan_sheet_async,
+    resume_run,
+    resume_run_async,
+)
+from bulkpatch.errors import (
+    BulkpatchError,
+    BusyError,
+    CredentialsError,
+    InternalError,
+    InvalidSheetError,
+    JournalError,
+    SheetError,
+    StorageError,
+    UsageError,
+)
+from bulkpatch.options import RunOptions
+from bulkpatch.outcomes import ExitCode, Outcome
+from bulkpatch.summary import NextStep, RunSummary
+from bulkpatch.version import __version__
+
+__all__ = [
+    "BulkpatchError",
+    "BusyError",
+    "CredentialsError",
+    "ExitCode",
+    "InternalError",
+    "InvalidSheetError",
+    "JournalError",
+    "NextStep",
+    "Outcome",
+    "RunOptions",
+    "RunSummary",
+    "SheetError",
+    "Stopper",
+    "StorageError",
+    "UsageError",
+    "__version__",
+    "apply_sheet",
+    "apply_sheet_async",
+    "plan_sheet",
+    "plan_sheet_async",
+    "resume_run",
+    "resume_run_async",
+]

@@ -1,15 +1,14 @@
-"""The edge that talks HTTP: one aiohttp session, one pacer, one place that maps foreign errors.
+"""The edge that talks HTTP: one aiohttp session, and the one place that maps foreign errors.
 
-Every request of a run goes through :meth:`ApiClient.send`, which waits for the pacer, sends, and
-turns whatever happened into a :class:`Reply` — a value, never an exception — so the row procedure
-can decide with pure functions.  aiohttp and timeout exceptions are mapped here and only here:
+Every request of a run goes through :meth:`ApiClient.send`, which waits for the key's breaker and
+pacer (and the shared rate, if any), sends, and turns whatever happened into a
+:class:`~bulkpatch.replies.Reply` -- a value, never an exception -- whose kind the pacer, the
+breaker and the key guard then act on.  aiohttp and timeout exceptions are mapped here and only
+here.
 
-    Reply
-     ├── status is set             the server answered (any status)
-     │    └── unreadable           a 2xx whose body could not be read (outcome unknown)
-     └── status is None            no answer
-          ├── not_sent             connecting failed: the request never left (safe to resend)
-          └── maybe_sent           lost after sending, or timed out: the outcome is unknown
+Each API key has a :class:`Lane`: its headers, its pacer, its breaker and its guard.  A run with
+one key has one lane; ``--keys-file`` gives each org's key a lane of its own, so a revoked key
+stops only its own org's rows.
 
 The API key travels only in the ``X-API-Key`` header; no text built here can contain it.
 """
@@ -18,118 +17,183 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import aiohttp
 
-from bulkpatch.health import Admission, Health
+from bulkpatch.breaker import Admission, Breaker
+from bulkpatch.budget import RetryBudget
 from bulkpatch.pacing import Pacer
-from bulkpatch.retrying import parse_retry_after
+from bulkpatch.replies import (
+    Kind,
+    Reply,
+    answer_reply,
+    parse_retry_after,
+    transport_reply,
+)
 from bulkpatch.rows import CampaignKey
-from bulkpatch.urls import campaign_path, check_base_url
+from bulkpatch.urls import campaign_path, check_base_url, workspace_path
+
+#: 403s from this many different campaigns, with no success between them, mean the key is
+#: refused (a wrong key looks like that); fewer are per-campaign refusals (``rejected``).
+FORBIDDEN_CAMPAIGNS = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What one HTTP request came to."""
+class SharedRate(Protocol):
+    """A rate ceiling shared with other processes (``--rate-store``)."""
 
-    method: str
-    status: int | None = None
-    data: Any = None
-    text: str = ""
-    #: No answer: the error, in words (never the key).
-    error: str = ""
-    #: No answer, and the request may have reached the server.
-    maybe_sent: bool = False
-    #: A 2xx whose body could not be read.
-    unreadable: bool = False
-    retry_after: float | None = None
-    latency: float = 0.0
-    #: It failed while the whole API was failing (the breaker): not the row's fault.
-    systemic: bool = False
-    #: Not sent: the run is stopping (an outage outlasted --max-outage).
-    stopped: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300 and not self.unreadable
-
-    @property
-    def outcome_unknown(self) -> bool:
-        """The server may or may not have acted on it: look before sending again."""
-        return self.maybe_sent or self.unreadable
-
-    def describe(self) -> str:
-        if self.status is None:
-            return self.error
-        return f"HTTP {self.status}"
+    async def acquire(self) -> None: ...
 
 
-RequestHook = Callable[[Reply], None]
+class KeyGuard:
+    """Tells a refused key from a refused campaign.
+
+    A 401 refuses the key at once.  A 403 refuses one campaign; 403s from
+    :data:`FORBIDDEN_CAMPAIGNS` different campaigns with no success between them refuse the key.
+    """
+
+    def __init__(self, limit: int = FORBIDDEN_CAMPAIGNS) -> None:
+        self._limit = limit
+        self._forbidden: set[str] = set()
+        self.refused: str = ""
+
+    def record(self, reply: Reply, campaign: str) -> str:
+        """Note a reply; returns why the key is refused, once it is (else "")."""
+        if self.refused:
+            return self.refused
+        if reply.kind is Kind.AUTH:
+            self.refused = f"the API refused the key (HTTP {reply.status}: {reply.message})"
+        elif reply.kind is Kind.FORBIDDEN:
+            self._forbidden.add(campaign)
+            if len(self._forbidden) >= self._limit:
+                self.refused = (
+                    f"the API answered 403 for {len(self._forbidden)} different campaigns in a "
+                    f"row (last: {reply.message}); the key itself looks refused"
+                )
+        elif reply.kind is Kind.OK:
+            self._forbidden.clear()
+        return self.refused
+
+
+@dataclass(eq=False)
+class Lane:
+    """One API key's way to the API: its pacer, breaker and guard."""
+
+    #: How messages name this key: "the API key", or "the key for org org-a".
+    label: str
+    api_key: str = field(repr=False)
+    pacer: Pacer
+    breaker: Breaker
+    guard: KeyGuard = field(default_factory=KeyGuard)
+    shared: SharedRate | None = None
+
+    def __post_init__(self) -> None:
+        self.headers = {"X-API-Key": self.api_key, "Accept": "application/json"}
+        self.json_headers = {**self.headers, "Content-Type": "application/json"}
+
+
+ReplyHook = Callable[[Reply], None]
+RefusedHook = Callable[[Lane, str], None]
 
 
 class ApiClient:
-    """Sends the Scheduling API's requests through one session and one pacer."""
+    """Sends the Scheduling API's requests through one session."""
 
     def __init__(
         self,
         session: aiohttp.ClientSession,
         *,
         base_url: str,
-        api_key: str,
-        pacer: Pacer,
-        health: Health,
+        lanes: Callable[[str], Lane],
+        budget: RetryBudget,
         timeout: float,
-        on_reply: RequestHook | None = None,
+        on_reply: ReplyHook | None = None,
+        on_refused: RefusedHook | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._session = session
         self._base = check_base_url(base_url)
-        self._headers = {"X-API-Key": api_key, "Accept": "application/json"}
-        self._json_headers = {**self._headers, "Content-Type": "application/json"}
-        self._pacer = pacer
-        self._health = health
+        self._lanes = lanes
+        self._budget = budget
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._on_reply = on_reply
+        self._on_refused = on_refused
+        self._clock = clock
+
+    def lane(self, org_id: str) -> Lane:
+        return self._lanes(org_id)
 
     async def get_campaign(self, key: CampaignKey) -> Reply:
-        return await self.send("GET", campaign_path(key))
+        return await self.send(key, "GET", campaign_path(key))
 
-    async def patch_campaign(self, key: CampaignKey, body: dict[str, Any]) -> Reply:
-        return await self.send("PATCH", campaign_path(key), body)
+    async def patch_campaign(self, key: CampaignKey, body: Mapping[str, Any]) -> Reply:
+        return await self.send(key, "PATCH", campaign_path(key), body)
 
     async def set_status(self, key: CampaignKey, action: str) -> Reply:
-        return await self.send("PUT", campaign_path(key) + "/status", {"action": action})
+        return await self.send(key, "PUT", campaign_path(key) + "/status", {"action": action})
 
-    async def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Reply:
-        """Wait for the breaker and the pacer, send, and describe what happened."""
-        admission = await self._health.admit()
+    async def list_page(
+        self, org_id: str, workspace_id: str, query: Mapping[str, str] | str
+    ) -> Reply:
+        """One page of ``GET /campaigns``: ``query`` as parameters, or a path+query the API gave
+        (``next_page_uri``), already checked to stay on this API."""
+        if isinstance(query, str):
+            path = query
+        else:
+            from urllib.parse import urlencode
+
+            path = workspace_path(org_id, workspace_id) + "/campaigns?" + urlencode(query)
+        return await self.send(CampaignKey(org_id, workspace_id, ""), "GET", path)
+
+    async def send(
+        self,
+        key: CampaignKey,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+    ) -> Reply:
+        """Wait for the key's breaker and pacer, send, and describe what happened."""
+        lane = self._lanes(key.org_id)
+        if lane.guard.refused:
+            return Reply(method, Kind.STOPPED, message=f"not sent: {lane.guard.refused}")
+        admission = await lane.breaker.admit()
         if admission is Admission.STOP:
-            return Reply(method, error="not sent: the run is stopping", stopped=True)
+            return Reply(method, Kind.STOPPED, message="not sent: the run is stopping")
         probe = admission is Admission.PROBE
         try:
-            await self._pacer.acquire()
-            started = time.monotonic()
-            reply = await self._send_once(method, path, body)
+            await lane.pacer.acquire()
+            if lane.shared is not None:
+                await lane.shared.acquire()
+            started = self._clock()
+            reply = await self._send_once(lane, method, path, body)
         except BaseException:
             if probe:
-                self._health.abandon()
+                lane.breaker.abandon()
             raise
-        reply = replace(reply, latency=time.monotonic() - started)
-        if self._health.record(reply, probe=probe):
+        reply = replace(reply, latency=self._clock() - started)
+        self._budget.note_request()
+        if lane.breaker.record(reply, probe=probe):
             reply = replace(reply, systemic=True)
-        if reply.status == 429 or (reply.status == 503 and reply.retry_after is not None):
-            self._pacer.throttled(sent_at=started)
+        if reply.slow_down:
+            lane.pacer.throttled(sent_at=started)
         elif reply.status is not None and reply.status < 500:
-            self._pacer.succeeded()
+            lane.pacer.succeeded()
         if self._on_reply is not None:
             self._on_reply(reply)
+        if reply.kind in (Kind.AUTH, Kind.FORBIDDEN, Kind.OK) and key.campaign_id:
+            was = lane.guard.refused
+            why = lane.guard.record(reply, key.campaign_id)
+            if why and not was and self._on_refused is not None:
+                self._on_refused(lane, why)
         return reply
 
-    async def _send_once(self, method: str, path: str, body: dict[str, Any] | None) -> Reply:
+    async def _send_once(
+        self, lane: Lane, method: str, path: str, body: Mapping[str, Any] | None
+    ) -> Reply:
         payload = None if body is None else json.dumps(body, separators=(",", ":"))
-        headers = self._headers if payload is None else self._json_headers
+        headers = lane.headers if payload is None else lane.json_headers
         try:
             async with self._session.request(
                 method,
@@ -141,43 +205,23 @@ class ApiClient:
             ) as response:
                 status = response.status
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                location = response.headers.get("Location")
                 try:
                     raw = await response.read()
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     # The status line came back but the body did not.
-                    return Reply(
-                        method,
-                        status=status,
-                        unreadable=200 <= status < 300,
-                        error=f"answer cut short ({_name(exc)})",
-                        retry_after=retry_after,
-                    )
+                    if 200 <= status < 300:
+                        return transport_reply(
+                            method, f"answer cut short ({_name(exc)})", maybe_sent=True
+                        )
+                    raw = b""
         except aiohttp.ClientConnectorError as exc:
-            return Reply(method, error=f"cannot connect ({_name(exc)})")
+            return transport_reply(method, f"cannot connect ({_name(exc)})", maybe_sent=False)
         except TimeoutError:
-            return Reply(method, error="timed out", maybe_sent=method != "GET")
+            return transport_reply(method, "timed out", maybe_sent=True)
         except aiohttp.ClientError as exc:
-            return Reply(
-                method, error=f"connection lost ({_name(exc)})", maybe_sent=method != "GET"
-            )
-        text = raw.decode("utf-8", errors="replace")
-        data: Any = None
-        unreadable = False
-        if text:
-            try:
-                data = json.loads(text)
-            except ValueError:
-                unreadable = 200 <= status < 300
-        elif 200 <= status < 300 and method != "PUT":
-            unreadable = True
-        return Reply(
-            method,
-            status=status,
-            data=data,
-            text=text,
-            unreadable=unreadable,
-            retry_after=retry_after,
-        )
+            return transport_reply(method, f"connection lost ({_name(exc)})", maybe_sent=True)
+        return answer_reply(method, status, raw, retry_after=retry_after, location=location)
 
 
 def _name(exc: BaseException) -> str:

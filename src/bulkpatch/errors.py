@@ -6,17 +6,22 @@ says what is wrong and how to fix it; the command line turns each kind into one 
      ├── UsageError             bad input: options, sheet, key, run directory given (exit 2,
      │    │                     nothing sent)
      │    ├── SheetError        the sheet cannot be read
+     │    ├── InvalidSheetError the sheet has problems (``.problems`` lists them)
      │    ├── CredentialsError  the key (or keys file) cannot be read or used
      │    ├── JournalError      a run directory's journal cannot be continued
      │    └── BusyError         another bulkpatch is already doing this work
-     └── StorageError           the report directory failed (full, read-only, ...): exit 2 if
-                                nothing was sent yet, else 3 (resumable)
+     ├── StorageError           the report directory failed (full, read-only, ...): exit 2 if
+     │                          nothing was sent yet, else 3 (resumable)
+     └── InternalError          a bug: the traceback was saved (exit 70)
 
 A row's failure is never an exception: it is an outcome (``bulkpatch.outcomes``).  Anything
 else that escapes is a bug: exit 70, with the traceback in the run directory.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
 
 
 class BulkpatchError(Exception):
@@ -29,6 +34,14 @@ class UsageError(BulkpatchError):
 
 class SheetError(UsageError):
     """The sheet cannot be read."""
+
+
+class InvalidSheetError(UsageError):
+    """The sheet has problems; ``problems`` lists them (``bulkpatch.rows.Problem``)."""
+
+    def __init__(self, message: str, problems: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
 
 
 class CredentialsError(UsageError):
@@ -50,3 +63,11 @@ class StorageError(BulkpatchError):
     def __init__(self, message: str, *, sent: bool = False) -> None:
         super().__init__(message)
         self.sent = sent
+
+
+class InternalError(BulkpatchError):
+    """A bug in bulkpatch.  ``traceback_path`` is where its traceback was written."""
+
+    def __init__(self, message: str, *, traceback_path: Path | None = None) -> None:
+        super().__init__(message)
+        self.traceback_path = traceback_path

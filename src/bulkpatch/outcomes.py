@@ -25,4 +25,5 @@ class ExitCode(IntEnum):
     OK = 0  # every row updated or unchanged
     SOME_ROWS_NOT_OK = 1  # the run finished and some rows did not
     USAGE = 2  # usage error or invalid sheet; nothing sent
-    ABORTED = 3  # bad key, outage, interrupt; resumable
+    ABORTED = 3  # bad key, outage, interrupt, a campaign left paused; resumable
+    INTERNAL = 70  # a bug in bulkpatch (EX_SOFTWARE); the traceback is in the run directory

@@ -1013,6 +1013,16 @@ class SheetCheck:
     invalid_rows: frozenset[int]
     #: Rows skipped because every cell was empty.
     blank_rows: int = 0
+    #: The number of the sheet's last row (blank or not), and the blank rows' numbers: the
+    #: streaming pass yields every row in 1..last_row but those.
+    last_row: int = 0
+    blank_row_numbers: frozenset[int] = frozenset()
+    #: With ``collect_keys``: every row's campaign (valid ids) and its guards, in sheet order.
+    keys: list[tuple[CampaignKey, dict[str, Any]]] = field(default_factory=list)
+    #: With ``no_read``: why valid rows cannot be sent without a GET (the first 50), and how
+    #: many rows have such a problem.
+    no_read_problems: list[Problem] = field(default_factory=list)
+    no_read_rows: int = 0
     _by_row: dict[int, list[Problem]] | None = field(default=None, repr=False)
 
     @property
@@ -1063,8 +1073,14 @@ def check_sheet(
     workspace: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
+    no_read: bool = False,
+    collect_keys: bool = False,
 ) -> SheetCheck:
     """Read and check every row of a sheet, offline.
+
+    The same pass also finds, with ``no_read``, why valid rows cannot go without a GET
+    (:attr:`SheetCheck.no_read_problems`) and, with ``collect_keys``, every row's campaign and
+    guards (:attr:`SheetCheck.keys`, to seed the in-process simulator).
 
     Raises :class:`~bulkpatch.sheet.SheetError` when the file cannot be read; every problem with
     its content is data in the returned :class:`SheetCheck`.  ``progress`` is called after each
@@ -1081,14 +1097,30 @@ def check_sheet(
     examine = validator.examine
     rows = 0
     last_row = 0
+    blanks: list[int] = []
+    keys: list[tuple[CampaignKey, dict[str, Any]]] = []
+    no_read_found: list[Problem] = []
+    no_read_count = 0
     next_report = batch_size
     for row, cells in sheet.iter_rows(batch_size):
         rows += 1
+        if row != last_row + 1:
+            blanks.extend(range(last_row + 1, row))
         last_row = row
-        ids, found, _, _ = examine(row, cells)
+        ids, found, row_changes, row_expects = examine(row, cells)
         if found:
             problems.extend(found)
             invalid.add(row)
+        if collect_keys and ids is not None:
+            keys.append((CampaignKey(*ids), dict(row_expects) if not found else {}))
+        if no_read and not found and ids is not None:
+            blocking = no_read_problems(
+                RowChange(row=row, key=CampaignKey(*ids), changes=row_changes, expects=row_expects)
+            )
+            if blocking:
+                no_read_count += 1
+                if len(no_read_found) < 50:
+                    no_read_found.extend(blocking)
         if ids is not None:
             scope = (ids[0], ids[1])
             campaigns = seen.get(scope)
@@ -1131,6 +1163,11 @@ def check_sheet(
         problems=problems,
         invalid_rows=frozenset(invalid),
         blank_rows=last_row - rows,
+        last_row=last_row,
+        blank_row_numbers=frozenset(blanks),
+        keys=keys,
+        no_read_problems=no_read_found,
+        no_read_rows=no_read_count,
     )
 
 

@@ -1,11 +1,17 @@
-"""``bulkpatch plan``, ``bulkpatch run`` and ``bulkpatch resume``."""
+"""``bulkpatch plan``, ``bulkpatch run`` and ``bulkpatch resume``: the library calls, shown.
+
+This module parses options, builds :class:`~bulkpatch.options.RunOptions`, runs the library call
+with a display sink, turns SIGINT / SIGTERM into a graceful stop (a second one exits at once), and
+exits with the code of :mod:`bulkpatch.cli.exits`.
+"""
 
 from __future__ import annotations
 
-import functools
 import math
+import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,24 +19,21 @@ import anyio
 import click
 from rich.console import Console
 
+from bulkpatch.api import Stopper, apply_sheet_async, plan_sheet_async, resume_run_async
 from bulkpatch.cli import cli
-from bulkpatch.journal import read_journal
+from bulkpatch.cli.display import ConsoleDisplay, JsonLog, resume_command
+from bulkpatch.cli.exits import guarded
+from bulkpatch.events import EventSink, Notice
+from bulkpatch.options import DEFAULT_KEY_ENV, DEFAULT_RATE, SIMULATE_RATE, RunOptions
 from bulkpatch.outcomes import ExitCode
-from bulkpatch.runner import (
-    DEFAULT_KEY_ENV,
-    Mode,
-    Runner,
-    Settings,
-    UsageError,
-    settings_from_journal,
-)
+from bulkpatch.summary import RunSummary
 from bulkpatch.urls import DEFAULT_BASE_URL
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class RateType(click.ParamType):  # type: ignore[type-arg]
-    """A positive number of requests per second, or ``unlimited`` (also 0)."""
+    """A positive number of requests per second, or ``unlimited``."""
 
     name = "RATE"
 
@@ -67,65 +70,73 @@ def key_options(func: F) -> F:
 
 
 def output_options(func: F) -> F:
-    func = click.option(
-        "--json",
-        "json_out",
-        is_flag=True,
-        help="Print the summary as JSON on stdout; everything else goes to stderr.",
-    )(func)
-    func = click.option("--quiet", "-q", is_flag=True, help="No progress, no summary table.")(func)
+    options = [
+        click.option("--quiet", "-q", is_flag=True, help="No progress, no summary table."),
+        click.option(
+            "--json",
+            "json_out",
+            is_flag=True,
+            help="Print the summary as JSON on stdout; everything else goes to stderr.",
+        ),
+        click.option(
+            "--log-format",
+            type=click.Choice(["text", "json"]),
+            default="text",
+            show_default=True,
+            help="json: progress and events as JSON lines on stderr, for log collectors.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
     return func
 
 
 def pace_options(*, resuming: bool) -> Callable[[F], F]:
     """How hard to push the API.  ``resume`` takes them too, defaulting to the run's own."""
 
-    def default(value: Any) -> Any:
-        return None if resuming else value
-
-    def show(help_text: str) -> str:
-        return help_text + (" Default: as the run had it." if resuming else "")
+    def show(help_text: str, default: str) -> str:
+        if resuming:
+            return help_text + " Default: as the run had it."
+        return help_text + f" [default: {default}]"
 
     def decorate(func: F) -> F:
         options = [
             click.option(
                 "--rate",
                 type=RateType(),
-                default=default("10"),
-                show_default=not resuming,
+                default=None,
                 help=show(
                     "Most HTTP requests per second, every kind together (GET, PATCH, PUT, "
-                    "retries). 'unlimited' for no limit."
+                    "retries). 'unlimited' for no limit.",
+                    f"{DEFAULT_RATE:g}; {SIMULATE_RATE:g} with --simulate",
                 ),
             ),
             click.option(
                 "--concurrency",
                 type=click.IntRange(1, 1000),
-                default=default(8),
-                show_default=not resuming,
-                help=show("Most requests in flight (the number of workers)."),
+                default=None,
+                help=show("Most requests in flight (the number of workers).", "8"),
             ),
             click.option(
                 "--max-attempts",
                 type=click.IntRange(1, 100),
-                default=default(5),
-                show_default=not resuming,
-                help=show("Tries per request before a row is `failed`."),
+                default=None,
+                help=show("Tries per request before a row is `failed`.", "5"),
             ),
             click.option(
                 "--timeout",
                 type=click.FloatRange(0.1, 600),
-                default=default(30.0),
-                show_default=not resuming,
-                help=show("Seconds per request."),
+                default=None,
+                help=show("Seconds per request.", "30"),
             ),
             click.option(
                 "--max-outage",
                 type=click.FloatRange(1, 86400),
-                default=default(600.0),
-                show_default=not resuming,
+                default=None,
                 help=show(
-                    "Seconds the API may fail as a whole before the run stops (exit 3, resumable)."
+                    "Seconds the API may fail as a whole before the run stops (exit 3, "
+                    "resumable); also how long campaigns left paused are retried.",
+                    "600",
                 ),
             ),
         ]
@@ -182,27 +193,94 @@ def common_options(func: F) -> F:
     return func
 
 
-def _execute(runner_factory: Callable[[], Runner], run_dir: Path | None = None) -> None:
-    runner = runner_factory()
-    try:
-        code = anyio.run(functools.partial(runner.execute, run_dir))
-    except UsageError as exc:
-        runner.console.print(f"error: {exc}", highlight=False, markup=False)
-        sys.exit(int(ExitCode.USAGE))
-    except KeyboardInterrupt:
-        sys.exit(int(ExitCode.ABORTED))
-    sys.exit(code)
-
-
-def _settings(sheet: Path, kwargs: dict[str, Any]) -> Settings:
+def _pace(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The pacing options the user gave (None: not given)."""
+    out: dict[str, Any] = {}
     rate = kwargs.pop("rate")
-    return Settings(sheet=sheet, rate=None if rate == math.inf else rate, **kwargs)
+    if rate is not None:
+        out["rate"] = None if rate == math.inf else rate
+    for name in ("concurrency", "max_attempts", "timeout", "max_outage"):
+        value = kwargs.pop(name)
+        if value is not None:
+            out[name] = value
+    return out
 
 
-def _make_runner(settings: Settings, mode: Mode) -> Runner:
-    stderr = Console(stderr=True)
-    stdout = Console(soft_wrap=True)
-    return Runner(settings, mode, console=stderr, out=stdout)
+def _display(kwargs: dict[str, Any]) -> tuple[ConsoleDisplay | JsonLog, Console]:
+    quiet, json_out = kwargs.pop("quiet"), kwargs.pop("json_out")
+    log_format = kwargs.pop("log_format")
+    err = Console(stderr=True)
+    out = Console(soft_wrap=True)
+    if log_format == "json":
+        return JsonLog(sys.stderr, out, json_out=json_out), err
+    return ConsoleDisplay(err, out, quiet=quiet, json_out=json_out), err
+
+
+def _execute(
+    call: Callable[[Stopper, EventSink], Awaitable[RunSummary]],
+    display: ConsoleDisplay | JsonLog,
+    err: Console,
+) -> None:
+    """Run a library call with signal handling; exit with the code of the exit map."""
+    stopper = Stopper()
+
+    async def watch_signals() -> None:
+        seen = 0
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                seen += 1
+                name = signal.Signals(signum).name
+                if seen == 1:
+                    err.print(
+                        f"{name}: stopping — finishing requests in flight, resuming paused "
+                        "campaigns, writing reports. Press Ctrl-C again to exit at once (the "
+                        "journal still allows resume).",
+                        style="yellow",
+                        highlight=False,
+                        markup=False,
+                    )
+                    stopper.stop(f"interrupted by {name}")
+                else:
+                    stopper.flush()
+                    where = display.run_dir
+                    err.print(
+                        "exiting at once"
+                        + (f"; continue later with: {resume_command(where)}" if where else ""),
+                        highlight=False,
+                        markup=False,
+                    )
+                    os._exit(int(ExitCode.ABORTED))
+
+    async def main() -> int:
+        outcome: list[RunSummary | BaseException] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch_signals)
+            try:
+                outcome.append(await call(stopper, display))
+            except Exception as exc:  # raised below, outside the task group (not grouped)
+                outcome.append(exc)
+            finally:
+                display.stop()
+                tg.cancel_scope.cancel()
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0].exit_code
+
+    sys.exit(guarded(lambda: anyio.run(main), err))
+
+
+def _options(sheet_kwargs: dict[str, Any], pace: dict[str, Any], display: Any) -> RunOptions:
+    simulate = sheet_kwargs.get("simulate", False)
+    if simulate and "rate" not in pace:
+        pace["rate"] = SIMULATE_RATE
+        display(
+            Notice(
+                "info",
+                f"simulated API: --rate {SIMULATE_RATE:g} unless you give one",
+                "simulate_rate",
+            )
+        )
+    return RunOptions(**sheet_kwargs, **pace)
 
 
 SHEET = click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
@@ -240,15 +318,22 @@ def run_command(sheet: Path, **kwargs: Any) -> None:
 
     \b
     Exit codes: 0 every row updated or unchanged; 1 some rows were not;
-                2 usage error or invalid sheet (nothing sent); 3 aborted, resumable.
+                2 usage error or invalid sheet (nothing sent);
+                3 aborted or a campaign left paused (resumable); 70 internal error.
 
     \b
     Examples:
       bulkpatch run input_examples/mass-schedule-change.csv --simulate
       SARVAM_API_KEY=... bulkpatch run changes.csv --rate 20 --concurrency 8
     """
-    settings = _settings(sheet, kwargs)
-    _execute(lambda: _make_runner(settings, "run"))
+    display, err = _display(kwargs)
+    pace = _pace(kwargs)
+
+    async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
+        options = _options(kwargs, pace, sink)
+        return await apply_sheet_async(sheet, options=options, on_event=sink, stopper=stopper)
+
+    _execute(call, display, err)
 
 
 @cli.command("plan")
@@ -260,9 +345,19 @@ def plan_command(sheet: Path, **kwargs: Any) -> None:
 
     Writes plan.csv (per row: the outcome it would get and `field: old -> new`) in a run
     directory under --report-dir. Only GET requests are made.
+
+    \b
+    Exit codes: 0 every row would be updated or unchanged; 1 some would not;
+                2 usage error or unreadable sheet; 3 aborted; 70 internal error.
     """
-    settings = _settings(sheet, kwargs)
-    _execute(lambda: _make_runner(settings, "plan"))
+    display, err = _display(kwargs)
+    pace = _pace(kwargs)
+
+    async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
+        options = _options(kwargs, pace, sink)
+        return await plan_sheet_async(sheet, options=options, on_event=sink, stopper=stopper)
+
+    _execute(call, display, err)
 
 
 @cli.command("resume")
@@ -270,39 +365,27 @@ def plan_command(sheet: Path, **kwargs: Any) -> None:
 @pace_options(resuming=True)
 @key_options
 @output_options
-def resume_command(run_dir: Path, **kwargs: Any) -> None:
+def resume_command_(run_dir: Path, **kwargs: Any) -> None:
     """Continue an interrupted or crashed run from RUN_DIR's journal.
 
     Rows that finished keep their outcome; rows sent without an answer are read back and sent
     again only if the campaign does not hold the change yet; campaigns the run paused are
-    resumed; the rest of the sheet is applied. The reports are rewritten for the whole sheet.
-    The sheet must be unchanged (its sha256 is checked).
+    resumed; the rest of the sheet is applied. The run reads its own copy of the sheet (kept in
+    RUN_DIR when it started); the original file may have changed or gone. The reports are
+    rewritten for the whole sheet.
+
+    \b
+    Exit codes: as for `bulkpatch run`.
     """
-    console = Console(stderr=True)
-    journal_path = run_dir / "journal.jsonl"
-    if not journal_path.is_file():
-        console.print(f"error: {run_dir} has no journal.jsonl; is it a run directory?")
-        sys.exit(int(ExitCode.USAGE))
-    state = read_journal(journal_path)
-    if state.start is None:
-        console.print(f"error: {journal_path} has no start record; it cannot be resumed")
-        sys.exit(int(ExitCode.USAGE))
-    overrides: dict[str, Any] = {"quiet": kwargs["quiet"], "json_out": kwargs["json_out"]}
-    for name in ("concurrency", "max_attempts", "timeout", "max_outage"):
-        if kwargs[name] is not None:
-            overrides[name] = kwargs[name]
-    if kwargs["rate"] is not None:
-        overrides["rate"] = None if kwargs["rate"] == math.inf else kwargs["rate"]
+    display, err = _display(kwargs)
+    overrides = _pace(kwargs)
     if kwargs.get("api_key_file") is not None:
         overrides["api_key_file"] = kwargs["api_key_file"]
     elif kwargs.get("api_key_env") != DEFAULT_KEY_ENV:
         overrides["api_key_env"] = kwargs["api_key_env"]
         overrides["api_key_file"] = None
-    settings = settings_from_journal(state.start, **overrides)
-    if settings.simulate:
-        console.print(
-            "error: this run used --simulate; the in-process simulator ended with it, so there "
-            "is nothing to resume against. Start a new run instead."
-        )
-        sys.exit(int(ExitCode.USAGE))
-    _execute(lambda: _make_runner(settings, "resume"), run_dir)
+
+    async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
+        return await resume_run_async(run_dir, overrides=overrides, on_event=sink, stopper=stopper)
+
+    _execute(call, display, err)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,9 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from bulkpatch.cli import cli
+from bulkpatch.cli.exits import guarded
 from bulkpatch.outcomes import ExitCode
 from bulkpatch.rows import Problem
-from bulkpatch.sheet import SheetError
 from bulkpatch.validation import SheetCheck, check_sheet
 
 #: A (column, rule) shared by at least this many rows is printed once, as a group.
@@ -186,30 +185,6 @@ def _print(console: Console, line: _Line) -> None:
     console.print(f"[{line.style}]{text}[/]" if line.style else text)
 
 
-def _guarded(action: Callable[[], int], err: Console) -> int:
-    try:
-        return action()
-    except SheetError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        return int(ExitCode.USAGE)
-    except BrokenPipeError:
-        # The reader went away (``| head``): stop quietly, as other tools do.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return int(ExitCode.USAGE)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        return int(ExitCode.USAGE)
-    except Exception as exc:  # never a traceback for a user; BULKPATCH_DEBUG=1 shows it
-        if os.environ.get("BULKPATCH_DEBUG"):
-            raise
-        err.print(
-            f"[bold red]error:[/] unexpected {escape(type(exc).__name__)} while checking the "
-            f"sheet: {escape(str(exc))} (set BULKPATCH_DEBUG=1 to see where)"
-        )
-        return int(ExitCode.USAGE)
-
-
 @cli.command("validate", help=_HELP, short_help="Check every row of a sheet offline.")
 @click.argument("sheet", type=click.Path(path_type=Path))
 @click.option("--org", metavar="ORG", help="org_id for rows without one (no column, or empty).")
@@ -254,4 +229,4 @@ def validate_command(
         _print(out, _Line(check.summary(), style))
         return int(ExitCode.OK if check.ok else ExitCode.USAGE)
 
-    raise SystemExit(_guarded(action, err))
+    raise SystemExit(guarded(action, err))

@@ -1,29 +1,24 @@
-"""Not hammering a failing API: a circuit breaker and a retry budget, shared by all workers.
+"""A circuit breaker shared by all workers: when the API fails as a whole, everyone waits.
 
-* The **breaker** watches the last replies.  When most of them are server failures (5xx,
-  timeouts, connection errors; never a business 4xx and never a 429, which the pacer handles), it
-  opens: no request starts.  After a cool-down one probe goes out; if it succeeds the breaker
-  closes and the workers go on together, else the cool-down doubles (up to 5 s).  An outage
-  longer than ``max_outage`` stops the run (exit 3, resumable).
-* The **retry budget** keeps retries a bounded fraction of requests over a sliding window: a
-  retry that would exceed it waits for room instead of being sent (so a partly failing API is
-  not flooded, and no row fails just for waiting).
+It watches the last replies.  When most of them are server failures (5xx, timeouts, connection
+errors; never a business 4xx and never a 429, which the pacer handles), it opens: no request
+starts.  After a cool-down one probe goes out; if it succeeds the breaker closes and the workers go
+on together, else the cool-down doubles (up to 5 s).  An outage longer than ``max_outage`` gives
+up: every later request is ``STOP`` (the run ends with exit 3, resumable).
 
-The clock is injectable for tests.
+The clock and the sleep are injected, so tests drive outages on a fake clock.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import TYPE_CHECKING
 
 import anyio
 
-if TYPE_CHECKING:
-    from bulkpatch.client import Reply
+from bulkpatch.replies import Kind, Reply
 
 WINDOW = 20  # replies the breaker looks at
 MIN_SAMPLES = 8
@@ -32,36 +27,35 @@ COOLDOWN_START = 0.5
 #: Probes go out at least this often during an outage: one request each, so the run goes on
 #: within a few seconds of the API's return.
 COOLDOWN_MAX = 5.0
-BUDGET_WINDOW = 10.0  # seconds
-BUDGET_RATIO = 0.25  # retries per request in the window
-BUDGET_FLOOR = 10  # retries always allowed per window
+POLL = 0.05
 
 
 class Admission(Enum):
     GO = "go"
     PROBE = "probe"  # the one request that tests whether the API is back
-    STOP = "stop"  # the run is stopping: do not send
+    STOP = "stop"  # the outage outlasted max_outage: do not send
 
 
 def is_server_failure(reply: Reply) -> bool:
+    """A failure of the server as a whole: no answer, or a 5xx."""
     if reply.status is None:
-        return True
+        return reply.kind in (Kind.TRANSIENT, Kind.UNKNOWN)
     return reply.status >= 500
 
 
-class Health:
+class Breaker:
     def __init__(
         self,
         *,
         max_outage: float = 600.0,
-        on_outage: Callable[[str], None] | None = None,
+        on_give_up: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        poll: float = 0.05,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.max_outage = max_outage
-        self._on_outage = on_outage
+        self._on_give_up = on_give_up
         self._clock = clock
-        self._poll = poll
+        self._sleep = sleep
         self._recent: deque[bool] = deque(maxlen=WINDOW)
         self._open_since: float | None = None
         self._outage_start: float | None = None
@@ -71,14 +65,10 @@ class Health:
         self.openings = 0
         self.paused_seconds = 0.0
         self.gave_up = False
-        self._requests: deque[float] = deque()
-        self._retries: deque[float] = deque()
 
     @property
     def is_open(self) -> bool:
         return self._open_since is not None
-
-    # -- breaker ------------------------------------------------------------------------------
 
     async def admit(self) -> Admission:
         """Wait until a request may start.
@@ -94,8 +84,8 @@ class Health:
             now = self._clock()
             if self._outage_start is not None and now - self._outage_start > self.max_outage:
                 self.gave_up = True
-                if self._on_outage is not None:
-                    self._on_outage(
+                if self._on_give_up is not None:
+                    self._on_give_up(
                         f"the API has been failing for over {self.max_outage:g} s "
                         "(--max-outage); resume the run when it is back"
                     )
@@ -103,7 +93,7 @@ class Health:
             if not self._probing and now >= self._retry_at:
                 self._probing = True
                 return Admission.PROBE
-            await anyio.sleep(self._poll)
+            await self._sleep(POLL)
 
     def abandon(self) -> None:
         """The probe was cancelled before its answer: let another request probe."""
@@ -111,9 +101,8 @@ class Health:
 
     def record(self, reply: Reply, *, probe: bool = False) -> bool:
         """Note a reply; True when it failed because the API as a whole is failing (then it
-        should not count against the row's attempts)."""
+        does not count against the row's attempts)."""
         now = self._clock()
-        self._requests.append(now)
         failure = is_server_failure(reply)
         if probe:
             self._probing = False
@@ -148,26 +137,3 @@ class Health:
         self._outage_start = None
         self._cooldown = COOLDOWN_START
         self._recent.clear()
-
-    # -- retry budget ----------------------------------------------------------------------
-
-    def _trim(self, now: float) -> None:
-        edge = now - BUDGET_WINDOW
-        while self._requests and self._requests[0] < edge:
-            self._requests.popleft()
-        while self._retries and self._retries[0] < edge:
-            self._retries.popleft()
-
-    def retry_room(self) -> bool:
-        now = self._clock()
-        self._trim(now)
-        return len(self._retries) < max(BUDGET_FLOOR, BUDGET_RATIO * len(self._requests))
-
-    async def retry_permit(self) -> bool:
-        """Wait for room in the retry budget; False when the run must stop."""
-        while not self.retry_room():
-            if self.gave_up:
-                return False
-            await anyio.sleep(self._poll)
-        self._retries.append(self._clock())
-        return not self.gave_up

@@ -1,0 +1,226 @@
+"""The library calls: apply a sheet, plan it, resume a run -- without a terminal.
+
+    summary = bulkpatch.apply_sheet("changes.csv", options=RunOptions(rate=20))
+    summary.exit_code, summary.outcomes, summary.run_dir
+
+Each call makes (or continues) a run directory, checks the sheet, runs the pool and writes the
+reports; it returns a :class:`~bulkpatch.summary.RunSummary` and tells ``on_event`` what happens
+as it goes.  It prints nothing, installs no signal handler and never exits the process: that is
+the command line's job (``bulkpatch.cli``).  Errors meant for the user are
+:class:`~bulkpatch.errors.BulkpatchError`; a bug is re-raised as
+:class:`~bulkpatch.errors.InternalError` after its traceback is written to the run directory.
+
+The ``*_async`` forms run inside an event loop that is already running (a notebook); the plain
+forms start one (a script, an Airflow task).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from bulkpatch.errors import BulkpatchError, CredentialsError, InternalError, JournalError
+from bulkpatch.events import EventSink, ignore
+from bulkpatch.journal import JOURNAL_NAME, read_journal
+from bulkpatch.options import RunOptions
+from bulkpatch.session import Mode, Session, new_run, resumed_run
+from bulkpatch.summary import RunSummary
+from bulkpatch.timing import REAL, Timing
+
+TRACEBACK_NAME = "traceback.txt"
+
+
+class Stopper:
+    """Stops a run from outside: the command line's signal handler holds one.
+
+    :meth:`stop` asks the run to stop taking rows, finish or cancel what is in flight within a
+    few seconds, resume what it paused and write its reports.  :meth:`flush` makes the journal
+    durable at once (before an immediate exit).
+    """
+
+    def __init__(self) -> None:
+        self._stop: Callable[[str], None] | None = None
+        self._flush: Callable[[], None] | None = None
+        self.reason = ""
+
+    def attach(self, stop: Callable[[str], None], flush: Callable[[], None]) -> None:
+        self._stop, self._flush = stop, flush
+        if self.reason:
+            stop(self.reason)
+
+    def stop(self, reason: str) -> None:
+        if not self.reason:
+            self.reason = reason
+        if self._stop is not None:
+            self._stop(reason)
+
+    def flush(self) -> None:
+        if self._flush is not None:
+            self._flush()
+
+
+def load_api_key(options: RunOptions) -> str:
+    """The key, from a file or the environment; never from a flag, never printed."""
+    if options.api_key_file is not None:
+        path = options.api_key_file
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise CredentialsError(f"cannot read the API key file {path}: {why}") from None
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if not lines:
+            raise CredentialsError(f"the API key file {path} is empty")
+        return _checked_key(lines[0], f"the first line of {path}")
+    key = os.environ.get(options.api_key_env, "").strip()
+    if not key:
+        raise CredentialsError(
+            f"no API key: set the environment variable {options.api_key_env} "
+            "(or pass --api-key-env NAME / --api-key-file PATH), "
+            "or try the embedded simulator with --simulate"
+        )
+    return _checked_key(key, f"the environment variable {options.api_key_env}")
+
+
+def _checked_key(key: str, where: str) -> str:
+    """A key that can travel in a header; the message never quotes it."""
+    if any(not 33 <= ord(c) <= 126 for c in key):
+        raise CredentialsError(
+            f"the API key in {where} holds spaces, control characters or non-ASCII "
+            "characters; an HTTP header cannot carry it. Check for a stray quote or paste"
+        )
+    return key
+
+
+async def _guarded(session: Session) -> RunSummary:
+    """Run a session; a bug becomes an :class:`InternalError` with its traceback saved."""
+    try:
+        return await session.execute()
+    except BulkpatchError:
+        raise
+    except Exception as exc:
+        where = session.run_dir
+        saved: Path | None = None
+        if where is not None:
+            saved = where / TRACEBACK_NAME
+            try:
+                fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                with os.fdopen(fd, "a", encoding="utf-8") as f:
+                    traceback.print_exception(exc, file=f)
+            except OSError:
+                saved = None
+        raise InternalError(
+            f"internal error ({type(exc).__name__}); please report it", traceback_path=saved
+        ) from exc
+
+
+async def apply_sheet_async(
+    sheet: str | os.PathLike[str],
+    *,
+    options: RunOptions | None = None,
+    on_event: EventSink = ignore,
+    stopper: Stopper | None = None,
+    api_key: str | None = None,
+    timing: Timing = REAL,
+) -> RunSummary:
+    """Apply ``sheet`` (run mode).  ``api_key`` overrides ``options``' key source."""
+    return await _new("run", sheet, options, on_event, stopper, api_key, timing)
+
+
+async def plan_sheet_async(
+    sheet: str | os.PathLike[str],
+    *,
+    options: RunOptions | None = None,
+    on_event: EventSink = ignore,
+    stopper: Stopper | None = None,
+    api_key: str | None = None,
+    timing: Timing = REAL,
+) -> RunSummary:
+    """Read every campaign and say what ``sheet`` would change; send nothing but GETs."""
+    return await _new("plan", sheet, options, on_event, stopper, api_key, timing)
+
+
+async def _new(
+    mode: Mode,
+    sheet: str | os.PathLike[str],
+    options: RunOptions | None,
+    on_event: EventSink,
+    stopper: Stopper | None,
+    api_key: str | None,
+    timing: Timing,
+) -> RunSummary:
+    options = options or RunOptions()
+    if api_key is None and not options.simulate:
+        api_key = load_api_key(options)
+    session = new_run(
+        mode,
+        Path(sheet),
+        options,
+        api_key=api_key or "",
+        on_event=on_event,
+        stopper=stopper or Stopper(),
+        timing=timing,
+    )
+    return await _guarded(session)
+
+
+async def resume_run_async(
+    run_dir: str | os.PathLike[str],
+    *,
+    overrides: dict[str, Any] | None = None,
+    on_event: EventSink = ignore,
+    stopper: Stopper | None = None,
+    api_key: str | None = None,
+    timing: Timing = REAL,
+) -> RunSummary:
+    """Continue an interrupted or crashed run from its journal.
+
+    ``overrides`` may change how hard the API is pushed (``rate``, ``concurrency``,
+    ``max_attempts``, ``timeout``, ``max_outage``) and where the key comes from.
+    """
+    path = Path(run_dir)
+    journal = path / JOURNAL_NAME
+    if not journal.is_file():
+        raise JournalError(f"{path} has no {JOURNAL_NAME}; is it a run directory?")
+    state = read_journal(journal)
+    if state.start is None:
+        raise JournalError(f"{journal} has no start record; it cannot be resumed")
+    options = RunOptions.from_journal(dict(state.start.get("options") or {}), **(overrides or {}))
+    if options.simulate:
+        raise JournalError(
+            "this run used --simulate; the in-process simulator ended with it, so there is "
+            "nothing to resume against. Start a new run instead"
+        )
+    if api_key is None:
+        api_key = load_api_key(options)
+    session = resumed_run(
+        path,
+        state,
+        options,
+        api_key=api_key,
+        on_event=on_event,
+        stopper=stopper or Stopper(),
+        timing=timing,
+    )
+    return await _guarded(session)
+
+
+def apply_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
+    """:func:`apply_sheet_async` in an event loop of its own (for scripts and Airflow tasks)."""
+    return anyio.run(functools.partial(apply_sheet_async, sheet, **kwargs))
+
+
+def plan_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
+    """:func:`plan_sheet_async` in an event loop of its own."""
+    return anyio.run(functools.partial(plan_sheet_async, sheet, **kwargs))
+
+
+def resume_run(run_dir: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
+    """:func:`resume_run_async` in an event loop of its own."""
+    return anyio.run(functools.partial(resume_run_async, run_dir, **kwargs))

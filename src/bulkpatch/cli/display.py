@@ -1,0 +1,315 @@
+"""What a person (or a log collector) sees of a run: the event sinks of the command line.
+
+:class:`ConsoleDisplay` shows a rich progress bar on a terminal (a plain line every 10 s
+otherwise), notices as they come, and at the end a short table, the reasons grouped with what to
+do next, and where the reports are.  :class:`JsonLog` writes the same events as JSON lines on
+stderr (``--log-format json``).  Everything goes to stderr except the summary: with ``--json`` it
+is the only thing on stdout.
+
+Text that came from a sheet or the API is printed literally: rich markup is never built from it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import (
+    Progress as Bar,
+)
+from rich.table import Table
+from rich.text import Text
+
+from bulkpatch.events import Event, Notice, Progress, RowFinished, RunFinished, RunStarted
+from bulkpatch.outcomes import ExitCode, Outcome
+from bulkpatch.summary import RunSummary
+from bulkpatch.text import printable, shorten
+
+LINE_EVERY = 10.0
+#: Rows of a plan shown on screen (all of them are in plan.csv).
+PLAN_SHOWN = 50
+_SHORT = {
+    Outcome.UPDATED.value: "upd",
+    Outcome.UNCHANGED.value: "same",
+    Outcome.SKIPPED.value: "skip",
+    Outcome.INVALID.value: "inv",
+    Outcome.REJECTED.value: "rej",
+    Outcome.FAILED.value: "fail",
+    Outcome.NOT_ATTEMPTED.value: "n/a",
+}
+_NOTICE_STYLE = {"info": "", "warning": "yellow", "error": "red"}
+
+
+def outcome_line(counts: Counter[str] | dict[str, int]) -> str:
+    return " ".join(f"{_SHORT[o.value]} {counts[o.value]}" for o in Outcome if counts.get(o.value))
+
+
+def rate_text(event: Progress) -> str:
+    if event.breaker_open:
+        return "paused: the API is failing, probing"
+    target = f"{event.target_rate:.0f}/s" if event.target_rate is not None else "unlimited"
+    return f"{event.achieved_rate:.1f} req/s (target {target})"
+
+
+def resume_command(run_dir: Path) -> str:
+    return f"bulkpatch resume {run_dir}"
+
+
+class ConsoleDisplay:
+    """The event sink behind ``plan``, ``run`` and ``resume`` on a console."""
+
+    def __init__(self, err: Console, out: Console, *, quiet: bool, json_out: bool) -> None:
+        self.err = err
+        self.out = out
+        self.quiet = quiet
+        self.json_out = json_out
+        self.run_dir: Path | None = None
+        self.mode = "run"
+        self.counts: Counter[str] = Counter()
+        self.done = 0
+        self.total = 0
+        self._bar: Bar | None = None
+        self._task: TaskID | None = None
+        self._last_line = time.monotonic()
+        self._started = time.monotonic()
+        self._rate = ""
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RowFinished):
+            self.done += 1
+            self.counts[event.result.outcome.value] += 1
+            if self._bar is not None and (self.done % 25 == 0 or self.done == self.total):
+                self._refresh()
+        elif isinstance(event, Progress):
+            self._rate = rate_text(event)
+            self._progress()
+        elif isinstance(event, Notice):
+            self.notice(event)
+        elif isinstance(event, RunStarted):
+            self.started(event)
+        elif isinstance(event, RunFinished):
+            self.finished(event.summary)
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def started(self, event: RunStarted) -> None:
+        self.run_dir = event.run_dir
+        self.mode = event.mode
+        self.total = event.rows
+        self._started = self._last_line = time.monotonic()
+        self.err.print(f"run directory: {event.run_dir}", highlight=False, markup=False)
+        if not self.quiet and self.err.is_terminal:
+            self._bar = Bar(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[outcomes]}", markup=False),
+                TextColumn("{task.fields[rate]}", style="cyan", markup=False),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.err,
+                transient=False,
+            )
+            self._bar.start()
+            label = "planning" if event.mode == "plan" else "applying"
+            self._task = self._bar.add_task(label, total=self.total, outcomes="", rate="")
+
+    def stop(self) -> None:
+        """Stop the bar (also when the run ends with an error)."""
+        if self._bar is not None:
+            self._refresh()
+            self._bar.stop()
+            self._bar = None
+
+    def _refresh(self) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.update(
+                self._task,
+                completed=self.done,
+                outcomes=outcome_line(self.counts),
+                rate=self._rate,
+            )
+
+    def _progress(self) -> None:
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._refresh()
+            return
+        now = time.monotonic()
+        if now - self._last_line < LINE_EVERY:
+            return
+        self._last_line = now
+        elapsed = now - self._started
+        speed = self.done / elapsed if elapsed > 0 else 0.0
+        eta = f"{(self.total - self.done) / speed:.0f} s" if speed > 0 else "?"
+        label = "planning" if self.mode == "plan" else "applying"
+        self.err.print(
+            f"{label}: {self.done}/{self.total} rows  {outcome_line(self.counts)}  "
+            f"{self._rate}  ETA {eta}",
+            highlight=False,
+            markup=False,
+        )
+
+    def notice(self, event: Notice) -> None:
+        if self.quiet and event.level == "info":
+            return
+        self.err.print(
+            Text(printable(event.text), style=_NOTICE_STYLE[event.level]), highlight=False
+        )
+
+    # -- the end -------------------------------------------------------------------------------
+
+    def finished(self, summary: RunSummary) -> None:
+        self.stop()
+        data = summary.data
+        if self.json_out:
+            self.out.print_json(json.dumps(data, default=str))
+        elif not self.quiet:
+            if summary.mode == "plan":
+                self.plan_table(summary.run_dir / "plan.csv")
+            self.summary_table(summary)
+        for name, why in summary.left_paused.items():
+            self.err.print(Text(f"LEFT PAUSED: {name} ({why})", style="bold red"))
+        if summary.exit_code == ExitCode.ABORTED and summary.stop_reason:
+            self.err.print(
+                f"stopped: {summary.stop_reason}\ncontinue with: {resume_command(summary.run_dir)}",
+                highlight=False,
+                markup=False,
+            )
+        if not self.quiet and not self.json_out:
+            for step in summary.next_steps:
+                self.err.print(Text(step.line()), highlight=False, soft_wrap=True)
+        self.err.print(f"reports in {summary.run_dir}", highlight=False, markup=False)
+
+    def summary_table(self, summary: RunSummary) -> None:
+        data = summary.data
+        table = Table(title=f"bulkpatch {summary.mode}", show_header=True)
+        table.add_column("outcome")
+        table.add_column("rows", justify="right")
+        total = 0
+        for outcome in Outcome:
+            n = int(summary.outcomes.get(outcome.value, 0))
+            total += n
+            if n:
+                table.add_row(outcome.value, f"{n:,}")
+        table.add_row(Text("total", style="bold"), f"{total:,}")
+        self.err.print(table)
+        lat = data.get("latency") or {}
+        requests = data.get("requests") or {}
+        by_method = requests.get("by_method") or {}
+        self.err.print(
+            f"requests {requests.get('total', 0):,} "
+            f"({', '.join(f'{m} {n:,}' for m, n in sorted(by_method.items()))}); "
+            f"retries {data.get('retries', 0):,}; 429s {data.get('throttled_429', 0):,}; "
+            f"{data.get('achieved_rate', 0.0):.1f} req/s; "
+            f"latency p50 {lat.get('p50_ms')} ms, p95 {lat.get('p95_ms')} ms; "
+            f"{data.get('duration_s', 0.0):.1f} s",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        breaker = data.get("breaker") or {}
+        if breaker.get("openings"):
+            self.err.print(
+                f"the API failed as a whole {breaker['openings']} time(s); workers paused "
+                f"{breaker.get('paused_seconds', 0.0):.1f} s in all",
+                highlight=False,
+                markup=False,
+            )
+
+    def plan_table(self, plan_csv: Path, limit: int = PLAN_SHOWN) -> None:
+        """The first rows of the plan: per row its outcome and ``field: old -> new``."""
+        table = Table(title="plan (nothing was sent)", show_lines=False)
+        table.add_column("row", justify="right")
+        table.add_column("campaign")
+        table.add_column("outcome")
+        table.add_column("changes (old -> new) or reason", overflow="fold")
+        shown = total = 0
+        with plan_csv.open(newline="", encoding="utf-8") as f:
+            for record in csv.DictReader(f):
+                total += 1
+                if shown >= limit:
+                    continue
+                shown += 1
+                parts = (record["reason"], *record["changes"].split("; "))
+                table.add_row(
+                    Text(record["row"]),
+                    Text(record["campaign_id"]),
+                    Text(record["outcome"]),
+                    Text("\n".join(p for p in parts if p)),
+                )
+        self.err.print(table)
+        if total > shown:
+            self.err.print(
+                f"… {total - shown:,} more rows in {plan_csv}", highlight=False, markup=False
+            )
+
+
+class JsonLog:
+    """``--log-format json``: one JSON object a line on stderr per event (rows excepted)."""
+
+    def __init__(self, stream: TextIO, out: Console, *, json_out: bool) -> None:
+        self.stream = stream
+        self.out = out
+        self.json_out = json_out
+        self.run_dir: Path | None = None
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        line = {"event": kind, "time": round(time.time(), 3), **fields}
+        self.stream.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
+        self.stream.flush()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RowFinished):
+            return
+        if isinstance(event, RunStarted):
+            self.run_dir = event.run_dir
+            self._emit(
+                "start",
+                run_dir=str(event.run_dir),
+                mode=event.mode,
+                rows=event.rows,
+                resumed=event.resumed,
+                target_rate=event.target_rate,
+            )
+        elif isinstance(event, Progress):
+            self._emit(
+                "progress",
+                done=event.done,
+                total=event.total,
+                outcomes=dict(event.counts),
+                achieved_rate=round(event.achieved_rate, 2),
+                target_rate=event.target_rate,
+                breaker_open=event.breaker_open,
+            )
+        elif isinstance(event, Notice):
+            self._emit("notice", level=event.level, code=event.code, text=shorten(event.text, 2000))
+        elif isinstance(event, RunFinished):
+            summary = event.summary
+            self._emit(
+                "finish",
+                run_dir=str(summary.run_dir),
+                exit_code=summary.exit_code,
+                outcomes=dict(summary.outcomes),
+                next_steps=[s.as_dict() for s in summary.next_steps],
+            )
+            if self.json_out:
+                self.out.print_json(json.dumps(summary.data, default=str))
+
+    def stop(self) -> None:
+        pass

@@ -1,0 +1,114 @@
+"""The one map from what happened to the process's exit code, for every command.
+
+    0   every row updated or unchanged (or: the sheet is valid)
+    1   the run finished and some rows did not
+    2   usage error, unreadable or invalid sheet, bad key source, busy: nothing was sent
+    3   aborted (bad key, long outage, interrupt, a campaign left paused, a storage failure
+        after sending): ``bulkpatch resume RUN_DIR`` continues it.  Ctrl-C gives 3 in every
+        command.
+    70  internal error (a bug): one line on screen, the traceback in the run directory (or a
+        temporary file when there is none)
+
+:func:`guarded` runs a command's body and applies the map; the body returns 0/1/3 itself when
+a run finishes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.text import Text
+
+from bulkpatch.errors import (
+    BulkpatchError,
+    InternalError,
+    InvalidSheetError,
+    StorageError,
+    UsageError,
+)
+from bulkpatch.outcomes import ExitCode
+
+#: Problems listed on screen before "… and N more".
+SHOWN_PROBLEMS = 50
+
+
+def exit_code_of(error: BaseException) -> ExitCode:
+    """The exit code for an exception that ended a command."""
+    if isinstance(error, KeyboardInterrupt):
+        return ExitCode.ABORTED
+    if isinstance(error, StorageError):
+        return ExitCode.ABORTED if error.sent else ExitCode.USAGE
+    if isinstance(error, UsageError):
+        return ExitCode.USAGE
+    if isinstance(error, BulkpatchError) and not isinstance(error, InternalError):
+        return ExitCode.ABORTED
+    return ExitCode.INTERNAL
+
+
+def say_error(console: Console, text: str) -> None:
+    line = Text("error: ", style="bold red")
+    line.append(text)
+    console.print(line, highlight=False)
+
+
+def _save_traceback(error: BaseException) -> Path | None:
+    try:
+        fd, name = tempfile.mkstemp(prefix="bulkpatch-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            traceback.print_exception(error, file=f)
+        return Path(name)
+    except OSError:
+        return None
+
+
+def report_error(console: Console, error: BaseException) -> ExitCode:
+    """Say what went wrong, in one or a few lines, and give the exit code."""
+    code = exit_code_of(error)
+    if isinstance(error, KeyboardInterrupt):
+        console.print("interrupted", highlight=False, markup=False)
+        return code
+    if code is ExitCode.INTERNAL:
+        where = error.traceback_path if isinstance(error, InternalError) else None
+        if where is None:
+            where = _save_traceback(error)
+        kind = type(error.__cause__ or error).__name__
+        console.print(
+            f"internal error ({kind}) in bulkpatch: please report it"
+            + (f", with the traceback in {where}" if where else ""),
+            highlight=False,
+            markup=False,
+        )
+        if os.environ.get("BULKPATCH_DEBUG"):
+            traceback.print_exception(error, file=sys.stderr)
+        return code
+    if isinstance(error, InvalidSheetError):
+        for problem in error.problems[:SHOWN_PROBLEMS]:
+            console.print(f"  {problem}", highlight=False, markup=False)
+        if len(error.problems) > SHOWN_PROBLEMS:
+            console.print(
+                f"  … and {len(error.problems) - SHOWN_PROBLEMS:,} more "
+                "(`bulkpatch validate` lists every problem)",
+                highlight=False,
+                markup=False,
+            )
+    say_error(console, str(error))
+    return code
+
+
+def guarded(body: Callable[[], int], console: Console) -> int:
+    """Run a command's body; turn what escapes into a message and an exit code."""
+    try:
+        return body()
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as other tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return int(ExitCode.USAGE)
+    except (Exception, KeyboardInterrupt) as error:
+        return int(report_error(console, error))

@@ -1,0 +1,65 @@
+"""What a run is asked to do: :class:`RunOptions` (never the key itself)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from bulkpatch.urls import DEFAULT_BASE_URL
+
+DEFAULT_KEY_ENV = "SARVAM_API_KEY"
+DEFAULT_RATE = 10.0
+#: The rate ``--simulate`` uses when none is given: the demo finishes in seconds and still shows
+#: the pacer at work.
+SIMULATE_RATE = 100.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """Options of ``plan``, ``run`` and ``resume``; every field is keyword-only.
+
+    ``rate=None`` means no limit.  Paths are kept as given; :meth:`for_journal` makes them
+    absolute so that ``resume`` works from any directory.
+    """
+
+    org: str | None = None
+    workspace: str | None = None
+    fmt: Literal["csv", "parquet", "xlsx"] | None = None
+    sheet_name: str | None = None
+    base_url: str = DEFAULT_BASE_URL
+    simulate: bool = False
+    api_key_env: str = DEFAULT_KEY_ENV
+    api_key_file: Path | None = None
+    rate: float | None = DEFAULT_RATE
+    concurrency: int = 8
+    max_attempts: int = 5
+    timeout: float = 30.0
+    max_outage: float = 600.0
+    report_dir: Path = Path("reports")
+    pause_active: bool = False
+    skip_invalid: bool = False
+    no_read: bool = False
+    #: Seeds the ``--simulate`` population.
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rate is not None and not self.rate > 0:
+            raise ValueError("rate must be above 0 (None for no limit)")
+        if self.concurrency < 1 or self.max_attempts < 1:
+            raise ValueError("concurrency and max_attempts must be at least 1")
+
+    def for_journal(self) -> dict[str, Any]:
+        """The options as plain values, paths made absolute."""
+        data = asdict(self)
+        return {k: (str(v.resolve()) if isinstance(v, Path) else v) for k, v in data.items()}
+
+    @classmethod
+    def from_journal(cls, stored: dict[str, Any], **overrides: Any) -> RunOptions:
+        """Options a journal recorded (unknown names from other versions are ignored)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in stored.items() if k in known}
+        for name in ("report_dir", "api_key_file"):
+            if values.get(name) is not None:
+                values[name] = Path(values[name])
+        return replace(cls(**values), **overrides)

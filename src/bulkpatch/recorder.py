@@ -1,0 +1,74 @@
+"""One owner for what a finished row leaves behind: the journal's ``done`` line, the results file
+in sheet order, the retry rows, the outcome counts, the reason groups and the events.
+
+Every row passes through :meth:`Recorder.record` exactly once, so outcomes are counted once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from bulkpatch.events import EventSink, RowFinished
+from bulkpatch.journal import JournalWriter
+from bulkpatch.planner import FieldChange
+from bulkpatch.reports import OrderedResults
+from bulkpatch.results import RowResult, result_record
+from bulkpatch.stats import RunStats
+from bulkpatch.summary import ReasonGroup, reason_group
+
+
+def describe_changes(changes: Iterable[FieldChange], limit: int = 80) -> str:
+    """``path: old -> new; ...`` as a person reads it in a plan."""
+    return "; ".join(
+        f"{c.path}: {show_value(c.old, limit)} -> {show_value(c.new, limit)}" for c in changes
+    )
+
+
+def show_value(value: Any, limit: int = 80) -> str:
+    """A value as a person reads it: lists of words joined, the rest as JSON."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        text = ",".join(str(v) for v in value)
+    else:
+        text = json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Recorder:
+    def __init__(
+        self,
+        *,
+        results: OrderedResults,
+        stats: RunStats,
+        journal: JournalWriter | None,
+        on_event: EventSink,
+        plan_mode: bool = False,
+    ) -> None:
+        self._results = results
+        self._stats = stats
+        self._journal = journal
+        self._on_event = on_event
+        self._plan_mode = plan_mode
+        #: Rows that did not end updated / unchanged (for retry.csv).
+        self.retry_rows: set[int] = set()
+        self.groups: Counter[ReasonGroup] = Counter()
+
+    def record(self, result: RowResult, *, fresh: bool = True) -> None:
+        """A row is finished.  ``fresh``: it finished in this session (else it was kept from an
+        earlier one, or cut off in flight, and gets no new ``done`` line)."""
+        record = result_record(result)
+        if self._journal is not None and fresh and result.settled:
+            self._journal.write("done", flush=False, before=result.before, **record)
+        if self._plan_mode:
+            record["changes"] = describe_changes(result.changes)
+        self._results.add(result.row, record)
+        outcome = result.outcome
+        if not outcome.ok:
+            self.retry_rows.add(result.row)
+            self.groups[reason_group(outcome.value, result.reason)] += 1
+        self._stats.record_outcome(outcome)
+        self._on_event(RowFinished(result))
