@@ -29,7 +29,7 @@ import anyio.to_thread
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 
 from bulkpatch.errors import UsageError
-from bulkpatch.notify import redact_url
+from bulkpatch.notify import os_reason, redact_url
 from bulkpatch.outcomes import Outcome
 from bulkpatch.text import shorten
 
@@ -162,8 +162,9 @@ def push_run_metrics(
                 exc.close()
             result.append(f"{where} answered HTTP {exc.code}" + (f": {detail}" if detail else ""))
         except urllib.error.URLError as exc:
-            reason = getattr(exc.reason, "strerror", None) or exc.reason
-            result.append(f"cannot reach {where}: {shorten(reason, 120)}")
+            reason = exc.reason
+            text = os_reason(reason) if isinstance(reason, BaseException) else shorten(reason, 120)
+            result.append(f"cannot reach {where}: {text}")
         except TimeoutError:
             result.append(f"{where} did not answer within {timeout:g} s")
         except Exception as exc:  # never raise

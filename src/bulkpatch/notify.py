@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
 from collections.abc import Mapping
 from pathlib import PurePath
@@ -247,6 +248,14 @@ def slack_text(summary: Mapping[str, Any]) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
+def os_reason(error: BaseException) -> str:
+    """An operating-system error in words (``Connection refused``), short and printable."""
+    number = getattr(error, "errno", None)
+    if isinstance(number, int) and number > 0:
+        return os.strerror(number)
+    return shorten(str(error) or type(error).__name__, 120)
+
+
 async def send_notification(
     url: str,
     payload: Mapping[str, Any],
@@ -282,7 +291,7 @@ async def send_notification(
     except TimeoutError:
         return f"{where} did not answer within {timeout:g} s"
     except aiohttp.ClientConnectorError as exc:
-        return f"cannot connect to {where}: {shorten(exc.os_error.strerror or exc.os_error, 120)}"
+        return f"cannot connect to {where}: {os_reason(exc.os_error)}"
     except aiohttp.ServerDisconnectedError:
         return f"{where} closed the connection without answering"
     except aiohttp.InvalidURL:
