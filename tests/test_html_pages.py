@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import stat
+from pathlib import Path
 
 import pytest
 
 from bulkpatch import planpage
 from bulkpatch.htmlkit import clean, esc, options_rows
-from bulkpatch.planpage import render_plan_page
+from bulkpatch.planpage import render_plan_page, write_plan_page
 from bulkpatch.runpage import render_run_report
 from bulkpatch.runreport import build_run_report
-from html_samples import T0, audit_page, faulty_run, hostile_plan, hostile_run, plan_rows
+from html_audit import audit_page
+from html_samples import T0, faulty_run, hostile_plan, hostile_run, plan_rows
 from test_runreport import done, end, start, tick
 
 
@@ -57,7 +60,7 @@ def test_a_page_of_hostile_data_holds_no_control_character_no_key_and_no_endless
     assert "sk-live-must-not-show" not in page
     assert "(hidden)" in page
     assert "A" * 2100 not in page
-    assert "more characters]" in page  # a cut says so
+    assert re.search(r"… \[cut: 19,\d{3} more characters\]", page)  # a cut says how much
     assert len(page) < 200_000
 
 
@@ -231,3 +234,11 @@ def test_a_long_plan_lists_its_first_rows_and_says_where_the_rest_are(
     assert "The first 50 of 300 rows are listed here; every row is in plan.csv." in page
     assert "campaigns would change" in page
     assert f"of {sum(meta['counts'].values())} campaigns" in page
+
+
+def test_write_plan_page_writes_a_private_page_whole(tmp_path: Path) -> None:
+    rows, meta = plan_rows(20)
+    path = write_plan_page(tmp_path / "plan.html", rows, meta)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.html"]
+    assert path.read_text(encoding="utf-8") == render_plan_page(rows, meta)

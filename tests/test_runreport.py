@@ -13,7 +13,9 @@ import pytest
 from bulkpatch import runreport
 from bulkpatch.errors import UsageError
 from bulkpatch.htmlkit import NO_OUTCOME
-from bulkpatch.runreport import MAX_POINTS, build_run_report, write_run_report
+from bulkpatch.runreport import build_run_report, write_run_report
+from bulkpatch.samples import MAX_POINTS
+from html_audit import external_references
 from html_samples import T0, faulty_run
 from runs import StartSimulator, run_sheet, write_sheet
 
@@ -130,20 +132,21 @@ def test_ticks_with_429s_and_5xx_mark_their_seconds_and_add_up_per_session() -> 
             tick(T0 + 2, 12, s429=3),
             tick(T0 + 3, 8, s503=2, s502=1),
             tick(T0 + 4, 4, snone=2),
-            end(1, T0 + 5),
+            tick(T0 + 5, 0, sno_answer=1),  # the name summary.json uses
+            end(1, T0 + 6),
         ],
         None,
     )
     traffic = report.traffic
-    assert traffic.samples == 4
+    assert traffic.samples == 5
     assert traffic.requests == 34
-    assert traffic.by_status == {"200": 34, "429": 3, "502": 1, "503": 2, "none": 2}
+    assert traffic.by_status == {"200": 34, "429": 3, "502": 1, "503": 2, "none": 3}
     assert (traffic.seconds_throttled, traffic.seconds_server_error) == (1, 1)
-    assert traffic.seconds_no_answer == 1
-    assert [p.throttled for p in traffic.rate] == [False, True, False, False]
-    assert [p.server_error for p in traffic.rate] == [False, False, True, False]
-    assert [p.rate for p in traffic.rate] == [10, 12, 8, 4]
-    assert [(p.x0, p.x1) for p in traffic.rate] == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    assert traffic.seconds_no_answer == 2
+    assert [p.throttled for p in traffic.rate] == [False, True, False, False, False]
+    assert [p.server_error for p in traffic.rate] == [False, False, True, False, False]
+    assert [p.rate for p in traffic.rate] == [10, 12, 8, 4, 0]
+    assert [(p.x0, p.x1) for p in traffic.rate] == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
     assert traffic.peak_rate == 12
     session = report.sessions[0]
     assert (session.requests, session.throttled, session.server_errors) == (34, 3, 3)
@@ -384,3 +387,4 @@ async def test_a_real_runs_journal_gives_the_counts_its_summary_has(
     assert report.summary is not None
     page = write_run_report(run.run_dir).read_text()
     assert "org-html/ws-html/missing" in page
+    assert external_references(page) == []

@@ -174,7 +174,8 @@ def stacked_labels_css(table_class: str, labels: Iterable[str]) -> str:
 
 
 BASE_CSS = """
-:root{--bg:#fff;--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--card:#f6f8fa;--accent:#0969da;
+:root{color-scheme:light dark;--bg:#fff;--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;
+--card:#f6f8fa;--accent:#0969da;
 --updated:#1a7f37;--unchanged:#4b8b5a;--skipped:#bf8700;--invalid:#8250df;--rejected:#cf222e;
 --failed:#82071e;--not_attempted:#818b98;--none:#c5cdd6;--other:#59636e;
 --bar:#54aeff;--target:#1f2328;--c429:#e16f24;--c5xx:#cf222e;--brk:#ffd8d3;

@@ -3,13 +3,15 @@
 :func:`render_plan_page` is pure: plan rows and the plan's facts in, one self-contained HTML page
 out (counts by outcome at the top, a sortable table filtered by outcome or text, and the sheet,
 its sha256, the plan's digest, when it was made and with which options).  Every value from the
-sheet or the API is escaped, made printable and capped.
+sheet or the API is escaped, made printable and capped.  :func:`write_plan_page` writes it whole
+or not at all, mode 0600.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from bulkpatch.htmlkit import (
@@ -24,6 +26,7 @@ from bulkpatch.htmlkit import (
     stacked_labels_css,
 )
 from bulkpatch.outcomes import Outcome
+from bulkpatch.report import atomic_text
 
 #: Rows listed in the page at most (every row is in plan.csv).
 PLAN_ROWS_SHOWN = 10_000
@@ -177,6 +180,14 @@ def render_plan_page(rows: Iterable[Mapping[str, Any]], meta: Mapping[str, Any])
         "<footer>Built by bulkpatch plan. Needs no network to view.</footer>"
     )
     return page("bulkpatch plan", body, css=CSS, script=SCRIPT)
+
+
+def write_plan_page(path: Path, rows: Iterable[Mapping[str, Any]], meta: Mapping[str, Any]) -> Path:
+    """Write :func:`render_plan_page` to ``path`` (``PLAN_DIR/plan.html``) atomically, mode 0600."""
+    page = render_plan_page(rows, meta)
+    with atomic_text(path) as f:
+        f.write(page)
+    return path
 
 
 SCRIPT = """(function(){

@@ -1,10 +1,12 @@
 """The HTML of ``report.html``: a pure function of a :class:`~bulkpatch.runreport.RunReport`.
 
-Every value from the journal or summary.json goes through :func:`~bulkpatch.htmlkit.esc`.
+Every value from the journal or summary.json goes through :func:`~bulkpatch.htmlkit.esc` (values
+the builder already cut get a larger limit here, so that its note of the cut stays whole).
 """
 
 from __future__ import annotations
 
+import html
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +27,7 @@ from bulkpatch.htmlkit import (
     stacked_labels_css,
 )
 from bulkpatch.runreport import FAILURES_SHOWN, RunReport, Session
+from bulkpatch.text import shorten
 
 EXIT_MEANING = {
     0: "every row updated or unchanged",
@@ -56,8 +59,8 @@ def _header(r: RunReport) -> str:
     began = first.started if first else None
     ended = (last.ended or last.last_seen) if last else None
     items = [
-        ("sheet", f'<span class="mono">{esc(r.sheet, 500) or "—"}</span>'),
-        ("sha256", f'<span class="mono">{esc(r.sha256, 80) or "—"}</span>'),
+        ("sheet", f'<span class="mono">{esc(r.sheet, 1000) or "—"}</span>'),
+        ("sha256", f'<span class="mono">{esc(r.sha256, 200) or "—"}</span>'),
         ("rows", fmt_int(r.rows) if r.rows is not None else "—"),
         ("started", esc(fmt_time(began)) or "—"),
         ("ended" if r.finished else "last record", esc(fmt_time(ended)) or "—"),
@@ -66,7 +69,7 @@ def _header(r: RunReport) -> str:
             esc(fmt_duration(ended - began)) if began is not None and ended is not None else "—",
         ),
         ("sessions", f"{len(r.sessions)}" + (" (resumed)" if len(r.sessions) > 1 else "")),
-        ("bulkpatch", esc(r.version, 40) or "—"),
+        ("bulkpatch", esc(r.version, 200) or "—"),
     ]
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
     return f'<h1>bulkpatch run report</h1>{_status_line(r)}<dl class="meta">{body}</dl>'
@@ -285,11 +288,11 @@ def _failures(r: RunReport) -> str:
         ri = index.get(f.reason, -1)
         rows.append(
             f'<tr data-o="{esc(f.outcome, 40)}" data-r="{ri}">'
-            f'<td class="num">{f.row}</td><td class="mono camp">{esc(f.campaign, 400)}</td>'
+            f'<td class="num">{f.row}</td><td class="mono camp">{esc(f.campaign, 1000)}</td>'
             f'<td class="nw"><span class="tag {outcome_class(f.outcome)}">{esc(f.outcome, 40)}'
-            f'</span></td><td class="why">{esc(f.reason, 400)}</td>'
+            f'</span></td><td class="why">{esc(f.reason, 1000)}</td>'
             f'<td class="nw">{esc(f.http_status)}</td>'
-            f'<td class="num">{f.attempts}</td><td class="nw">{esc(f.campaign_status, 40)}</td>'
+            f'<td class="num">{f.attempts}</td><td class="nw">{esc(f.campaign_status, 200)}</td>'
             "</tr>"
         )
     by_outcome = Counter(f.outcome for f in r.failures)
@@ -298,7 +301,7 @@ def _failures(r: RunReport) -> str:
         for o, n in sorted(by_outcome.items())
     )
     r_opts = "".join(
-        f'<option value="{i}">{esc(reason, 90)} ({fmt_int(n)})</option>'
+        f'<option value="{i}">{html.escape(shorten(reason, 90))} ({fmt_int(n)})</option>'
         for i, (reason, n) in enumerate(r.reasons)
     )
     if any(f.reason not in index for f in r.failures):

@@ -3,7 +3,7 @@
 * :func:`build_run_report` -- pure: the journal's records (in file order) and summary.json's dict
   in, a :class:`RunReport` out.  It streams: whatever the journal's length, it keeps one byte per
   row (its latest outcome), at most :data:`FAILURES_SHOWN` failed rows, and the per-second samples
-  folded into at most :data:`MAX_POINTS` points.
+  folded into at most :data:`bulkpatch.samples.MAX_POINTS` points.
 * :func:`bulkpatch.runpage.render_run_report` -- pure: a :class:`RunReport` to HTML.
 * :func:`write_run_report` -- the thin shell: reads the run directory, writes ``report.html``
   whole or not at all, mode 0600.
@@ -19,25 +19,22 @@ breaker.  Unknown kinds are ignored, so older pages read newer journals.
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bulkpatch.charts import LatencyPoint, RatePoint
 from bulkpatch.errors import UsageError
 from bulkpatch.htmlkit import NO_OUTCOME, clean
 from bulkpatch.outcomes import Outcome
 from bulkpatch.report import atomic_text
+from bulkpatch.samples import Samples, Traffic, count, num
 
 #: Failed rows listed in the page at most (all of them are in results.csv and retry.csv).
 FAILURES_SHOWN = 5_000
 #: Campaigns left paused listed at most.
 PAUSED_SHOWN = 200
-#: Points per chart at most: longer runs fold several seconds into one point.
-MAX_POINTS = 600
 #: Distinct reasons offered in the reason filter at most.
 REASONS_LISTED = 40
 #: Characters of a reason kept.
@@ -86,26 +83,6 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
-class Traffic:
-    """The per-second samples, folded for the charts, and their totals."""
-
-    rate: tuple[RatePoint, ...] = ()
-    latency: tuple[LatencyPoint, ...] = ()
-    #: (session number, x where its samples begin)
-    session_marks: tuple[tuple[int, float], ...] = ()
-    x_max: float = 0.0
-    seconds_per_point: float = 1.0
-    samples: int = 0
-    requests: int = 0
-    by_status: dict[str, int] = field(default_factory=dict)
-    seconds_throttled: int = 0
-    seconds_server_error: int = 0
-    seconds_no_answer: int = 0
-    seconds_breaker_open: int = 0
-    peak_rate: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
 class RunReport:
     sheet: str
     sha256: str
@@ -137,205 +114,8 @@ class RunReport:
 # ----------------------------------------------------------------------------------------------
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    x = float(value)
-    return x if math.isfinite(x) else None
-
-
-def _count(value: Any) -> int:
-    x = _num(value)
-    return int(x) if x is not None and 0 <= x < 1e12 else 0
-
-
 def _row(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-# ----------------------------------------------------------------------------------------------
-# Per-second samples -> chart points
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Bin:
-    x0: float
-    x1: float
-    dt: float = 0.0
-    started: int = 0
-    throttled: bool = False
-    server_error: bool = False
-    breaker: bool = False
-    lat_weight: float = 0.0
-    p50_sum: float = 0.0
-    p95: float | None = None
-    p99: float | None = None
-    target_sum: float = 0.0
-    target_dt: float = 0.0
-
-    def absorb(self, other: _Bin) -> None:
-        self.x0, self.x1 = min(self.x0, other.x0), max(self.x1, other.x1)
-        self.dt += other.dt
-        self.started += other.started
-        self.throttled |= other.throttled
-        self.server_error |= other.server_error
-        self.breaker |= other.breaker
-        self.lat_weight += other.lat_weight
-        self.p50_sum += other.p50_sum
-        self.p95 = _max(self.p95, other.p95)
-        self.p99 = _max(self.p99, other.p99)
-        self.target_sum += other.target_sum
-        self.target_dt += other.target_dt
-
-
-def _max(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else max(a, b)
-
-
-def _latencies(value: Any) -> tuple[float, float, float] | None:
-    if not isinstance(value, list | tuple) or len(value) != 3:
-        return None
-    nums = [_num(v) for v in value]
-    if any(v is None or v < 0 for v in nums):
-        return None
-    return (nums[0], nums[1], nums[2])  # type: ignore[return-value]
-
-
-class _Samples:
-    """Folds ``tick`` records into at most ``limit`` points: a point covers ``width`` seconds
-    of sending, doubled (neighbours merged) whenever the run outgrows the points."""
-
-    def __init__(self, limit: int = MAX_POINTS) -> None:
-        self.limit = limit
-        self.width = 1.0
-        self.bins: dict[int, _Bin] = {}
-        self.x_end = 0.0  # where the samples so far end
-        self.session_t0: float | None = None
-        self.marks: list[tuple[int, float]] = []
-        self.samples = 0
-        self.requests = 0
-        self.by_status: Counter[str] = Counter()
-        self.seconds = Counter[str]()
-        self.peak = 0.0
-
-    def new_session(self) -> None:
-        self.session_t0 = None
-
-    def add(self, record: Mapping[str, Any], t: float, session: int) -> tuple[int, int, int]:
-        """Fold one tick; returns (started, 429s, 5xx) for the session's totals."""
-        dt = _num(record.get("dt"))
-        dt = dt if dt is not None and 0 < dt <= 3600 else 1.0
-        if self.session_t0 is None:
-            self.session_t0 = t - dt
-            self.marks.append((session, self.x_end))
-            offset = self.x_end
-        else:
-            offset = self.marks[-1][1]
-        x1 = offset + (t - self.session_t0)
-        if x1 < self.x_end:  # the clock went back: carry on from where we were
-            x1 = self.x_end + dt
-        x0 = x1 - dt
-        self.x_end = x1
-        started = _count(record.get("started"))
-        statuses = record.get("by_status")
-        throttled = server = no_answer = 0
-        answers = 0
-        if isinstance(statuses, Mapping):
-            for status, n in statuses.items():
-                n = _count(n)
-                status = str(status)
-                if status == "none":
-                    no_answer += n
-                elif len(status) == 3 and status.isdigit():
-                    answers += n
-                    throttled += n if status == "429" else 0
-                    server += n if status.startswith("5") else 0
-                else:
-                    continue
-                self.by_status[status] += n
-        lat = _latencies(record.get("lat_ms"))
-        target = _num(record.get("target"))
-        breaker = record.get("breaker_open") is True
-        weight = float(max(answers, 1))
-        b = _Bin(
-            x0,
-            x1,
-            dt=dt,
-            started=started,
-            throttled=throttled > 0,
-            server_error=server > 0,
-            breaker=breaker,
-            lat_weight=weight if lat else 0.0,
-            p50_sum=lat[0] * weight if lat else 0.0,
-            p95=lat[1] if lat else None,
-            p99=lat[2] if lat else None,
-            target_sum=target * dt if target is not None and target > 0 else 0.0,
-            target_dt=dt if target is not None and target > 0 else 0.0,
-        )
-        self.samples += 1
-        self.requests += started
-        self.peak = max(self.peak, started / dt)
-        for name, hit in (
-            ("throttled", throttled),
-            ("server_error", server),
-            ("no_answer", no_answer),
-            ("breaker", breaker),
-        ):
-            if hit:
-                self.seconds[name] += 1
-        self._put(b)
-        return started, throttled, server
-
-    def _put(self, b: _Bin) -> None:
-        index = int(((b.x0 + b.x1) / 2) // self.width)
-        while index >= self.limit:
-            self.width *= 2
-            folded: dict[int, _Bin] = {}
-            for i, old in sorted(self.bins.items()):
-                if i // 2 in folded:
-                    folded[i // 2].absorb(old)
-                else:
-                    folded[i // 2] = old
-            self.bins = folded
-            index //= 2
-        if index in self.bins:
-            self.bins[index].absorb(b)
-        else:
-            self.bins[index] = b
-
-    def traffic(self) -> Traffic:
-        rate, latency = [], []
-        for _, b in sorted(self.bins.items()):
-            target = b.target_sum / b.target_dt if b.target_dt else None
-            rate.append(
-                RatePoint(
-                    b.x0,
-                    b.x1,
-                    b.started / b.dt if b.dt else 0.0,
-                    target,
-                    b.throttled,
-                    b.server_error,
-                    b.breaker,
-                )
-            )
-            p50 = b.p50_sum / b.lat_weight if b.lat_weight else None
-            latency.append(LatencyPoint(b.x0, b.x1, p50, b.p95, b.p99))
-        return Traffic(
-            rate=tuple(rate),
-            latency=tuple(latency),
-            session_marks=tuple(self.marks),
-            x_max=self.x_end,
-            seconds_per_point=self.width,
-            samples=self.samples,
-            requests=self.requests,
-            by_status=dict(sorted(self.by_status.items())),
-            seconds_throttled=self.seconds["throttled"],
-            seconds_server_error=self.seconds["server_error"],
-            seconds_no_answer=self.seconds["no_answer"],
-            seconds_breaker_open=self.seconds["breaker"],
-            peak_rate=self.peak,
-        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -385,7 +165,7 @@ class _Fold:
         self.failures: dict[int, Failure] = {}
         self.paused: dict[str, int] = {}
         self.pausing: dict[str, int] = {}
-        self.samples = _Samples()
+        self.samples = Samples()
         self.unreadable = 0
         self.t: float | None = None
 
@@ -412,7 +192,7 @@ class _Fold:
         if not isinstance(record, Mapping):
             self.unreadable += 1
             return
-        t = _num(record.get("t"))
+        t = num(record.get("t"))
         if t is not None:
             self.t = t
         kind = record.get("e")
@@ -546,7 +326,7 @@ def _failure(row: int, outcome: str, record: Mapping[str, Any]) -> Failure:
         outcome=outcome,
         reason=clean(record.get("reason"), REASON_CAP),
         http_status=status if isinstance(status, int) and not isinstance(status, bool) else None,
-        attempts=_count(record.get("attempts")),
+        attempts=count(record.get("attempts")),
         campaign_status=clean(record.get("campaign_status"), 40),
     )
 
