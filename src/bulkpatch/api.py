@@ -25,8 +25,9 @@ from typing import Any
 
 import anyio
 
-from bulkpatch.errors import BulkpatchError, CredentialsError, InternalError, JournalError
-from bulkpatch.events import EventSink, ignore
+from bulkpatch.credentials import load_key
+from bulkpatch.errors import BulkpatchError, InternalError, JournalError
+from bulkpatch.events import EventSink, Notice, ignore
 from bulkpatch.journal import JOURNAL_NAME, read_journal
 from bulkpatch.options import RunOptions
 from bulkpatch.session import Mode, Session, new_run, resumed_run
@@ -65,36 +66,14 @@ class Stopper:
             self._flush()
 
 
-def load_api_key(options: RunOptions) -> str:
-    """The key, from a file or the environment; never from a flag, never printed."""
-    if options.api_key_file is not None:
-        path = options.api_key_file
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            why = getattr(exc, "strerror", None) or "not UTF-8 text"
-            raise CredentialsError(f"cannot read the API key file {path}: {why}") from None
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        if not lines:
-            raise CredentialsError(f"the API key file {path} is empty")
-        return _checked_key(lines[0], f"the first line of {path}")
-    key = os.environ.get(options.api_key_env, "").strip()
-    if not key:
-        raise CredentialsError(
-            f"no API key: set the environment variable {options.api_key_env} "
-            "(or pass --api-key-env NAME / --api-key-file PATH), "
-            "or try the embedded simulator with --simulate"
-        )
-    return _checked_key(key, f"the environment variable {options.api_key_env}")
-
-
-def _checked_key(key: str, where: str) -> str:
-    """A key that can travel in a header; the message never quotes it."""
-    if any(not 33 <= ord(c) <= 126 for c in key):
-        raise CredentialsError(
-            f"the API key in {where} holds spaces, control characters or non-ASCII "
-            "characters; an HTTP header cannot carry it. Check for a stray quote or paste"
-        )
+def load_api_key(options: RunOptions, on_event: EventSink = ignore) -> str:
+    """The key, from a file or the environment; never from a flag, never printed.  Warnings
+    (a key file others may read) go to ``on_event``."""
+    key, warnings = load_key(
+        env_name=options.api_key_env, file=options.api_key_file, environ=os.environ
+    )
+    for warning in warnings:
+        on_event(Notice("warning", warning, "key_file"))
     return key
 
 
@@ -157,7 +136,7 @@ async def _new(
 ) -> RunSummary:
     options = options or RunOptions()
     if api_key is None and not options.simulate:
-        api_key = load_api_key(options)
+        api_key = load_api_key(options, on_event)
     session = new_run(
         mode,
         Path(sheet),
@@ -198,7 +177,7 @@ async def resume_run_async(
             "nothing to resume against. Start a new run instead"
         )
     if api_key is None:
-        api_key = load_api_key(options)
+        api_key = load_api_key(options, on_event)
     session = resumed_run(
         path,
         state,

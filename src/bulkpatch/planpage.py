@@ -26,7 +26,7 @@ from bulkpatch.htmlkit import (
     stacked_labels_css,
 )
 from bulkpatch.outcomes import Outcome
-from bulkpatch.report import atomic_text
+from bulkpatch.reports import atomic_text
 
 #: Rows listed in the page at most (every row is in plan.csv).
 PLAN_ROWS_SHOWN = 10_000

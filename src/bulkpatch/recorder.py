@@ -6,6 +6,7 @@ Every row passes through :meth:`Recorder.record` exactly once, so outcomes are c
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections import Counter
 from collections.abc import Iterable
@@ -18,6 +19,9 @@ from bulkpatch.reports import OrderedResults
 from bulkpatch.results import RowResult, result_record
 from bulkpatch.stats import RunStats
 from bulkpatch.summary import ReasonGroup, reason_group
+
+#: Plan rows kept for ``plan.html`` (the first ones in sheet order; all are in ``plan.csv``).
+PAGE_ROWS = 10_000
 
 
 def describe_changes(changes: Iterable[FieldChange], limit: int = 80) -> str:
@@ -56,6 +60,8 @@ class Recorder:
         #: Rows that did not end updated / unchanged (for retry.csv).
         self.retry_rows: set[int] = set()
         self.groups: Counter[ReasonGroup] = Counter()
+        #: In plan mode: the first PAGE_ROWS rows, as (-row, record) in a heap.
+        self._page: list[tuple[int, dict[str, Any]]] = []
 
     def record(self, result: RowResult, *, fresh: bool = True) -> None:
         """A row is finished.  ``fresh``: it finished in this session (else it was kept from an
@@ -65,6 +71,7 @@ class Recorder:
             self._journal.write("done", flush=False, before=result.before, **record)
         if self._plan_mode:
             record["changes"] = describe_changes(result.changes)
+            self._keep_for_page(result, record)
         self._results.add(result.row, record)
         outcome = result.outcome
         if not outcome.ok:
@@ -72,3 +79,17 @@ class Recorder:
             self.groups[reason_group(outcome.value, result.reason)] += 1
         self._stats.record_outcome(outcome)
         self._on_event(RowFinished(result))
+
+    def _keep_for_page(self, result: RowResult, record: dict[str, Any]) -> None:
+        entry = {
+            **record,
+            "changes": [[c.path, c.old, c.new] for c in result.changes],
+        }
+        if len(self._page) < PAGE_ROWS:
+            heapq.heappush(self._page, (-result.row, entry))
+        elif -self._page[0][0] > result.row:
+            heapq.heapreplace(self._page, (-result.row, entry))
+
+    def page_rows(self) -> list[dict[str, Any]]:
+        """The plan rows kept for the page, in sheet order."""
+        return [entry for _, entry in sorted(self._page, key=lambda item: -item[0])]

@@ -28,7 +28,7 @@ from typing import Any
 from bulkpatch.errors import UsageError
 from bulkpatch.htmlkit import NO_OUTCOME, clean
 from bulkpatch.outcomes import Outcome
-from bulkpatch.report import atomic_text
+from bulkpatch.reports import atomic_text
 from bulkpatch.samples import Samples, Traffic, count, num
 
 #: Failed rows listed in the page at most (all of them are in results.csv and retry.csv).

@@ -33,6 +33,7 @@ from bulkpatch.journal import FORMAT, JOURNAL_NAME, JournalState, JournalWriter
 from bulkpatch.options import RunOptions
 from bulkpatch.pacing import Pacer
 from bulkpatch.planner import PlanOptions, plan_row
+from bulkpatch.planpage import write_plan_page
 from bulkpatch.pool import Job, Kept, WorkItem, run_pool
 from bulkpatch.recorder import Recorder
 from bulkpatch.reports import (
@@ -53,6 +54,7 @@ from bulkpatch.rundir import (
     remove_run_dir,
     storage_error,
 )
+from bulkpatch.runreport import write_run_report
 from bulkpatch.sheet import Sheet, file_sha256, open_sheet
 from bulkpatch.stats import RunStats
 from bulkpatch.summary import RunSummary, exit_code_for, next_steps
@@ -604,6 +606,20 @@ class Session:
                 self.journal.write("end", exit_code=int(code))
                 self.journal.close()
             write_json(run_dir / "summary.json", data)
+            if self.mode == "plan":
+                write_plan_page(
+                    run_dir / "plan.html",
+                    recorder.page_rows(),
+                    {
+                        "sheet": str(self.sheet_path),
+                        "sha256": sha,
+                        "created": started.isoformat(),
+                        "options": options.for_journal(),
+                        "counts": data["outcomes"],
+                    },
+                )
+            else:
+                write_run_report(run_dir)
         except OSError as exc:
             results.abandon()
             raise storage_error(
