@@ -161,6 +161,23 @@ def test_generate_campaign_is_a_pure_function_of_its_inputs() -> None:
         {"api_key": ""},
         {"status_weights": (("paused", 0.0),)},
         {"anchor": datetime(2026, 1, 1)},  # naive on purpose
+        {"fail_after_store_rate": 1.5},
+        {"wrong_id_rate": -0.1},
+        {"redirect_to": "moved.example.invalid"},
+        {"redirect_to": "ftp://moved.example.invalid"},
+        {"redirect_status": 303},
+        {"not_editable_status": 418},
+        {"error_shape": "xml"},
+        {"list_shape": "rows"},
+        {"next_page_uri": "relative"},
+        {"error_body_bytes": -1},
+        {"forbid": "cmp-1"},  # one string, not a collection of ids
+        {"extra_api_keys": ("",)},
+        {"key_orgs": {"unknown-fake-key": ["org-a"]}},
+        {"key_orgs": {"sim-key": "org-a"}},
+        {"key_orgs": {"sim-key": []}},
+        {"revoke_keys_after": {"unknown-fake-key": 3}},
+        {"revoke_keys_after": {"sim-key": -1}},
     ],
 )
 def test_a_config_out_of_range_is_refused(knobs: dict[str, Any]) -> None:

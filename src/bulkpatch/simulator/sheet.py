@@ -14,6 +14,8 @@ from bulkpatch.rows import CampaignKey
 from bulkpatch.sheet import SheetKind, open_sheet
 from bulkpatch.simulator.config import DEFAULT_ORG, DEFAULT_WORKSPACE
 
+_BATCH_ROWS = 10_000
+
 
 def keys_from_sheet(
     path: str | Path,
@@ -36,7 +38,9 @@ def keys_from_sheet(
     default_ws = sys.intern(workspace_id or DEFAULT_WORKSPACE)
     org_col, ws_col, id_col = KEY_COLUMNS
     keys: dict[CampaignKey, None] = {}
-    for _, cells in sheet.iter_rows():
+    # Every column of a batch becomes Python values: smaller batches keep a wide sheet's
+    # memory down at little cost in time.
+    for _, cells in sheet.iter_rows(_BATCH_ROWS):
         campaign = _text(cells.get(id_col))
         if not campaign:
             continue
