@@ -171,13 +171,8 @@ class _ApiGate:
         if "campaign_id" in match:
             key = CampaignKey(match["org_id"], match["workspace_id"], match["campaign_id"])
         try:
-            if faults.key_orgs is not None and not faults.may_act_on(api_key, match["org_id"]):
-                stats.outside_key_orgs += 1
-                org_message = errors.FORBIDDEN_ORG_MESSAGE.format(org_id=match["org_id"])
-                raise errors.detail(errors.FORBIDDEN_STATUS, org_message)
-            if faults.forbid and key is not None and key.campaign_id in faults.forbid:
-                stats.forbidden += 1
-                raise errors.detail(errors.FORBIDDEN_STATUS, errors.FORBIDDEN_CAMPAIGN_MESSAGE)
+            if faults.refuses:
+                self._check_access(api_key, match["org_id"], key)
             response = await handler(request, key, self._updated_by[api_key])
         except errors.ApiError as exc:
             response = self.write.response(exc)
@@ -194,6 +189,16 @@ class _ApiGate:
                 stats.failures_after_store += 1
                 return self.write.failure(failure.status, failure.html), failure.status
         return response, response.status
+
+    def _check_access(self, api_key: str, org_id: str, key: CampaignKey | None) -> None:
+        """Raise the 403 of a key not allowed on the org, or of a forbidden campaign."""
+        if not self.faults.may_act_on(api_key, org_id):
+            self.stats.outside_key_orgs += 1
+            message = errors.FORBIDDEN_ORG_MESSAGE.format(org_id=org_id)
+            raise errors.detail(errors.FORBIDDEN_STATUS, message)
+        if key is not None and key.campaign_id in self.faults.forbid:
+            self.stats.forbidden += 1
+            raise errors.detail(errors.FORBIDDEN_STATUS, errors.FORBIDDEN_CAMPAIGN_MESSAGE)
 
     def _error(self, exc: errors.ApiError) -> tuple[web.Response, int]:
         return self.write.response(exc), exc.status

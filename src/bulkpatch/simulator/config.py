@@ -99,7 +99,8 @@ class SimulatorConfig:
     #: Share of stored PATCHes and status changes whose answer is then lost to a 500/502/504
     #: (JSON or HTML body): the change *is* stored.
     fail_after_store_rate: float = 0.0
-    #: Every API request about these campaign ids (in any org/workspace) answers 403.
+    #: Every API request about these campaign ids (in any org/workspace) answers 403; the
+    #: list still shows them.
     forbid: Collection[str] = ()
     #: Every API request answers a redirect to this URL + the request's path and query.
     redirect_to: str | None = None

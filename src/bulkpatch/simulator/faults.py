@@ -75,6 +75,8 @@ class FaultPlan:
             else None
         )
         self.forbid: frozenset[str] = frozenset(config.forbid)
+        #: True when some requests answer 403 (keys limited to orgs, forbidden campaigns).
+        self.refuses = self.key_orgs is not None or bool(self.forbid)
         #: (status, URL without a trailing slash) of the redirect every request answers.
         self.redirect: tuple[int, str] | None = (
             (config.redirect_status, config.redirect_to.rstrip("/")) if config.redirect_to else None
