@@ -8,7 +8,9 @@ A script is a function ``(method, path, nth for this method and path, nth overal
 * ``"drop_before"`` / ``"drop_after"``: close the connection without an answer, before or after
   the request is served (so after the change is stored);
 * ``"garbage"``: answer 200 with a body that is not JSON, without serving it;
-* ``(status, message)``: answer that status with ``{"detail": message}``, without serving it.
+* ``(status, message)``: answer that status with ``{"detail": message}``, without serving it;
+* ``("after_store", status)``: serve it (a change is stored), then answer that status (a 5xx)
+  with a gateway's HTML page instead of the real answer.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
 from bulkpatch.simulator import SimulatorConfig, SimulatorState, build_app
 from bulkpatch.simulator.app import drop_connection
+from bulkpatch.simulator.errors import HTML_ERROR_PAGE
 
 Decide = Callable[[str, str, int, int], Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -62,6 +66,11 @@ def _middleware(script: Script) -> Any:
             return drop_connection(request)
         if action == "garbage":
             return web.Response(status=200, body=b"<html>oops", content_type="text/html")
+        if action[0] == "after_store":
+            await handler(request)
+            status = action[1]
+            page = HTML_ERROR_PAGE.format(status=status, reason=HTTPStatus(status).phrase, extra="")
+            return web.Response(status=status, text=page, content_type="text/html")
         status, message = action
         return web.json_response({"detail": message}, status=status)
 

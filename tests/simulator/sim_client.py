@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from bulkpatch.simulator import CampaignKey, Simulator
 
@@ -39,7 +40,10 @@ class Api:
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Answer:
-        kwargs: dict[str, Any] = {"headers": dict(self.sim.headers if headers is None else headers)}
+        kwargs: dict[str, Any] = {
+            "headers": dict(self.sim.headers if headers is None else headers),
+            "allow_redirects": False,
+        }
         if body is not _NO_BODY:
             kwargs["json"] = body
         elif data is not None:
@@ -60,10 +64,20 @@ class Api:
         url = self.sim.campaign_url(key) + "/status"
         return await self.call("PUT", url, body={"action": action}, **kw)
 
-    async def list(self, org: str = "org-demo", ws: str = "ws-demo", **query: Any) -> Answer:
+    async def list(
+        self,
+        org: str = "org-demo",
+        ws: str = "ws-demo",
+        headers: Mapping[str, str] | None = None,
+        **query: Any,
+    ) -> Answer:
         url = self.sim.workspace_url(org, ws) + "/campaigns"
-        async with self.session.get(url, params=query, headers=self.sim.headers) as response:
-            return Answer(response.status, await response.json(), "", dict(response.headers))
+        return await self.call("GET", str(URL(url).update_query(query)), headers=headers)
+
+    async def follow(self, link: str) -> Answer:
+        """GET a page link: a server-root path or a full URL."""
+        url = link if "://" in link else self.sim.root_url + link
+        return await self.call("GET", url)
 
     async def sim_get(self, path: str) -> Any:
         async with self.session.get(self.sim.root_url + path) as response:

@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from bulkpatch.errors import SheetError
 from bulkpatch.models import AgentConfig, AllowedSchedule, CampaignDetail
 from bulkpatch.simulator import (
     CampaignKey,
@@ -160,6 +161,23 @@ def test_generate_campaign_is_a_pure_function_of_its_inputs() -> None:
         {"api_key": ""},
         {"status_weights": (("paused", 0.0),)},
         {"anchor": datetime(2026, 1, 1)},  # naive on purpose
+        {"fail_after_store_rate": 1.5},
+        {"wrong_id_rate": -0.1},
+        {"redirect_to": "moved.example.invalid"},
+        {"redirect_to": "ftp://moved.example.invalid"},
+        {"redirect_status": 303},
+        {"not_editable_status": 418},
+        {"error_shape": "xml"},
+        {"list_shape": "rows"},
+        {"next_page_uri": "relative"},
+        {"error_body_bytes": -1},
+        {"forbid": "cmp-1"},  # one string, not a collection of ids
+        {"extra_api_keys": ("",)},
+        {"key_orgs": {"unknown-fake-key": ["org-a"]}},
+        {"key_orgs": {"sim-key": "org-a"}},
+        {"key_orgs": {"sim-key": []}},
+        {"revoke_keys_after": {"unknown-fake-key": 3}},
+        {"revoke_keys_after": {"sim-key": -1}},
     ],
 )
 def test_a_config_out_of_range_is_refused(knobs: dict[str, Any]) -> None:
@@ -199,12 +217,33 @@ def test_keys_from_a_parquet_sheet(tmp_path: Path) -> None:
 def test_a_sheet_without_a_campaign_id_column_is_refused(tmp_path: Path) -> None:
     sheet = tmp_path / "changes.csv"
     sheet.write_text("name\nx\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="campaign_id"):
+    with pytest.raises(SheetError, match="campaign_id"):
         keys_from_sheet(sheet)
 
 
 def test_a_sheet_of_unknown_format_is_refused(tmp_path: Path) -> None:
-    sheet = tmp_path / "changes.xlsx"
+    sheet = tmp_path / "changes.txt"
     sheet.write_text("campaign_id\nx\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(SheetError, match="format"):
         keys_from_sheet(sheet)
+
+
+def test_keys_from_a_sheet_read_only_key_columns_and_take_numbers_as_ids(tmp_path: Path) -> None:
+    sheet = tmp_path / "changes.parquet"
+    pl.DataFrame(
+        {
+            "campaign_id": [101, 102, 101, None],
+            "name": ["a", "b", "c", "d"],
+            "app_config.app_version": [1, 2, 3, 4],
+        }
+    ).write_parquet(sheet)
+    assert keys_from_sheet(sheet, org_id="org-n") == [
+        CampaignKey("org-n", "ws-demo", "101"),
+        CampaignKey("org-n", "ws-demo", "102"),
+    ]
+
+
+def test_keys_from_a_sheet_follow_the_given_format_over_the_extension(tmp_path: Path) -> None:
+    sheet = tmp_path / "changes.data"
+    sheet.write_text("workspace_id,campaign_id\nws-1,cmp-1\n", encoding="utf-8")
+    assert keys_from_sheet(sheet, format="csv") == [CampaignKey("org-demo", "ws-1", "cmp-1")]

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from bulkpatch.cli import cli
+from bulkpatch.errors import SheetError
 from bulkpatch.simulator import (
     DEFAULT_API_KEY,
     DEFAULT_ORG,
@@ -19,6 +20,13 @@ from bulkpatch.simulator import (
     SimulatorConfig,
     keys_from_sheet,
     serve_simulator,
+)
+from bulkpatch.simulator.config import (
+    ERROR_SHAPES,
+    LIST_SHAPES,
+    NOT_EDITABLE_STATUSES,
+    PAGE_URI_FORMS,
+    REDIRECT_STATUSES,
 )
 from bulkpatch.urls import is_loopback
 
@@ -39,6 +47,55 @@ def _parse_outage(
     if start < 0 or duration <= 0:
         raise click.BadParameter("START must be >= 0 and SECONDS > 0")
     return start, duration
+
+
+def _split_ids(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    """``--forbid a --forbid b,c`` -> ``("a", "b", "c")``."""
+    ids = [part.strip() for value in values for part in value.split(",")]
+    return tuple(dict.fromkeys(i for i in ids if i))
+
+
+def _key_pairs(values: tuple[str, ...], what: str) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key or not rest.strip():
+            raise click.BadParameter(f"expected KEY={what}, got {_masked(value)}")
+        pairs.append((key, rest.strip()))
+    return pairs
+
+
+def _masked(value: str) -> str:
+    """A ``KEY=...`` value shown without its key (a key is never echoed)."""
+    _, sep, rest = value.partition("=")
+    return f"<key>={rest}" if sep else "a value without '='"
+
+
+def _parse_key_orgs(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for key, orgs in _key_pairs(values, "ORG[,ORG...]"):
+        out[key] = tuple(o.strip() for o in orgs.split(",") if o.strip())
+    return out
+
+
+def _parse_key_counts(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key, count in _key_pairs(values, "N"):
+        if not count.isdigit():
+            raise click.BadParameter(
+                f"expected KEY=N with N a whole number >= 0, got <key>={count}"
+            )
+        out[key] = int(count)
+    return out
+
+
+_RATE = click.FloatRange(0, 1)
 
 
 @cli.command("simulate")
@@ -109,7 +166,7 @@ def _parse_outage(
     type=click.FloatRange(0, 1),
     default=0.0,
     metavar="P",
-    help="Share of requests answered 500/502/503 (JSON or HTML bodies).",
+    help="Share of requests answered 500/502/503 (JSON or HTML bodies), nothing stored.",
 )
 @click.option(
     "--reset-rate",
@@ -129,13 +186,113 @@ def _parse_outage(
     "--revoke-after",
     type=click.IntRange(min=0),
     metavar="N",
-    help="The key is revoked after N requests: later requests get 401.",
+    help="Every key is revoked after N requests with it: later requests get 401.",
 )
 @click.option(
     "--live-limit",
     type=click.IntRange(min=0),
     metavar="N",
     help="Most active + scheduled campaigns per org, checked on resume.",
+)
+@click.option(
+    "--fail-after-store-rate",
+    type=_RATE,
+    default=0.0,
+    metavar="P",
+    help="Share of stored PATCHes and status changes then answered 500/502/504 (JSON or HTML): "
+    "the change IS stored.",
+)
+@click.option(
+    "--forbid",
+    multiple=True,
+    metavar="CAMPAIGN_ID",
+    callback=_split_ids,
+    help="Every request about this campaign answers 403 (repeatable; or comma-separated).",
+)
+@click.option(
+    "--redirect-to",
+    metavar="URL",
+    help="Every API request answers a redirect to URL + its path and query.",
+)
+@click.option(
+    "--redirect-status",
+    type=click.Choice([str(s) for s in REDIRECT_STATUSES]),
+    default="307",
+    show_default=True,
+    help="The status of --redirect-to.",
+)
+@click.option(
+    "--wrong-id-rate",
+    type=_RATE,
+    default=0.0,
+    metavar="P",
+    help="Share of campaign GETs answered with another campaign's detail (its own id).",
+)
+@click.option(
+    "--hostile-text",
+    is_flag=True,
+    help="Error messages carry rich markup ([/]), a formula start (=, +, -, @) and control "
+    "characters (CR, LF, ESC); PATCH/PUT answers an updated_at starting with '='; generated "
+    "descriptions hold markup and formulas.",
+)
+@click.option(
+    "--error-body-bytes",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Pad every error body to at least N bytes (e.g. 5000000).",
+)
+@click.option(
+    "--error-shape",
+    type=click.Choice(ERROR_SHAPES),
+    default="detail",
+    show_default=True,
+    help='4xx bodies: FastAPI {"detail": ...}, {"error": {"message", "code"}} (sarvam), or the '
+    'two in turn (alternate). 429 keeps its {"error": ...}.',
+)
+@click.option(
+    "--not-editable-status",
+    type=click.Choice([str(s) for s in NOT_EDITABLE_STATUSES]),
+    default="409",
+    show_default=True,
+    help="Status of a PATCH to a campaign that is not paused or scheduled.",
+)
+@click.option(
+    "--extra-api-key",
+    "extra_api_keys",
+    multiple=True,
+    metavar="KEY",
+    help="Accept this (fake) key too; each key has its own rate limit (repeatable).",
+)
+@click.option(
+    "--key-orgs",
+    multiple=True,
+    metavar="KEY=ORG[,ORG]",
+    callback=_parse_key_orgs,
+    help="That key may act only on these orgs; elsewhere 403 (repeatable).",
+)
+@click.option(
+    "--revoke-key-after",
+    multiple=True,
+    metavar="KEY=N",
+    callback=_parse_key_counts,
+    help="That key is revoked after N requests: later ones get 401 (repeatable). "
+    'POST /_sim/revoke {"api_key": KEY} revokes one at once.',
+)
+@click.option(
+    "--list-shape",
+    type=click.Choice(LIST_SHAPES),
+    default="items",
+    show_default=True,
+    help="The list's items under this key, or a bare JSON list (no total, no page links).",
+)
+@click.option(
+    "--next-page-uri",
+    type=click.Choice(PAGE_URI_FORMS),
+    default="path",
+    show_default=True,
+    help="The list's page links: a server-root path with query, a full URL, or none "
+    "(page by offset).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds campaigns and faults.")
 @click.option("--allow-remote", is_flag=True, help="Allow a --host that is not loopback.")
@@ -157,13 +314,29 @@ def simulate(
     outage: tuple[float, float] | None,
     revoke_after: int | None,
     live_limit: int | None,
+    fail_after_store_rate: float,
+    forbid: tuple[str, ...],
+    redirect_to: str | None,
+    redirect_status: str,
+    wrong_id_rate: float,
+    hostile_text: bool,
+    error_body_bytes: int,
+    error_shape: str,
+    not_editable_status: str,
+    extra_api_keys: tuple[str, ...],
+    key_orgs: dict[str, tuple[str, ...]],
+    revoke_key_after: dict[str, int],
+    list_shape: str,
+    next_page_uri: str,
     seed: int,
     allow_remote: bool,
 ) -> None:
     """Serve the embedded simulator of the Scheduling API until Ctrl-C.
 
     It serves the real API's paths under http://HOST:PORT/api/scheduling, with the API's rules
-    and, on request, its faults. Statistics: GET /_sim/stats; state: GET /_sim/campaigns.
+    and, on request, its faults (every fault is off unless asked for, and repeats under --seed).
+    Statistics: GET /_sim/stats; state: GET /_sim/campaigns; change a campaign as someone else
+    would: PATCH /_sim/campaigns/ORG/WS/ID with {"dotted.path": value}.
     """
     if not allow_remote and not is_loopback(host):
         raise click.UsageError(
@@ -177,7 +350,7 @@ def simulate(
             keys = tuple(
                 keys_from_sheet(sheet, org_id=org, workspace_id=workspace, format=sheet_format)
             )
-        except Exception as exc:  # polars raises many kinds; any of them means "cannot read"
+        except SheetError as exc:
             raise click.BadParameter(str(exc), param_hint="--campaigns") from None
     extra: dict[str, Any] = {}
     if status is not None:
@@ -198,6 +371,20 @@ def simulate(
             outage=outage,
             revoke_after=revoke_after,
             live_limit_per_org=live_limit,
+            fail_after_store_rate=fail_after_store_rate,
+            forbid=forbid,
+            redirect_to=redirect_to,
+            redirect_status=int(redirect_status),
+            wrong_id_rate=wrong_id_rate,
+            hostile_text=hostile_text,
+            error_body_bytes=error_body_bytes,
+            error_shape=error_shape,  # type: ignore[arg-type]  # checked by click.Choice
+            not_editable_status=int(not_editable_status),
+            extra_api_keys=extra_api_keys,
+            key_orgs=key_orgs,
+            revoke_keys_after=revoke_key_after,
+            list_shape=list_shape,  # type: ignore[arg-type]
+            next_page_uri=next_page_uri,  # type: ignore[arg-type]
             **extra,
         )
     except ValueError as exc:
@@ -226,30 +413,13 @@ async def _serve(
         await stop.wait()
 
 
-def _faults(config: SimulatorConfig) -> str:
-    parts: list[str] = []
-    if config.rate_limit is not None:
-        parts.append(f"rate limit {config.rate_limit}/s per key")
-    if config.latency_ms or config.latency_jitter_ms:
-        parts.append(f"latency {config.latency_ms:g}±{config.latency_jitter_ms:g} ms")
-    if config.fail_rate:
-        parts.append(f"fail rate {config.fail_rate:g}")
-    if config.reset_rate:
-        parts.append(f"reset rate {config.reset_rate:g}")
-    if config.outage is not None:
-        parts.append(f"outage {config.outage[1]:g} s from {config.outage[0]:g} s")
-    if config.revoke_after is not None:
-        parts.append(f"key revoked after {config.revoke_after} requests")
-    if config.live_limit_per_org is not None:
-        parts.append(f"at most {config.live_limit_per_org} live campaigns per org")
-    return ", ".join(parts) or "none"
-
-
 def _banner(
     config: SimulatorConfig, base_url: str, root_url: str, count: int, sheet: Path | None
 ) -> str:
     # The default key is a published fake; a key chosen by the user is not echoed.
     key = config.api_key if config.api_key == DEFAULT_API_KEY else "<your --api-key>"
+    shapes = config.shape_summary()
+    keys = len(config.api_keys)
     if sheet is not None:
         source = f"{count} campaigns named by {sheet}"
         target = shlex.quote(str(sheet))
@@ -261,8 +431,10 @@ def _banner(
             f"Scheduling API simulator: {source} (seed {config.seed})",
             f"  base URL: {base_url}",
             f"  stats:    {root_url}/_sim/stats",
-            f"  faults:   {_faults(config)}",
+            f"  faults:   {config.fault_summary()}",
+            *([f"  shapes:   {shapes}"] if shapes else []),
             f"  API key:  {key}  (a fake key, accepted only by this simulator)",
+            *([f"            and {keys - 1} more keys (--extra-api-key)"] if keys > 1 else []),
             "Try:",
             f"  SARVAM_API_KEY={key} bulkpatch run {target} --base-url {base_url}",
             "Press Ctrl-C to stop.",

@@ -5,7 +5,10 @@
 
 Modules: ``config`` (the knobs), ``population`` (deterministic campaigns), ``state`` (the store and
 the API's rules), ``faults`` (deterministic fault decisions), ``stats`` (request accounting),
-``app`` (aiohttp routes), ``server`` (the context manager), ``sheet`` (keys from a sheet).
+``errors`` (error codes and messages), ``error_bodies`` (their bodies: shape, hostile text,
+padding), ``listing`` (the list endpoint's query and page shapes), ``app`` (the API's routes behind
+the fault gate), ``admin`` (``/_sim/*``), ``server`` (the context manager), ``sheet`` (keys from a
+sheet).
 """
 
 from __future__ import annotations

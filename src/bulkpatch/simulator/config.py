@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from bulkpatch.models import CampaignStatus
 
@@ -24,6 +26,25 @@ DEFAULT_STATUS_WEIGHTS: tuple[tuple[CampaignStatus, float], ...] = (
     ("cancelled", 0.04),
 )
 
+#: The body shapes a 4xx answer can take: FastAPI's ``{"detail": ...}``, the ``{"error":
+#: {"message", "code"}}`` of Sarvam's other APIs, or the two in turn.
+ErrorShape = Literal["detail", "sarvam", "alternate"]
+ERROR_SHAPES: tuple[ErrorShape, ...] = ("detail", "sarvam", "alternate")
+#: Where the list puts its items: under one of these keys, or a bare JSON list (``bare``).
+ListShape = Literal["items", "campaigns", "data", "results", "bare"]
+LIST_SHAPES: tuple[ListShape, ...] = ("items", "campaigns", "data", "results", "bare")
+#: How the list links its pages: a server-root path with the query, a full URL, or not at all.
+PageUriForm = Literal["path", "absolute", "none"]
+PAGE_URI_FORMS: tuple[PageUriForm, ...] = ("path", "absolute", "none")
+REDIRECT_STATUSES = (301, 302, 307, 308)
+NOT_EDITABLE_STATUSES = (400, 409, 422)
+
+
+def acting_user(api_key: str) -> str:
+    """Who a key acts as (its ``updated_by``): a stable name derived from the key, never the
+    key itself."""
+    return "apikey-" + hashlib.sha256(api_key.encode()).hexdigest()[:10]
+
 
 @dataclass(frozen=True, kw_only=True)
 class SimulatorConfig:
@@ -34,6 +55,9 @@ class SimulatorConfig:
     api_key: str = DEFAULT_API_KEY
     #: More accepted keys (each has its own rate-limit window and revocation counter).
     extra_api_keys: tuple[str, ...] = ()
+    #: key -> the orgs it may act on; a request about another org answers 403.  A key not named
+    #: here may act on every org.
+    key_orgs: Mapping[str, Collection[str]] = field(default_factory=dict)
 
     # --- population --------------------------------------------------------------------------
     #: Seeds the population and every fault decision.
@@ -69,11 +93,44 @@ class SimulatorConfig:
     outage: tuple[float, float] | None = None
     #: Each key is revoked after this many requests; later requests with it get 401.
     revoke_after: int | None = None
+    #: key -> revoked after this many requests with it (for that key, instead of
+    #: ``revoke_after``).  ``POST /_sim/revoke`` revokes a key at once.
+    revoke_keys_after: Mapping[str, int] = field(default_factory=dict)
+    #: Share of stored PATCHes and status changes whose answer is then lost to a 500/502/504
+    #: (JSON or HTML body): the change *is* stored.
+    fail_after_store_rate: float = 0.0
+    #: Every API request about these campaign ids (in any org/workspace) answers 403; the
+    #: list still shows them.
+    forbid: Collection[str] = ()
+    #: Every API request answers a redirect to this URL + the request's path and query.
+    redirect_to: str | None = None
+    #: The redirect's status: 301, 302, 307 or 308.
+    redirect_status: int = 307
+    #: Share of campaign GETs answered with *another* existing campaign's detail.
+    wrong_id_rate: float = 0.0
     #: Most ``active`` + ``scheduled`` campaigns per org, checked on resume (None: no limit).
     live_limit_per_org: int | None = None
     #: PATCHes of these campaigns are refused with 400 and this message, whatever they hold:
     #: a refusal no client-side check can foresee (keys as for ``overrides``).
     refuse_patches: Mapping[Any, str] = field(default_factory=dict)
+
+    # --- shapes the API's documentation leaves open ------------------------------------------
+    #: The body of 4xx answers (429 keeps the gateway's ``{"error": ...}`` shape).
+    error_shape: ErrorShape = "detail"
+    #: The status of a PATCH refused because the campaign is not paused or scheduled.
+    not_editable_status: int = 409
+    #: Where the list puts its items (``bare``: a JSON list, no ``total``, no page links).
+    list_shape: ListShape = "items"
+    #: How the list links the next and previous pages (``none``: no links; page by offset).
+    next_page_uri: PageUriForm = "path"
+
+    # --- hostile text ------------------------------------------------------------------------
+    #: Error messages carry rich markup, a formula start and control characters; PATCH and PUT
+    #: answers carry an ``updated_at`` starting with ``=``; generated descriptions hold markup
+    #: and formula text.
+    hostile_text: bool = False
+    #: Every error body is padded to at least this many bytes (0: not padded).
+    error_body_bytes: int = 0
 
     # --- housekeeping ------------------------------------------------------------------------
     #: ``/_sim/timeline`` keeps 1-ms counts for this long after start (or the last stats reset).
@@ -91,7 +148,8 @@ class SimulatorConfig:
             problems.append("rate_limit must be >= 1 request per second")
         if self.latency_ms < 0 or self.latency_jitter_ms < 0:
             problems.append("latency_ms and latency_jitter_ms must be >= 0")
-        for name in ("fail_rate", "reset_rate", "reset_after_share"):
+        rates = ("fail_rate", "reset_rate", "reset_after_share", "fail_after_store_rate")
+        for name in (*rates, "wrong_id_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0 or math.isnan(value):
                 problems.append(f"{name} must be between 0 and 1")
@@ -99,6 +157,8 @@ class SimulatorConfig:
             problems.append("outage must be (start >= 0, duration > 0) seconds")
         if self.revoke_after is not None and self.revoke_after < 0:
             problems.append("revoke_after must be >= 0")
+        problems += self._key_problems()
+        problems += self._shape_problems()
         if self.live_limit_per_org is not None and self.live_limit_per_org < 0:
             problems.append("live_limit_per_org must be >= 0")
         if not self.status_weights or any(w < 0 for _, w in self.status_weights):
@@ -110,6 +170,91 @@ class SimulatorConfig:
         if problems:
             raise ValueError("; ".join(problems))
 
+    def _key_problems(self) -> list[str]:
+        problems: list[str] = []
+        keys = self.api_keys
+        if any(not key for key in self.extra_api_keys):
+            problems.append("extra_api_keys must not hold an empty key")
+        if any(key not in keys for key in self.key_orgs):
+            problems.append("key_orgs must name only accepted keys (api_key, extra_api_keys)")
+        if any(isinstance(orgs, str) or not orgs for orgs in self.key_orgs.values()):
+            problems.append("key_orgs must give each key a non-empty collection of org ids")
+        if any(key not in keys for key in self.revoke_keys_after):
+            problems.append("revoke_keys_after must name only accepted keys")
+        if any(n < 0 for n in self.revoke_keys_after.values()):
+            problems.append("revoke_keys_after counts must be >= 0")
+        if isinstance(self.forbid, str):
+            problems.append("forbid must be a collection of campaign ids, not one string")
+        return problems
+
+    def _shape_problems(self) -> list[str]:
+        problems: list[str] = []
+        if self.redirect_to is not None:
+            parts = urlsplit(self.redirect_to)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                problems.append("redirect_to must be an http:// or https:// URL")
+        if self.redirect_status not in REDIRECT_STATUSES:
+            problems.append("redirect_status must be 301, 302, 307 or 308")
+        if self.not_editable_status not in NOT_EDITABLE_STATUSES:
+            problems.append("not_editable_status must be 400, 409 or 422")
+        if self.error_shape not in ERROR_SHAPES:
+            problems.append("error_shape must be detail, sarvam or alternate")
+        if self.list_shape not in LIST_SHAPES:
+            problems.append("list_shape must be items, campaigns, data, results or bare")
+        if self.next_page_uri not in PAGE_URI_FORMS:
+            problems.append("next_page_uri must be path, absolute or none")
+        if self.error_body_bytes < 0:
+            problems.append("error_body_bytes must be >= 0")
+        return problems
+
     @property
     def api_keys(self) -> frozenset[str]:
         return frozenset((self.api_key, *self.extra_api_keys))
+
+    def fault_summary(self) -> str:
+        """The faults that are on, in words (no key is named)."""
+        parts: list[str] = []
+        if self.rate_limit is not None:
+            parts.append(f"rate limit {self.rate_limit}/s per key")
+        if self.latency_ms or self.latency_jitter_ms:
+            parts.append(f"latency {self.latency_ms:g}±{self.latency_jitter_ms:g} ms")
+        if self.fail_rate:
+            parts.append(f"fail rate {self.fail_rate:g}")
+        if self.reset_rate:
+            parts.append(f"reset rate {self.reset_rate:g}")
+        if self.outage is not None:
+            parts.append(f"outage {self.outage[1]:g} s from {self.outage[0]:g} s")
+        if self.revoke_after is not None:
+            parts.append(f"key revoked after {self.revoke_after} requests")
+        if self.live_limit_per_org is not None:
+            parts.append(f"at most {self.live_limit_per_org} live campaigns per org")
+        if self.fail_after_store_rate:
+            parts.append(f"fail-after-store rate {self.fail_after_store_rate:g}")
+        if self.forbid:
+            parts.append(f"{len(self.forbid)} campaigns forbidden (403)")
+        if self.redirect_to:
+            parts.append(f"redirect ({self.redirect_status}) to {self.redirect_to}")
+        if self.wrong_id_rate:
+            parts.append(f"wrong-id rate {self.wrong_id_rate:g}")
+        if self.hostile_text:
+            parts.append("hostile text")
+        if self.error_body_bytes:
+            parts.append(f"error bodies >= {self.error_body_bytes} bytes")
+        if self.key_orgs:
+            parts.append(f"{len(self.key_orgs)} keys limited to some orgs")
+        if self.revoke_keys_after:
+            parts.append(f"{len(self.revoke_keys_after)} keys revoked after some requests")
+        return ", ".join(parts) or "none"
+
+    def shape_summary(self) -> str:
+        """The answers' shapes where they differ from the defaults, in words."""
+        parts: list[str] = []
+        if self.error_shape != "detail":
+            parts.append(f"4xx bodies {self.error_shape}")
+        if self.not_editable_status != 409:
+            parts.append(f"not editable -> {self.not_editable_status}")
+        if self.list_shape != "items":
+            parts.append(f"list shape {self.list_shape}")
+        if self.next_page_uri != "path":
+            parts.append(f"page links {self.next_page_uri}")
+        return ", ".join(parts)

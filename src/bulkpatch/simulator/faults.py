@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from bulkpatch.simulator.config import SimulatorConfig
 
 _FAILURE_STATUSES = (500, 502, 503)
+#: A change stored, then its answer lost: an app error or a proxy giving up on the backend.
+_AFTER_STORE_STATUSES = (500, 502, 504)
 
 
 class Reset(enum.Enum):
@@ -51,11 +53,36 @@ class FaultPlan:
         self._latency_rng = random.Random(f"{seed}|latency")
         self._fail_rng = random.Random(f"{seed}|fail")
         self._reset_rng = random.Random(f"{seed}|reset")
+        self._after_store_rng = random.Random(f"{seed}|fail-after-store")
+        self._wrong_id_rng = random.Random(f"{seed}|wrong-id")
         self._windows: dict[str, deque[float]] = {}
         self._uses: dict[str, int] = {}
+        self._revoked: set[str] = set()
         # Precomputed switches: the fault-free path does no work.
         self.rate_limit = config.rate_limit
         self.revoke_after = config.revoke_after
+        #: key -> requests it may make before it is revoked (only keys that have a limit).
+        self._revoke_limits: dict[str, int] = {}
+        if config.revoke_after is not None:
+            self._revoke_limits = dict.fromkeys(config.api_keys, config.revoke_after)
+        self._revoke_limits.update(config.revoke_keys_after)
+        #: True when any key can be, or has been, revoked.
+        self.checks_revocation = bool(self._revoke_limits)
+        #: key -> the orgs it may act on (None: every key may act on every org).
+        self.key_orgs: dict[str, frozenset[str]] | None = (
+            {key: frozenset(orgs) for key, orgs in config.key_orgs.items()}
+            if config.key_orgs
+            else None
+        )
+        self.forbid: frozenset[str] = frozenset(config.forbid)
+        #: True when some requests answer 403 (keys limited to orgs, forbidden campaigns).
+        self.refuses = self.key_orgs is not None or bool(self.forbid)
+        #: (status, URL without a trailing slash) of the redirect every request answers.
+        self.redirect: tuple[int, str] | None = (
+            (config.redirect_status, config.redirect_to.rstrip("/")) if config.redirect_to else None
+        )
+        self.fail_after_store_rate = config.fail_after_store_rate
+        self.wrong_id_rate = config.wrong_id_rate
         self.latency_s = config.latency_ms / 1000.0
         self.jitter_s = config.latency_jitter_ms / 1000.0
         self.has_latency = self.latency_s > 0 or self.jitter_s > 0
@@ -79,12 +106,39 @@ class FaultPlan:
         return outage is not None and outage[0] <= now < outage[1]
 
     def revoked(self, api_key: str) -> bool:
-        """Count one request with ``api_key``; True once it has been used ``revoke_after`` times."""
-        if self.revoke_after is None:
+        """Count one request with ``api_key``; True once the key is revoked: by ``revoke()``, or
+        after its limit of requests (``revoke_after``, ``revoke_keys_after``)."""
+        if api_key in self._revoked:
+            return True
+        limit = self._revoke_limits.get(api_key)
+        if limit is None:
             return False
         uses = self._uses.get(api_key, 0) + 1
         self._uses[api_key] = uses
-        return uses > self.revoke_after
+        if uses > limit:
+            self._revoked.add(api_key)
+            return True
+        return False
+
+    def revoke(self, api_key: str) -> bool:
+        """Revoke ``api_key`` now; False if it was revoked already."""
+        self.checks_revocation = True
+        if api_key in self._revoked:
+            return False
+        self._revoked.add(api_key)
+        return True
+
+    @property
+    def revoked_count(self) -> int:
+        """How many keys are revoked."""
+        return len(self._revoked)
+
+    def may_act_on(self, api_key: str, org_id: str) -> bool:
+        """False when ``api_key`` is limited to some orgs and ``org_id`` is not one of them."""
+        if self.key_orgs is None:
+            return True
+        orgs = self.key_orgs.get(api_key)
+        return orgs is None or org_id in orgs
 
     def retry_after(self, api_key: str, now: float) -> int | None:
         """None when the request is accepted (and counted); else whole seconds to wait (>= 1)."""
@@ -116,6 +170,21 @@ class FaultPlan:
             return None
         status = self._fail_rng.choice(_FAILURE_STATUSES)
         return Failure(status=status, html=self._fail_rng.random() < 0.5)
+
+    def failure_after_store(self) -> Failure | None:
+        """For a change that was stored: the 5xx that replaces its answer, if any."""
+        rng = self._after_store_rng
+        if not self.fail_after_store_rate or rng.random() >= self.fail_after_store_rate:
+            return None
+        return Failure(status=rng.choice(_AFTER_STORE_STATUSES), html=rng.random() < 0.5)
+
+    def wrong_id(self) -> float | None:
+        """For a campaign GET: None to answer it, or a number in [0, 1) that picks which other
+        campaign answers instead."""
+        rng = self._wrong_id_rng
+        if not self.wrong_id_rate or rng.random() >= self.wrong_id_rate:
+            return None
+        return rng.random()
 
     def reset(self) -> Reset | None:
         if not self.reset_rate or self._reset_rng.random() >= self.reset_rate:

@@ -68,6 +68,15 @@ _PEOPLE = ("asha.rao", "vikram.s", "meera.iyer", "rahul.k", "ops-bot")
 _TIMEZONES: tuple[str, ...] = ("Asia/Kolkata", "Asia/Dubai", "Asia/Singapore", "Europe/London")
 _TIMEZONE_WEIGHTS: tuple[float, ...] = (0.85, 0.05, 0.05, 0.05)
 _WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+#: Descriptions a hostile data set holds: rich markup and spreadsheet formulas (<= 150 chars).
+HOSTILE_DESCRIPTIONS = (
+    "Diwali offer [/] ends soon",
+    "[bold red]x[/bold red] {name}",
+    '=HYPERLINK("https://example.invalid","x")',
+    "+91 calls [link=https://example.invalid]here[/link]",
+    "-1+1 {name}",
+    "@SUM(1+1) [/bold]",
+)
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -190,8 +199,12 @@ def generate_campaign(
     anchor: datetime | None = None,
     status_weights: tuple[tuple[CampaignStatus, float], ...] = DEFAULT_STATUS_WEIGHTS,
     number: int | None = None,
+    hostile_text: bool = False,
 ) -> dict[str, Any]:
-    """The full detail of one campaign, as GET answers it.  Same inputs, same campaign."""
+    """The full detail of one campaign, as GET answers it.  Same inputs, same campaign.
+
+    With ``hostile_text`` every description holds rich markup or a spreadsheet formula (drawn
+    apart, so that every other field is the same as without it)."""
     rng = _rng(seed, key)
     anchor = anchor or default_anchor()
     statuses, weights = zip(*status_weights, strict=True)
@@ -210,6 +223,9 @@ def generate_campaign(
         else f"{name}: outbound calls by {app_config['app_id']}, owner {rng.choice(_PEOPLE)}"
     )
     creator = f"{rng.choice(_PEOPLE)}@example.com"
+    if hostile_text and description is not None:
+        template = random.Random(f"{seed}|hostile|{key}").choice(HOSTILE_DESCRIPTIONS)
+        description = template.format(name=name)[:150]
     return {
         "name": name,
         "campaign_id": key.campaign_id,

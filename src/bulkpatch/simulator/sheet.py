@@ -1,28 +1,20 @@
-"""The campaigns a sheet names: only its key columns are read."""
+"""The campaigns a sheet names, read with the client's own sheet reader (``bulkpatch.sheet``):
+only the key columns are looked at."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Literal
-
-import polars as pl
+from typing import Any, cast
 
 from bulkpatch.columns import KEY_COLUMNS
+from bulkpatch.errors import SheetError
 from bulkpatch.models import is_valid_id
 from bulkpatch.rows import CampaignKey
+from bulkpatch.sheet import SheetKind, open_sheet
 from bulkpatch.simulator.config import DEFAULT_ORG, DEFAULT_WORKSPACE
 
-SheetFormat = Literal["csv", "parquet"]
-
-
-def sheet_format(path: Path, given: str | None = None) -> SheetFormat:
-    chosen = (given or path.suffix.lstrip(".")).lower()
-    if chosen == "csv":
-        return "csv"
-    if chosen == "parquet":
-        return "parquet"
-    raise ValueError(f"{path}: cannot tell the sheet's format; use a .csv or .parquet file")
+_BATCH_ROWS = 10_000
 
 
 def keys_from_sheet(
@@ -36,40 +28,35 @@ def keys_from_sheet(
 
     A missing ``org_id`` / ``workspace_id`` column or an empty cell takes ``org_id`` /
     ``workspace_id`` (default ``org-demo`` / ``ws-demo``).  Rows without a usable campaign id are
-    left out: the client refuses them anyway.
+    left out: the client refuses them anyway.  Raises :class:`~bulkpatch.errors.SheetError` when
+    the sheet cannot be read or has no ``campaign_id`` column.
     """
-    path = Path(path)
-    kind = sheet_format(path, format)
-    frame = pl.scan_csv(path, infer_schema=False) if kind == "csv" else pl.scan_parquet(path)
-    names = [_clean_header(n) for n in frame.collect_schema().names()]
-    frame = frame.rename(dict(zip(frame.collect_schema().names(), names, strict=True)))
-    if "campaign_id" not in names:
-        raise ValueError(f"{path}: the sheet has no campaign_id column")
-    defaults = {
-        "org_id": org_id or DEFAULT_ORG,
-        "workspace_id": workspace_id or DEFAULT_WORKSPACE,
-    }
-    columns = [
-        (
-            pl.col(name).cast(pl.String).str.strip_chars().fill_null("")
-            if name in names
-            else pl.lit("")
-        ).alias(name)
-        for name in KEY_COLUMNS
-    ]
-    rows = frame.select(columns).collect().iter_rows()
+    sheet = open_sheet(path, fmt=cast(SheetKind | None, format))
+    if "campaign_id" not in sheet.columns:
+        raise SheetError(f"{sheet.path}: the sheet has no campaign_id column")
+    default_org = sys.intern(org_id or DEFAULT_ORG)
+    default_ws = sys.intern(workspace_id or DEFAULT_WORKSPACE)
+    org_col, ws_col, id_col = KEY_COLUMNS
     keys: dict[CampaignKey, None] = {}
-    # Orgs and workspaces repeat on every row: keep one string object for each.
-    for org, ws, cid in rows:
+    # Every column of a batch becomes Python values: smaller batches keep a wide sheet's
+    # memory down at little cost in time.
+    for _, cells in sheet.iter_rows(_BATCH_ROWS):
+        campaign = _text(cells.get(id_col))
+        if not campaign:
+            continue
+        # Orgs and workspaces repeat on every row: keep one string object for each.
         key = CampaignKey(
-            sys.intern(org or defaults["org_id"]),
-            sys.intern(ws or defaults["workspace_id"]),
-            cid,
+            sys.intern(_text(cells.get(org_col)) or default_org),
+            sys.intern(_text(cells.get(ws_col)) or default_ws),
+            campaign,
         )
         if key not in keys and all(is_valid_id(part) for part in key):
             keys[key] = None
     return list(keys)
 
 
-def _clean_header(name: str) -> str:
-    return name.lstrip("\ufeff").strip()
+def _text(cell: Any) -> str:
+    """A key cell as text: trimmed; a Parquet number as its digits; empty for none."""
+    if cell is None:
+        return ""
+    return str(cell).strip()

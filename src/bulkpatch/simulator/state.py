@@ -50,6 +50,8 @@ LIVE_STATUSES = frozenset({"active", "scheduled"})
 _NO_OVERRIDES: Mapping[str, Any] = MappingProxyType({})
 SORT_FIELDS = ("created_at", "updated_at", "name", "campaign_id", "status")
 MAX_PAGE = 100
+#: Who changes a campaign through ``/_sim/campaigns/...``: someone other than any API key.
+OTHER_USER = "someone.else@example.com"
 
 
 def _utc_now() -> datetime:
@@ -101,6 +103,8 @@ class SimulatorState:
         self._store: dict[CampaignKey, _Stored] = {}
         # (org, workspace) -> campaign ids in the order they were added
         self._workspaces: dict[tuple[str, str], dict[str, None]] = {}
+        # (org, workspace) -> the same ids as a list, built when first needed
+        self._id_lists: dict[tuple[str, str], list[str]] = {}
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
         self._populate()
 
@@ -122,6 +126,7 @@ class SimulatorState:
     def _register(self, key: CampaignKey, number: int | None, overrides: Mapping[str, Any]) -> None:
         self._pending[key] = (number, overrides)
         self._workspaces.setdefault((key.org_id, key.workspace_id), {})[key.campaign_id] = None
+        self._id_lists.pop((key.org_id, key.workspace_id), None)
 
     def _materialize(self, key: CampaignKey) -> _Stored | None:
         stored = self._store.get(key)
@@ -137,6 +142,7 @@ class SimulatorState:
             anchor=self.anchor,
             status_weights=self.config.status_weights,
             number=number,
+            hostile_text=self.config.hostile_text,
         )
         if overrides:
             apply_overrides(detail, overrides)
@@ -168,6 +174,7 @@ class SimulatorState:
         self._pending.pop(key, None)
         self._store[key] = _Stored(new)
         self._workspaces.setdefault((key.org_id, key.workspace_id), {})[key.campaign_id] = None
+        self._id_lists.pop((key.org_id, key.workspace_id), None)
 
     def update(self, key: Any, overrides: Mapping[str, Any]) -> dict[str, Any]:
         """Set dotted paths on an existing campaign; returns its new detail."""
@@ -175,6 +182,26 @@ class SimulatorState:
         apply_overrides(stored.detail, overrides)
         stored.changed()
         return copy.deepcopy(stored.detail)
+
+    def edit(self, key: Any, overrides: Mapping[str, Any], by: str = OTHER_USER) -> dict[str, Any]:
+        """Change a campaign as someone else would, behind the clients' backs: set the dotted
+        paths, then a strictly later ``updated_at`` and ``updated_by`` = ``by`` (unless the
+        overrides set them).  A campaign that does not exist yet is created (:meth:`add`) as
+        given, without a new stamp.  Returns the campaign's detail."""
+        key = as_key(key)
+        stored = self._materialize(key)
+        if stored is None:
+            self.add(key, overrides)
+            return self.get(key)
+        detail = stored.detail
+        apply_overrides(detail, overrides)
+        if "updated_at" not in overrides:
+            detail["updated_at"] = self._stamp(detail)
+        if "updated_by" not in overrides:
+            detail["updated_by"] = by
+        stored.changed()
+        self.stats.admin_edits += 1
+        return copy.deepcopy(detail)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -241,6 +268,27 @@ class SimulatorState:
         """GET /campaigns/{id}: the detail as JSON."""
         return self._require(key).json()
 
+    def other_campaign_json(self, key: CampaignKey, pick: float) -> bytes | None:
+        """Another existing campaign's detail as JSON (what a mixed-up GET answers): one of the
+        same workspace, chosen by ``pick`` in [0, 1); else one of any workspace; None if ``key``
+        is the only campaign."""
+        where = (key.org_id, key.workspace_id)
+        ids = self._id_lists.get(where)
+        if ids is None:
+            ids = self._id_lists[where] = list(self._workspaces.get(where, ()))
+        if len(ids) > 1:
+            at = int(pick * (len(ids) - 1))
+            if ids[at] == key.campaign_id:  # skip the campaign itself
+                at += 1
+            other = CampaignKey(key.org_id, key.workspace_id, ids[at])
+        else:
+            others = [k for k in self.keys() if k != key]
+            if not others:
+                return None
+            other = others[int(pick * len(others))]
+        stored = self._materialize(other)
+        return None if stored is None else stored.json()
+
     def apply_patch(self, key: CampaignKey, body: bytes, updated_by: str) -> dict[str, Any]:
         """PATCH /campaigns/{id}: validate, check against the stored campaign, replace what was
         sent; returns the campaign summary."""
@@ -256,7 +304,7 @@ class SimulatorState:
         status = detail.get("status")
         if status not in EDITABLE_STATUSES:
             raise errors.detail(
-                errors.NOT_EDITABLE_STATUS, errors.NOT_EDITABLE_MESSAGE.format(status=status)
+                self.config.not_editable_status, errors.NOT_EDITABLE_MESSAGE.format(status=status)
             )
         changes: dict[str, Any] = {}
         problems: list[dict[str, Any]] = []

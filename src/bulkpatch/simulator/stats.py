@@ -31,11 +31,13 @@ class SimStats:
         self._clock = clock
         self._timeline_limit = max(1, int(timeline_seconds * 1000))
         self.in_flight = 0
+        #: How many API keys are revoked now (live, like ``in_flight``).
+        self.keys_revoked = 0
         self.reset()
 
     def reset(self) -> None:
-        """Forget everything counted so far; the timeline starts again now.  ``in_flight`` is
-        live and is kept."""
+        """Forget everything counted so far; the timeline starts again now.  ``in_flight`` and
+        ``keys_revoked`` are live and are kept."""
         self.started_at: float = self._clock()
         self.total = 0
         self._by_method_status: dict[tuple[str, int], int] = {}
@@ -52,6 +54,13 @@ class SimStats:
         self.injected_failures = 0
         self.outage_rejections = 0
         self.unauthorized = 0
+        self.revoked_rejections = 0
+        self.failures_after_store = 0
+        self.forbidden = 0
+        self.outside_key_orgs = 0
+        self.redirects = 0
+        self.wrong_id_answers = 0
+        self.admin_edits = 0
         self._timeline = array("I")
         self._timeline_used = 0
         self.timeline_truncated = False
@@ -143,6 +152,14 @@ class SimStats:
             "injected_failures": self.injected_failures,
             "outage_rejections": self.outage_rejections,
             "unauthorized": self.unauthorized,
+            "revoked_rejections": self.revoked_rejections,
+            "keys_revoked": self.keys_revoked,
+            "failures_after_store": self.failures_after_store,
+            "forbidden": self.forbidden,
+            "outside_key_orgs": self.outside_key_orgs,
+            "redirects": self.redirects,
+            "wrong_id_answers": self.wrong_id_answers,
+            "admin_edits": self.admin_edits,
         }
 
     def timeline(self, bucket_ms: int) -> dict[str, Any]:
