@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bulkpatch.columns import KEY_COLUMNS, classify_header
+from bulkpatch.columns import KEY_COLUMNS, HeaderProblem, classify_header, loose_name, visible
 from bulkpatch.models import ID_PATTERN, is_valid_id
 from bulkpatch.rows import Problem
 from bulkpatch.text import shorten
@@ -17,6 +17,37 @@ from bulkpatch.validation.words import PATTERN_WORDS
 
 def key_rule(column: str) -> str:
     return f"{PATTERN_WORDS[ID_PATTERN]} (the {column} goes into the URL path)"
+
+
+#: Unknown columns listed one by one at most; the rest are counted in one line.
+MAX_UNKNOWN_LISTED = 20
+
+
+def _capped(found: list[HeaderProblem]) -> list[Problem]:
+    """The header's problems, with unknown columns past :data:`MAX_UNKNOWN_LISTED` in one line."""
+    out: list[Problem] = []
+    rest: list[str] = []
+    listed = 0
+    for problem in found:
+        if problem.kind == "repeated":
+            out.append(Problem(0, problem.column, "", problem.message))
+        elif listed < MAX_UNKNOWN_LISTED:
+            out.append(Problem(0, problem.column, "", problem.message))
+            listed += 1
+        else:
+            rest.append(problem.column)
+    if rest:
+        sample = ", ".join(f"`{shorten(visible(c), 30)}`" for c in rest[:3])
+        out.append(
+            Problem(
+                0,
+                "",
+                "",
+                f"and {len(rest):,} more unknown column{'s' if len(rest) != 1 else ''} "
+                f"({sample}{', ...' if len(rest) > 3 else ''}): is this the right file?",
+            )
+        )
+    return out
 
 
 def check_header(
@@ -39,7 +70,11 @@ def check_header(
             )
         )
         return problems
-    if not known and columns:
+    near = any(
+        p.kind == "invisible" or (p.hint is not None and loose_name(p.hint) == loose_name(p.column))
+        for p in found
+    )
+    if not known and not near and columns:
         problems.append(
             Problem(
                 0,
@@ -51,7 +86,7 @@ def check_header(
             )
         )
         return problems
-    problems.extend(Problem(0, p.column, "", p.message) for p in found)
+    problems.extend(_capped(found))
     defaults = {"org_id": ("--org", org), "workspace_id": ("--workspace", workspace)}
     for column in KEY_COLUMNS:
         if column in header.keys:

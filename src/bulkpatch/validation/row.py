@@ -10,6 +10,7 @@ from typing import Any
 from bulkpatch.columns import CHANGE_PATHS, EXPECT_PATHS, KEY_COLUMNS, classify_header
 from bulkpatch.models import is_valid_id
 from bulkpatch.rows import CampaignKey, Problem, RowChange, RowVerdict
+from bulkpatch.sheet import UNNAMED
 from bulkpatch.text import shorten
 from bulkpatch.validation.cells import ColumnConverter
 from bulkpatch.validation.header import check_header, key_rule
@@ -19,6 +20,10 @@ from bulkpatch.validation.words import CACHE_SIZE
 # One row
 # ---------------------------------------------------------------------------------------------
 
+_UNNAMED_RULE = (
+    "a cell in a column without a name holds a value: name the column in the header, "
+    "or clear the cell"
+)
 _START = "allowed_schedule.allowed_start_time"
 _END = "allowed_schedule.allowed_end_time"
 
@@ -162,6 +167,9 @@ class RowValidator:
         """
         problems: list[Problem] = []
         get = cells.get
+        stray = get(UNNAMED)
+        if stray is not None:
+            problems.append(Problem(row, "", shorten(stray), _UNNAMED_RULE))
         # The common case first: ids already seen valid, a campaign id that matches.
         org = get("org_id") or self._org_default
         workspace = get("workspace_id") or self._workspace_default
