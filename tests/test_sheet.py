@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bulkpatch.sheet import csvfile as csv_module
 from bulkpatch.sheet import UNNAMED, Sheet, SheetError, file_sha256, open_sheet
+from bulkpatch.sheet import csvfile as csv_module
 
 
 def write(tmp_path: Path, data: bytes | str, name: str = "sheet.csv") -> Path:

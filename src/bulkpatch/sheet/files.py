@@ -17,6 +17,7 @@ import hashlib
 import os
 import secrets
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 from bulkpatch.errors import SheetError, StorageError
@@ -179,18 +180,24 @@ def snapshot_sheet(
                 f"{src}: --sheet-name picks a worksheet of an .xlsx workbook; this sheet is {kind}"
             )
         target = folder / f"sheet{CANONICAL_EXTENSION[kind]}"
-        digest = _copy_hashing(fd, src, folder, target)
+        tmp, digest = _copy_hashing(fd, src, folder, target)
     finally:
         os.close(fd)
     try:
-        sheet = _open(target, kind, sheet_name, source=src)
+        sheet = _open(tmp, kind, sheet_name, source=src)
+        os.replace(tmp, target)
     except SheetError:
-        target.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return sheet, digest
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"cannot copy the sheet into {folder}: {exc.strerror or exc}") from None
+    _fsync_dir(folder)
+    return replace(sheet, path=target), digest
 
 
-def _copy_hashing(fd: int, src: Path, folder: Path, target: Path) -> str:
+def _copy_hashing(fd: int, src: Path, folder: Path, target: Path) -> tuple[Path, str]:
+    """Copy ``fd`` to a new 0600 file beside ``target``, hashing it; return that file."""
     digest = hashlib.sha256()
     tmp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
     try:
@@ -226,13 +233,7 @@ def _copy_hashing(fd: int, src: Path, folder: Path, target: Path) -> str:
         tmp.unlink(missing_ok=True)
         raise
     os.close(out)
-    try:
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"cannot copy the sheet into {folder}: {exc.strerror or exc}") from None
-    _fsync_dir(folder)
-    return digest.hexdigest()
+    return tmp, digest.hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:

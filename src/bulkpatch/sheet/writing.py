@@ -216,25 +216,32 @@ def _write_cell(sheet: Any, row: int, col: int, value: Any, columns: Sequence[st
 
 
 def _copy_parquet(sheet: Sheet, wanted: set[int], target: Path, notes: list[int]) -> CopyResult:
-    frame = (
-        pl.scan_parquet(sheet.path, glob=False)
-        .with_row_index("\x00row", offset=1)
-        .filter(pl.col("\x00row").is_in(sorted(wanted)))
-        .drop("\x00row")
-        .collect()
-    )
-    formulas = 0
-    for i in notes:
-        column = frame.to_series(i)
-        if column.dtype == pl.String:
-            formulas += sum(1 for v in column.to_list() if _is_formula(v))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    formulas = [0]
 
     def write(tmp: Path) -> int:
-        frame.write_parquet(tmp)
-        return frame.height
+        source = pq.ParquetFile(sheet.path)
+        count = 0
+        first = 1
+        with pq.ParquetWriter(tmp, source.schema_arrow) as writer:
+            for batch in source.iter_batches():
+                mask = [first + i in wanted for i in range(batch.num_rows)]
+                first += batch.num_rows
+                if not any(mask):
+                    continue
+                chosen = batch.filter(pa.array(mask))
+                for i in notes:
+                    formulas[0] += sum(1 for v in chosen.column(i).to_pylist() if _is_formula(v))
+                writer.write_batch(chosen)
+                count += chosen.num_rows
+            if count == 0:
+                writer.write_table(source.schema_arrow.empty_table())
+        return count
 
     rows = _atomic(target, write)
-    return CopyResult(path=target, rows=rows, formula_notes=formulas)
+    return CopyResult(path=target, rows=rows, formula_notes=formulas[0])
 
 
 # ---------------------------------------------------------------------------------------------

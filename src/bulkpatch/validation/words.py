@@ -6,6 +6,7 @@ converter turns into the rules the cell breaks (at most :data:`MAX_RULES_PER_CEL
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -78,6 +79,10 @@ _DAY_WORDS = "use Monday ... Sunday, or Mon ... Sun"
 ISO_EXAMPLE = "2025-01-31T18:00:00+05:30"
 
 
+#: How a spreadsheet date cell reads as text (``2026-12-01 18:00:00``): no ``T``, no zone.
+_SPREADSHEET_DATE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d(\.\d+)?)?$")
+
+
 def _is_branch_tag(part: str | int) -> bool:
     # pydantic names union branches and validator wrappers in ``loc``; our keys are identifiers.
     return isinstance(part, str) and not part.isidentifier()
@@ -136,6 +141,11 @@ def translate(error: Mapping[str, Any]) -> tuple[Loc, str]:
             message = f"must be {expected}"
     elif kind == "timezone_aware":
         message = f"has no time zone: add Z or an offset such as +05:30 (for example {ISO_EXAMPLE})"
+        if isinstance(given, str) and _SPREADSHEET_DATE.match(given):
+            message += (
+                "; a spreadsheet date cell has no time zone: format the column as text and "
+                "type the date, time and offset"
+            )
     elif kind.startswith(("datetime", "date_")):
         message = f"must be an ISO 8601 date and time with a time zone, for example {ISO_EXAMPLE}"
     elif kind == "list_type":
