@@ -162,8 +162,8 @@ TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 #: this is the common one, and refuses ``9999999999999999999999999`` before the API must.)
 MAX_INT = 2**31 - 1
 
-_INT_TEXT = re.compile(r"[+-]?\d+")
-_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_INT_TEXT = re.compile(r"[+-]?\d+", re.ASCII)
+_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _NON_FINITE_TEXT = frozenset(
     {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"}
 )
