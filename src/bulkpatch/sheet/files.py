@@ -106,15 +106,19 @@ def read_head(path: Path, shown: Path | None = None) -> bytes:
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The SHA-256 of a file's bytes, as lowercase hex.  Raises :class:`SheetError`."""
+    """The SHA-256 of a file's bytes, as lowercase hex.
+
+    Raises :class:`SheetError` for a file that is not a regular one (never blocks on a pipe) and
+    ``OSError`` when the file cannot be read.
+    """
     p = Path(path)
-    fd = open_regular(p)
+    _refuse(os.stat(p).st_mode, p)
+    fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     digest = hashlib.sha256()
     try:
+        _refuse(os.fstat(fd).st_mode, p)
         while block := os.read(fd, _COPY_BYTES):
             digest.update(block)
-    except OSError as exc:
-        raise _os_failure(exc, p) from None
     finally:
         os.close(fd)
     return digest.hexdigest()
