@@ -38,6 +38,7 @@ def assert_clean(result: Result) -> None:
         ("mass-schedule-change.csv", "300 rows: 300 valid, 0 invalid"),
         ("migration.parquet", "400 rows: 400 valid, 0 invalid"),
         ("nightly-end-dates.csv", "120 rows: 120 valid, 0 invalid"),
+        ("retry-policy.xlsx", "150 rows: 150 valid, 0 invalid"),
     ],
 )
 def test_a_valid_example_sheet_exits_0_with_a_one_line_summary(name: str, summary: str) -> None:
