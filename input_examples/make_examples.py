@@ -8,7 +8,10 @@ Writes, beside this file:
   Monday to Saturday (a note column, and two rows guarded with ``expect.status``);
 * ``migration.parquet``: point 400 agent campaigns at app version 7, the new webhook and a new
   retry policy (a native Parquet struct);
-* ``nightly-end-dates.csv``: a warehouse export of new end dates (ISO 8601 with offsets).
+* ``nightly-end-dates.csv``: a warehouse export of new end dates (ISO 8601 with offsets);
+* ``retry-policy.xlsx``: an Excel workbook (worksheet ``Changes`` first, then ``Readme``) giving
+  150 campaigns a new retry policy: numbers and booleans as Excel cells, the dialling window as
+  text cells ``HH:MM`` (a time-formatted cell would be a date: see the README).
 
 ``bad-rows.csv`` and ``bad-column.csv`` are written by hand: each line shows one kind of error.
 
@@ -120,6 +123,42 @@ def nightly_end_dates(out: Path, base: date, rows: int = 120) -> None:
             writer.writerow([ORG, "ws-nightly", campaign_id(2001 + i), text])
 
 
+def retry_policy(out: Path, rows: int = 150) -> None:
+    import xlsxwriter
+
+    header = [
+        "org_id",
+        "workspace_id",
+        "campaign_id",
+        "app_config.retry_config.max_retries",
+        "app_config.attempts_per_second",
+        "app_config.retry_config.retry_on.busy.enabled",
+        "allowed_schedule.allowed_start_time",
+        "#owner",
+    ]
+    book = xlsxwriter.Workbook(str(out), {"strings_to_numbers": False})
+    book.set_properties({"created": datetime(2026, 12, 1, tzinfo=UTC), "author": "bulkpatch"})
+    bold = book.add_format({"bold": True})
+    text = book.add_format({"num_format": "@"})  # a Text column: 09:30 stays text
+    changes = book.add_worksheet("Changes")
+    changes.write_row(0, 0, header, bold)
+    changes.set_column(6, 6, 12, text)
+    for i in range(rows):
+        number = 3001 + i
+        changes.write_string(i + 1, 0, ORG)
+        changes.write_string(i + 1, 1, "ws-sales")
+        changes.write_string(i + 1, 2, campaign_id(number))
+        changes.write_number(i + 1, 3, 5 if i % 3 else 3)
+        changes.write_number(i + 1, 4, 2.5 if i % 2 else 4)
+        changes.write_boolean(i + 1, 5, i % 5 != 0)
+        changes.write_string(i + 1, 6, "09:30" if i % 2 else "10:00", text)
+        if i % 50 == 0:
+            changes.write_string(i + 1, 7, "sales-ops")
+    readme = book.add_worksheet("Readme")
+    readme.write_string(0, 0, "bulkpatch reads the first worksheet (or --sheet-name Changes).")
+    book.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-date", type=date.fromisoformat, default=date(2026, 12, 1))
@@ -127,6 +166,7 @@ def main() -> None:
     mass_schedule_change(HERE / "mass-schedule-change.csv")
     migration(HERE / "migration.parquet")
     nightly_end_dates(HERE / "nightly-end-dates.csv", args.base_date)
+    retry_policy(HERE / "retry-policy.xlsx")
 
 
 if __name__ == "__main__":

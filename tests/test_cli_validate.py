@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,7 @@ def assert_clean(result: Result) -> None:
         ("mass-schedule-change.csv", "300 rows: 300 valid, 0 invalid"),
         ("migration.parquet", "400 rows: 400 valid, 0 invalid"),
         ("nightly-end-dates.csv", "120 rows: 120 valid, 0 invalid"),
+        ("retry-policy.xlsx", "150 rows: 150 valid, 0 invalid"),
     ],
 )
 def test_a_valid_example_sheet_exits_0_with_a_one_line_summary(name: str, summary: str) -> None:
@@ -130,7 +132,8 @@ def test_a_long_list_of_problems_is_capped_but_the_summary_counts_them_all(
         ("noheader.csv", b"\n\ncmp-1\n", "has no header"),
         ("latin1.csv", b"campaign_id,name\ncmp-1,Caf\xe9\n", "is not UTF-8 text"),
         ("utf16.csv", "campaign_id\n".encode("utf-16"), "UTF-16"),
-        ("sheet.xlsx", b"PK\x03\x04", "cannot tell the format"),
+        ("sheet.xlsx", b"PK\x03\x04", "is not a readable Excel workbook"),
+        ("sheet.ods", b"PK\x03\x04", "bulkpatch reads .xlsx workbooks, not .ods"),
         ("workbook.csv", b"PK\x03\x04", "spreadsheet workbook"),
         ("text.parquet", b"campaign_id\ncmp-1\n", "is not a Parquet file"),
         ("broken.parquet", b"PAR1garbagePAR1", "not a readable Parquet file"),
@@ -192,3 +195,75 @@ def test_the_installed_command_exits_2_without_a_traceback(tmp_path: Path) -> No
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "is not UTF-8 text" in done.stderr
+
+
+def test_a_named_pipe_as_the_sheet_is_refused_at_once(tmp_path: Path) -> None:
+    pipe = tmp_path / "sheet.csv"
+    os.mkfifo(pipe)
+    done = subprocess.run(
+        [sys.executable, "-m", "bulkpatch", "validate", str(pipe)],
+        capture_output=True,
+        text=True,
+        timeout=30,  # a read of the pipe would block until this kills it
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "is a named pipe (FIFO), not a regular file" in done.stderr
+
+
+def excel_sheet(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path))
+    for name, rows in sheets.items():
+        sheet = book.add_worksheet(name)
+        for r, row in enumerate(rows):
+            sheet.write_row(r, 0, row)
+    book.close()
+    return path
+
+
+def test_an_xlsx_sheet_is_checked_with_excel_row_numbers_and_sheet_name(tmp_path: Path) -> None:
+    path = excel_sheet(
+        tmp_path / "book.xlsx",
+        {
+            "Readme": [["nothing here"]],
+            "Changes": [
+                ["org_id", "workspace_id", "campaign_id", "app_config.app_version"],
+                ["o", "w", "c1", 7],
+                ["o", "w", "c2", 7.5],
+            ],
+        },
+    )
+    first = run(path)
+    assert first.exit_code == 2
+    assert "seems to have no header" in first.stdout
+    assert "reading worksheet `Readme`" in first.stderr
+    result = run(path, "--sheet-name", "Changes")
+    assert_clean(result)
+    assert result.exit_code == 2
+    assert '  row 3\n    app_config.app_version = "7.5": must be a whole number' in result.stdout
+    assert result.stdout.rstrip().endswith("2 rows: 1 valid, 1 invalid")
+    missing = run(path, "--sheet-name", "Nope")
+    assert missing.exit_code == 2
+    assert "has no worksheet named `Nope`; its worksheets are `Readme`, `Changes`" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "text", ["Diwali offer [/] ends soon", "[bold red]x[/bold red]", "[link=https://x]y"]
+)
+def test_sheet_text_that_looks_like_markup_is_printed_as_written(tmp_path: Path, text: str) -> None:
+    header = f"org_id,workspace_id,campaign_id,name,{text}\n"
+    path = write(tmp_path, header + f"o,w,c1,{text},\n")
+    result = run(path, "--limit", "0")
+    assert_clean(result)
+    assert result.exit_code == 2
+    assert f'name = "{text}": may hold only letters' in result.stdout
+    assert f"unknown column `{text}`" in result.stdout
+
+
+def test_control_characters_in_sheet_text_never_reach_the_terminal(tmp_path: Path) -> None:
+    path = write(tmp_path, "org_id,workspace_id,campaign_id,na\x1b[31mme\no,w,c1,x\n")
+    result = run(path)
+    assert result.exit_code == 2
+    assert "\x1b" not in result.output

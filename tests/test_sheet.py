@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bulkpatch import sheet as sheet_module
-from bulkpatch.sheet import Sheet, SheetError, file_sha256, open_sheet
+from bulkpatch.sheet import UNNAMED, Sheet, SheetError, file_sha256, open_sheet
+from bulkpatch.sheet import csvfile as csv_module
 
 
 def write(tmp_path: Path, data: bytes | str, name: str = "sheet.csv") -> Path:
@@ -197,7 +197,10 @@ def test_parquet_is_read_in_batches_in_order(tmp_path: Path) -> None:
         ("binary.csv", b"campaign_id\x00\x01\x02", "binary file"),
         ("text.parquet", b"campaign_id\ncmp-1\n", "is not a Parquet file"),
         ("broken.parquet", b"PAR1 not really PAR1", "not a readable Parquet file"),
-        ("sheet.xlsx", b"PK\x03\x04", "cannot tell the format"),
+        ("sheet.xlsx", b"PK\x03\x04", "is not a readable Excel workbook"),
+        ("sheet.xlsx", b"\xd0\xcf\x11\xe0rest", "old Excel workbook (.xls) or a password"),
+        ("text.xlsx", b"campaign_id\ncmp-1\n", "it looks like text"),
+        ("sheet.xls", b"\xd0\xcf\x11\xe0", "save it as an Excel Workbook (.xlsx)"),
         ("sheet", b"campaign_id\n", "cannot tell the format"),
     ],
 )
@@ -268,7 +271,7 @@ def test_any_file_content_reads_as_rows_or_fails_with_a_sheet_error(
         sheet = open_sheet(path)
         for number, cells in sheet.iter_rows(7):
             assert number >= 1
-            assert set(cells) <= set(sheet.columns)
+            assert set(cells) <= {*sheet.columns, UNNAMED}
     except SheetError as exc:
         message = str(exc)
     assert message is None or message.startswith(str(path))
@@ -311,7 +314,7 @@ def test_csv_blocks_of_any_size_give_the_same_rows(
 ) -> None:
     path = write(tmp_path, _TRICKY_CSV)
     whole = rows(open_sheet(path), raw=raw)
-    monkeypatch.setattr(sheet_module, "_CSV_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(csv_module, "CSV_BLOCK_BYTES", block_bytes)
     assert rows(open_sheet(path), batch_size=2, raw=raw) == whole
     assert [n for n, _ in whole] == ([1, 2, 3, 4, 5, 6, 7, 8] if raw else [1, 3, 5, 6, 7, 8])
     assert whole[0] == (1, {"campaign_id": "cmp-1", "name": "a\r\nb, c", "description": "007"})
@@ -319,7 +322,7 @@ def test_csv_blocks_of_any_size_give_the_same_rows(
 
 def test_csv_blocks_end_at_record_ends_and_stay_near_the_block_size() -> None:
     data = b'h1,h2\n1,"a\nb"\n2,""""\n3,"x\n""\ny"\n4,z\n' * 50
-    blocks = list(sheet_module._csv_blocks(io.BytesIO(data), 16))
+    blocks = list(csv_module.csv_blocks(io.BytesIO(data), 16))
     assert b"".join(blocks) == data
     record = max(len(r) for r in (b"h1,h2\n", b'1,"a\nb"\n', b'2,""""\n', b'3,"x\n""\ny"\n'))
     for block in blocks:
@@ -332,7 +335,7 @@ def test_csv_blocks_end_at_record_ends_and_stay_near_the_block_size() -> None:
 def test_a_stray_quote_is_named_whatever_the_block_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int
 ) -> None:
-    monkeypatch.setattr(sheet_module, "_CSV_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(csv_module, "CSV_BLOCK_BYTES", block_bytes)
     body = b"campaign_id,name\n" + b"cmp-1,a\n" * 30 + b'cmp-2,x"y\n' + b"cmp-3,b\n" * 30
     with pytest.raises(SheetError, match=r'line 32: a cell holds a quote \("\)'):
         rows(open_sheet(write(tmp_path, body)))
@@ -355,9 +358,9 @@ def test_any_well_formed_csv_reads_the_same_in_small_blocks(
 ) -> None:
     path = write(tmp_path, end.join(["a,b,c", *lines]) + end)
     whole = rows(open_sheet(path), raw=raw)
-    original = sheet_module._CSV_BLOCK_BYTES
-    sheet_module._CSV_BLOCK_BYTES = block_bytes
+    original = csv_module.CSV_BLOCK_BYTES
+    csv_module.CSV_BLOCK_BYTES = block_bytes
     try:
         assert rows(open_sheet(path), batch_size=3, raw=raw) == whole
     finally:
-        sheet_module._CSV_BLOCK_BYTES = original
+        csv_module.CSV_BLOCK_BYTES = original

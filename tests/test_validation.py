@@ -599,7 +599,12 @@ def test_iter_verdicts_streams_rows_in_order_and_marks_duplicates_from_the_check
 
 def test_the_shipped_examples_are_valid_and_bad_rows_breaks_one_rule_per_row() -> None:
     examples = Path(__file__).resolve().parent.parent / "input_examples"
-    for name in ("mass-schedule-change.csv", "migration.parquet", "nightly-end-dates.csv"):
+    for name in (
+        "mass-schedule-change.csv",
+        "migration.parquet",
+        "nightly-end-dates.csv",
+        "retry-policy.xlsx",
+    ):
         check = check_sheet(examples / name)
         assert check.ok, (name, check.header_problems, check.problems[:3])
     bad = check_sheet(examples / "bad-rows.csv")

@@ -9,10 +9,13 @@ valid name.
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
+import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -96,13 +99,33 @@ def all_valid_columns() -> list[str]:
     ]
 
 
+def loose_name(name: str) -> str:
+    """A name without the differences a person does not see or mean: case, spaces around dots,
+    spaces or hyphens for underscores (``Org ID`` -> ``org_id``)."""
+    lowered = _SPACE_AROUND_DOT.sub(".", name.strip().lower())
+    return _SEPARATORS.sub("_", lowered)
+
+
+_SPACE_AROUND_DOT = re.compile(r"\s*\.\s*")
+_SEPARATORS = re.compile(r"[\s_-]+")
+
+
+@lru_cache(maxsize=1)
+def _loose_names() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for candidate in all_valid_columns():
+        table.setdefault(loose_name(candidate), candidate)
+    return table
+
+
 def suggest(column: str) -> str | None:
     """The closest valid column name to a misspelt one, if any is close."""
     candidates = all_valid_columns()
+    # A slip of case or spacing is the commonest: ``Org_ID``, ``org id``, ``Allowed Days``.
+    same = _loose_names().get(loose_name(column))
+    if same is not None:
+        return same
     lowered = column.strip().lower()
-    for candidate in candidates:  # a case slip is the commonest typo
-        if candidate.lower() == lowered:
-            return candidate
     # A bare inner name ("timezone") most likely meant its full path.
     tails = [c for c in CHANGE_PATHS if c.rsplit(".", 1)[-1] == lowered]
     if len(tails) == 1:
@@ -118,6 +141,25 @@ def suggest(column: str) -> str | None:
     if near and len(by_tail[near[0]]) == 1:
         return by_tail[near[0]][0]
     return None
+
+
+def invisible_characters(text: str) -> list[str]:
+    """The invisible characters in a name (zero-width spaces, joiners, direction marks, a stray
+    byte-order mark, control characters), each as ``U+200B ZERO WIDTH SPACE``."""
+    found: list[str] = []
+    for char in text:
+        if unicodedata.category(char) in ("Cf", "Cc"):
+            label = f"U+{ord(char):04X} {unicodedata.name(char, 'CONTROL CHARACTER')}"
+            if label not in found:
+                found.append(label)
+    return found
+
+
+def visible(text: str) -> str:
+    """A name with its invisible characters shown as ``<U+200B>``."""
+    return "".join(
+        f"<U+{ord(c):04X}>" if unicodedata.category(c) in ("Cf", "Cc") else c for c in text
+    )
 
 
 def is_note(column: str) -> bool:
@@ -136,10 +178,47 @@ class Header:
     notes: tuple[str, ...] = ()
 
 
+HeaderProblemKind = Literal["unknown", "repeated", "unnamed", "invisible"]
+
+
 @dataclass(frozen=True, slots=True)
 class HeaderProblem:
     column: str
     message: str
+    kind: HeaderProblemKind = "unknown"
+    #: The valid name the user most likely meant, if any.
+    hint: str | None = None
+
+
+def _unknown(position: int, column: str) -> HeaderProblem:
+    if not column:
+        return HeaderProblem(
+            column,
+            f"column {position} has no name: name it, or delete the column",
+            "unnamed",
+        )
+    hidden = invisible_characters(column)
+    if hidden:
+        cleaned = "".join(c for c in column if unicodedata.category(c) not in ("Cf", "Cc"))
+        known = cleaned in CHANGE_PATHS or cleaned in KEY_COLUMNS or is_note(cleaned)
+        known = known or (
+            cleaned.startswith(EXPECT_PREFIX) and cleaned[len(EXPECT_PREFIX) :] in EXPECT_PATHS
+        )
+        hint = cleaned if known else suggest(cleaned)
+        what = "an invisible character" if len(hidden) == 1 else "invisible characters"
+        message = f"column `{visible(column)}` holds {what} ({', '.join(hidden)}): delete it"
+        if hint is not None:
+            message += (
+                f"; without it the name is `{hint}`" if known else f" (did you mean `{hint}`?)"
+            )
+        return HeaderProblem(column, message, "invisible", hint)
+    hint = suggest(column)
+    message = f"unknown column `{column}`"
+    if hint is not None:
+        message += f" — did you mean `{hint}`?"
+    else:
+        message += " — see `bulkpatch validate --help` for the valid columns"
+    return HeaderProblem(column, message, "unknown", hint)
 
 
 def classify_header(columns: list[str]) -> tuple[Header, list[HeaderProblem]]:
@@ -150,9 +229,14 @@ def classify_header(columns: list[str]) -> tuple[Header, list[HeaderProblem]]:
     notes: list[str] = []
     problems: list[HeaderProblem] = []
     seen: set[str] = set()
-    for column in columns:
+    for position, column in enumerate(columns, start=1):
         if column in seen:
-            problems.append(HeaderProblem(column, f"column `{column}` appears more than once"))
+            if column:
+                problems.append(
+                    HeaderProblem(column, f"column `{column}` appears more than once", "repeated")
+                )
+            else:
+                problems.append(_unknown(position, column))
             continue
         seen.add(column)
         if is_note(column):
@@ -164,14 +248,7 @@ def classify_header(columns: list[str]) -> tuple[Header, list[HeaderProblem]]:
         elif column.startswith(EXPECT_PREFIX) and column[len(EXPECT_PREFIX) :] in EXPECT_PATHS:
             expects[column] = column[len(EXPECT_PREFIX) :]
         else:
-            hint = suggest(column)
-            shown = column if column.strip() else repr(column)
-            message = f"unknown column `{shown}`"
-            if hint is not None:
-                message += f" — did you mean `{hint}`?"
-            else:
-                message += " — see `bulkpatch validate --help` for the valid columns"
-            problems.append(HeaderProblem(column, message))
+            problems.append(_unknown(position, column))
     header = Header(
         columns=tuple(columns),
         keys=tuple(keys),

@@ -16,7 +16,6 @@ Two families of models:
 from __future__ import annotations
 
 import re
-import zoneinfo
 from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Self
@@ -54,8 +53,16 @@ Description = Annotated[str, StringConstraints(max_length=150)]
 _CLOCK_RE = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
 
 
+_DATE_TIME_RE = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d")
+
+
 def _check_clock(value: str) -> str:
     if not _CLOCK_RE.fullmatch(value):
+        if _DATE_TIME_RE.match(value):
+            raise ValueError(
+                "is a date and time, not a time of day HH:MM (a spreadsheet time cell is a "
+                "date): format the column as text and type the time, for example 09:00"
+            )
         raise ValueError("must be a 24-hour time HH:MM, for example 09:00 or 18:30")
     return value
 
@@ -90,35 +97,121 @@ def _check_days(value: list[str]) -> list[str]:
 DayList = Annotated[list[DayName], AfterValidator(_check_days)]
 
 
+#: The IANA regions: a time zone is ``Region/Location`` (``Asia/Kolkata``,
+#: ``America/Argentina/Buenos_Aires``), or ``UTC``.
+TIMEZONE_REGIONS: frozenset[str] = frozenset(
+    {
+        "Africa",
+        "America",
+        "Antarctica",
+        "Arctic",
+        "Asia",
+        "Atlantic",
+        "Australia",
+        "Europe",
+        "Indian",
+        "Pacific",
+    }
+)
+_UTC_ALIASES = frozenset(
+    {"etc/utc", "etc/uct", "etc/gmt", "gmt", "uct", "universal", "zulu", "etc/universal", "z"}
+)
+
+
 @lru_cache(maxsize=1)
 def _timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    """The region names of the ``tzdata`` package's own list: the same on every host, whatever
+    its system time zone files hold (``localtime``, ``posixrules``, ``posix/...`` are not
+    zones)."""
+    from importlib.resources import files
+
+    names = files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    regional = {n for n in names if "/" in n and n.split("/", 1)[0] in TIMEZONE_REGIONS}
+    return frozenset({*regional, "UTC"})
+
+
+@lru_cache(maxsize=1)
+def _timezones_by_lower() -> dict[str, str]:
+    return {name.lower(): name for name in _timezones()}
+
+
+def is_timezone(value: str) -> bool:
+    """True for an IANA region time zone name (``Asia/Kolkata``) or ``UTC``."""
+    return value in _timezones()
 
 
 def _check_timezone(value: str) -> str:
-    if value not in _timezones():
-        raise ValueError("is not an IANA time zone name (for example Asia/Kolkata)")
-    return value
+    if value in _timezones():
+        return value
+    lowered = value.strip().lower()
+    if lowered in _UTC_ALIASES:
+        raise ValueError("is not a region time zone name: write UTC")
+    close = _timezones_by_lower().get(lowered)
+    if close is not None:
+        raise ValueError(f"is not an IANA time zone name: did you mean {close}?")
+    raise ValueError(
+        "is not an IANA time zone name: use Region/City, for example Asia/Kolkata, or UTC"
+    )
 
 
 #: An IANA time zone name.
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 
 
-def _reject_bool(value: Any) -> Any:
-    # JSON true/false must not pass as 1/0.
+#: Integer fields hold at most a signed 32-bit integer.  (The API does not document a limit;
+#: this is the common one, and refuses ``9999999999999999999999999`` before the API must.)
+MAX_INT = 2**31 - 1
+
+_INT_TEXT = re.compile(r"[+-]?\d+", re.ASCII)
+_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_NON_FINITE_TEXT = frozenset(
+    {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"}
+)
+
+
+def _whole_number(value: Any) -> Any:
+    """A whole number: an int, an integral float (Parquet, Excel: ``7.0``), or text of digits
+    only (``7``, ``-3``).  ``1_000``, ``7.0`` as text, ``0x10`` and ``1e3`` are refused."""
     if isinstance(value, bool):
         raise ValueError("must be a number, not true/false")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise ValueError("must be a whole number, without a fraction")
+    if isinstance(value, str):
+        text = value.strip()
+        if _INT_TEXT.fullmatch(text):
+            if len(text) > 30:
+                raise ValueError(f"must be at most {MAX_INT}")
+            return int(text)
+        if _NUMBER_TEXT.fullmatch(text):
+            raise ValueError("must be a whole number written with digits only, for example 7")
+        raise ValueError("must be a whole number (digits only, for example 7)")
     return value
 
 
-AppVersion = Annotated[int, BeforeValidator(_reject_bool), Field(ge=1)]
-AttemptsPerSecond = Annotated[float, BeforeValidator(_reject_bool), Field(ge=0.1, le=500)]
-MaxRetries = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=20)]
-Minutes = Annotated[float, BeforeValidator(_reject_bool), Field(ge=0)]
+def _plain_number(value: Any) -> Any:
+    """A number: int or float, or text of a plain decimal number (``2.5``, ``1e3``).
+    ``1_000`` and ``0x10`` are refused; ``inf`` and ``nan`` are left for the finite check."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    if isinstance(value, str):
+        text = value.strip()
+        if not _NUMBER_TEXT.fullmatch(text) and text.lower() not in _NON_FINITE_TEXT:
+            raise ValueError("must be a number, for example 2.5")
+    return value
+
+
+AppVersion = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=MAX_INT)]
+AttemptsPerSecond = Annotated[float, BeforeValidator(_plain_number), Field(ge=0.1, le=500)]
+MaxRetries = Annotated[int, BeforeValidator(_whole_number), Field(ge=0, le=20)]
+Minutes = Annotated[float, BeforeValidator(_plain_number), Field(ge=0)]
 #: A number of minutes, or a list with one number per retry.
 RetryInterval = Minutes | list[Minutes]
-Weight = Annotated[int, BeforeValidator(_reject_bool), Field(ge=1)]
+Weight = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=MAX_INT)]
+Seconds = Annotated[int, BeforeValidator(_whole_number), Field(ge=0, le=MAX_INT)]
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 
 _E164_RE = re.compile(r"^\+\d{7,15}$")
@@ -205,7 +298,7 @@ class ShortDurationRetry(BaseModel):
     model_config = _STRICT
 
     enabled: bool = True
-    threshold_seconds: Annotated[int, BeforeValidator(_reject_bool), Field(ge=0)] | None = None
+    threshold_seconds: Seconds | None = None
 
 
 class ErrorRetry(BaseModel):

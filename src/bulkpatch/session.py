@@ -8,7 +8,6 @@ output goes to the event sink; nothing here prints or exits.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -55,7 +54,7 @@ from bulkpatch.rundir import (
     storage_error,
 )
 from bulkpatch.runreport import write_run_report
-from bulkpatch.sheet import Sheet, file_sha256, open_sheet
+from bulkpatch.sheet import Sheet, copy_rows, file_sha256, open_sheet, snapshot_sheet
 from bulkpatch.stats import RunStats
 from bulkpatch.summary import RunSummary, exit_code_for, next_steps
 from bulkpatch.timing import Timing
@@ -64,27 +63,6 @@ from bulkpatch.validation import SheetCheck, check_sheet, iter_verdicts
 from bulkpatch.version import __version__
 
 Mode = Literal["run", "plan", "resume"]
-
-
-def _snapshot_sheet(source: Path, dest_dir: Path, *, fmt: Any = None) -> tuple[Sheet, str]:
-    """Copy the sheet into the run directory and open the copy (its sha256 too)."""
-    sheet = open_sheet(source, fmt=fmt)
-    target = dest_dir / f"sheet.{sheet.kind}"
-    tmp = dest_dir / f".sheet.{sheet.kind}.tmp"
-    try:
-        with tmp.open("wb") as out, source.open("rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
-        tmp.chmod(0o600)
-        tmp.replace(target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise storage_error("copy the sheet into", dest_dir, exc, sent=False) from None
-    return open_sheet(target, fmt=sheet.kind), file_sha256(target)
-
-
-def _row_order(check: SheetCheck) -> Iterator[int]:
-    blanks = check.blank_row_numbers
-    return (row for row in range(1, check.last_row + 1) if row not in blanks)
 
 
 def new_run(
@@ -193,7 +171,9 @@ class Session:
                 )
                 created = True
                 self._locks.append(lock_run_dir(self.run_dir))
-                sheet, sha = _snapshot_sheet(self.sheet_path, self.run_dir, fmt=options.fmt)
+                sheet, sha = snapshot_sheet(
+                    self.sheet_path, self.run_dir, fmt=options.fmt, sheet_name=options.sheet_name
+                )
             else:
                 assert self.run_dir is not None
                 self._locks.append(lock_run_dir(self.run_dir))
@@ -245,7 +225,7 @@ class Session:
                 f"continues the run's own copy {copy}",
                 "sheet_changed",
             )
-        return open_sheet(copy), sha
+        return open_sheet(copy, sheet_name=self.options.sheet_name), sha
 
     def _check(self, sheet: Sheet) -> SheetCheck:
         options = self.options
@@ -330,7 +310,7 @@ class Session:
             )
         name, columns = ("plan.csv", PLAN_COLUMNS) if plan_mode else ("results.csv", RESULT_COLUMNS)
         try:
-            results = OrderedResults(run_dir / name, _row_order(check), columns)
+            results = OrderedResults(run_dir / name, check.row_numbers(), columns)
         except OSError as exc:
             raise storage_error("write the results in", run_dir, exc, sent=False) from None
         recorder = Recorder(
@@ -646,8 +626,6 @@ class Session:
         return summary
 
     def _write_run_reports(self, sheet: Sheet, recorder: Recorder, run_dir: Path) -> None:
-        from bulkpatch.retrysheet import copy_rows
-
         if sheet.kind == "parquet":
             csv_to_parquet(run_dir / "results.csv", run_dir / "results.parquet")
         copied = copy_rows(sheet, recorder.retry_rows, run_dir / f"retry.{sheet.kind}")

@@ -33,6 +33,7 @@ from bulkpatch.errors import (
     UsageError,
 )
 from bulkpatch.outcomes import ExitCode
+from bulkpatch.text import printable
 
 #: Problems listed on screen before "… and N more".
 SHOWN_PROBLEMS = 50
@@ -53,7 +54,7 @@ def exit_code_of(error: BaseException) -> ExitCode:
 
 def say_error(console: Console, text: str) -> None:
     line = Text("error: ", style="bold red")
-    line.append(text)
+    line.append(printable(text))
     console.print(line, highlight=False)
 
 

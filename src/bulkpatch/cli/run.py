@@ -156,8 +156,13 @@ def common_options(func: F) -> F:
         click.option(
             "--format",
             "fmt",
-            type=click.Choice(["csv", "parquet"]),
+            type=click.Choice(["csv", "parquet", "xlsx"]),
             help="Sheet format (default: from the file extension).",
+        ),
+        click.option(
+            "--sheet-name",
+            metavar="NAME",
+            help="The worksheet of an .xlsx workbook to read (default: the first).",
         ),
         click.option(
             "--base-url",

@@ -17,6 +17,8 @@ from bulkpatch.cli import cli
 from bulkpatch.cli.exits import guarded
 from bulkpatch.outcomes import ExitCode
 from bulkpatch.rows import Problem
+from bulkpatch.sheet import open_sheet
+from bulkpatch.text import printable
 from bulkpatch.validation import SheetCheck, check_sheet
 
 #: A (column, rule) shared by at least this many rows is printed once, as a group.
@@ -34,8 +36,11 @@ Nothing is sent: no network, no key. Exit 0 when every row is valid, 2 when the 
 problem or cannot be read.
 
 \b
-SHEET is a CSV file (UTF-8, comma-separated, a header row) or a Parquet
-file, chosen by its extension (.csv, .parquet) or by --format.
+SHEET is a CSV file (UTF-8, comma-separated, a header row), a Parquet
+file or an Excel workbook (.xlsx: the first worksheet, or --sheet-name),
+chosen by its extension (.csv, .parquet, .xlsx) or by --format. Row
+numbers are data rows (row 1 is the first under the header); in an .xlsx
+they are Excel's own (the header is row 1).
 
 \b
 Columns:
@@ -181,7 +186,8 @@ def _consoles() -> tuple[Console, Console]:
 
 
 def _print(console: Console, line: _Line) -> None:
-    text = escape(line.text)
+    # Sheet text is data: control characters dropped, markup characters escaped.
+    text = escape(printable(line.text))
     console.print(f"[{line.style}]{text}[/]" if line.style else text)
 
 
@@ -196,8 +202,13 @@ def _print(console: Console, line: _Line) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "parquet"]),
+    type=click.Choice(["csv", "parquet", "xlsx"]),
     help="Sheet format (default: from the file extension).",
+)
+@click.option(
+    "--sheet-name",
+    metavar="NAME",
+    help="The worksheet of an .xlsx workbook to read (default: the first).",
 )
 @click.option(
     "--limit",
@@ -211,16 +222,24 @@ def validate_command(
     sheet: Path,
     org: str | None,
     workspace: str | None,
-    fmt: Literal["csv", "parquet"] | None,
+    fmt: Literal["csv", "parquet", "xlsx"] | None,
+    sheet_name: str | None,
     limit: int,
     quiet: bool,
 ) -> None:
     out, err = _consoles()
 
     def action() -> int:
+        opened = open_sheet(sheet, fmt=fmt, sheet_name=sheet_name)
+        if opened.sheet_name is not None and not quiet:
+            err.print(
+                f"validate: reading worksheet `{printable(opened.sheet_name)}` of {sheet}",
+                highlight=False,
+                markup=False,
+            )
         progress = _Progress(err, quiet=quiet)
         try:
-            check = check_sheet(sheet, fmt=fmt, org=org, workspace=workspace, progress=progress)
+            check = check_sheet(opened, org=org, workspace=workspace, progress=progress)
         finally:
             progress.stop()
         for line in report_lines(check, limit=limit):

@@ -1,0 +1,246 @@
+"""The whole sheet: one read, each row validated once (:func:`check_sheet`); then the run's
+streaming pass (:func:`iter_verdicts`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bulkpatch.rows import CampaignKey, Problem, RowChange, RowVerdict
+from bulkpatch.sheet import DEFAULT_BATCH_SIZE, Sheet, SheetKind, open_sheet
+from bulkpatch.text import shorten
+from bulkpatch.validation.noread import no_read_problems
+from bulkpatch.validation.row import RowValidator
+from bulkpatch.validation.words import format_rows
+
+#: ``--no-read`` problems kept in a :class:`SheetCheck` at most (all are counted).
+NO_READ_KEPT = 50
+
+
+@dataclass(slots=True)
+class SheetCheck:
+    """What :func:`check_sheet` found: counts, and every problem with the sheet and its rows.
+
+    The row numbers the streaming pass (:func:`iter_verdicts`) yields are known from it without
+    reading again: every number from :attr:`first_row` to :attr:`last_row` that is not in
+    :attr:`blank_row_numbers` (see :meth:`row_numbers`).
+    """
+
+    path: Path
+    kind: SheetKind
+    columns: tuple[str, ...]
+    #: Data rows checked (blank rows are not counted).
+    rows: int
+    #: Problems with the sheet as a whole (row 0): header, defaults, no data rows.
+    header_problems: list[Problem]
+    #: Every row problem, duplicates included, in row order.
+    problems: list[Problem]
+    #: Rows that must not be applied.
+    invalid_rows: frozenset[int]
+    #: Rows skipped because every cell was empty (before the last row that is not).
+    blank_rows: int = 0
+    #: The number of the first data row: 1, or 2 for ``.xlsx`` (Excel's numbering).
+    first_row: int = 1
+    #: The number of the last row that is not blank (``first_row - 1`` when there is none).
+    last_row: int = 0
+    #: The blank rows between :attr:`first_row` and :attr:`last_row`.
+    blank_row_numbers: frozenset[int] = frozenset()
+    #: With ``no_read=True``: the first :data:`NO_READ_KEPT` reasons why a row without
+    #: problems of its own cannot be applied without reading its campaign first.
+    no_read_problems: list[Problem] = field(default_factory=list)
+    #: All such reasons, counted.
+    no_read_problem_count: int = 0
+    #: The rows that have such reasons.
+    no_read_rows: frozenset[int] = frozenset()
+    #: With ``collect_keys=True``: every row with valid ids, in sheet order: its campaign and
+    #: its ``expect.`` guards (path -> value; the guards that are valid).
+    keys: list[tuple[CampaignKey, dict[str, Any]]] = field(default_factory=list)
+    _by_row: dict[int, list[Problem]] | None = field(default=None, repr=False)
+
+    @property
+    def valid_rows(self) -> int:
+        return self.rows - len(self.invalid_rows)
+
+    @property
+    def ok(self) -> bool:
+        """True when the sheet may be run as it is: no sheet problem and no invalid row."""
+        return not self.header_problems and not self.invalid_rows
+
+    def row_numbers(self) -> Iterator[int]:
+        """The row numbers :func:`iter_verdicts` yields, in order."""
+        blank = self.blank_row_numbers
+        return (n for n in range(self.first_row, self.last_row + 1) if n not in blank)
+
+    def problems_of(self, row: int) -> list[Problem]:
+        """The problems of one row."""
+        if self._by_row is None:
+            by_row: dict[int, list[Problem]] = {}
+            for problem in self.problems:
+                by_row.setdefault(problem.row, []).append(problem)
+            self._by_row = by_row
+        return self._by_row.get(row, [])
+
+    def summary(self) -> str:
+        """One line: ``1,000 rows: 998 valid, 2 invalid``."""
+        noun = "row" if self.rows == 1 else "rows"
+        invalid = len(self.invalid_rows)
+        if self.header_problems:
+            count = len(self.header_problems)
+            return (
+                f"{self.rows:,} {noun}: {invalid:,} invalid, and {count:,} sheet "
+                f"problem{'s' if count != 1 else ''} that stop{'s' if count == 1 else ''} "
+                "the whole sheet"
+            )
+        return f"{self.rows:,} {noun}: {self.valid_rows:,} valid, {invalid:,} invalid"
+
+
+def _duplicate_rule(key: CampaignKey, rows: Sequence[int]) -> str:
+    where = "row" if len(rows) == 1 else "rows"
+    return (
+        f"the same campaign ({key}) is also in {where} {format_rows(rows)}: "
+        "each campaign may appear once in a sheet"
+    )
+
+
+def check_sheet(
+    source: str | Path | Sheet,
+    *,
+    org: str | None = None,
+    workspace: str | None = None,
+    no_read: bool = False,
+    collect_keys: bool = False,
+    progress: Callable[[int], None] | None = None,
+    fmt: str | None = None,
+    sheet_name: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> SheetCheck:
+    """Read and check every row of a sheet, offline: one read, each row validated once.
+
+    That same pass also finds, with ``no_read=True``, why rows cannot go without a GET
+    (:attr:`SheetCheck.no_read_problems`), and with ``collect_keys=True`` every campaign and its
+    guards (:attr:`SheetCheck.keys`).  Raises :class:`~bulkpatch.sheet.SheetError` when the file
+    cannot be read; every problem with its content is data in the returned :class:`SheetCheck`.
+    ``progress`` is called after each batch with the number of rows checked so far.
+    """
+    sheet = (
+        source if isinstance(source, Sheet) else open_sheet(source, fmt=fmt, sheet_name=sheet_name)
+    )
+    validator = RowValidator(sheet.columns, org=org, workspace=workspace, copy_values=False)
+    problems: list[Problem] = []
+    invalid: set[int] = set()
+    # (org, workspace) -> campaign -> first row: small keys so a million rows stay cheap.
+    seen: dict[tuple[str, str], dict[str, int]] = {}
+    repeats: dict[int, list[int]] = {}
+    keys_of_first: dict[int, CampaignKey] = {}
+    keys: list[tuple[CampaignKey, dict[str, Any]]] = []
+    no_read_kept: list[Problem] = []
+    no_read_count = 0
+    no_read_rows: set[int] = set()
+    blank: set[int] = set()
+    examine = validator.examine
+    rows = 0
+    expected = sheet.first_row
+    next_report = batch_size
+    for row, cells in sheet.iter_rows(batch_size):
+        rows += 1
+        if row != expected:
+            blank.update(range(expected, row))
+        expected = row + 1
+        ids, found, changes, expects = examine(row, cells)
+        if found:
+            problems.extend(found)
+            invalid.add(row)
+        if ids is not None:
+            if collect_keys:
+                keys.append((CampaignKey(*ids), expects))
+            if no_read and not found:
+                change = RowChange(row, CampaignKey(*ids), changes, expects)
+                reasons = no_read_problems(change)
+                if reasons:
+                    no_read_count += len(reasons)
+                    no_read_rows.add(row)
+                    room = NO_READ_KEPT - len(no_read_kept)
+                    if room > 0:
+                        no_read_kept.extend(reasons[:room])
+            scope = (ids[0], ids[1])
+            campaigns = seen.get(scope)
+            if campaigns is None:
+                campaigns = seen[scope] = {}
+            first = campaigns.setdefault(ids[2], row)
+            if first != row:
+                key = CampaignKey(*ids)
+                problems.append(
+                    Problem(
+                        row, "campaign_id", shorten(key.campaign_id), _duplicate_rule(key, [first])
+                    )
+                )
+                invalid.add(row)
+                invalid.add(first)
+                repeats.setdefault(first, []).append(row)
+                keys_of_first.setdefault(first, key)
+        if progress is not None and rows >= next_report:
+            progress(rows)
+            next_report += batch_size
+    if progress is not None:
+        progress(rows)
+    for first, later in repeats.items():
+        key = keys_of_first[first]
+        problems.append(
+            Problem(first, "campaign_id", shorten(key.campaign_id), _duplicate_rule(key, later))
+        )
+    problems.sort(key=lambda p: p.row)
+    header_problems = list(validator.header_problems)
+    if rows == 0:
+        header_problems.append(
+            Problem(0, "", "", "the sheet has a header but no data rows: nothing to do")
+        )
+    return SheetCheck(
+        path=sheet.path,
+        kind=sheet.kind,
+        columns=sheet.columns,
+        rows=rows,
+        header_problems=header_problems,
+        problems=problems,
+        invalid_rows=frozenset(invalid),
+        blank_rows=len(blank),
+        first_row=sheet.first_row,
+        last_row=expected - 1,
+        blank_row_numbers=frozenset(blank),
+        no_read_problems=no_read_kept,
+        no_read_problem_count=no_read_count,
+        no_read_rows=frozenset(no_read_rows),
+        keys=keys,
+    )
+
+
+def iter_verdicts(
+    sheet: Sheet,
+    *,
+    org: str | None = None,
+    workspace: str | None = None,
+    check: SheetCheck | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Iterator[RowVerdict]:
+    """Stream a verdict per row, in order: the run's single pass (one read, one validation per
+    row).
+
+    A row's own problems are found here; problems that span rows (duplicates) are known only
+    after the whole sheet, from :func:`check_sheet`.  Pass that ``check`` to have them merged in:
+    a row in ``check.invalid_rows`` then never comes out valid, and carries its problems.
+    """
+    validator = RowValidator(sheet.columns, org=org, workspace=workspace)
+    invalid = check.invalid_rows if check is not None else frozenset()
+    for row, cells in sheet.iter_rows(batch_size):
+        verdict = validator.validate(row, cells)
+        if check is not None and verdict.ok and row in invalid:
+            verdict = RowVerdict(
+                row=row,
+                key=verdict.key,
+                change=None,
+                problems=tuple(check.problems_of(row))
+                or (Problem(row, "", "", "marked invalid by the sheet check"),),
+            )
+        yield verdict
