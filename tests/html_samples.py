@@ -406,9 +406,9 @@ def main(out: Path, phone: Path | None = None) -> None:
     ``out`` (palette PNGs, small enough to commit), and phone-width ones in ``phone``."""
     from PIL import Image
 
-    from bulkpatch.planpage import render_plan_page
-    from bulkpatch.runpage import render_run_report
-    from bulkpatch.runreport import build_run_report
+    from bulkpatch.html.planpage import render_plan_page
+    from bulkpatch.html.runpage import render_run_report
+    from bulkpatch.html.runreport import build_run_report
 
     browser = chromium()
     if browser is None:

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from bulkpatch.planpage import render_plan_page
-from bulkpatch.runpage import render_run_report
-from bulkpatch.runreport import build_run_report
+from bulkpatch.html.planpage import render_plan_page
+from bulkpatch.html.runpage import render_run_report
+from bulkpatch.html.runreport import build_run_report
 from html_samples import chromium, faulty_run, plan_rows, screenshot
 
 BROWSER = chromium()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from xml.etree import ElementTree
 
-from bulkpatch.charts import (
+from bulkpatch.html.charts import (
     BOTTOM,
     HEIGHT,
     MARKS_TOP,

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bulkpatch import planpage
-from bulkpatch.htmlkit import clean, esc, options_rows
-from bulkpatch.planpage import render_plan_page, write_plan_page
-from bulkpatch.runpage import render_run_report
-from bulkpatch.runreport import build_run_report
+from bulkpatch.html import planpage
+from bulkpatch.html.kit import clean, esc, options_rows
+from bulkpatch.html.planpage import render_plan_page, write_plan_page
+from bulkpatch.html.runpage import render_run_report
+from bulkpatch.html.runreport import build_run_report
 from html_audit import audit_page
 from html_samples import T0, faulty_run, hostile_plan, hostile_run, plan_rows
 from test_runreport import done, end, start, tick

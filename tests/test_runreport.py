@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from bulkpatch import runreport
 from bulkpatch.errors import UsageError
-from bulkpatch.htmlkit import NO_OUTCOME
-from bulkpatch.runreport import build_run_report, write_run_report
-from bulkpatch.samples import MAX_POINTS
+from bulkpatch.html import runreport
+from bulkpatch.html.kit import NO_OUTCOME
+from bulkpatch.html.runreport import build_run_report, write_run_report
+from bulkpatch.html.samples import MAX_POINTS
 from html_audit import external_references
 from html_samples import T0, faulty_run
 from runs import StartSimulator, run_sheet, write_sheet

@@ -8,16 +8,12 @@ output goes to the event sink; nothing here prints or exits.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
 
-from bulkpatch.breaker import Breaker
 from bulkpatch.budget import RetryBudget
 from bulkpatch.client import ApiClient, Lane, new_session
 from bulkpatch.errors import (
@@ -28,12 +24,13 @@ from bulkpatch.errors import (
 )
 from bulkpatch.events import EventSink, Notice, Progress, RunFinished, RunStarted
 from bulkpatch.executor import Executor, RunControl
+from bulkpatch.html.planpage import write_plan_page
+from bulkpatch.html.runreport import write_run_report
 from bulkpatch.journal import FORMAT, JOURNAL_NAME, JournalState, JournalWriter
 from bulkpatch.options import RunOptions
-from bulkpatch.pacing import Pacer
-from bulkpatch.planner import PlanOptions, plan_row
-from bulkpatch.planpage import write_plan_page
-from bulkpatch.pool import Job, Kept, WorkItem, run_pool
+from bulkpatch.planner import PlanOptions
+from bulkpatch.pool import Job, run_pool
+from bulkpatch.procedure import apply_row, work_items
 from bulkpatch.recorder import Recorder
 from bulkpatch.reports import (
     PLAN_COLUMNS,
@@ -42,7 +39,7 @@ from bulkpatch.reports import (
     csv_to_parquet,
     write_json,
 )
-from bulkpatch.results import RowResult, invalid, read_failed, result_from_record, row_result
+from bulkpatch.results import RowResult
 from bulkpatch.rows import CampaignKey
 from bulkpatch.rundir import (
     FileLock,
@@ -53,13 +50,13 @@ from bulkpatch.rundir import (
     remove_run_dir,
     storage_error,
 )
-from bulkpatch.runreport import write_run_report
 from bulkpatch.sheet import Sheet, copy_rows, file_sha256, open_sheet, snapshot_sheet
 from bulkpatch.stats import RunStats
 from bulkpatch.summary import RunSummary, exit_code_for, next_steps
+from bulkpatch.target import api_target, make_lane
 from bulkpatch.timing import Timing
 from bulkpatch.urls import check_base_url
-from bulkpatch.validation import SheetCheck, check_sheet, iter_verdicts
+from bulkpatch.validation import SheetCheck, check_sheet
 from bulkpatch.version import __version__
 
 Mode = Literal["run", "plan", "resume"]
@@ -321,7 +318,7 @@ class Session:
             plan_mode=plan_mode,
         )
         try:
-            async with self._target(check) as (base_url, api_key):
+            async with api_target(self.options, self._api_key, check.keys) as (base_url, api_key):
                 await self._pool(sheet, check, recorder, base_url, api_key)
         except BaseException:
             results.abandon()
@@ -331,48 +328,13 @@ class Session:
         self.stats.finished = self._timing.clock()
         return self._finish(sheet, check, sha, results, recorder, started)
 
-    @asynccontextmanager
-    async def _target(self, check: SheetCheck) -> AsyncIterator[tuple[str, str]]:
-        """(base URL, key): the real API, or a simulator started here seeded with the sheet."""
-        options = self.options
-        if not options.simulate:
-            yield check_base_url(options.base_url), self._api_key
-            return
-        import secrets
-
-        from bulkpatch.simulator import SimulatorConfig, serve_simulator
-
-        key = "sim-" + secrets.token_hex(8)
-        keys: list[CampaignKey] = []
-        overrides: dict[CampaignKey, dict[str, Any]] = {}
-        for row_key, expects in check.keys:
-            keys.append(row_key)
-            if expects:
-                overrides[row_key] = dict(expects)
-        config = SimulatorConfig(
-            api_key=key, seed=options.seed, campaigns=tuple(keys), overrides=overrides
-        )
-        async with serve_simulator(config) as sim:
-            yield sim.base_url, key
-
     def _make_lane(self, api_key: str) -> Lane:
-        timing = self._timing
-        options = self.options
-
         def gave_up(reason: str) -> None:
             self.control.stop(reason)
             self._notice("error", f"stopping: {reason}", "outage")
 
-        return Lane(
-            label="the API key",
-            api_key=api_key,
-            pacer=Pacer(options.rate, clock=timing.clock, sleep=timing.sleep),
-            breaker=Breaker(
-                max_outage=options.max_outage,
-                on_give_up=gave_up,
-                clock=timing.clock,
-                sleep=timing.sleep,
-            ),
+        return make_lane(
+            self.options, api_key, self._timing, label="the API key", on_give_up=gave_up
         )
 
     def _key_refused(self, lane: Lane, why: str) -> None:
@@ -409,7 +371,14 @@ class Session:
             )
 
             async def apply(job: Job) -> RowResult:
-                return await self._apply_row(job, executor)
+                return await apply_row(
+                    job,
+                    executor,
+                    control=control,
+                    no_read=options.no_read,
+                    plan_mode=self.mode == "plan",
+                    clock=timing.clock,
+                )
 
             def record(result: RowResult, fresh: bool) -> None:
                 recorder.record(result, fresh=fresh)
@@ -421,7 +390,7 @@ class Session:
                 if self.prior is not None and self.prior.paused:
                     await self._resume_left_paused(executor, self.prior.paused)
                 await run_pool(
-                    self._work_items(sheet, check),
+                    work_items(sheet, check, options, self.prior),
                     apply,
                     concurrency=options.concurrency,
                     stopping=lambda: control.stop_reason,
@@ -457,48 +426,6 @@ class Session:
             "resuming_left_paused",
         )
         await executor.resume_left_paused(left, within=within)
-
-    async def _apply_row(self, job: Job, executor: Executor) -> RowResult:
-        clock = self._timing.clock
-        started = clock()
-        change = job.change
-        control = self.control
-        if self.options.no_read and not job.in_doubt:
-            plan = plan_row(None, change, control.plan_options)
-        else:
-            read = await executor.read(change.key)
-            if not read.reply.ok:
-                result = read_failed(change, read, stop_reason=control.stop_reason)
-                return replace(result, duration_ms=int((clock() - started) * 1000))
-            plan = plan_row(read.reply.data, change, control.plan_options)
-        execution = None if self.mode == "plan" else await executor.carry_out(plan, change)
-        result = row_result(
-            change, plan, execution, in_doubt=job.in_doubt, stop_reason=control.stop_reason
-        )
-        return replace(result, duration_ms=int((clock() - started) * 1000))
-
-    def _work_items(self, sheet: Sheet, check: SheetCheck) -> Iterator[WorkItem]:
-        """Every row of the sheet, in order: a job, or a result already known."""
-        options, prior = self.options, self.prior
-        for verdict in iter_verdicts(
-            sheet, org=options.org, workspace=options.workspace, check=check
-        ):
-            row = verdict.row
-            in_doubt = prior is not None and row in prior.in_doubt
-            if prior is not None and row in prior.done:
-                kept = result_from_record(prior.done[row])
-                if kept.outcome.value != "not_attempted":
-                    yield Kept(kept)
-                    continue
-                # Stopped after sending: whatever the last answer said, read it back first.
-                in_doubt = kept.attempts > 0
-            if verdict.change is None:
-                reasons = [
-                    f"{p.column}: {p.rule}" if p.column else p.rule for p in verdict.problems
-                ]
-                yield invalid(row, verdict.key, reasons)
-                continue
-            yield Job(verdict.change, in_doubt=in_doubt)
 
     async def _tick(self) -> None:
         """Once a second: a ``tick`` journal line and a progress event."""

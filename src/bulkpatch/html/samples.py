@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bulkpatch.charts import LatencyPoint, RatePoint
+from bulkpatch.html.charts import LatencyPoint, RatePoint
 
 #: Points per chart at most: longer runs fold several seconds into one point.
 MAX_POINTS = 600

@@ -1,6 +1,6 @@
-"""The HTML of ``report.html``: a pure function of a :class:`~bulkpatch.runreport.RunReport`.
+"""The HTML of ``report.html``: a pure function of a :class:`~bulkpatch.html.runreport.RunReport`.
 
-Every value from the journal or summary.json goes through :func:`~bulkpatch.htmlkit.esc` (values
+Every value from the journal or summary.json goes through :func:`~bulkpatch.html.kit.esc` (values
 the builder already cut get a larger limit here, so that its note of the cut stays whole).
 """
 
@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from bulkpatch.charts import latency_chart, rate_chart
-from bulkpatch.htmlkit import (
+from bulkpatch.html.charts import latency_chart, rate_chart
+from bulkpatch.html.kit import (
     NO_OUTCOME,
     count_cards,
     esc,
@@ -26,7 +26,7 @@ from bulkpatch.htmlkit import (
     page,
     stacked_labels_css,
 )
-from bulkpatch.runreport import FAILURES_SHOWN, RunReport, Session
+from bulkpatch.html.runreport import FAILURES_SHOWN, RunReport, Session
 from bulkpatch.text import shorten
 
 EXIT_MEANING = {

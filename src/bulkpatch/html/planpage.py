@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bulkpatch.htmlkit import (
+from bulkpatch.html.kit import (
     clean,
     count_cards,
     esc,

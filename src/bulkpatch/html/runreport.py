@@ -3,8 +3,8 @@
 * :func:`build_run_report` -- pure: the journal's records (in file order) and summary.json's dict
   in, a :class:`RunReport` out.  It streams: whatever the journal's length, it keeps one byte per
   row (its latest outcome), at most :data:`FAILURES_SHOWN` failed rows, and the per-second samples
-  folded into at most :data:`bulkpatch.samples.MAX_POINTS` points.
-* :func:`bulkpatch.runpage.render_run_report` -- pure: a :class:`RunReport` to HTML.
+  folded into at most :data:`bulkpatch.html.samples.MAX_POINTS` points.
+* :func:`bulkpatch.html.runpage.render_run_report` -- pure: a :class:`RunReport` to HTML.
 * :func:`write_run_report` -- the thin shell: reads the run directory, writes ``report.html``
   whole or not at all, mode 0600.
 
@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from bulkpatch.errors import UsageError
-from bulkpatch.htmlkit import NO_OUTCOME, clean
+from bulkpatch.html.kit import NO_OUTCOME, clean
+from bulkpatch.html.samples import Samples, Traffic, count, num
 from bulkpatch.outcomes import Outcome
 from bulkpatch.reports import atomic_text
-from bulkpatch.samples import Samples, Traffic, count, num
 
 #: Failed rows listed in the page at most (all of them are in results.csv and retry.csv).
 FAILURES_SHOWN = 5_000
@@ -373,7 +373,7 @@ def read_summary(path: Path) -> dict[str, Any] | None:
 def write_run_report(run_dir: Path) -> Path:
     """Build ``report.html`` from ``run_dir``'s journal (and summary.json, if present) and write
     it whole or not at all, mode 0600.  Returns its path."""
-    from bulkpatch.runpage import render_run_report
+    from bulkpatch.html.runpage import render_run_report
 
     journal = run_dir / "journal.jsonl"
     if not journal.is_file():
