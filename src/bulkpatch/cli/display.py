@@ -15,6 +15,7 @@ import csv
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -66,6 +67,27 @@ def rate_text(event: Progress) -> str:
 
 def resume_command(run_dir: Path) -> str:
     return f"bulkpatch resume {run_dir}"
+
+
+#: Campaigns named per earlier run at the end of a run (all of them are in summary.json).
+EARLIER_NAMED = 5
+
+
+def earlier_paused_lines(earlier: Mapping[str, str]) -> list[str]:
+    """Per earlier run in the report directory: the campaigns it left paused, and its resume."""
+    by_run: dict[str, list[str]] = {}
+    for campaign, run_dir in earlier.items():
+        by_run.setdefault(run_dir, []).append(campaign)
+    lines = []
+    for run_dir, campaigns in sorted(by_run.items()):
+        named = ", ".join(printable(c) for c in campaigns[:EARLIER_NAMED])
+        if len(campaigns) > EARLIER_NAMED:
+            named += f" and {len(campaigns) - EARLIER_NAMED:,} more"
+        lines.append(
+            f"STILL PAUSED by an earlier run: {len(campaigns):,} campaign(s) ({named}); "
+            f"resume them with: {resume_command(Path(run_dir))}"
+        )
+    return lines
 
 
 class ConsoleDisplay:
@@ -169,7 +191,9 @@ class ConsoleDisplay:
         if self.quiet and event.level == "info":
             return
         self.err.print(
-            Text(printable(event.text), style=_NOTICE_STYLE[event.level]), highlight=False
+            Text(printable(event.text), style=_NOTICE_STYLE[event.level]),
+            highlight=False,
+            soft_wrap=True,  # paths and commands stay whole, to copy
         )
 
     # -- the end -------------------------------------------------------------------------------
@@ -184,12 +208,28 @@ class ConsoleDisplay:
                 self.plan_table(summary.run_dir / "plan.csv")
             self.summary_table(summary)
         for name, why in summary.left_paused.items():
-            self.err.print(Text(f"LEFT PAUSED: {name} ({why})", style="bold red"))
+            self.err.print(
+                Text(f"LEFT PAUSED: {name} ({printable(why)})", style="bold red"),
+                highlight=False,
+                soft_wrap=True,
+            )
+        if summary.left_paused and (self.quiet or self.json_out) and not summary.stop_reason:
+            # The next steps are not shown: say here how to resume them.
+            self.err.print(
+                Text(f"resume them with: {resume_command(summary.run_dir)}", style="bold red"),
+                highlight=False,
+                soft_wrap=True,
+            )
+        for line in earlier_paused_lines(summary.earlier_paused):
+            self.err.print(Text(line, style="yellow"), highlight=False, soft_wrap=True)
         if summary.exit_code == ExitCode.ABORTED and summary.stop_reason:
             self.err.print(
-                f"stopped: {summary.stop_reason}\ncontinue with: {resume_command(summary.run_dir)}",
+                Text(
+                    f"stopped: {printable(summary.stop_reason)}\n"
+                    f"continue with: {resume_command(summary.run_dir)}"
+                ),
                 highlight=False,
-                markup=False,
+                soft_wrap=True,
             )
         if not self.quiet and not self.json_out:
             for step in summary.next_steps:
@@ -306,6 +346,8 @@ class JsonLog:
                 run_dir=str(summary.run_dir),
                 exit_code=summary.exit_code,
                 outcomes=dict(summary.outcomes),
+                left_paused=dict(summary.left_paused),
+                paused_by_earlier_runs=dict(summary.earlier_paused),
                 next_steps=[s.as_dict() for s in summary.next_steps],
             )
             if self.json_out:
