@@ -44,6 +44,10 @@ def all_active(names: list[str]) -> dict[Any, dict[str, Any]]:
     return {(ORG, WS, c): {"status": "active", VERSION: 1} for c in names}
 
 
+def patched(sim: Any) -> int:
+    return int(sim.stats()["patches_applied_total"])
+
+
 def paused_now(sim: Any, names: list[str]) -> list[str]:
     return [c for c in names if sim.state.status_of((ORG, WS, c)) == "paused"]
 
@@ -229,8 +233,9 @@ async def test_a_thousand_rows_under_every_fault_each_get_one_right_outcome_none
     )
 
     stats = sim.stats()
-    assert stats["failures_after_store"] > 50 and stats["injected_failures"] > 50, stats
-    assert stats["resets_before_store"] > 10 and stats["resets_after_store"] > 10, stats
+    for fault, least in [("failures_after_store", 50), ("injected_failures", 50),
+                         ("resets_before_store", 10), ("resets_after_store", 10)]:  # fmt: skip
+        assert stats[fault] > least, stats
     results = run.results()
     assert [int(r["row"]) for r in results] == list(range(1, 1001))  # one line per row
     for row in results:
