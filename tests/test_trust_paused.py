@@ -19,6 +19,9 @@ import pytest
 
 from bulkpatch.journal import read_journal
 from bulkpatch.merge import get_path
+from bulkpatch.outcomes import Outcome
+from bulkpatch.results import LEFT_PAUSED_NOTE, RESUMED_LATER_NOTE, RowResult, resumed_later
+from bulkpatch.rows import CampaignKey
 from faketime import FakeTime
 from runs import (
     StartSimulator,
@@ -253,3 +256,36 @@ async def test_a_thousand_rows_under_every_fault_each_get_one_right_outcome_none
         assert get_path(sim.state.get((ORG, WS, name)), VERSION) == TARGET, name
     assert run.summary()["campaigns_left_paused"] == {}
     assert run.code == 1  # the ended and cancelled rows are skipped
+
+
+# -- a row whose campaign was left paused, once a later session resumed it -----------------------
+
+
+def left_paused_row(outcome: Outcome, reason: str) -> RowResult:
+    key = CampaignKey(ORG, WS, "a1")
+    return RowResult(3, key, outcome, reason, campaign_status="paused", before={"name": "Old"})
+
+
+def test_an_applied_update_left_paused_is_updated_once_resumed_and_keeps_its_undo_data() -> None:
+    row = left_paused_row(
+        Outcome.FAILED,
+        "the update was applied, but resuming the campaign failed (HTTP 409: limit); "
+        + LEFT_PAUSED_NOTE,
+    )
+    now = resumed_later(row)
+    assert now.outcome is Outcome.UPDATED
+    assert "LEFT PAUSED" not in now.reason
+    assert now.campaign_status == "scheduled"
+    assert now.before == {"name": "Old"}
+
+
+def test_a_refused_update_left_paused_stays_rejected_once_resumed() -> None:
+    row = left_paused_row(
+        Outcome.REJECTED,
+        "PATCH: locked; resuming the campaign failed (HTTP 409: limit); " + LEFT_PAUSED_NOTE,
+    )
+    now = resumed_later(row)
+    assert now.outcome is Outcome.REJECTED
+    assert now.reason == f"PATCH: locked; {RESUMED_LATER_NOTE}"
+    unrelated = RowResult(4, None, Outcome.REJECTED, "PATCH: locked")
+    assert resumed_later(unrelated) is unrelated

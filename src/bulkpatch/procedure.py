@@ -8,7 +8,7 @@ into the row's result (:func:`~bulkpatch.results.row_result`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 
 from bulkpatch.executor import Executor, RunControl
@@ -17,22 +17,41 @@ from bulkpatch.options import RunOptions
 from bulkpatch.outcomes import Outcome
 from bulkpatch.planner import plan_row
 from bulkpatch.pool import Job, Kept, WorkItem
-from bulkpatch.results import RowResult, invalid, read_failed, result_from_record, row_result
+from bulkpatch.results import (
+    RowResult,
+    invalid,
+    read_failed,
+    result_from_record,
+    resumed_later,
+    row_result,
+)
 from bulkpatch.sheet import Sheet
 from bulkpatch.validation import SheetCheck, iter_verdicts
 
 
 def work_items(
-    sheet: Sheet, check: SheetCheck, options: RunOptions, prior: JournalState | None
+    sheet: Sheet,
+    check: SheetCheck,
+    options: RunOptions,
+    prior: JournalState | None,
+    *,
+    resumed: Collection[int] = (),
 ) -> Iterator[WorkItem]:
-    """Every row of the sheet, in order: a job, or a result already known."""
+    """Every row of the sheet, in order: a job, or a result already known.
+
+    ``resumed``: rows whose campaign an earlier session left paused and this one resumed: their
+    kept result no longer says LEFT PAUSED (and gets a new ``done`` line saying so).
+    """
     for verdict in iter_verdicts(sheet, org=options.org, workspace=options.workspace, check=check):
         row = verdict.row
         in_doubt = prior is not None and row in prior.in_doubt
         if prior is not None and row in prior.done:
             kept = result_from_record(prior.done[row])
             if kept.outcome is not Outcome.NOT_ATTEMPTED:
-                yield Kept(kept)
+                if row in resumed and (now := resumed_later(kept)) is not kept:
+                    yield now  # with its before-values: the undo data stays
+                else:
+                    yield Kept(kept)
                 continue
             # Stopped after sending: whatever the last answer said, read it back first.
             in_doubt = kept.attempts > 0

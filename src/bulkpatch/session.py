@@ -387,10 +387,11 @@ class Session:
                 tg.start_soon(self._tick)
                 if self.journal is not None:
                     tg.start_soon(self.journal.keep_synced)
+                resumed: set[int] = set()
                 if self.prior is not None and self.prior.paused:
-                    await self._resume_left_paused(executor, self.prior.paused)
+                    resumed = await self._resume_left_paused(executor, self.prior.paused)
                 await run_pool(
-                    work_items(sheet, check, options, self.prior),
+                    work_items(sheet, check, options, self.prior, resumed=resumed),
                     apply,
                     concurrency=options.concurrency,
                     stopping=lambda: control.stop_reason,
@@ -406,15 +407,19 @@ class Session:
         if reply.method in ("PATCH", "PUT"):
             self._sent_writes = True
 
-    async def _resume_left_paused(self, executor: Executor, paused: dict[str, int]) -> None:
-        """Campaigns an earlier session paused and did not resume: resume them first."""
+    async def _resume_left_paused(self, executor: Executor, paused: dict[str, int]) -> set[int]:
+        """Campaigns an earlier session paused and did not resume: resume them first.
+        Returns the rows whose campaigns were resumed."""
+        resumed: set[int] = set()
         for name, row in paused.items():
             key = CampaignKey.parse(name)
             why = await executor.resume_shielded(key, row)
             if why:
                 self._notice("error", f"could not resume {name}: {why}", "left_paused")
             else:
+                resumed.add(row)
                 self._notice("info", f"resumed {name}, which the interrupted run had paused")
+        return resumed
 
     async def _retry_left_paused(self, executor: Executor) -> None:
         left = {key: row for key, (row, _) in self.control.left_paused.items()}
