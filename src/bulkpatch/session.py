@@ -8,6 +8,7 @@ output goes to the event sink; nothing here prints or exits.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -49,6 +50,7 @@ from bulkpatch.rundir import (
     make_run_dir,
     remove_run_dir,
     storage_error,
+    with_next_step,
 )
 from bulkpatch.sheet import Sheet, copy_rows, file_sha256, open_sheet, snapshot_sheet
 from bulkpatch.stats import RunStats
@@ -138,6 +140,8 @@ class Session:
         self._earlier: dict[str, str] = {}
         self._lane: Lane | None = None
         self._sent_writes = prior is not None
+        #: Why a report file could not be written during the run ("" while all is well).
+        self._storage_failure = ""
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -187,8 +191,8 @@ class Session:
                 self._release()
                 remove_run_dir(self.run_dir)
                 self.run_dir = None
-            if isinstance(exc, StorageError) and exc.sent != self._sent_writes:
-                raise StorageError(str(exc), sent=self._sent_writes) from None
+            if isinstance(exc, StorageError):
+                raise with_next_step(exc, sent=self._sent_writes, run_dir=self.run_dir) from None
             raise
         finally:
             self._release()
@@ -258,6 +262,12 @@ class Session:
         self.control.stop(why)
         self._notice("error", f"stopping: {why}", "storage")
 
+    def _stop_storing(self, error: StorageError) -> None:
+        """A report file cannot be written: stop the run (once), and fail at its end."""
+        if not self._storage_failure:
+            self._storage_failure = str(error)
+            self._journal_failed(self._storage_failure)
+
     async def _run(self, sheet: Sheet, check: SheetCheck, sha: str) -> RunSummary:
         options = self.options
         run_dir = self.run_dir
@@ -271,7 +281,7 @@ class Session:
                     run_dir / JOURNAL_NAME, on_failure=self._journal_failed
                 )
             except OSError as exc:
-                raise storage_error("write the journal in", run_dir, exc, sent=False) from None
+                raise storage_error("write the journal in", run_dir, exc) from None
             if self.prior is None:
                 self.journal.write(
                     "start",
@@ -284,6 +294,13 @@ class Session:
                 )
             else:
                 self.journal.write("resume", rows=check.rows, options=options.for_journal())
+        name, columns = ("plan.csv", PLAN_COLUMNS) if plan_mode else ("results.csv", RESULT_COLUMNS)
+        try:
+            results = OrderedResults(run_dir / name, check.row_numbers(), columns)
+        except OSError as exc:
+            if self.journal is not None:
+                self.journal.close()
+            raise storage_error("write the results in", run_dir, exc) from None
         self._stopper.attach(self._interrupt, self._flush)
         self._emit(
             RunStarted(
@@ -305,11 +322,6 @@ class Session:
                 "earlier_paused",
                 campaigns=dict(self._earlier),
             )
-        name, columns = ("plan.csv", PLAN_COLUMNS) if plan_mode else ("results.csv", RESULT_COLUMNS)
-        try:
-            results = OrderedResults(run_dir / name, check.row_numbers(), columns)
-        except OSError as exc:
-            raise storage_error("write the results in", run_dir, exc, sent=False) from None
         recorder = Recorder(
             results=results,
             stats=self.stats,
@@ -345,6 +357,8 @@ class Session:
         self, sheet: Sheet, check: SheetCheck, recorder: Recorder, base_url: str, api_key: str
     ) -> None:
         options, timing, control = self.options, self._timing, self.control
+        where = self.run_dir
+        assert where is not None
         lane = self._lane = self._make_lane(api_key)
         budget = RetryBudget(clock=timing.clock, sleep=timing.sleep)
         async with new_session(options.concurrency) as http:
@@ -381,7 +395,10 @@ class Session:
                 )
 
             def record(result: RowResult, fresh: bool) -> None:
-                recorder.record(result, fresh=fresh)
+                try:
+                    recorder.record(result, fresh=fresh)
+                except OSError as exc:  # the results file: the disk is full, say
+                    self._stop_storing(storage_error("write the results in", where, exc))
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._tick)
@@ -532,17 +549,19 @@ class Session:
                 )
             else:
                 write_run_report(run_dir)
-        except OSError as exc:
+        except (OSError, StorageError) as exc:
             results.abandon()
-            raise storage_error(
-                "write the reports in", run_dir, exc, sent=self._sent_writes
-            ) from None
-        if self.journal is not None and self.journal.failure:
-            raise StorageError(
-                f"{self.journal.failure}; requests were already sent: free the space, then "
-                f"`bulkpatch resume {run_dir}`",
-                sent=True,
-            )
+            if self.journal is not None:
+                self.journal.close()
+            if isinstance(exc, StorageError):
+                raise
+            named = exc.filename2 or exc.filename
+            if named:
+                raise storage_error("write", Path(os.fsdecode(named)), exc) from None
+            raise storage_error("write the reports in", run_dir, exc) from None
+        failure = self._storage_failure or (self.journal.failure if self.journal else "")
+        if failure:
+            raise StorageError(failure)
         summary = RunSummary(
             run_dir=run_dir,
             mode=self.mode,
