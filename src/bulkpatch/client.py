@@ -176,6 +176,8 @@ class ApiClient:
         self._budget.note_request()
         if lane.breaker.record(reply, probe=probe):
             reply = replace(reply, systemic=True)
+        if reply.status is not None:
+            lane.pacer.answered(reply.latency)  # the pacer's slack follows the latency spread
         if reply.slow_down:
             lane.pacer.throttled(sent_at=started)
         elif reply.status is not None and reply.status < 500:

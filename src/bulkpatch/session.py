@@ -516,6 +516,10 @@ class Session:
             "target_rate": options.rate,
             "final_rate": lane.pacer.current_rate if lane is not None else options.rate,
             "rate_cuts": lane.pacer.throttle_events if lane is not None else 0,
+            "pacer_slack_ms": {
+                "last": round(lane.pacer.slack * 1000, 1) if lane else None,
+                "widest": round(lane.pacer.widest_slack * 1000, 1) if lane else None,
+            },
             "breaker": {
                 "openings": lane.breaker.openings if lane is not None else 0,
                 "paused_seconds": round(lane.breaker.paused_seconds, 3) if lane else 0.0,
