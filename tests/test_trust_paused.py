@@ -93,8 +93,8 @@ def crlf(path: Path) -> None:
 async def test_after_kill_9_with_campaigns_paused_resume_works_whatever_became_of_the_sheet(
     tmp_path: Path, start_simulator: StartSimulator, afterwards: str
 ) -> None:
-    names = ids(40)
-    sim = await start_simulator(latency_ms=120, overrides=all_active(names))
+    names = ids(24)
+    sim = await start_simulator(latency_ms=100, overrides=all_active(names))
     sheet = lf_sheet(tmp_path / "nightly.csv", names)
     reports = tmp_path / "reports"
     args = ["run", str(sheet), "--base-url", sim.base_url, "--rate", "unlimited",
@@ -126,8 +126,8 @@ async def test_after_kill_9_with_campaigns_paused_resume_works_whatever_became_o
 async def test_a_new_run_names_the_campaigns_an_earlier_killed_run_left_paused(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
-    names = ids(40)
-    sim = await start_simulator(latency_ms=120, overrides=all_active(names))
+    names = ids(24)
+    sim = await start_simulator(latency_ms=100, overrides=all_active(names))
     sheet = lf_sheet(tmp_path / "nightly.csv", names)
     reports = tmp_path / "reports"
     args = ["run", str(sheet), "--base-url", sim.base_url, "--rate", "unlimited",
@@ -202,7 +202,7 @@ async def test_after_a_resume_is_refused_for_good_no_more_campaigns_are_paused(
     puts = sim.stats()["requests"]["PUT"]
     assert sum(puts.values()) >= 3 * len(left)
     assert "trying to resume them for up to 2 s" in err
-    assert took < 15
+    assert took < 30  # the campaigns left paused are retried for 2 s, not for ever
 
 
 def _results(run_dir: Path) -> list[dict[str, str]]:
