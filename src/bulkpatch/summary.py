@@ -48,7 +48,11 @@ def reason_group(outcome: str, reason: str) -> ReasonGroup:
         if reason.startswith("campaign is active; rerun"):
             return ReasonGroup(outcome, "campaign is active", "retry-pause-active")
         if reason.startswith("campaign is active and not paused"):
-            return ReasonGroup(outcome, "campaign is active, and pausing had stopped", "read")
+            # Pausing stopped because a resume was refused for good: once that is fixed (and
+            # the campaigns left paused are resumed), the same rerun applies them.
+            return ReasonGroup(
+                outcome, "campaign is active, and pausing had stopped", "retry-pause-active"
+            )
         if reason.startswith(("campaign is ended", "campaign is cancelled")):
             return ReasonGroup(outcome, "ended or cancelled", "nothing")
         if reason.startswith("stale:"):
