@@ -22,6 +22,7 @@ from bulkpatch.merge import get_path
 from bulkpatch.outcomes import Outcome
 from bulkpatch.results import LEFT_PAUSED_NOTE, RESUMED_LATER_NOTE, RowResult, resumed_later
 from bulkpatch.rows import CampaignKey
+from bulkpatch.simulator import SimulatorConfig
 from faketime import FakeTime
 from runs import (
     StartSimulator,
@@ -33,6 +34,7 @@ from runs import (
     run_sheet,
     write_sheet,
 )
+from scripted import scripted_simulator
 
 ORG, WS = "org-p", "ws-p"
 VERSION = "app_config.app_version"
@@ -292,3 +294,39 @@ def test_a_refused_update_left_paused_stays_rejected_once_resumed() -> None:
     assert now.reason == f"PATCH: locked; {RESUMED_LATER_NOTE}"
     unrelated = RowResult(4, None, Outcome.REJECTED, "PATCH: locked")
     assert resumed_later(unrelated) is unrelated
+
+
+async def test_a_campaign_resumed_after_the_last_row_no_longer_reads_left_paused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def decide(method: str, path: str, nth: int, total: int) -> Any:
+        if method == "PUT" and 2 <= nth <= 6:
+            return (409, "Organisation is at its limit of live campaigns")  # the resume, 5 times
+        return None
+
+    config = SimulatorConfig(seed=3, overrides=all_active(["a1", "a2"]))
+    sheet = write_sheet(tmp_path / "late.csv", campaign_rows(["a1"], ORG, WS, **{VERSION: "11"}))
+    fake = FakeTime()
+    async with scripted_simulator(config, decide) as sim:
+        run = await run_sheet(
+            sheet, sim, monkeypatch, pause_active=True, max_outage=120.0, timing=fake.timing()
+        )
+        assert sim.state.status_of((ORG, WS, "a1")) == "scheduled"
+        assert sim.script.count("PUT") == 7  # pause, 5 refused resumes, the one that worked
+        assert run.code == 0, run.output
+        (row,) = run.results()
+        assert row["outcome"] == "updated"
+        assert "LEFT PAUSED" not in row["reason"]
+        assert row["campaign_status"] == "scheduled"
+        summary = run.summary()
+        assert summary["campaigns_left_paused"] == {}
+        assert summary["outcomes"]["updated"] == 1
+        assert summary["outcomes"]["failed"] == 0
+        assert summary["next_steps"] == []
+        assert run.run_dir is not None
+        assert (run.run_dir / "retry.csv").read_text().count("\n") == 1  # the header only
+        # The journal's last word agrees: a resume keeps the row as updated, sends nothing.
+        requests = sim.stats()["requests_total"]
+        again = await run_sheet(sheet, sim, monkeypatch, mode="resume", run_dir=run.run_dir)
+        assert again.outcomes() == {"a1": "updated"}
+        assert sim.stats()["requests_total"] == requests

@@ -36,7 +36,7 @@ CONFIRMED_ON_RESUME = (
 LEFT_PAUSED_NOTE = "it is LEFT PAUSED — `bulkpatch resume` on the run directory resumes it"
 #: The API's status and updated_at are short; a longer one is cut to this many characters.
 STAMP_LIMIT = 200
-RESUMED_LATER_NOTE = "the campaign, left paused, was resumed by a later session of the run"
+RESUMED_LATER_NOTE = "the campaign, left paused at first, was resumed later"
 _APPLIED_BUT = "the update was applied, but "
 _RESUME_FAILED = "resuming the campaign failed "
 _UNSURE_RESUME_FAILED = ", and resuming it failed "

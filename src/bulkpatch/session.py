@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import anyio
 
+from bulkpatch.amends import Amends, rewrite_rows
 from bulkpatch.budget import RetryBudget
 from bulkpatch.client import ApiClient, Lane, new_session
 from bulkpatch.errors import (
@@ -142,6 +143,8 @@ class Session:
         self._sent_writes = prior is not None
         #: Why a report file could not be written during the run ("" while all is well).
         self._storage_failure = ""
+        #: Rows that left a campaign paused, amended if it is resumed after the last row.
+        self._amends = Amends()
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -395,6 +398,7 @@ class Session:
                 )
 
             def record(result: RowResult, fresh: bool) -> None:
+                self._amends.note(result, control.left_paused)
                 try:
                     recorder.record(result, fresh=fresh)
                 except OSError as exc:  # the results file: the disk is full, say
@@ -416,7 +420,14 @@ class Session:
                     interrupted=self.interrupted,
                 )
                 if control.left_paused and not self.interrupted.is_set():
+                    was_paused = set(control.left_paused)
                     await self._retry_left_paused(executor)
+                    self._amends.resumed(
+                        was_paused - set(control.left_paused),
+                        journal=self.journal,
+                        stats=self.stats,
+                        recorder=recorder,
+                    )
                 tg.cancel_scope.cancel()
 
     def _on_reply(self, reply: Any) -> None:
@@ -533,6 +544,8 @@ class Session:
         }
         try:
             results.commit()
+            if self._amends.records:
+                rewrite_rows(results.path, self._amends.records)
             if self.mode != "plan":
                 self._write_run_reports(sheet, recorder, run_dir)
             if self.journal is not None:
