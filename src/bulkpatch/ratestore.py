@@ -11,10 +11,13 @@ and answers how long to wait for it: one round trip per start, no race between p
 script runs alone in Redis) and no need for synchronised clocks (only Redis's clock is read).
 Slots are ``T = (1 + SLACK) / R`` apart, so ``R + 1`` consecutive slots span ``1 + SLACK``
 seconds; the ``SLACK`` (10 ms, as in the pacer) is room for the jitter between a slot and the
-request's actual start.  A process that wakes more than ``MAX_LATE`` after its slot (a busy
-event loop) does not start late -- that could crowd the next second -- but gives the slot up
-and reserves another.  So actual starts keep within ``RTT + MAX_LATE`` of their slots, and the
-ceiling holds on actual start times while the store is near (round trip well under 5 ms).
+request's actual start.  A start never comes before its slot: it aims at the moment the answer
+came plus the wait Redis gave.  A task woken more than ``MAX_LATE`` (5 ms) after that moment
+-- a stalled event loop -- could crowd the next second, so it gives the slot up and reserves
+another.  What is left for the other 5 ms: the answer's way back from Redis (a store on the
+same network: well under a millisecond), the time the answer waited to be read, and the way
+from ``acquire`` to the server.  The price: 1% of the rate (198/s for 200), and now and then a
+slot given up on a busy machine.
 
 While Redis cannot be reached, ``acquire`` pauses: one task probes with backoff while the others
 wait, the outage is reported through ``on_outage`` / ``on_recover``, and after ``max_outage``
