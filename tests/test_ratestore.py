@@ -173,7 +173,7 @@ async def test_the_shared_ceiling_holds_across_tasks_and_handles_the_first_secon
     assert sum(s.starts for s in handles) == 2 * per_handle
     # One round trip per start (and per slot given up for a late wake-up), one PING per handle.
     missed = sum(s.missed_slots for s in handles)
-    assert missed <= len(times) // 10
+    assert missed <= len(times) // 4
     assert sum(s.round_trips for s in handles) == 2 * per_handle + missed + 2
 
 
@@ -263,7 +263,7 @@ def test_processes_sharing_the_store_never_exceed_the_ceiling_together(
     achieved = (len(times) - 1) / (max(times) - min(times))
     assert achieved <= rate
     slots = len(times) + sum(r["missed"] for r in results)  # given-up slots count as used
-    assert slots <= len(times) * 1.1
+    assert slots <= len(times) * 1.25
     assert (slots - 1) / (max(times) - min(times)) >= 0.95 * rate
     # Alone, each process would have been done in under a second.
     assert max(times) - min(times) > (processes * each - 1) / rate * 0.98
@@ -455,3 +455,28 @@ async def test_a_store_that_refuses_the_password_fails_at_once(redis_store: Redi
         )
     assert clock.now == 1000.0  # no waiting: a password does not come back by itself
     assert "wrong-password" not in str(caught.value)
+
+
+async def test_an_answer_read_late_counts_as_lateness_and_gives_the_slot_up(
+    redis_store: RedisServer,
+) -> None:
+    clock = FakeClock()
+    shared = await open_rate_store(
+        redis_store.url, key_name=KEY, rate=100, max_outage=5, clock=clock, sleep=clock.sleep
+    )
+    script = shared._script
+    delays = [2 * MAX_LATE, 0.0]
+
+    async def read_late(**kwargs: object) -> object:
+        reply = await script(**kwargs)
+        clock.now += delays.pop(0) if delays else 0.0  # the answer waited to be read
+        return reply
+
+    shared._script = read_late
+    try:
+        await shared.acquire()
+    finally:
+        await shared.aclose()
+    assert shared.missed_slots == 1
+    assert shared.starts == 1
+    assert shared.round_trips == 1 + 2

@@ -12,12 +12,13 @@ script runs alone in Redis) and no need for synchronised clocks (only Redis's cl
 Slots are ``T = (1 + SLACK) / R`` apart, so ``R + 1`` consecutive slots span ``1 + SLACK``
 seconds; the ``SLACK`` (10 ms, as in the pacer) is room for the jitter between a slot and the
 request's actual start.  A start never comes before its slot: it aims at the moment the answer
-came plus the wait Redis gave.  A task woken more than ``MAX_LATE`` (5 ms) after that moment
--- a stalled event loop -- could crowd the next second, so it gives the slot up and reserves
-another.  What is left for the other 5 ms: the answer's way back from Redis (a store on the
-same network: well under a millisecond), the time the answer waited to be read, and the way
-from ``acquire`` to the server.  The price: 1% of the rate (198/s for 200), and now and then a
-slot given up on a busy machine.
+came plus the wait Redis gave.  It may come after it: by the answer's way back, by the time the
+answer waited to be read (a round trip longer than the shortest one seen) and by a late wake-up
+(a stalled event loop).  A start that would be more than ``MAX_LATE`` (5 ms) late by those
+counts could crowd the next second, so the slot is given up and another reserved.  The other
+5 ms are for what cannot be seen from here: the shortest way back from Redis (a store on the
+same network: well under a millisecond) and the way from ``acquire`` to the server.  The price:
+1% of the rate (198/s for 200), and, on an overloaded machine, the slots given up.
 
 While Redis cannot be reached, ``acquire`` pauses: one task probes with backoff while the others
 wait, the outage is reported through ``on_outage`` / ``on_recover``, and after ``max_outage``
@@ -176,6 +177,7 @@ class SharedRate:
         self._on_outage = on_outage
         self._on_recover = on_recover
         self._latest_slot_us = 0
+        self._shortest_round_trip = math.inf
         self._outage: anyio.Event | None = None  # set while one task probes the store
         self._failure: RateStoreUnavailable | None = None
         # Counters, for the run's summary and the benchmark.
@@ -191,11 +193,11 @@ class SharedRate:
         ``max_outage`` seconds (or refused us).
         """
         while True:
-            target = await self._reserve()
+            target, doubt = await self._reserve()
             now = self._clock()
             if target > now:
                 await self._sleep(target - now)
-            if self._clock() - target <= MAX_LATE:
+            if self._clock() - target + doubt <= MAX_LATE:
                 self.starts += 1
                 return
             # Woken too late: starting now could crowd the next second.  Give the slot up.
@@ -205,20 +207,26 @@ class SharedRate:
         """Wait until the store answers (a PING), riding out an outage as ``acquire`` does."""
         await self._call(self._client.ping)
 
-    async def _reserve(self) -> float:
-        """Reserve one slot; its start time on our clock (at the latest moment it can be)."""
+    async def _reserve(self) -> tuple[float, float]:
+        """Reserve one slot: when to start on our clock, and how late that may already be.
+
+        Redis read its clock somewhere between sending and receiving, so aiming at
+        ``received + wait`` never starts before the slot.  It may start after it by the time the
+        answer took to be read: a round trip longer than the shortest one seen says the answer
+        waited (for a stalled event loop, most often), and that excess counts as lateness.
+        """
         earliest = self._latest_slot_us + self.interval_us if self._latest_slot_us else 0
-        reply, received = await self._call(
+        reply, sent, received = await self._call(
             lambda: self._script(keys=[self.key_name], args=[self.interval_us, earliest])
         )
         slot_us, wait_us = int(reply[0]), int(reply[1])
         self._latest_slot_us = max(self._latest_slot_us, slot_us)
-        # Redis read its clock somewhere between sending and `received`: aiming at
-        # `received + wait` never starts before the slot.
-        return received + wait_us / 1_000_000
+        doubt = max(0.0, (received - sent) - self._shortest_round_trip)
+        return received + wait_us / 1_000_000, doubt
 
-    async def _call(self, request: Callable[[], Awaitable[Any]]) -> tuple[Any, float]:
-        """One round trip to the store, and the time its answer came; outages ridden out."""
+    async def _call(self, request: Callable[[], Awaitable[Any]]) -> tuple[Any, float, float]:
+        """One round trip to the store: its answer, when it was sent and when it came back;
+        outages ridden out."""
         while True:
             if self._failure is not None:
                 raise self._failure
@@ -235,7 +243,9 @@ class SharedRate:
             except _TRANSIENT as exc:
                 await self._ride_out(started, exc)
                 continue
-            return reply, self._clock()
+            received = self._clock()
+            self._shortest_round_trip = min(self._shortest_round_trip, received - started)
+            return reply, started, received
 
     async def _ride_out(self, since: float, error: BaseException) -> None:
         """This task found the store unreachable: probe it with backoff until it answers

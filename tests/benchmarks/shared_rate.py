@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 4
 RATE = 200
 #: Seconds between launching the processes and their common start (interpreter start-up).
-LAUNCH_LEAD = 3.0
+LAUNCH_LEAD = 2.0
 LIMITERS = ("gcra", "limits", "limits-slack")
 
 
@@ -156,12 +156,17 @@ def compare_limiters(
     seconds: float = 10.0,
     concurrency: int = 16,
     limiters: Sequence[str] = LIMITERS,
+    gcra_args: Sequence[str] = (),
+    cpu_hogs: int = 0,
     log: Any = print,
 ) -> dict[str, Any]:
-    """Each limiter in turn: ``processes`` drivers for ``seconds``, their starts counted."""
+    """Each limiter in turn: ``processes`` drivers for ``seconds``, their starts counted.
+
+    ``cpu_hogs`` busy processes run meanwhile (a loaded machine: late wake-ups)."""
     results: dict[str, Any] = {}
     with _redis_server(work) as server:
         for limiter in limiters:
+            hogs = _cpu_hogs(cpu_hogs, seconds=LAUNCH_LEAD + seconds + 5)
             start_at = time.monotonic() + LAUNCH_LEAD
             outs = [work / f"{limiter}-{k}.json" for k in range(processes)]
             argvs = [
@@ -171,10 +176,16 @@ def compare_limiters(
                     f"{seconds:g}",
                     "--concurrency",
                     str(concurrency),
+                    *(gcra_args if limiter == "gcra" else ()),
                 ]
                 for out in outs
             ]
-            run_together(argvs, timeout=seconds + 60, env=dict(os.environ))
+            try:
+                run_together(argvs, timeout=seconds + 60, env=dict(os.environ))
+            finally:
+                for hog in hogs:
+                    hog.kill()
+                    hog.wait()
             data = [json.loads(out.read_text()) for out in outs]
             starts = [t for d in data for t in d["starts"]]
             trips = sum(d["round_trips"] for d in data)
@@ -194,8 +205,16 @@ def compare_limiters(
         "rate": rate,
         "seconds": seconds,
         "concurrency": concurrency,
+        "cpu_hogs": cpu_hogs,
+        "gcra_args": list(gcra_args),
         "limiters": results,
     }
+
+
+def _cpu_hogs(n: int, *, seconds: float) -> list[subprocess.Popen[bytes]]:
+    """``n`` processes that keep a core busy for ``seconds`` (they stop by themselves)."""
+    code = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass"
+    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(n)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -456,7 +475,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--limiters", default=",".join(LIMITERS))
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--cpu-hogs", type=int, default=0, help="Busy processes meanwhile.")
+    parser.add_argument("--gcra-slack", type=float, help="Measure the GCRA with another SLACK.")
+    parser.add_argument("--gcra-max-late", type=float, help="... and another MAX_LATE.")
     args = parser.parse_args(argv)
+    gcra_args: list[str] = []
+    if args.gcra_slack is not None:
+        gcra_args += ["--slack", str(args.gcra_slack)]
+    if args.gcra_max_late is not None:
+        gcra_args += ["--max-late", str(args.gcra_max_late)]
     runs = []
     with tempfile.TemporaryDirectory(prefix="bulkpatch-shared-rate-") as tmp:
         for _ in range(args.repeat):
@@ -468,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
                     seconds=args.seconds,
                     concurrency=args.concurrency,
                     limiters=args.limiters.split(","),
+                    gcra_args=gcra_args,
+                    cpu_hogs=args.cpu_hogs,
                     log=lambda text: print(text, file=sys.stderr, flush=True),
                 )
             )

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import aiohttp
 import anyio
 
+from bulkpatch import ratestore
 from bulkpatch.pacing import SLACK, Pacer
 from bulkpatch.ratestore import open_rate_store, rate_key_name
 
@@ -92,6 +93,10 @@ async def make_limiter(args: argparse.Namespace, key: str) -> Limiter:
     if args.limiter == "none":
         return NoStore()
     if args.limiter == "gcra":
+        if args.slack is not None:  # for measuring other margins than the shipped ones
+            ratestore.SLACK = args.slack
+        if args.max_late is not None:
+            ratestore.MAX_LATE = args.max_late
         return await open_rate_store(args.store, key_name=key, rate=args.rate, max_outage=10.0)
     amount = args.rate if args.limiter == "limits" else math.floor(args.rate / (1 + SLACK))
     return LimitsMovingWindow(args.store, key, int(amount))
@@ -163,6 +168,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--api-key-env", help="The environment variable holding the key.")
     parser.add_argument("--campaigns", type=int, default=100, help="Campaigns to cycle over.")
     parser.add_argument("--first", type=int, default=0, help="The first campaign (offset).")
+    parser.add_argument("--slack", type=float, help="gcra: another SLACK (seconds).")
+    parser.add_argument("--max-late", type=float, help="gcra: another MAX_LATE (seconds).")
     parser.add_argument("--out", type=Path, required=True)
     return parser.parse_args()
 
