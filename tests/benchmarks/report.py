@@ -361,8 +361,8 @@ def _shared_rate(case: dict[str, Any]) -> list[str]:
         f"{p['rate']}`, against one simulator with `--rate-limit {p['server_rate_limit']}`, "
         f"{p['requests_per_run']:,} requests per run; with the store (`{p['store_args']}`, "
         "one Redis on loopback) they share the one rate, without it each paces alone. Worst "
-        "window and 429s are the simulator's count; the rate is from the first to the last "
-        "request start it saw.",
+        "window and 429s are the simulator's count; the rate is requests started (429s "
+        "included) from the first to the last start it saw.",
         "",
     ]
     with_store, alone = s["store"], s["no_store"]
@@ -385,6 +385,8 @@ def _shared_rate(case: dict[str, Any]) -> list[str]:
         ],
         ["store round trips per request", _spread(with_store["store_calls_per_request"], 3), "–"],
     ]
+    if "missed_slots" in with_store:
+        rows.append(["slots given up (late wake-ups)", _spread(with_store["missed_slots"], 0), "–"])
     lines += _table(["figure", "with the store", "without (each at the full rate)"], rows)
     lines.append("")
     return lines

@@ -414,6 +414,9 @@ def case_shared_rate(bench: Bench, command: ShardCommand = DRIVER_COMMAND) -> di
     stats["store"]["store_calls_per_request"] = spread(
         [r["store_calls_per_request"] for r in runs["store"]]
     )
+    missed = [r["missed_slots"] for r in runs["store"] if r["missed_slots"] is not None]
+    if missed:  # known when the command is the driver
+        stats["store"]["missed_slots"] = spread(missed, 0)
     with_store = stats["store"]
     title = f"{PROCESSES} processes sharing --rate {RATE} through Redis"
     return {
