@@ -480,3 +480,20 @@ async def test_an_answer_read_late_counts_as_lateness_and_gives_the_slot_up(
     assert shared.missed_slots == 1
     assert shared.starts == 1
     assert shared.round_trips == 1 + 2
+
+
+async def test_a_key_of_another_kind_in_the_store_stops_at_once(redis_store: RedisServer) -> None:
+    admin = aioredis.Redis.from_url(redis_store.url)
+    await admin.rpush(KEY, "not a slot")
+    await admin.aclose()
+    clock = FakeClock()
+    shared = await open_rate_store(
+        redis_store.url, key_name=KEY, rate=10, max_outage=60, clock=clock, sleep=clock.sleep
+    )
+    try:
+        with pytest.raises(RateStoreUnavailable, match="refused") as caught:
+            await shared.acquire()
+    finally:
+        await shared.aclose()
+    assert "WRONGTYPE" in str(caught.value)
+    assert clock.now == 1000.0

@@ -69,7 +69,8 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     rexc.ClusterDownError,
     OSError,
 )
-#: Errors that waiting will not fix (wrong password, no permission).
+#: Errors that waiting will not fix (wrong password, no permission); so is any other error
+#: answer (a key of another kind, a full store).
 _REFUSED: tuple[type[BaseException], ...] = (
     rexc.AuthenticationError,
     rexc.AuthorizationError,
@@ -243,6 +244,9 @@ class SharedRate:
             except _TRANSIENT as exc:
                 await self._ride_out(started, exc)
                 continue
+            except rexc.RedisError as exc:  # an error answer: a key of another kind, full, ...
+                self._failure = self._refused(exc)
+                raise self._failure from None
             received = self._clock()
             self._shortest_round_trip = min(self._shortest_round_trip, received - started)
             return reply, started, received
@@ -282,6 +286,9 @@ class SharedRate:
                 except _TRANSIENT as exc:
                     error = exc
                     continue
+                except rexc.RedisError as exc:
+                    self._failure = self._refused(exc)
+                    raise self._failure from None
                 if self._on_recover is not None:
                     self._on_recover()
                 return
@@ -292,7 +299,8 @@ class SharedRate:
     def _refused(self, error: BaseException) -> RateStoreUnavailable:
         return RateStoreUnavailable(
             f"The rate store {self.display} refused bulkpatch ({_reason(error)}). Check the "
-            "user, password and permissions in --rate-store, then resume the run."
+            "user, password and permissions in --rate-store, and that nothing else uses keys "
+            f"named {KEY_PREFIX}..., then resume the run."
         )
 
     async def aclose(self) -> None:
