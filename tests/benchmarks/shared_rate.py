@@ -1,20 +1,17 @@
-"""One ``--rate`` shared by several processes through Redis: the measurements.
+"""One ``--rate`` shared by several processes through Redis: the benchmark case.
 
-* :func:`compare_limiters` -- the choice of algorithm: ``P`` processes at ``--rate R`` each take
-  start slots through the store for ``S`` seconds, each recording its actual start times (no
-  server: the counter is the start times themselves); for each candidate, the worst 1-second
-  window over all processes, the achieved rate and the round trips to Redis per start.
-  ``python -m tests.benchmarks.shared_rate`` prints it (``--seconds``, ``--processes``, ...).
-* :func:`case_shared_rate` -- the benchmark case: ``P`` processes share ``--rate 200`` through
-  Redis against one simulator allowing 200/s; the simulator's worst 1-second window, its 429s
-  and the achieved rate, with the store and without it (each process at 200/s: the overshoot).
-  The command each process runs is a parameter (:class:`ShardCommand`); by default the small
-  driver ``shared_rate_driver.py`` (take a slot, GET one campaign).
+:func:`case_shared_rate`: ``P`` processes share ``--rate 200`` through Redis against one
+simulator allowing 200/s; the simulator's worst 1-second window, its 429s and the achieved rate,
+with the store and without it (each process at 200/s: the overshoot).  The command each process
+runs is a parameter (:class:`ShardCommand`); by default the small driver
+``shared_rate_driver.py`` (its pacer, a slot from the store, then GET one campaign).
+
+The choice of algorithm is measured by ``compare_limiters.py``; both share the counting and the
+process helpers here.
 """
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import contextlib
 import json
@@ -40,7 +37,6 @@ PROCESSES = 4
 RATE = 200
 #: Seconds between launching the processes and their common start (interpreter start-up).
 LAUNCH_LEAD = 2.0
-LIMITERS = ("gcra", "limits", "limits-slack")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -129,92 +125,6 @@ def run_together(argvs: list[list[str]], *, timeout: float, env: dict[str, str])
     ]
     if failed:
         raise BenchError("a shared-rate process failed:\n" + "\n".join(failed))
-
-
-def _driver(limiter: str, *, out: Path, store: str, rate: float, start_at: float) -> list[str]:
-    return [
-        sys.executable,
-        str(DRIVER),
-        "--limiter",
-        limiter,
-        "--store",
-        store,
-        "--rate",
-        f"{rate:g}",
-        "--start-at",
-        f"{start_at:.6f}",
-        "--out",
-        str(out),
-    ]
-
-
-def compare_limiters(
-    work: Path,
-    *,
-    processes: int = PROCESSES,
-    rate: float = RATE,
-    seconds: float = 10.0,
-    concurrency: int = 16,
-    limiters: Sequence[str] = LIMITERS,
-    gcra_args: Sequence[str] = (),
-    cpu_hogs: int = 0,
-    log: Any = print,
-) -> dict[str, Any]:
-    """Each limiter in turn: ``processes`` drivers for ``seconds``, their starts counted.
-
-    ``cpu_hogs`` busy processes run meanwhile (a loaded machine: late wake-ups)."""
-    results: dict[str, Any] = {}
-    with _redis_server(work) as server:
-        for limiter in limiters:
-            hogs = _cpu_hogs(cpu_hogs, seconds=LAUNCH_LEAD + seconds + 5)
-            start_at = time.monotonic() + LAUNCH_LEAD
-            outs = [work / f"{limiter}-{k}.json" for k in range(processes)]
-            argvs = [
-                [
-                    *_driver(limiter, out=out, store=server.url, rate=rate, start_at=start_at),
-                    "--seconds",
-                    f"{seconds:g}",
-                    "--concurrency",
-                    str(concurrency),
-                    *(gcra_args if limiter == "gcra" else ()),
-                ]
-                for out in outs
-            ]
-            try:
-                run_together(argvs, timeout=seconds + 60, env=dict(os.environ))
-            finally:
-                for hog in hogs:
-                    hog.kill()
-                    hog.wait()
-            data = [json.loads(out.read_text()) for out in outs]
-            starts = [t for d in data for t in d["starts"]]
-            trips = sum(d["round_trips"] for d in data)
-            results[limiter] = {
-                "starts": len(starts),
-                "worst_window": worst_window(starts),
-                "first_second": first_second(starts),
-                "achieved_rate": round(achieved_rate(starts), 2),
-                "achieved_over_target": round(achieved_rate(starts) / rate, 4),
-                "round_trips_per_start": round(trips / max(1, len(starts)), 3),
-                "missed_slots": sum(d["missed_slots"] for d in data),
-                "per_process_starts": [len(d["starts"]) for d in data],
-            }
-            log(f"{limiter}: {results[limiter]}")
-    return {
-        "processes": processes,
-        "rate": rate,
-        "seconds": seconds,
-        "concurrency": concurrency,
-        "cpu_hogs": cpu_hogs,
-        "gcra_args": list(gcra_args),
-        "limiters": results,
-    }
-
-
-def _cpu_hogs(n: int, *, seconds: float) -> list[subprocess.Popen[bytes]]:
-    """``n`` processes that keep a core busy for ``seconds`` (they stop by themselves)."""
-    code = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass"
-    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(n)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -465,47 +375,3 @@ def case_shared_rate(bench: Bench, command: ShardCommand = DRIVER_COMMAND) -> di
             ),
         ],
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.benchmarks.shared_rate",
-        description="Compare shared-rate algorithms on Redis: worst window, rate, round trips.",
-    )
-    parser.add_argument("--processes", type=int, default=PROCESSES)
-    parser.add_argument("--rate", type=float, default=RATE)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--limiters", default=",".join(LIMITERS))
-    parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--cpu-hogs", type=int, default=0, help="Busy processes meanwhile.")
-    parser.add_argument("--gcra-slack", type=float, help="Measure the GCRA with another SLACK.")
-    parser.add_argument("--gcra-max-late", type=float, help="... and another MAX_LATE.")
-    args = parser.parse_args(argv)
-    gcra_args: list[str] = []
-    if args.gcra_slack is not None:
-        gcra_args += ["--slack", str(args.gcra_slack)]
-    if args.gcra_max_late is not None:
-        gcra_args += ["--max-late", str(args.gcra_max_late)]
-    runs = []
-    with tempfile.TemporaryDirectory(prefix="bulkpatch-shared-rate-") as tmp:
-        for _ in range(args.repeat):
-            runs.append(
-                compare_limiters(
-                    Path(tmp),
-                    processes=args.processes,
-                    rate=args.rate,
-                    seconds=args.seconds,
-                    concurrency=args.concurrency,
-                    limiters=args.limiters.split(","),
-                    gcra_args=gcra_args,
-                    cpu_hogs=args.cpu_hogs,
-                    log=lambda text: print(text, file=sys.stderr, flush=True),
-                )
-            )
-    print(json.dumps(runs, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
