@@ -110,6 +110,7 @@ class ApiClient:
         budget: RetryBudget,
         timeout: float,
         on_reply: ReplyHook | None = None,
+        on_start: Callable[[], None] | None = None,
         on_refused: RefusedHook | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -119,6 +120,7 @@ class ApiClient:
         self._budget = budget
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._on_reply = on_reply
+        self._on_start = on_start
         self._on_refused = on_refused
         self._clock = clock
 
@@ -167,6 +169,8 @@ class ApiClient:
             if lane.shared is not None:
                 await lane.shared.acquire()
             started = self._clock()
+            if self._on_start is not None:
+                self._on_start()
             reply = await self._send_once(lane, method, path, body)
         except BaseException:
             if probe:

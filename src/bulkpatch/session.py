@@ -355,6 +355,7 @@ class Session:
                 budget=budget,
                 timeout=options.timeout,
                 on_reply=self._on_reply,
+                on_start=self.stats.request_started,
                 on_refused=self._key_refused,
                 clock=timing.clock,
             )
