@@ -481,6 +481,8 @@ class Session:
             retry_name=retry_name,
             simulated=options.simulate,
             resumable=self.mode != "plan",
+            mode=self.mode,
+            sheet=self.sheet_path,
         )
         left = {str(k): why for k, (_, why) in control.left_paused.items()}
         lane = self._lane
@@ -489,6 +491,7 @@ class Session:
             "mode": self.mode,
             "sheet": {"path": str(self.sheet_path), "sha256": sha, "copy": str(sheet.path)},
             "run_dir": str(run_dir),
+            "report": str(run_dir / ("plan.html" if self.mode == "plan" else "report.html")),
             "started": started.isoformat(),
             "finished": datetime.now(UTC).isoformat(),
             **self.stats.as_dict(),
