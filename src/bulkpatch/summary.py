@@ -17,8 +17,8 @@ from typing import Any
 from bulkpatch.outcomes import ExitCode, Outcome
 from bulkpatch.text import shorten
 
-#: Next-step lines shown at most.
-MAX_STEPS = 6
+#: Groups given a step of their own at most; the rest share one last step.
+MAX_STEPS = 8
 
 
 def exit_code_for(outcomes: Mapping[str, int], *, aborted: bool, left_paused: int) -> ExitCode:
@@ -120,7 +120,8 @@ def next_steps(
     sheet: Path | None = None,
     limit: int = MAX_STEPS,
 ) -> list[NextStep]:
-    """The groups, most rows first, each with what to do about it and the command for it.
+    """The groups, most rows first, each with what to do about it and the command for it; past
+    ``limit`` groups, the rest are folded into one last step.
 
     After ``run`` / ``resume`` the commands take the run's ``retry`` file (every row that did not
     succeed, as the sheet had it) or resume the run; after ``plan`` (``mode="plan"``) they take
@@ -160,7 +161,17 @@ def next_steps(
             command = f"bulkpatch validate {target}" if target else None
         noted = note if command is not None and sim and sim in command else None
         steps.append(NextStep(rows, group.outcome, group.label, advice, command, noted))
-    return steps[:limit]
+    if len(steps) <= limit:
+        return steps
+    kept, rest = steps[: limit - 1], steps[limit - 1 :]
+    outcomes = {s.outcome for s in rest}
+    folded = NextStep(
+        sum(s.rows for s in rest),
+        outcomes.pop() if len(outcomes) == 1 else "other",
+        f"{len(rest)} other reasons",
+        f"the reasons are in {listing}",
+    )
+    return [*kept, folded]
 
 
 def _advice(

@@ -28,7 +28,7 @@ def report_lines(rebuilt: Rebuilt) -> list[str]:
     ]
     if not rebuilt.finished:
         lines.append(
-            "the run's last session has no end (it crashed, was killed, or is still going)"
+            "the run's last session has no end (it crashed or was killed)"
             + (
                 f": {rebuilt.no_outcome:,} row(s) have no outcome in the journal and are "
                 "not_attempted in results.csv"
