@@ -14,11 +14,15 @@ import pytest
 from click.testing import CliRunner
 
 import bulkpatch.cli.report  # noqa: F401  (registers the command)
+from bulkpatch.api import Stopper
 from bulkpatch.cli import cli
 from bulkpatch.errors import BusyError, JournalError, UsageError
 from bulkpatch.rebuild import MAYBE_PAUSED, NO_ANSWER, NO_OUTCOME, rebuild_reports
 from bulkpatch.rundir import lock_run_dir
+from bulkpatch.simulator import SimulatorConfig
+from conftest import SIM_ANCHOR, SIM_SEED
 from runs import StartSimulator, run_sheet, write_sheet
+from scripted import scripted_simulator
 
 ORG, WS = "org-demo", "ws-demo"
 ROWS = 24
@@ -157,6 +161,35 @@ async def test_a_run_a_crash_cut_short_gets_every_row_with_the_unfinished_ones_n
     assert steps["not_attempted"].command == f"bulkpatch resume {run_dir}"
     page = (run_dir / "report.html").read_text()
     assert "The last session has no end" in page
+
+
+async def test_a_resumed_run_is_rebuilt_as_its_last_session_wrote_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stopper = Stopper()
+
+    def decide(method: str, path: str, nth: int, total: int) -> Any:
+        if total == 12:  # Ctrl-C a few rows in
+            stopper.stop("interrupted by SIGINT")
+        return None
+
+    config = SimulatorConfig(seed=SIM_SEED, anchor=SIM_ANCHOR, generate=ROWS)
+    sheet = write_sheet(tmp_path / "window.csv", sheet_rows())
+    async with scripted_simulator(config, decide) as sim:
+        first = await run_sheet(sheet, sim, monkeypatch, stopper=stopper)
+        assert first.code == 3
+        assert first.run_dir is not None
+        resumed = await run_sheet(sheet, sim, monkeypatch, mode="resume", run_dir=first.run_dir)
+    run_dir = first.run_dir
+    assert sum(1 for r in journal_lines(run_dir) if r["e"] in ("start", "resume")) == 2
+    written = {name: (run_dir / name).read_bytes() for name in REPORTS}
+
+    rebuilt = rebuild_reports(run_dir)
+
+    assert rebuilt.finished
+    assert dict(rebuilt.outcomes) == {k: v for k, v in resumed.summary()["outcomes"].items() if v}
+    for name in REPORTS:
+        assert (run_dir / name).read_bytes() == written[name], name
 
 
 async def test_a_parquet_sheet_gets_results_parquet_and_a_parquet_retry_file_again(
