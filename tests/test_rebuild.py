@@ -20,7 +20,6 @@ from bulkpatch.errors import BusyError, JournalError, UsageError
 from bulkpatch.rebuild import MAYBE_PAUSED, NO_ANSWER, NO_OUTCOME, rebuild_reports
 from bulkpatch.rundir import lock_run_dir
 from bulkpatch.simulator import SimulatorConfig
-from conftest import SIM_ANCHOR, SIM_SEED
 from runs import StartSimulator, run_sheet, write_sheet
 from scripted import scripted_simulator
 
@@ -173,7 +172,7 @@ async def test_a_resumed_run_is_rebuilt_as_its_last_session_wrote_it(
             stopper.stop("interrupted by SIGINT")
         return None
 
-    config = SimulatorConfig(seed=SIM_SEED, anchor=SIM_ANCHOR, generate=ROWS)
+    config = SimulatorConfig(seed=7, generate=ROWS)
     sheet = write_sheet(tmp_path / "window.csv", sheet_rows())
     async with scripted_simulator(config, decide) as sim:
         first = await run_sheet(sheet, sim, monkeypatch, stopper=stopper)
