@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from html_samples import chromium, screenshot  # noqa: E402
 
 KEY = "sim-docs-key"
-WIDTH, HEIGHT = 1100, 1900
+WIDTH, HEIGHT = 1100, 1760
 
 
 def write_sheet(path: Path, rows: int) -> None:
