@@ -26,6 +26,7 @@ from typing import Any
 import anyio
 
 from bulkpatch.credentials import load_key
+from bulkpatch.deliver import check_delivery, deliver
 from bulkpatch.errors import BulkpatchError, InternalError, JournalError
 from bulkpatch.events import EventSink, Notice, ignore
 from bulkpatch.journal import JOURNAL_NAME, read_journal
@@ -135,7 +136,8 @@ async def _new(
     timing: Timing,
 ) -> RunSummary:
     options = options or RunOptions()
-    if api_key is None and not options.simulate:
+    check_delivery(options)
+    if api_key is None and not options.simulate and options.keys_file is None:
         api_key = load_api_key(options, on_event)
     session = new_run(
         mode,
@@ -146,7 +148,9 @@ async def _new(
         stopper=stopper or Stopper(),
         timing=timing,
     )
-    return await _guarded(session)
+    summary = await _guarded(session)
+    await deliver(summary, options, on_event)
+    return summary
 
 
 async def resume_run_async(
@@ -176,18 +180,21 @@ async def resume_run_async(
             "this run used --simulate; the in-process simulator ended with it, so there is "
             "nothing to resume against. Start a new run instead"
         )
-    if api_key is None:
+    check_delivery(options)
+    if api_key is None and options.keys_file is None:
         api_key = load_api_key(options, on_event)
     session = resumed_run(
         path,
         state,
         options,
-        api_key=api_key,
+        api_key=api_key or "",
         on_event=on_event,
         stopper=stopper or Stopper(),
         timing=timing,
     )
-    return await _guarded(session)
+    summary = await _guarded(session)
+    await deliver(summary, options, on_event)
+    return summary
 
 
 def apply_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:

@@ -27,6 +27,7 @@ from bulkpatch.executor import Executor, RunControl
 from bulkpatch.html.planpage import write_plan_page
 from bulkpatch.html.runreport import write_run_report
 from bulkpatch.journal import FORMAT, JOURNAL_NAME, JournalState, JournalWriter
+from bulkpatch.keysfile import ResolvedKey
 from bulkpatch.options import RunOptions
 from bulkpatch.planner import PlanOptions
 from bulkpatch.pool import Job, run_pool
@@ -50,10 +51,11 @@ from bulkpatch.rundir import (
     remove_run_dir,
     storage_error,
 )
+from bulkpatch.shards import Shard, parse_shard
 from bulkpatch.sheet import Sheet, copy_rows, file_sha256, open_sheet, snapshot_sheet
 from bulkpatch.stats import RunStats
 from bulkpatch.summary import RunSummary, exit_code_for, next_steps
-from bulkpatch.target import api_target, make_lane
+from bulkpatch.target import Lanes, api_target, build_lanes, read_keys
 from bulkpatch.timing import Timing
 from bulkpatch.urls import check_base_url
 from bulkpatch.validation import SheetCheck, check_sheet
@@ -137,6 +139,9 @@ class Session:
         self._locks: list[FileLock] = []
         self._earlier: dict[str, str] = {}
         self._lane: Lane | None = None
+        self._lanes: Lanes | None = None
+        self._shard: Shard | None = None
+        self._org_keys: dict[str, ResolvedKey] = {}
         self._sent_writes = prior is not None
 
     # -- set-up ----------------------------------------------------------------------------
@@ -160,11 +165,19 @@ class Session:
                 base_url = check_base_url(options.base_url)
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
+        self._shard = parse_shard(options.shard) if options.shard else None
+        self._org_keys = read_keys(options)
+        for resolved in self._org_keys.values():
+            for warning in resolved.warnings:
+                self._notice("warning", warning, "key_file")
         created = False
         try:
             if self.prior is None:
                 self.run_dir = make_run_dir(
-                    options.report_dir, self.sheet_path.stem, datetime.now(UTC)
+                    options.report_dir,
+                    self.sheet_path.stem,
+                    datetime.now(UTC),
+                    shard=str(self._shard) if self._shard else None,
                 )
                 created = True
                 self._locks.append(lock_run_dir(self.run_dir))
@@ -177,7 +190,8 @@ class Session:
                 sheet, sha = self._own_copy(self.run_dir, self.prior)
             check = self._check(sheet)
             if not options.simulate:
-                self._locks.append(lock_work(options.report_dir, base_url, sha, self.run_dir))
+                work = f"{sha}|shard {self._shard}" if self._shard else sha
+                self._locks.append(lock_work(options.report_dir, base_url, work, self.run_dir))
                 self._earlier = earlier_paused(
                     options.report_dir, base_url=base_url, exclude=self.run_dir
                 )
@@ -231,7 +245,7 @@ class Session:
             org=options.org,
             workspace=options.workspace,
             no_read=options.no_read,
-            collect_keys=options.simulate,
+            collect_keys=options.simulate or options.keys_file is not None,
         )
         if check.header_problems:
             raise InvalidSheetError(
@@ -244,6 +258,16 @@ class Session:
                 "to apply the valid rows and report the others as invalid",
                 check.problems,
             )
+        if self._org_keys:
+            missing = sorted({key.org_id for key, _ in check.keys} - set(self._org_keys))
+            if missing:
+                shown = ", ".join(missing[:10]) + (
+                    f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+                )
+                raise UsageError(
+                    f"the keys file {options.keys_file} gives no key for org(s) {shown}, "
+                    "which the sheet names; add them, or remove their rows; nothing was sent"
+                )
         if options.no_read and check.no_read_problems:
             raise InvalidSheetError(
                 "--no-read needs every change to be a top-level field or a whole object "
@@ -318,7 +342,8 @@ class Session:
             plan_mode=plan_mode,
         )
         try:
-            async with api_target(self.options, self._api_key, check.keys) as (base_url, api_key):
+            target = api_target(self.options, self._api_key, check.keys, self._org_keys)
+            async with target as (base_url, api_key):
                 await self._pool(sheet, check, recorder, base_url, api_key)
         except BaseException:
             results.abandon()
@@ -328,34 +353,80 @@ class Session:
         self.stats.finished = self._timing.clock()
         return self._finish(sheet, check, sha, results, recorder, started)
 
-    def _make_lane(self, api_key: str) -> Lane:
-        def gave_up(reason: str) -> None:
-            self.control.stop(reason)
-            self._notice("error", f"stopping: {reason}", "outage")
-
-        return make_lane(
-            self.options, api_key, self._timing, label="the API key", on_give_up=gave_up
-        )
+    def _gave_up(self, reason: str) -> None:
+        self.control.stop(reason)
+        self._notice("error", f"stopping: {reason}", "outage")
 
     def _key_refused(self, lane: Lane, why: str) -> None:
-        self.control.stop(f"{why}; fix the key, then run `bulkpatch resume` on the run directory")
-        self._notice("error", f"stopping: {why}", "key_refused")
+        lanes = self._lanes
+        if lanes is not None and lanes.several:
+            # Only this key's rows stop; the other orgs go on.  The run ends with exit 3.
+            self.control.refused_keys[lane.label] = why
+            self.control.aborted = True
+            self._notice(
+                "error",
+                f"the API refused {lane.label} ({why}): its rows are not_attempted; the other "
+                "orgs go on. Fix that key, then `bulkpatch resume` the run directory",
+                "key_refused",
+            )
+            return
+        self.control.stop(
+            f"the API refused {lane.label} ({why}); fix the key, then run `bulkpatch resume` "
+            "on the run directory"
+        )
+        self._notice("error", f"stopping: the API refused {lane.label} ({why})", "key_refused")
+
+    def _store_failed(self, why: str) -> None:
+        if not self.control.stopping:
+            self.control.stop(f"{why}; `bulkpatch resume` the run directory once it is back")
+            self._notice("error", f"stopping: {why}", "rate_store")
 
     async def _pool(
         self, sheet: Sheet, check: SheetCheck, recorder: Recorder, base_url: str, api_key: str
     ) -> None:
-        options, timing, control = self.options, self._timing, self.control
-        lane = self._lane = self._make_lane(api_key)
+        options, timing = self.options, self._timing
+        lanes = self._lanes = build_lanes(
+            options, api_key, self._org_keys, timing, on_give_up=self._gave_up
+        )
+        self._lane = lanes.all()[0]
         budget = RetryBudget(clock=timing.clock, sleep=timing.sleep)
+        try:
+            if options.rate_store:
+                await lanes.share_rate(
+                    options.rate_store,
+                    base_url,
+                    max_outage=options.max_outage,
+                    timing=timing,
+                    on_outage=lambda text: self._notice("warning", text, "rate_store"),
+                    on_recover=lambda: self._notice(
+                        "info", "the rate store answers again; going on", "rate_store"
+                    ),
+                )
+            await self._serve(sheet, check, recorder, base_url, lanes, budget)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await lanes.aclose()
+
+    async def _serve(
+        self,
+        sheet: Sheet,
+        check: SheetCheck,
+        recorder: Recorder,
+        base_url: str,
+        lanes: Lanes,
+        budget: RetryBudget,
+    ) -> None:
+        options, timing, control = self.options, self._timing, self.control
         async with new_session(options.concurrency) as http:
             client = ApiClient(
                 http,
                 base_url=base_url,
-                lanes=lambda org: lane,
+                lanes=lanes,
                 budget=budget,
                 timeout=options.timeout,
                 on_reply=self._on_reply,
                 on_refused=self._key_refused,
+                on_store_failed=self._store_failed,
                 clock=timing.clock,
             )
             executor = Executor(
@@ -390,11 +461,12 @@ class Session:
                 if self.prior is not None and self.prior.paused:
                     await self._resume_left_paused(executor, self.prior.paused)
                 await run_pool(
-                    work_items(sheet, check, options, self.prior),
+                    work_items(sheet, check, options, self.prior, self._shard),
                     apply,
                     concurrency=options.concurrency,
                     stopping=lambda: control.stop_reason,
                     record=record,
+                    skip=recorder.skip,
                     interrupted=self.interrupted,
                 )
                 if control.left_paused and not self.interrupted.is_set():
@@ -498,6 +570,8 @@ class Session:
                 "openings": lane.breaker.openings if lane is not None else 0,
                 "paused_seconds": round(lane.breaker.paused_seconds, 3) if lane else 0.0,
             },
+            "shard": str(self._shard) if self._shard else None,
+            "keys_refused": dict(control.refused_keys),
             "campaigns_left_paused": left,
             "campaigns_paused_by_earlier_runs": dict(self._earlier),
             "stop_reason": control.stop_reason or None,
