@@ -16,6 +16,7 @@ forms start one (a script, an Airflow task).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import traceback
@@ -27,7 +28,7 @@ import anyio
 
 from bulkpatch.credentials import load_key
 from bulkpatch.deliver import check_delivery, deliver
-from bulkpatch.errors import BulkpatchError, InternalError, JournalError
+from bulkpatch.errors import BulkpatchError, InternalError, JournalError, leaf_error
 from bulkpatch.events import EventSink, Notice, ignore
 from bulkpatch.journal import JOURNAL_NAME, read_journal
 from bulkpatch.options import RunOptions
@@ -84,20 +85,44 @@ async def _guarded(session: Session) -> RunSummary:
         return await session.execute()
     except BulkpatchError:
         raise
-    except Exception as exc:
-        where = session.run_dir
-        saved: Path | None = None
-        if where is not None:
-            saved = where / TRACEBACK_NAME
-            try:
-                fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                with os.fdopen(fd, "a", encoding="utf-8") as f:
-                    traceback.print_exception(exc, file=f)
-            except OSError:
-                saved = None
+    except BaseExceptionGroup as group:
+        leaf = leaf_error(group)
+        if isinstance(leaf, BulkpatchError | KeyboardInterrupt):
+            raise leaf from None
+        if not isinstance(leaf, Exception):
+            raise  # cancellation and the like pass through
+        _save(session, group)
         raise InternalError(
-            f"internal error ({type(exc).__name__}); please report it", traceback_path=saved
+            f"internal error ({type(leaf).__name__}); please report it",
+            traceback_path=_saved(session),
+        ) from group
+    except Exception as exc:
+        _save(session, exc)
+        raise InternalError(
+            f"internal error ({type(exc).__name__}); please report it",
+            traceback_path=_saved(session),
         ) from exc
+
+
+def _saved(session: Session) -> Path | None:
+    where = session.run_dir
+    if where is None or not (where / TRACEBACK_NAME).is_file():
+        return None
+    return where / TRACEBACK_NAME
+
+
+def _save(session: Session, error: BaseException) -> None:
+    """Append the traceback to the run directory's traceback.txt (mode 0600)."""
+    if session.run_dir is None:
+        return
+    try:
+        fd = os.open(
+            session.run_dir / TRACEBACK_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+        )
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            traceback.print_exception(error, file=f)
+    except OSError:
+        pass
 
 
 async def apply_sheet_async(

@@ -335,7 +335,7 @@ def _execute(
             tg.start_soon(watch_signals)
             try:
                 outcome.append(await call(stopper, display))
-            except Exception as exc:  # raised below, outside the task group (not grouped)
+            except (Exception, KeyboardInterrupt) as exc:  # raised below, not grouped
                 outcome.append(exc)
             finally:
                 display.stop()
