@@ -115,14 +115,11 @@ def _save(session: Session, error: BaseException) -> None:
     """Append the traceback to the run directory's traceback.txt (mode 0600)."""
     if session.run_dir is None:
         return
-    try:
-        fd = os.open(
-            session.run_dir / TRACEBACK_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
-        )
+    path = session.run_dir / TRACEBACK_NAME
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as f:
             traceback.print_exception(error, file=f)
-    except OSError:
-        pass
 
 
 async def apply_sheet_async(
