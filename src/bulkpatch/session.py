@@ -307,7 +307,13 @@ class Session:
                     options=options.for_journal(),
                 )
             else:
-                self.journal.write("resume", rows=check.rows, options=options.for_journal())
+                self.journal.write(
+                    "resume",
+                    version=__version__,
+                    sha256=sha,
+                    rows=check.rows,
+                    options=options.for_journal(),
+                )
         self._stopper.attach(self._interrupt, self._flush)
         self._emit(
             RunStarted(
@@ -510,7 +516,7 @@ class Session:
         tick = self.stats.take_tick()
         target = lane.pacer.current_rate if lane is not None else self.options.rate
         breaker_open = lane.breaker.is_open if lane is not None else False
-        if tick is not None and self.journal is not None:
+        if self.journal is not None:
             self.journal.write(
                 "tick", flush=False, **tick, target=target, breaker_open=breaker_open
             )
