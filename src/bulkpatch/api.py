@@ -32,7 +32,7 @@ from bulkpatch.errors import BulkpatchError, InternalError, JournalError, leaf_e
 from bulkpatch.events import EventSink, Notice, ignore
 from bulkpatch.journal import JOURNAL_NAME, read_journal
 from bulkpatch.options import RunOptions
-from bulkpatch.session import Mode, Session, new_run, resumed_run
+from bulkpatch.session import Mode, Session
 from bulkpatch.summary import RunSummary
 from bulkpatch.timing import REAL, Timing
 
@@ -161,10 +161,10 @@ async def _new(
     check_delivery(options)
     if api_key is None and not options.simulate and options.keys_file is None:
         api_key = load_api_key(options, on_event)
-    session = new_run(
+    session = Session(
         mode,
-        Path(sheet),
         options,
+        sheet=Path(sheet),
         api_key=api_key or "",
         on_event=on_event,
         stopper=stopper or Stopper(),
@@ -205,14 +205,16 @@ async def resume_run_async(
     check_delivery(options)
     if api_key is None and options.keys_file is None:
         api_key = load_api_key(options, on_event)
-    session = resumed_run(
-        path,
-        state,
+    session = Session(
+        "resume",
         options,
+        sheet=Path(str(state.start.get("sheet", ""))),
         api_key=api_key or "",
         on_event=on_event,
         stopper=stopper or Stopper(),
         timing=timing,
+        run_dir=path,
+        prior=state,
     )
     summary = await _guarded(session)
     await deliver(summary, options, on_event)

@@ -16,29 +16,25 @@ import anyio
 
 from bulkpatch.budget import RetryBudget
 from bulkpatch.client import ApiClient, Lane, new_session
+from bulkpatch.closing import write_end_files
 from bulkpatch.errors import (
-    InvalidSheetError,
-    JournalError,
     StorageError,
     UsageError,
 )
 from bulkpatch.events import EventSink, Notice, Progress, RunFinished, RunStarted
 from bulkpatch.executor import Executor, RunControl
-from bulkpatch.html.planpage import write_plan_page
-from bulkpatch.html.runreport import write_run_report
 from bulkpatch.journal import FORMAT, JOURNAL_NAME, JournalState, JournalWriter
 from bulkpatch.keysfile import ResolvedKey
 from bulkpatch.options import RunOptions
 from bulkpatch.planner import PlanOptions
 from bulkpatch.pool import Job, run_pool
+from bulkpatch.preflight import checked_sheet, own_copy
 from bulkpatch.procedure import apply_row, work_items
 from bulkpatch.recorder import Recorder
 from bulkpatch.reports import (
     PLAN_COLUMNS,
     RESULT_COLUMNS,
     OrderedResults,
-    csv_to_parquet,
-    write_json,
 )
 from bulkpatch.results import RowResult
 from bulkpatch.rows import CampaignKey
@@ -52,61 +48,16 @@ from bulkpatch.rundir import (
     storage_error,
 )
 from bulkpatch.shards import Shard, parse_shard
-from bulkpatch.sheet import Sheet, copy_rows, file_sha256, open_sheet, snapshot_sheet
+from bulkpatch.sheet import Sheet, snapshot_sheet
 from bulkpatch.stats import RunStats
-from bulkpatch.summary import RunSummary, exit_code_for, next_steps
+from bulkpatch.summary import RunSummary, exit_code_for, next_steps, summary_data
 from bulkpatch.target import Lanes, api_target, build_lanes, read_keys
 from bulkpatch.timing import Timing
 from bulkpatch.urls import check_base_url
-from bulkpatch.validation import SheetCheck, check_sheet
+from bulkpatch.validation import SheetCheck
 from bulkpatch.version import __version__
 
 Mode = Literal["run", "plan", "resume"]
-
-
-def new_run(
-    mode: Mode,
-    sheet: Path,
-    options: RunOptions,
-    *,
-    api_key: str,
-    on_event: EventSink,
-    stopper: Any,
-    timing: Timing,
-) -> Session:
-    return Session(
-        mode,
-        options,
-        sheet=sheet,
-        api_key=api_key,
-        on_event=on_event,
-        stopper=stopper,
-        timing=timing,
-    )
-
-
-def resumed_run(
-    run_dir: Path,
-    state: JournalState,
-    options: RunOptions,
-    *,
-    api_key: str,
-    on_event: EventSink,
-    stopper: Any,
-    timing: Timing,
-) -> Session:
-    assert state.start is not None
-    return Session(
-        "resume",
-        options,
-        sheet=Path(str(state.start.get("sheet", ""))),
-        api_key=api_key,
-        on_event=on_event,
-        stopper=stopper,
-        timing=timing,
-        run_dir=run_dir,
-        prior=state,
-    )
 
 
 class Session:
@@ -187,8 +138,12 @@ class Session:
             else:
                 assert self.run_dir is not None
                 self._locks.append(lock_run_dir(self.run_dir))
-                sheet, sha = self._own_copy(self.run_dir, self.prior)
-            check = self._check(sheet)
+                sheet, sha, moved = own_copy(
+                    self.run_dir, self.prior, self.sheet_path, self.options.sheet_name
+                )
+                if moved:
+                    self._notice("info", moved, "sheet_changed")
+            check = checked_sheet(sheet, options, self.mode, self._org_keys)
             if not options.simulate:
                 work = f"{sha}|shard {self._shard}" if self._shard else sha
                 self._locks.append(lock_work(options.report_dir, base_url, work, self.run_dir))
@@ -210,71 +165,6 @@ class Session:
     def _release(self) -> None:
         while self._locks:
             self._locks.pop().release()
-
-    def _own_copy(self, run_dir: Path, prior: JournalState) -> tuple[Sheet, str]:
-        """The run's own copy of the sheet; the original path is only informational."""
-        assert prior.start is not None
-        copies = sorted(run_dir.glob("sheet.*"))
-        if not copies:
-            raise JournalError(f"{run_dir} holds no copy of its sheet (sheet.csv, ...)")
-        copy = copies[0]
-        sha = file_sha256(copy)
-        if sha != prior.start.get("sha256"):
-            raise JournalError(
-                f"{copy} differs from the sheet the run started with (sha256); it cannot be "
-                "resumed. Start a new run"
-            )
-        original = self.sheet_path
-        try:
-            moved = not original.is_file() or file_sha256(original) != sha
-        except OSError:
-            moved = True
-        if moved:
-            self._notice(
-                "info",
-                f"the sheet {original} is gone or has changed since the run started; resume "
-                f"continues the run's own copy {copy}",
-                "sheet_changed",
-            )
-        return open_sheet(copy, sheet_name=self.options.sheet_name), sha
-
-    def _check(self, sheet: Sheet) -> SheetCheck:
-        options = self.options
-        check = check_sheet(
-            sheet,
-            org=options.org,
-            workspace=options.workspace,
-            no_read=options.no_read,
-            collect_keys=options.simulate or options.keys_file is not None,
-        )
-        if check.header_problems:
-            raise InvalidSheetError(
-                "the sheet cannot be applied as it is; nothing was sent", check.header_problems
-            )
-        if check.invalid_rows and self.mode == "run" and not options.skip_invalid:
-            raise InvalidSheetError(
-                f"{len(check.invalid_rows)} of {check.rows} rows are invalid; nothing was sent. "
-                "Fix them (`bulkpatch validate` lists every problem) or pass --skip-invalid "
-                "to apply the valid rows and report the others as invalid",
-                check.problems,
-            )
-        if self._org_keys:
-            missing = sorted({key.org_id for key, _ in check.keys} - set(self._org_keys))
-            if missing:
-                shown = ", ".join(missing[:10]) + (
-                    f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-                )
-                raise UsageError(
-                    f"the keys file {options.keys_file} gives no key for org(s) {shown}, "
-                    "which the sheet names; add them, or remove their rows; nothing was sent"
-                )
-        if options.no_read and check.no_read_problems:
-            raise InvalidSheetError(
-                "--no-read needs every change to be a top-level field or a whole object "
-                "(the API replaces allowed_schedule and app_config whole); drop --no-read",
-                check.no_read_problems,
-            )
-        return check
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -560,58 +450,51 @@ class Session:
             resumable=self.mode != "plan",
         )
         left = {str(k): why for k, (_, why) in control.left_paused.items()}
-        lane = self._lane
-        data: dict[str, Any] = {
-            "bulkpatch": __version__,
-            "mode": self.mode,
-            "sheet": {"path": str(self.sheet_path), "sha256": sha, "copy": str(sheet.path)},
-            "run_dir": str(run_dir),
-            "started": started.isoformat(),
-            "finished": datetime.now(UTC).isoformat(),
-            **self.stats.as_dict(),
-            "target_rate": options.rate,
-            "final_rate": lane.pacer.current_rate if lane is not None else options.rate,
-            "rate_cuts": lane.pacer.throttle_events if lane is not None else 0,
-            "breaker": {
-                "openings": lane.breaker.openings if lane is not None else 0,
-                "paused_seconds": round(lane.breaker.paused_seconds, 3) if lane else 0.0,
-            },
-            "shard": str(self._shard) if self._shard else None,
-            "keys_refused": dict(control.refused_keys),
-            "campaigns_left_paused": left,
-            "campaigns_paused_by_earlier_runs": dict(self._earlier),
-            "stop_reason": control.stop_reason or None,
-            "next_steps": [s.as_dict() for s in steps],
-            "options": options.for_journal(),
-            "exit_code": int(code),
-        }
+        data = summary_data(
+            mode=self.mode,
+            sheet={"path": str(self.sheet_path), "sha256": sha, "copy": str(sheet.path)},
+            run_dir=run_dir,
+            started=started,
+            stats=self.stats,
+            options=options,
+            lanes=self._lanes.all() if self._lanes is not None else [],
+            shard=str(self._shard) if self._shard else None,
+            control=control,
+            earlier=self._earlier,
+            steps=steps,
+            code=int(code),
+        )
         try:
             results.commit()
-            if self.mode != "plan":
-                self._write_run_reports(sheet, recorder, run_dir)
             if self.journal is not None:
                 self.journal.write("end", exit_code=int(code))
                 self.journal.close()
-            write_json(run_dir / "summary.json", data)
-            if self.mode == "plan":
-                write_plan_page(
-                    run_dir / "plan.html",
-                    recorder.page_rows(),
-                    {
-                        "sheet": str(self.sheet_path),
-                        "sha256": sha,
-                        "created": started.isoformat(),
-                        "options": options.for_journal(),
-                        "counts": data["outcomes"],
-                    },
-                )
-            else:
-                write_run_report(run_dir)
+            formula_notes = write_end_files(
+                self.mode,
+                sheet,
+                recorder,
+                run_dir,
+                data,
+                plan_meta={
+                    "sheet": str(self.sheet_path),
+                    "sha256": sha,
+                    "created": started.isoformat(),
+                    "options": options.for_journal(),
+                    "counts": data["outcomes"],
+                },
+            )
         except OSError as exc:
             results.abandon()
             raise storage_error(
                 "write the reports in", run_dir, exc, sent=self._sent_writes
             ) from None
+        if formula_notes:
+            self._notice(
+                "warning",
+                f"{formula_notes} note cell(s) in retry.{sheet.kind} start with a formula "
+                "character (=, +, -, @); a spreadsheet may run them when the file is opened",
+                "formula_notes",
+            )
         if self.journal is not None and self.journal.failure:
             raise StorageError(
                 f"{self.journal.failure}; requests were already sent: free the space, then "
@@ -631,15 +514,3 @@ class Session:
         )
         self._emit(RunFinished(summary))
         return summary
-
-    def _write_run_reports(self, sheet: Sheet, recorder: Recorder, run_dir: Path) -> None:
-        if sheet.kind == "parquet":
-            csv_to_parquet(run_dir / "results.csv", run_dir / "results.parquet")
-        copied = copy_rows(sheet, recorder.retry_rows, run_dir / f"retry.{sheet.kind}")
-        if copied.formula_notes:
-            self._notice(
-                "warning",
-                f"{copied.formula_notes} note cell(s) in retry.{sheet.kind} start with a formula "
-                "character (=, +, -, @); a spreadsheet may run them when the file is opened",
-                "formula_notes",
-            )
