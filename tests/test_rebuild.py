@@ -100,6 +100,19 @@ async def test_the_reports_of_a_finished_run_are_rebuilt_byte_for_byte(
     assert not list(run_dir.glob(".*.tmp"))
 
 
+async def test_a_shards_reports_are_rebuilt_with_its_own_rows_only(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir, _ = await finished_run(tmp_path, start_simulator, monkeypatch, shard="2/3")
+    written = {name: (run_dir / name).read_bytes() for name in REPORTS}
+    assert 0 < len(read_csv(run_dir / "results.csv")) < ROWS
+
+    rebuild_reports(run_dir)
+
+    for name in REPORTS:
+        assert (run_dir / name).read_bytes() == written[name], name
+
+
 async def test_a_run_a_crash_cut_short_gets_every_row_with_the_unfinished_ones_not_attempted(
     tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

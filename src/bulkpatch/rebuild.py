@@ -6,7 +6,8 @@ could write them:
 
 * ``report.html`` from the journal (and summary.json, when it speaks for the last session);
 * ``results.csv`` (and ``results.parquet`` for a Parquet sheet): one line per row of the run's
-  own copy of the sheet (``sheet.*``), in its order, from the row's last ``done`` line; a row
+  own copy of the sheet (``sheet.*``; of a ``--shard`` run, per row of its shard), in its
+  order, from the row's last ``done`` line; a row
   with none is ``not_attempted`` (its reason says whether its PATCH was sent, and whether its
   campaign may be left paused) -- or ``invalid`` when the sheet check says so, as the run
   would have reported it;
@@ -39,6 +40,7 @@ from bulkpatch.reports import RESULT_COLUMNS, atomic_text, csv_to_parquet, repor
 from bulkpatch.results import invalid, not_attempted, result_record
 from bulkpatch.rows import CampaignKey
 from bulkpatch.rundir import lock_run_dir, storage_error
+from bulkpatch.shards import parse_shard
 from bulkpatch.sheet import Sheet, copy_rows, file_sha256, open_sheet
 from bulkpatch.summary import NextStep, ReasonGroup, next_steps, reason_group
 from bulkpatch.validation import check_sheet, iter_verdicts
@@ -171,6 +173,7 @@ def _rebuild(folder: Path, journal: Path) -> Rebuilt:
     except OSError as exc:
         raise storage_error("write the reports in", folder, exc, sent=False) from None
     options = RunOptions.from_journal(dict(state.start.get("options") or {}))
+    shard = parse_shard(options.shard) if options.shard else None
     sheet = _own_copy(folder, state)
     retry_rows: set[int] = set()
     outcomes: Counter[str] = Counter()
@@ -187,6 +190,8 @@ def _rebuild(folder: Path, journal: Path) -> Rebuilt:
         for verdict in iter_verdicts(
             sheet, org=options.org, workspace=options.workspace, check=check
         ):
+            if shard is not None and not shard.holds(verdict.key):
+                continue  # another shard's row: in that shard's reports
             row = verdict.row
             done = state.done.get(row)
             problems = (
