@@ -34,6 +34,10 @@ ONE_LINE = {
     "run": "apply a sheet: read, merge, update each campaign; a report per row",
     "resume": "continue an interrupted or crashed run from its journal",
     "report": "rebuild a run's report.html and CSV files from its journal",
+    "verify": "read a run's campaigns back: do they still hold what it set?",
+    "undo": "put back what a run changed (never over a later edit)",
+    "export": "write live campaigns to a sheet to edit and run",
+    "merge": "combine the run directories of one sheet's shards",
     "simulate": "serve the embedded simulator of the Scheduling API",
 }
 FIRST_COMMAND = "bulkpatch run input_examples/mass-schedule-change.csv --simulate"
@@ -49,10 +53,21 @@ class Commands(click.Group):
         return sorted(names, key=lambda n: (rank.get(n, len(ORDER)), n))
 
 
-def _usage(command: click.Command, ctx: click.Context) -> str:
-    """``run SHEET``: the command and its arguments."""
-    args = [p.human_readable_name.upper() for p in command.params if isinstance(p, click.Argument)]
+def _usage(command: click.Command) -> str:
+    """``run SHEET``, ``merge RUN_DIRS...``: the command and its arguments."""
+    args = [
+        p.human_readable_name.upper() + ("..." if p.nargs == -1 else "")
+        for p in command.params
+        if isinstance(p, click.Argument)
+    ]
     return " ".join([command.name or "", *args])
+
+
+def _first_sentence(command: click.Command) -> str:
+    """A command's short help as a line of the list: its first sentence, lower case first."""
+    text = command.get_short_help_str(limit=200).split(". ")[0].rstrip(".")
+    text = text if len(text) <= 72 else text[:71].rstrip() + "…"
+    return text[:1].lower() + text[1:]
 
 
 def overview(group: click.Group, ctx: click.Context) -> str:
@@ -62,8 +77,7 @@ def overview(group: click.Group, ctx: click.Context) -> str:
         command = group.get_command(ctx, name)
         if command is None or command.hidden:
             continue
-        text = ONE_LINE.get(name) or command.get_short_help_str(limit=72)
-        rows.append((_usage(command, ctx), text))
+        rows.append((_usage(command), ONE_LINE.get(name) or _first_sentence(command)))
     width = max((len(u) for u, _ in rows), default=0)
     lines = [
         f"bulkpatch {__version__}: apply a sheet of per-campaign changes to the Sarvam "
