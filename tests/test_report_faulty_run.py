@@ -92,6 +92,10 @@ async def test_the_page_of_a_throttled_failing_run_marks_its_429s_and_5xx_and_fe
 
     page = (run_dir / "report.html").read_text(encoding="utf-8")
     assert external_references(page) == []
+    said = re.search(r"([\d,]+) in ([\d.]+) s of sending", page)
+    assert said is not None
+    assert int(said.group(1).replace(",", "")) == seen["requests_total"]
+    assert float(said.group(2)) == pytest.approx(sum(t["dt"] for t in samples), abs=0.15)
     for cls in ("m429", "m5xx", "s429", "s5xx", "bar", "target"):
         assert path_of(page, cls), f"no {cls} path in the rate chart"
     assert "answered 429" in page

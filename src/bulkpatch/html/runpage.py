@@ -203,7 +203,7 @@ def _traffic(r: RunReport) -> str:
         numbers += [
             (
                 "requests started",
-                f"{fmt_int(tr.requests)} in {fmt_duration(tr.samples)} of sending",
+                f"{fmt_int(tr.requests)} in {fmt_duration(tr.x_max)} of sending",
             ),
             ("answers by status", statuses),
             ("peak rate", f"{fmt_num(tr.peak_rate)} req/s"),
