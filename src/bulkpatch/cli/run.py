@@ -344,7 +344,15 @@ def _execute(
             raise outcome[0]
         return outcome[0].exit_code
 
-    sys.exit(guarded(lambda: anyio.run(main), err))
+    def run_then_hold_signals() -> int:
+        code = anyio.run(main)
+        # The run is over and its reports are written: a Ctrl-C from here on (a second one,
+        # arriving as the process ends) exits at once, as during the run.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: os._exit(int(ExitCode.ABORTED)))
+        return code
+
+    sys.exit(guarded(run_then_hold_signals, err))
 
 
 def _options(sheet_kwargs: dict[str, Any], pace: dict[str, Any], display: Any) -> RunOptions:
