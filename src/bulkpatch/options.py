@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from bulkpatch.errorbudget import check_safeguards
 from bulkpatch.urls import DEFAULT_BASE_URL
 
 DEFAULT_KEY_ENV = "SARVAM_API_KEY"
@@ -42,12 +43,25 @@ class RunOptions:
     no_read: bool = False
     #: Seeds the ``--simulate`` population.
     seed: int = 0
+    # -- the safe round trip (bulkpatch.safeguards) ---------------------------------------
+    #: Apply exactly the plan in this directory (``bulkpatch plan --out``), nothing else.
+    plan_dir: Path | None = None
+    #: Who approved the plan: recorded in the journal and summary.json.
+    approved_by: str | None = None
+    #: Apply this many rows that write, read them back, then stop (``--canary``).
+    canary: int | None = None
+    #: After a canary that held, go on instead of stopping.
+    canary_continue: bool = False
+    #: Stop the run (aborted, resumable) past this many rejected/failed rows: ``"N"`` or
+    #: ``"N%"`` (``--max-errors``).
+    max_errors: str | None = None
 
     def __post_init__(self) -> None:
         if self.rate is not None and not self.rate > 0:
             raise ValueError("rate must be above 0 (None for no limit)")
         if self.concurrency < 1 or self.max_attempts < 1:
             raise ValueError("concurrency and max_attempts must be at least 1")
+        check_safeguards(self)
 
     def for_journal(self) -> dict[str, Any]:
         """The options as plain values, paths made absolute."""
@@ -59,7 +73,7 @@ class RunOptions:
         """Options a journal recorded (unknown names from other versions are ignored)."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in stored.items() if k in known}
-        for name in ("report_dir", "api_key_file"):
+        for name in ("report_dir", "api_key_file", "plan_dir"):
             if values.get(name) is not None:
                 values[name] = Path(values[name])
         return replace(cls(**values), **overrides)

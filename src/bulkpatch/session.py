@@ -28,6 +28,7 @@ from bulkpatch.html.planpage import write_plan_page
 from bulkpatch.html.runreport import write_run_report
 from bulkpatch.journal import FORMAT, JOURNAL_NAME, JournalState, JournalWriter
 from bulkpatch.options import RunOptions
+from bulkpatch.outcomes import ExitCode
 from bulkpatch.planner import PlanOptions
 from bulkpatch.pool import Job, run_pool
 from bulkpatch.procedure import apply_row, work_items
@@ -50,6 +51,7 @@ from bulkpatch.rundir import (
     remove_run_dir,
     storage_error,
 )
+from bulkpatch.safeguards import Safeguards
 from bulkpatch.sheet import Sheet, copy_rows, file_sha256, open_sheet, snapshot_sheet
 from bulkpatch.stats import RunStats
 from bulkpatch.summary import RunSummary, exit_code_for, next_steps
@@ -138,6 +140,7 @@ class Session:
         self._earlier: dict[str, str] = {}
         self._lane: Lane | None = None
         self._sent_writes = prior is not None
+        self.safeguards = Safeguards(control=self.control, emit=on_event)
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -176,6 +179,15 @@ class Session:
                 self._locks.append(lock_run_dir(self.run_dir))
                 sheet, sha = self._own_copy(self.run_dir, self.prior)
             check = self._check(sheet)
+            self.safeguards = Safeguards.prepare(
+                self.mode,
+                options,
+                run_dir=self.run_dir,
+                sheet_sha256=sha,
+                prior_start=self.prior.start if self.prior is not None else None,
+                control=self.control,
+                emit=self._emit,
+            )
             if not options.simulate:
                 self._locks.append(lock_work(options.report_dir, base_url, sha, self.run_dir))
                 self._earlier = earlier_paused(
@@ -281,6 +293,7 @@ class Session:
                     sha256=sha,
                     rows=check.rows,
                     options=options.for_journal(),
+                    **self.safeguards.journal_fields(),
                 )
             else:
                 self.journal.write("resume", rows=check.rows, options=options.for_journal())
@@ -370,15 +383,21 @@ class Session:
                 uniform=timing.uniform,
             )
 
+            guards = self.safeguards
+            guards.bind(executor.read, self.journal.write if self.journal is not None else None)
+
             async def apply(job: Job) -> RowResult:
-                return await apply_row(
+                result = await apply_row(
                     job,
                     executor,
                     control=control,
                     no_read=options.no_read,
                     plan_mode=self.mode == "plan",
                     clock=timing.clock,
+                    gate=guards.gate,
                 )
+                await guards.finished(result)
+                return result
 
             def record(result: RowResult, fresh: bool) -> None:
                 recorder.record(result, fresh=fresh)
@@ -397,6 +416,7 @@ class Session:
                     record=record,
                     interrupted=self.interrupted,
                 )
+                await guards.at_end()
                 if control.left_paused and not self.interrupted.is_set():
                     await self._retry_left_paused(executor)
                 tg.cancel_scope.cancel()
@@ -473,6 +493,7 @@ class Session:
         code = exit_code_for(
             dict(self.stats.outcomes), aborted=control.aborted, left_paused=len(control.left_paused)
         )
+        code = ExitCode(self.safeguards.exit_code(code))
         retry_name = f"retry.{sheet.kind}"
         steps = next_steps(
             recorder.groups,
@@ -503,6 +524,7 @@ class Session:
             "stop_reason": control.stop_reason or None,
             "next_steps": [s.as_dict() for s in steps],
             "options": options.for_journal(),
+            **self.safeguards.summary_fields(),
             "exit_code": int(code),
         }
         try:
