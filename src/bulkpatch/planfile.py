@@ -6,7 +6,7 @@
 ``plan.html``          the same, for a reviewer: counts, filters, sortable table; offline
 ``plan-rows.jsonl``    per row, exactly: outcome, ``updated_at`` read, ``[path, old, new]`` per
                        change -- what ``run --plan`` holds each row to
-``sheet.<ext>``        the sheet the plan was made from, byte for byte
+the sheet             the sheet the plan was made from, byte for byte, under its own name
 ``plan.json``          the sheet's sha256, the options, the counts, the sha256 of every file
                        above, and the plan's ``digest``
 =====================  =========================================================================
@@ -149,7 +149,7 @@ def write_plan_dir(
     prepare_plan_dir(out)
     try:
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
-        sheet_name = "sheet" + sheet_copy.suffix
+        sheet_name = _copy_name(sheet_shown, sheet_copy.suffix)
         _copy(sheet_copy, out / sheet_name)
         _copy(run_dir / PLAN_CSV, out / PLAN_CSV)
         with atomic_text(out / PLAN_ROWS) as f:
@@ -190,6 +190,15 @@ def write_plan_dir(
     except OSError as exc:
         raise StorageError(f"cannot write the plan into {out}: {exc.strerror or exc}") from None
     return plan
+
+
+def _copy_name(shown: str, suffix: str) -> str:
+    """The sheet's own file name (so that ``run --plan`` names its run directory after it),
+    unless it is one of the plan's files."""
+    name = Path(shown).name
+    if name in (PLAN_JSON, PLAN_CSV, PLAN_HTML, PLAN_ROWS) or Path(name).suffix != suffix:
+        return "sheet" + suffix
+    return name
 
 
 def _copy(src: Path, dst: Path) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from bulkpatch.cli import (
+    export,  # noqa: F401
     run,  # noqa: F401
     simulate,  # noqa: F401
     validate,  # noqa: F401
+    verify,  # noqa: F401
 )
