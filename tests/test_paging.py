@@ -1,4 +1,4 @@
-"""Paging the campaign list: every page shape is read, and a next link is followed only on the API."""
+"""Paging the campaign list: every page shape is read; a next link is followed only on the API."""
 
 from __future__ import annotations
 

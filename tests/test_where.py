@@ -1,4 +1,4 @@
-"""``export --where``: conditions on a campaign's detail, and the reasons for those that are wrong."""
+"""``export --where``: conditions on a campaign's detail, and why a bad one is refused."""
 
 from __future__ import annotations
 

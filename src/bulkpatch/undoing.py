@@ -69,6 +69,8 @@ class UndoPlan:
     problems: list[str]
     #: Rows the run updated.
     updated: int
+    #: The run's sheet's columns: the undo sheet keeps their order.
+    order: tuple[str, ...] = ()
 
 
 def _journal_facts(
@@ -162,13 +164,22 @@ def build_undo(record: RunRecord) -> UndoPlan:
                 "say its updated_at after the resume; it is guarded by its values only"
             )
         rows.append(undo)
-    return UndoPlan(rows=rows, problems=problems, updated=len(done))
+    return UndoPlan(
+        rows=rows, problems=problems, updated=len(done), order=tuple(record.sheet.columns)
+    )
 
 
-def undo_table(rows: list[UndoRow]) -> tuple[list[str], list[list[Any]]]:
-    """The undo sheet: its columns and rows (None: an empty cell)."""
-    paths = sorted({p for r in rows for p in r.restore}, key=lambda p: _ORDER.get(p, 1 << 30))
-    guards = sorted({p for r in rows for p in r.written}, key=lambda p: _ORDER.get(p, 1 << 30))
+def undo_table(
+    rows: list[UndoRow], order: tuple[str, ...] = ()
+) -> tuple[list[str], list[list[Any]]]:
+    """The undo sheet: its columns (in the run's sheet's order) and rows (None: empty)."""
+    at = {name: i for i, name in enumerate(order)}
+
+    def place(path: str) -> tuple[int, int]:
+        return (at.get(path, len(at)), _ORDER.get(path, 1 << 30))
+
+    paths = sorted({p for r in rows for p in r.restore}, key=place)
+    guards = sorted({p for r in rows for p in r.written}, key=place)
     columns = [
         "org_id",
         "workspace_id",
@@ -207,7 +218,7 @@ def write_undo(record: RunRecord, on_event: EventSink = ignore) -> tuple[Path, U
             "(see above); nothing was sent"
         )
     path = where / UNDO_NAME
-    columns, table = undo_table(plan.rows)
+    columns, table = undo_table(plan.rows, plan.order)
     write_table(path, columns, table)
     formulas = sum(1 for row in table for cell in row if isinstance(cell, str) and is_formula(cell))
     if formulas:
