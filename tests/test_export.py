@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from aiohttp import web
 
+from bulkpatch.api import Stopper
 from bulkpatch.filters import matches_all, parse_where
 from bulkpatch.rows import CampaignKey
 from bulkpatch.sheet import open_sheet
@@ -361,3 +364,26 @@ async def test_the_command_exports_from_the_embedded_simulator_and_its_sheet_run
     assert bad.returncode == 2
     assert b"compares numbers or ISO 8601 times" in bad.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+async def test_ctrl_c_stops_the_export_at_once_and_writes_nothing(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await start_simulator(generate=400, latency_ms=50)
+    stopper = Stopper()
+    out = tmp_path / "live.csv"
+
+    async def interrupt_soon() -> None:
+        await anyio.sleep(0.3)
+        stopper.stop("interrupted by SIGINT")
+
+    started = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(interrupt_soon)
+        done = await export(out, sim, monkeypatch, stopper=stopper)
+
+    assert done.code == 3
+    assert time.monotonic() - started < 3
+    assert not out.exists()
+    assert "interrupted by SIGINT" in " ".join(done.said("export_stopped"))
+    assert sum(sim.stats()["requests"]["GET"].values()) < 400
