@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,11 @@ from bulkpatch.rows import CampaignKey
 from bulkpatch.sheet import open_sheet
 from bulkpatch.simulator import SimulatorConfig, SimulatorState, build_app
 from bulkpatch.simulator.population import generate_campaign
-from conftest import SIM_ANCHOR
 from roundtrips import export, read_csv, write_rows
 from runs import StartSimulator, bulkpatch, run_sheet
 
 ORG, WS = "org-demo", "ws-demo"
+ANCHOR = datetime(2026, 1, 15, tzinfo=UTC)
 WHERE = ("allowed_schedule.timezone=Asia/Kolkata",)
 STATUSES = ("paused", "scheduled")
 
@@ -196,7 +197,7 @@ async def test_a_next_link_to_another_host_is_never_followed_and_the_export_page
             return web.json_response(body)
         return response
 
-    config = SimulatorConfig(generate=150, seed=7, anchor=SIM_ANCHOR)
+    config = SimulatorConfig(generate=150, seed=7, anchor=ANCHOR)
     app = build_app(SimulatorState(config))
     app.middlewares.append(foreign_links)
     runner, port = await _serve(app)
@@ -234,7 +235,7 @@ async def test_a_list_that_ignores_offset_ends_the_export_instead_of_looping(
 
     async def detail(request: web.Request) -> web.Response:
         key = CampaignKey(ORG, WS, request.match_info["cid"])
-        return web.json_response(generate_campaign(key, seed=1, anchor=SIM_ANCHOR))
+        return web.json_response(generate_campaign(key, seed=1, anchor=ANCHOR))
 
     app = web.Application()
     root = f"/api/scheduling/v1/orgs/{ORG}/workspaces/{WS}/campaigns"
