@@ -310,7 +310,9 @@ async def test_the_command_line_applies_a_plan_and_refuses_what_does_not_go_toge
     key = sim.config.api_key
     base = ("--base-url", sim.base_url, "--rate", "unlimited", "--report-dir", tmp_path / "r")
 
-    planned = await bulkpatch("plan", sheet, "--out", tmp_path / "plan", *base, api_key=key)
+    planned = await bulkpatch(
+        "plan", sheet, "--out", tmp_path / "plan", *base, "--json", api_key=key
+    )
     no_sheet = await bulkpatch("run", *base, api_key=key)
     lonely = await bulkpatch("run", sheet, "--approved-by", "x", *base, api_key=key)
     shaped = await bulkpatch(
@@ -322,6 +324,8 @@ async def test_the_command_line_applies_a_plan_and_refuses_what_does_not_go_toge
 
     assert planned.returncode == 0, planned.stderr.decode()
     assert b"bulkpatch run --plan" in planned.stderr
+    plan = json.loads((tmp_path / "plan" / "plan.json").read_text())
+    assert json.loads(planned.stdout)["digest"] == plan["digest"]
     assert no_sheet.returncode == 2
     assert b"Missing argument 'SHEET' (or --plan PLAN_DIR)" in no_sheet.stderr
     assert lonely.returncode == 2

@@ -22,12 +22,15 @@ An export that is stopped (a refused key, an outage, Ctrl-C) writes nothing.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from bulkpatch.api import Stopper
 from bulkpatch.columns import CHANGE_PATHS, suggest
@@ -475,3 +478,8 @@ def _warnings(target: Path, tally: _Tally, on_event: EventSink) -> None:
             "import the CSV as text",
             "export_formula_cells",
         )
+
+
+def export_campaigns(out: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
+    """:func:`export_campaigns_async` in an event loop of its own."""
+    return anyio.run(functools.partial(export_campaigns_async, out, **kwargs))

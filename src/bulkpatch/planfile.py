@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bulkpatch.errors import StorageError, UsageError
-from bulkpatch.events import Event, EventSink, RowFinished
+from bulkpatch.events import Event, EventSink, RowFinished, RunFinished
 from bulkpatch.html.planpage import PLAN_ROWS_SHOWN, write_plan_page
 from bulkpatch.planner import FieldChange
 from bulkpatch.reports import atomic_text, write_json
@@ -70,15 +70,20 @@ def plan_entry(result: RowResult) -> dict[str, Any]:
 
 
 class PlanCollector:
-    """An event sink that keeps each planned row (as canonical JSON) and passes every event on."""
+    """An event sink that keeps each planned row (as canonical JSON) and passes every event on,
+    but the last: :attr:`finished` holds it until the plan directory is written."""
 
     def __init__(self, inner: EventSink) -> None:
         self._inner = inner
         self.rows: dict[int, str] = {}
+        self.finished: RunFinished | None = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RowFinished):
             self.rows[event.result.row] = canonical(plan_entry(event.result))
+        if isinstance(event, RunFinished):
+            self.finished = event
+            return
         self._inner(event)
 
     # The command line's display is reached through the collector.

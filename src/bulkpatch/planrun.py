@@ -10,16 +10,19 @@ approved" checks.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from bulkpatch.api import Stopper, apply_sheet_async, plan_sheet_async
 from bulkpatch.approval import MAKE_NEW_PLAN, plan_options
 from bulkpatch.errors import SheetError, UsageError
-from bulkpatch.events import EventSink, Notice, ignore
+from bulkpatch.events import EventSink, Notice, RunFinished, ignore
 from bulkpatch.options import RunOptions
 from bulkpatch.outcomes import ExitCode
 from bulkpatch.planfile import PlanCollector, load_plan, prepare_plan_dir, write_plan_dir
@@ -55,20 +58,25 @@ async def plan_to_dir_async(
                 "plan_incomplete",
             )
         )
+        on_event(RunFinished(summary))
         return summary
     data = summary.data
     sheet_info = data["sheet"]
-    plan = write_plan_dir(
-        target,
-        run_dir=summary.run_dir,
-        sheet_copy=Path(sheet_info["copy"]),
-        sheet_sha256=str(sheet_info["sha256"]),
-        sheet_shown=str(sheet_info["path"]),
-        rows=collector.rows,
-        options=data["options"],
-        counts=data["outcomes"],
-        created=str(data["started"]),
-    )
+    try:
+        plan = write_plan_dir(
+            target,
+            run_dir=summary.run_dir,
+            sheet_copy=Path(sheet_info["copy"]),
+            sheet_sha256=str(sheet_info["sha256"]),
+            sheet_shown=str(sheet_info["path"]),
+            rows=collector.rows,
+            options=data["options"],
+            counts=data["outcomes"],
+            created=str(data["started"]),
+        )
+    except BaseException:
+        on_event(RunFinished(summary))
+        raise
     on_event(
         Notice(
             "info",
@@ -77,7 +85,9 @@ async def plan_to_dir_async(
             "plan_written",
         )
     )
-    return replace(summary, data={**data, "plan_dir": str(target), "digest": plan["digest"]})
+    summary = replace(summary, data={**data, "plan_dir": str(target), "digest": plan["digest"]})
+    on_event(RunFinished(summary))
+    return summary
 
 
 async def apply_plan_async(
@@ -126,3 +136,15 @@ async def apply_plan_async(
         api_key=api_key,
         timing=timing,
     )
+
+
+def plan_to_dir(
+    sheet: str | os.PathLike[str], out: str | os.PathLike[str], **kwargs: Any
+) -> RunSummary:
+    """:func:`plan_to_dir_async` in an event loop of its own."""
+    return anyio.run(functools.partial(plan_to_dir_async, sheet, out, **kwargs))
+
+
+def apply_plan(plan_dir: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
+    """:func:`apply_plan_async` in an event loop of its own."""
+    return anyio.run(functools.partial(apply_plan_async, plan_dir, **kwargs))

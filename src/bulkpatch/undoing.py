@@ -24,11 +24,14 @@ left paused) must be resumed first.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from bulkpatch.api import Stopper, apply_sheet_async, plan_sheet_async
 from bulkpatch.columns import CHANGE_PATHS
@@ -288,3 +291,8 @@ async def undo_run_async(
         path, options=options, on_event=on_event, stopper=stopper, api_key=api_key, timing=timing
     )
     return replace(summary, data={**summary.data, "undo_of": str(where), "undo": str(path)})
+
+
+def undo_run(run_dir: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
+    """:func:`undo_run_async` in an event loop of its own."""
+    return anyio.run(functools.partial(undo_run_async, run_dir, **kwargs))

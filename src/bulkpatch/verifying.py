@@ -20,12 +20,15 @@ says ``unknown`` for the rows not read.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from bulkpatch.api import Stopper
 from bulkpatch.canary import drift
@@ -221,3 +224,8 @@ def _finish(
     )
     on_event(RunFinished(summary))
     return summary
+
+
+def verify_run(run_dir: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
+    """:func:`verify_run_async` in an event loop of its own."""
+    return anyio.run(functools.partial(verify_run_async, run_dir, **kwargs))
