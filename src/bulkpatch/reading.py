@@ -168,9 +168,13 @@ class Reader:
         """Run ``body`` with a progress event a second; Ctrl-C cancels it after :data:`GRACE`
         seconds (None is returned then)."""
         out: list[T] = []
+        failed: list[Exception] = []
 
         async def main(scope: anyio.CancelScope) -> None:
-            out.append(await body())
+            try:
+                out.append(await body())
+            except Exception as exc:  # raised below, outside the task group (not grouped)
+                failed.append(exc)
             scope.cancel()
 
         async def cut_off(scope: anyio.CancelScope) -> None:
@@ -187,6 +191,8 @@ class Reader:
             tg.start_soon(main, tg.cancel_scope)
             tg.start_soon(cut_off, tg.cancel_scope)
             tg.start_soon(tick)
+        if failed:
+            raise failed[0]
         self.emit_progress()
         return out[0] if out else None
 
