@@ -46,7 +46,7 @@ async def test_a_canary_applies_n_rows_reads_them_back_and_stops_then_resume_doe
     assert "allowed_schedule.allowed_start_time:" in canary["rows"][0]["changes"]
     assert "the run stops here" in first.output
     assert f"bulkpatch resume {first.run_dir}" in first.output
-    [line] = [r for r in iter_records(first.run_dir / JOURNAL_NAME) if r["e"] == "canary"]
+    [line] = [r for r in iter_records(first.run_dir / JOURNAL_NAME) if r and r["e"] == "canary"]
     assert line["decision"] == "stopped"
     # The rows read back are GETs after the PATCHes: 60 reads at most, 5 read-backs.
     assert sim.stats()["requests"]["GET"]["200"] <= 60 + 5

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bulkpatch.errors import UsageError
 from bulkpatch.outcomes import Outcome
 
 #: A percentage is checked only once this many rows finished.
@@ -51,15 +52,19 @@ def parse_max_errors(text: str) -> MaxErrors:
 
 
 def check_safeguards(options: Any) -> None:
-    """The checks :class:`~bulkpatch.options.RunOptions` makes of its round-trip fields."""
+    """The checks :class:`~bulkpatch.options.RunOptions` makes of its round-trip fields
+    (:class:`~bulkpatch.errors.UsageError` for one that does not hold)."""
     if options.canary is not None and options.canary < 1:
-        raise ValueError("canary must be at least 1 row")
+        raise UsageError("--canary must be at least 1 row")
     if options.canary_continue and options.canary is None:
-        raise ValueError("canary_continue needs canary (--canary N)")
+        raise UsageError("--canary-continue goes with --canary N")
     if options.max_errors is not None:
-        parse_max_errors(options.max_errors)
+        try:
+            parse_max_errors(options.max_errors)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if options.approved_by is not None and options.plan_dir is None:
-        raise ValueError("approved_by names who approved a plan: it needs plan_dir (--plan)")
+        raise UsageError("--approved-by names who approved a plan: use it with --plan")
 
 
 class ErrorBudget:

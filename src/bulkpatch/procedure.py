@@ -16,7 +16,7 @@ from bulkpatch.journal import JournalState
 from bulkpatch.options import RunOptions
 from bulkpatch.outcomes import Outcome
 from bulkpatch.planner import RowPlan, plan_row
-from bulkpatch.pool import Job, Kept, WorkItem
+from bulkpatch.pool import Elsewhere, Job, Kept, WorkItem
 from bulkpatch.results import (
     RowResult,
     invalid,
@@ -25,6 +25,7 @@ from bulkpatch.results import (
     result_from_record,
     row_result,
 )
+from bulkpatch.shards import Shard
 from bulkpatch.sheet import Sheet
 from bulkpatch.validation import SheetCheck, iter_verdicts
 
@@ -34,11 +35,18 @@ Gate = Callable[..., Awaitable[RowPlan | None]]
 
 
 def work_items(
-    sheet: Sheet, check: SheetCheck, options: RunOptions, prior: JournalState | None
+    sheet: Sheet,
+    check: SheetCheck,
+    options: RunOptions,
+    prior: JournalState | None,
+    shard: Shard | None = None,
 ) -> Iterator[WorkItem]:
-    """Every row of the sheet, in order: a job, or a result already known."""
+    """Every row of the sheet, in order: a job, a result already known, or another shard's."""
     for verdict in iter_verdicts(sheet, org=options.org, workspace=options.workspace, check=check):
         row = verdict.row
+        if shard is not None and not shard.holds(verdict.key):
+            yield Elsewhere(row)
+            continue
         in_doubt = prior is not None and row in prior.in_doubt
         if prior is not None and row in prior.done:
             kept = result_from_record(prior.done[row])

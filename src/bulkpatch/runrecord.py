@@ -38,7 +38,7 @@ class RunRecord:
 
     def records(self) -> list[dict[str, Any]]:
         """Every journal record, in order."""
-        return list(iter_records(self.run_dir / JOURNAL_NAME))
+        return [r for r in iter_records(self.run_dir / JOURNAL_NAME) if r is not None]
 
 
 def open_run(run_dir: Path, *, what: str, overrides: Mapping[str, Any] | None = None) -> RunRecord:

@@ -220,6 +220,6 @@ def _approved_plan(
 def _canary_decided(run_dir: Path) -> bool:
     journal = run_dir / JOURNAL_NAME
     try:
-        return any(r.get("e") == "canary" for r in iter_records(journal))
+        return any(r is not None and r.get("e") == "canary" for r in iter_records(journal))
     except OSError:
         return False

@@ -24,6 +24,16 @@ from bulkpatch.planrun import apply_plan_async
 from bulkpatch.summary import RunSummary
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: Options of ``run`` that say how to run a plan, not what it is: ``run --plan`` passes them on.
+RUN_TIME_OPTIONS = (
+    "keys_file",
+    "shard",
+    "rate_store",
+    "notify_url",
+    "notify_format",
+    "pushgateway",
+    "metrics_job",
+)
 
 
 class MaxErrorsType(click.ParamType):  # type: ignore[type-arg]
@@ -160,6 +170,7 @@ async def run_plan(
         "api_key_env": kwargs["api_key_env"],
         "api_key_file": kwargs["api_key_file"],
         "skip_invalid": kwargs["skip_invalid"],
+        **{name: kwargs[name] for name in RUN_TIME_OPTIONS if name in kwargs},
         **guards.options(),
     }
     return await apply_plan_async(
