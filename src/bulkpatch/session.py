@@ -334,6 +334,7 @@ class Session:
                 budget=budget,
                 timeout=options.timeout,
                 on_reply=self._on_reply,
+                on_start=self.stats.request_started,
                 on_refused=self._key_refused,
                 on_store_failed=self._store_failed,
                 clock=timing.clock,
@@ -469,6 +470,8 @@ class Session:
             retry_name=retry_name,
             simulated=options.simulate,
             resumable=self.mode != "plan",
+            mode=self.mode,
+            sheet=self.sheet_path,
         )
         left = {str(k): why for k, (_, why) in control.left_paused.items()}
         data = summary_data(
