@@ -26,6 +26,7 @@ from bulkpatch.executor import Executor, RunControl
 from bulkpatch.journal import FORMAT, JOURNAL_NAME, JournalState, JournalWriter
 from bulkpatch.keysfile import ResolvedKey
 from bulkpatch.options import RunOptions
+from bulkpatch.outcomes import ExitCode
 from bulkpatch.planner import PlanOptions
 from bulkpatch.pool import Job, run_pool
 from bulkpatch.preflight import checked_sheet, own_copy
@@ -47,6 +48,7 @@ from bulkpatch.rundir import (
     remove_run_dir,
     storage_error,
 )
+from bulkpatch.safeguards import Safeguards
 from bulkpatch.shards import Shard, parse_shard
 from bulkpatch.sheet import Sheet, snapshot_sheet
 from bulkpatch.stats import RunStats
@@ -94,6 +96,7 @@ class Session:
         self._shard: Shard | None = None
         self._org_keys: dict[str, ResolvedKey] = {}
         self._sent_writes = prior is not None
+        self.safeguards = Safeguards(control=self.control, emit=on_event)
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -144,6 +147,15 @@ class Session:
                 if moved:
                     self._notice("info", moved, "sheet_changed")
             check = checked_sheet(sheet, options, self.mode, self._org_keys)
+            self.safeguards = Safeguards.prepare(
+                self.mode,
+                options,
+                run_dir=self.run_dir,
+                sheet_sha256=sha,
+                prior_start=self.prior.start if self.prior is not None else None,
+                control=self.control,
+                emit=self._emit,
+            )
             if not options.simulate:
                 work = f"{sha}|shard {self._shard}" if self._shard else sha
                 self._locks.append(lock_work(options.report_dir, base_url, work, self.run_dir))
@@ -195,6 +207,7 @@ class Session:
                     sha256=sha,
                     rows=check.rows,
                     options=options.for_journal(),
+                    **self.safeguards.journal_fields(),
                 )
             else:
                 self.journal.write(
@@ -338,15 +351,21 @@ class Session:
                 uniform=timing.uniform,
             )
 
+            guards = self.safeguards
+            guards.bind(executor.read, self.journal.write if self.journal is not None else None)
+
             async def apply(job: Job) -> RowResult:
-                return await apply_row(
+                result = await apply_row(
                     job,
                     executor,
                     control=control,
                     no_read=options.no_read,
                     plan_mode=self.mode == "plan",
                     clock=timing.clock,
+                    gate=guards.gate,
                 )
+                await guards.finished(result)
+                return result
 
             def record(result: RowResult, fresh: bool) -> None:
                 recorder.record(result, fresh=fresh)
@@ -366,6 +385,7 @@ class Session:
                     skip=recorder.skip,
                     interrupted=self.interrupted,
                 )
+                await guards.at_end()
                 if control.left_paused and not self.interrupted.is_set():
                     await self._retry_left_paused(executor)
                 tg.cancel_scope.cancel()
@@ -442,6 +462,7 @@ class Session:
         code = exit_code_for(
             dict(self.stats.outcomes), aborted=control.aborted, left_paused=len(control.left_paused)
         )
+        code = ExitCode(self.safeguards.exit_code(code))
         retry_name = f"retry.{sheet.kind}"
         steps = next_steps(
             recorder.groups,
@@ -467,6 +488,7 @@ class Session:
             steps=steps,
             code=int(code),
         )
+        data.update(self.safeguards.summary_fields())
         try:
             results.commit()
             if self.journal is not None:
