@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from redis_server import redis_server_binary
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,7 +36,9 @@ def test_quick_benchmark_writes_a_sane_report(tmp_path: Path) -> None:
     assert data["mode"] == "quick"
     assert "Mode: **quick**" in markdown
     cases = data["cases"]
-    assert set(cases) == {"pacing", "throughput", "latency", "validate", "memory"}
+    assert set(cases) == {"pacing", "throughput", "latency", "validate", "memory", "shared_rate"}
+    if redis_server_binary() is None:  # the shared-rate case needs a real redis-server
+        assert "redis-server is not installed" in cases.pop("shared_rate")["error"]
     assert not [name for name, case in cases.items() if "error" in case]
 
     pacing = cases["pacing"]["stats"]
@@ -59,8 +63,15 @@ def test_quick_benchmark_writes_a_sane_report(tmp_path: Path) -> None:
 
     memory = cases["memory"]
     assert 0.5 < memory["ratio"]["median_over_median"] < 5
+
+    if "shared_rate" in cases:
+        shared = cases["shared_rate"]["stats"]
+        assert 0 < shared["store"]["worst_window"]["max"] <= 200
+        assert shared["store"]["rate_limited_429"]["max"] == 0
+        assert 0.5 < shared["store"]["achieved_over_target"]["median"] <= 1.0
+        assert shared["no_store"]["worst_window"]["max"] > 200  # four processes at 200/s each
     targets = [t for case in cases.values() for t in case["targets"]]
-    assert len(targets) == data["targets_total"] == 9
+    assert len(targets) == data["targets_total"] == (12 if "shared_rate" in cases else 9)
     assert all(isinstance(t["met"], bool) for t in targets)
     if data["chart"] is not None:
         png = (out / "benchmark-pacing.png").read_bytes()

@@ -15,6 +15,7 @@ from bulkpatch.html import runreport
 from bulkpatch.html.kit import NO_OUTCOME
 from bulkpatch.html.runreport import build_run_report, write_run_report
 from bulkpatch.html.samples import MAX_POINTS
+from bulkpatch.journal import iter_records
 from html_audit import external_references
 from html_samples import T0, faulty_run
 from runs import StartSimulator, run_sheet, write_sheet
@@ -154,12 +155,13 @@ def test_ticks_with_429s_and_5xx_mark_their_seconds_and_add_up_per_session() -> 
 
 def test_a_second_with_no_latency_or_no_target_has_none_there() -> None:
     quiet = {**tick(T0 + 2, 0), "lat_ms": None, "target": None, "breaker_open": True}
-    report = build_run_report([start(), tick(T0 + 1), quiet], None)
-    busy, idle = report.traffic.latency
+    report = build_run_report([start(), tick(T0 + 1), quiet, tick(T0 + 3)], None)
+    busy, idle, _ = report.traffic.latency
     assert (busy.p50, busy.p95, busy.p99) == (10.0, 20.0, 40.0)
     assert (idle.p50, idle.p95, idle.p99) == (None, None, None)
-    assert [p.target for p in report.traffic.rate] == [10.0, None]
-    assert [p.breaker_open for p in report.traffic.rate] == [False, True]
+    # a sample's target is drawn from the next second on: it is the rate at the second's end
+    assert [p.target for p in report.traffic.rate] == [10.0, 10.0, None]
+    assert [p.breaker_open for p in report.traffic.rate] == [False, True, False]
     assert report.traffic.seconds_breaker_open == 1
 
 
@@ -379,7 +381,7 @@ async def test_a_real_runs_journal_gives_the_counts_its_summary_has(
     )
     run = await run_sheet(sheet, sim, monkeypatch)
     assert run.run_dir is not None
-    report = build_run_report(runreport.iter_journal(run.run_dir / "journal.jsonl"), run.summary())
+    report = build_run_report(iter_records(run.run_dir / "journal.jsonl"), run.summary())
     assert report.outcomes == {k: v for k, v in run.summary()["outcomes"].items() if v}
     assert report.finished
     assert report.exit_code == run.code == 1

@@ -260,7 +260,7 @@ async def test_resume_meeting_a_forbidden_campaign_first_rejects_it_and_goes_on(
     outcomes = resumed.outcomes()
     assert outcomes[names[0]] == "rejected"
     assert {outcomes[c] for c in names[1:]} == {"updated"}
-    assert "refused the key" not in resumed.output
+    assert "the API refused the API key" not in resumed.output
 
 
 async def test_403s_from_three_campaigns_in_a_row_stop_the_run_as_a_refused_key(
@@ -282,7 +282,7 @@ async def test_403s_from_three_campaigns_in_a_row_stop_the_run_as_a_refused_key(
     assert [outcomes[c] for c in names[:3]] == ["rejected"] * 3
     assert {outcomes[c] for c in names[3:]} == {"not_attempted"}
     err = done.stderr.decode()
-    assert "403 for 3 different campaigns" in err
+    assert "the API refused the API key (HTTP 403 for 3 different campaigns in a row" in err
     assert f"bulkpatch resume {run_dir}" in err
     assert sim.stats()["requests_total"] == 3
 
@@ -315,7 +315,7 @@ async def test_a_401_stops_the_run_at_once(
     assert run.code == 3
     assert sim.stats()["unauthorized"] == 1
     assert list(run.outcomes().values()).count("updated") == 2
-    assert "refused the key" in run.output
+    assert "the API refused the API key (HTTP 401" in run.output
 
 
 # -- 11. a redirect is not followed, not retried, and says where it pointed ---------------------

@@ -40,6 +40,8 @@ import anyio
 #: (seconds): the spread of recent latencies, within these bounds.
 MIN_SLACK = 0.010
 MAX_SLACK = 0.100
+#: The smallest slack, for pacing that sees no latencies (the shared rate store).
+SLACK = MIN_SLACK
 #: The latency spread is taken over the answers of this many seconds.
 SPREAD_SECONDS = 2.0
 DECREASE = 0.5

@@ -147,7 +147,10 @@ def answer_reply(
         except ValueError:
             readable = not (200 <= status < 300)
         else:
-            if 200 <= status < 300 and method != "PUT" and not isinstance(data, dict):
+            # A GET answers a campaign (an object) or a page of the list, which may be a bare
+            # JSON list; the reader of each checks the shape it needs.
+            wanted = (dict, list) if method == "GET" else dict
+            if 200 <= status < 300 and method != "PUT" and not isinstance(data, wanted):
                 readable = False
     elif 200 <= status < 300 and method != "PUT":
         readable = False  # a GET or PATCH must answer the campaign

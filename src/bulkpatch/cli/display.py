@@ -15,7 +15,7 @@ import csv
 import json
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,7 +36,7 @@ from rich.text import Text
 
 from bulkpatch.events import Event, Notice, Progress, RowFinished, RunFinished, RunStarted
 from bulkpatch.outcomes import ExitCode, Outcome
-from bulkpatch.summary import RunSummary
+from bulkpatch.summary import NextStep, RunSummary
 from bulkpatch.text import printable, shorten
 
 LINE_EVERY = 10.0
@@ -52,6 +52,9 @@ _SHORT = {
     Outcome.NOT_ATTEMPTED.value: "n/a",
 }
 _NOTICE_STYLE = {"info": "", "warning": "yellow", "error": "red"}
+#: Lines of next steps under the summary at most.
+STEP_LINES = 8
+_REPORT_FILES = ("report.html", "plan.html", "results.csv", "plan.csv")
 
 
 def outcome_line(counts: Counter[str] | dict[str, int]) -> str:
@@ -88,6 +91,47 @@ def earlier_paused_lines(earlier: Mapping[str, str]) -> list[str]:
             f"resume them with: {resume_command(Path(run_dir))}"
         )
     return lines
+
+
+def next_step_lines(steps: Sequence[NextStep], budget: int = STEP_LINES) -> list[str]:
+    """The next steps as a person reads them: one line per group, its command on the next line
+    (indented, nothing around it, to copy as it is), a note once; at most ``budget`` lines, the
+    groups left out counted on the last one."""
+    lines: list[str] = []
+    noted: set[str] = set()
+    commands: set[str] = set()
+    for i, step in enumerate(steps):
+        block = [step.heading + (" with:" if step.command else "")]
+        if step.command in commands:
+            block = [f"{step.heading}: the command above takes them too"]
+        elif step.command:
+            block.append(f"    {step.command}")
+            if step.note and step.note not in noted:
+                block.append(f"    ({step.note})")
+        left = steps[i + 1 :]
+        room = budget - len(lines) - (1 if left else 0)
+        if len(block) > room:
+            rest = steps[i:]
+            rows = sum(s.rows for s in rest)
+            lines.append(
+                f"… {rows:,} more row(s) in {len(rest)} other group(s): "
+                "see results.csv or report.html"
+            )
+            break
+        lines += block
+        if step.command:
+            commands.add(step.command)
+        if step.note and step.command:
+            noted.add(step.note)
+    return lines
+
+
+def reports_line(summary: RunSummary) -> str:
+    """Where the reports are, and which of them a person opens."""
+    run_dir = summary.run_dir
+    names = [n for n in _REPORT_FILES if (run_dir / n).is_file()]
+    names += sorted(p.name for p in run_dir.glob("retry.*") if p.is_file())
+    return f"reports in {run_dir}" + (f": {', '.join(names)}" if names else "")
 
 
 class ConsoleDisplay:
@@ -222,6 +266,17 @@ class ConsoleDisplay:
             )
         for line in earlier_paused_lines(summary.earlier_paused):
             self.err.print(Text(line, style="yellow"), highlight=False, soft_wrap=True)
+        for label, why in (data.get("keys_refused") or {}).items():
+            self.err.print(
+                Text(
+                    f"REFUSED: the API refused {label} ({printable(why)}); its rows are "
+                    "not_attempted. "
+                    f"Fix it, then: {resume_command(summary.run_dir)}",
+                    style="bold red",
+                ),
+                highlight=False,
+                soft_wrap=True,
+            )
         if summary.exit_code == ExitCode.ABORTED and summary.stop_reason:
             self.err.print(
                 Text(
@@ -232,9 +287,9 @@ class ConsoleDisplay:
                 soft_wrap=True,
             )
         if not self.quiet and not self.json_out:
-            for step in summary.next_steps:
-                self.err.print(Text(step.line()), highlight=False, soft_wrap=True)
-        self.err.print(f"reports in {summary.run_dir}", highlight=False, markup=False)
+            for line in next_step_lines(summary.next_steps):
+                self.err.print(Text(line), highlight=False, soft_wrap=True)
+        self.err.print(reports_line(summary), highlight=False, markup=False, soft_wrap=True)
 
     def summary_table(self, summary: RunSummary) -> None:
         data = summary.data

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,11 +22,20 @@ from rich.console import Console
 
 from bulkpatch.api import Stopper, apply_sheet_async, plan_sheet_async, resume_run_async
 from bulkpatch.cli import cli
+from bulkpatch.cli.approval import (
+    given_options,
+    plan_out_option,
+    run_plan,
+    safeguard_options,
+    take_safeguards,
+)
 from bulkpatch.cli.display import ConsoleDisplay, JsonLog, resume_command
 from bulkpatch.cli.exits import guarded
 from bulkpatch.events import EventSink, Notice
 from bulkpatch.options import DEFAULT_KEY_ENV, DEFAULT_RATE, SIMULATE_RATE, RunOptions
 from bulkpatch.outcomes import ExitCode
+from bulkpatch.planrun import plan_to_dir_async
+from bulkpatch.shards import parse_shard, shard_from_env
 from bulkpatch.summary import RunSummary
 from bulkpatch.urls import DEFAULT_BASE_URL
 
@@ -67,6 +77,77 @@ def key_options(func: F) -> F:
         "itself: command lines end up in shell history and process lists.",
     )(func)
     return func
+
+
+def scale_options(func: F) -> F:
+    """Keys per org, shards, a shared rate, and telling others how the run went."""
+    options = [
+        click.option(
+            "--keys-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Each org's key: a TOML or CSV file mapping org_id to the NAME of an "
+            "environment variable or a key file's PATH (never the key). Each key gets its own "
+            "pacer (--rate, or the file's rate) and breaker; a refused key stops only its org.",
+        ),
+        click.option(
+            "--shard",
+            metavar="K/N",
+            help="Apply only the rows whose campaign hashes to shard K of N (1 <= K <= N); "
+            "the run directory's name ends -shard-K-of-N. Combine shards with `bulkpatch merge`.",
+        ),
+        click.option(
+            "--shards",
+            type=click.IntRange(1, 10_000),
+            metavar="N",
+            help="Like --shard K/N with K taken from JOB_COMPLETION_INDEX (+1), which a "
+            "Kubernetes Indexed Job sets.",
+        ),
+        click.option(
+            "--rate-store",
+            metavar="redis://HOST:PORT/DB",
+            help="Share one --rate ceiling with every process using this Redis (and the same "
+            "key and base URL). If Redis goes away the run pauses, and stops after --max-outage.",
+        ),
+        click.option(
+            "--notify-url",
+            envvar="BULKPATCH_NOTIFY_URL",
+            metavar="URL",
+            help="POST the run's summary here at the end (https, or http to loopback; env "
+            "BULKPATCH_NOTIFY_URL keeps it out of process lists). A failure is only logged.",
+        ),
+        click.option(
+            "--notify-format",
+            type=click.Choice(["json", "slack"]),
+            default="json",
+            show_default=True,
+            help='json: the summary; slack: a Slack-compatible {"text": ...} message.',
+        ),
+        click.option(
+            "--pushgateway",
+            metavar="URL",
+            help="Push the run's gauges (last success time, rows by outcome, duration, "
+            "requests, 429s) to this Prometheus Pushgateway at the end.",
+        ),
+        click.option(
+            "--metrics-job",
+            default="bulkpatch",
+            show_default=True,
+            metavar="NAME",
+            help="The Pushgateway job name.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _scale(kwargs: dict[str, Any]) -> None:
+    """--shards N with JOB_COMPLETION_INDEX -> --shard K/N."""
+    count = kwargs.pop("shards", None)
+    if count is not None and kwargs.get("shard") is None:
+        kwargs["shard"] = str(shard_from_env(count, os.environ))
+    if kwargs.get("shard") is not None:
+        kwargs["shard"] = str(parse_shard(kwargs["shard"]))
 
 
 def output_options(func: F) -> F:
@@ -191,6 +272,7 @@ def common_options(func: F) -> F:
             "--seed", type=int, default=0, hidden=True, help="Seed of the --simulate population."
         ),
         key_options,
+        scale_options,
         output_options,
     ]
     for option in reversed(options):
@@ -262,7 +344,7 @@ def _execute(
             tg.start_soon(watch_signals)
             try:
                 outcome.append(await call(stopper, display))
-            except Exception as exc:  # raised below, outside the task group (not grouped)
+            except (Exception, KeyboardInterrupt) as exc:  # raised below, not grouped
                 outcome.append(exc)
             finally:
                 display.stop()
@@ -271,10 +353,19 @@ def _execute(
             raise outcome[0]
         return outcome[0].exit_code
 
-    sys.exit(guarded(lambda: anyio.run(main), err))
+    def run_then_hold_signals() -> int:
+        code = anyio.run(main)
+        # The run is over and its reports are written: a Ctrl-C from here on (a second one,
+        # arriving as the process ends) exits at once, as during the run.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: os._exit(int(ExitCode.ABORTED)))
+        return code
+
+    sys.exit(guarded(run_then_hold_signals, err))
 
 
 def _options(sheet_kwargs: dict[str, Any], pace: dict[str, Any], display: Any) -> RunOptions:
+    _scale(sheet_kwargs)
     simulate = sheet_kwargs.get("simulate", False)
     if simulate and "rate" not in pace:
         pace["rate"] = SIMULATE_RATE
@@ -292,8 +383,9 @@ SHEET = click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
 
 
 @cli.command("run")
-@SHEET
+@click.argument("sheet", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @common_options
+@safeguard_options
 @click.option(
     "--pause-active",
     is_flag=True,
@@ -312,7 +404,7 @@ SHEET = click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
     help="Do not GET each campaign first (half the requests). Only for sheets whose changes are "
     "top-level fields or whole objects; gives up `unchanged`, status checks and undo data.",
 )
-def run_command(sheet: Path, **kwargs: Any) -> None:
+def run_command(sheet: Path | None, **kwargs: Any) -> None:
     """Apply SHEET to the Scheduling API.
 
     Every row is validated first; an invalid sheet sends nothing (exit 2). Then each row's
@@ -322,20 +414,28 @@ def run_command(sheet: Path, **kwargs: Any) -> None:
     journal that `bulkpatch resume` continues from.
 
     \b
-    Exit codes: 0 every row updated or unchanged; 1 some rows were not;
-                2 usage error or invalid sheet (nothing sent);
-                3 aborted or a campaign left paused (resumable); 70 internal error.
+    Exit codes: 0 every row updated or unchanged (or a --canary that held);
+                1 some rows were not; 2 usage error or invalid sheet (nothing sent);
+                3 aborted, a canary that did not hold, --max-errors reached or a campaign
+                left paused (resumable); 70 internal error.
 
     \b
     Examples:
       bulkpatch run input_examples/mass-schedule-change.csv --simulate
       SARVAM_API_KEY=... bulkpatch run changes.csv --rate 20 --concurrency 8
+      bulkpatch run --plan plans/schedule --approved-by asha --canary 10
     """
+    guards = take_safeguards(kwargs, sheet)
+    given = given_options(click.get_current_context(), kwargs)
     display, err = _display(kwargs)
     pace = _pace(kwargs)
 
     async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
-        options = _options(kwargs, pace, sink)
+        if guards.plan_dir is not None:
+            _scale(kwargs)
+            return await run_plan(guards, sheet, kwargs, pace, given, sink, stopper)
+        assert sheet is not None
+        options = replace(_options(kwargs, pace, sink), **guards.options())
         return await apply_sheet_async(sheet, options=options, on_event=sink, stopper=stopper)
 
     _execute(call, display, err)
@@ -345,21 +445,29 @@ def run_command(sheet: Path, **kwargs: Any) -> None:
 @SHEET
 @common_options
 @click.option("--pause-active", is_flag=True, help="Preview as `run --pause-active` would act.")
+@plan_out_option
 def plan_command(sheet: Path, **kwargs: Any) -> None:
     """Preview SHEET: read every campaign, show what would change, send nothing.
 
     Writes plan.csv (per row: the outcome it would get and `field: old -> new`) in a run
-    directory under --report-dir. Only GET requests are made.
+    directory under --report-dir. Only GET requests are made. With --out DIR, also a plan
+    directory a reviewer approves and `bulkpatch run --plan DIR` applies exactly (written only
+    when every row was read).
 
     \b
     Exit codes: 0 every row would be updated or unchanged; 1 some would not;
                 2 usage error or unreadable sheet; 3 aborted; 70 internal error.
     """
+    out = kwargs.pop("out")
     display, err = _display(kwargs)
     pace = _pace(kwargs)
 
     async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
         options = _options(kwargs, pace, sink)
+        if out is not None:
+            return await plan_to_dir_async(
+                sheet, out, options=options, on_event=sink, stopper=stopper
+            )
         return await plan_sheet_async(sheet, options=options, on_event=sink, stopper=stopper)
 
     _execute(call, display, err)
@@ -369,6 +477,12 @@ def plan_command(sheet: Path, **kwargs: Any) -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @pace_options(resuming=True)
 @key_options
+@click.option(
+    "--notify-url",
+    envvar="BULKPATCH_NOTIFY_URL",
+    metavar="URL",
+    help="POST the summary here at the end (not kept in the journal: it is a secret).",
+)
 @output_options
 def resume_command_(run_dir: Path, **kwargs: Any) -> None:
     """Continue an interrupted or crashed run from RUN_DIR's journal.
@@ -389,6 +503,8 @@ def resume_command_(run_dir: Path, **kwargs: Any) -> None:
     elif kwargs.get("api_key_env") != DEFAULT_KEY_ENV:
         overrides["api_key_env"] = kwargs["api_key_env"]
         overrides["api_key_file"] = None
+    if kwargs.get("notify_url"):
+        overrides["notify_url"] = kwargs["notify_url"]
 
     async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
         return await resume_run_async(run_dir, overrides=overrides, on_event=sink, stopper=stopper)
