@@ -9,7 +9,6 @@ into the row's result (:func:`~bulkpatch.results.row_result`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 
 from bulkpatch.executor import Executor, RunControl
 from bulkpatch.journal import JournalState
@@ -17,7 +16,14 @@ from bulkpatch.options import RunOptions
 from bulkpatch.outcomes import Outcome
 from bulkpatch.planner import plan_row
 from bulkpatch.pool import Job, Kept, WorkItem
-from bulkpatch.results import RowResult, invalid, read_failed, result_from_record, row_result
+from bulkpatch.results import (
+    RowResult,
+    invalid,
+    read_failed,
+    result_from_record,
+    row_result,
+    with_duration,
+)
 from bulkpatch.sheet import Sheet
 from bulkpatch.validation import SheetCheck, iter_verdicts
 
@@ -61,10 +67,10 @@ async def apply_row(
         read = await executor.read(change.key)
         if not read.reply.ok:
             result = read_failed(change, read, stop_reason=control.stop_reason)
-            return replace(result, duration_ms=int((clock() - started) * 1000))
+            return with_duration(result, int((clock() - started) * 1000))
         plan = plan_row(read.reply.data, change, control.plan_options)
     execution = None if plan_mode else await executor.carry_out(plan, change)
     result = row_result(
         change, plan, execution, in_doubt=job.in_doubt, stop_reason=control.stop_reason
     )
-    return replace(result, duration_ms=int((clock() - started) * 1000))
+    return with_duration(result, int((clock() - started) * 1000))

@@ -205,7 +205,10 @@ def _throughput(case: dict[str, Any]) -> list[str]:
         "repetition (order rotating), each with names of its own so every PATCH changes "
         "something; the simulator's counters are reset between them and checked after each. "
         f"xargs + curl (one `curl` per PATCH, `xargs -P {p['concurrency']}`) does the first "
-        f"{p['xargs_rows']:,} rows only; {wrk_line}.",
+        f"{p['xargs_rows']:,} rows only; {wrk_line}. The minimal scripts "
+        "(`tests/benchmarks/minimal_client.py`) are one aiohttp session and a pool of tasks "
+        "with nothing else: *minimal aiohttp* PATCHes each row as given; *minimal GET+PATCH* "
+        "first GETs the campaign and parses the answer, then PATCHes.",
         "",
         "*End to end* = rows / wall time of the process (start-up, reading and checking the "
         "sheet, reports included). *Pool* = rows / `summary.json` `duration_s` for bulkpatch, "

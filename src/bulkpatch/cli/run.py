@@ -24,6 +24,7 @@ from bulkpatch.cli import cli
 from bulkpatch.cli.display import ConsoleDisplay, JsonLog, resume_command
 from bulkpatch.cli.exits import guarded
 from bulkpatch.events import EventSink, Notice
+from bulkpatch.loop import run as run_loop
 from bulkpatch.options import DEFAULT_KEY_ENV, DEFAULT_RATE, SIMULATE_RATE, RunOptions
 from bulkpatch.outcomes import ExitCode
 from bulkpatch.summary import RunSummary
@@ -271,7 +272,7 @@ def _execute(
             raise outcome[0]
         return outcome[0].exit_code
 
-    sys.exit(guarded(lambda: anyio.run(main), err))
+    sys.exit(guarded(lambda: run_loop(main), err))
 
 
 def _options(sheet_kwargs: dict[str, Any], pace: dict[str, Any], display: Any) -> RunOptions:
