@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .procs import BULKPATCH, BenchError, ChildResult, SimulatorProcess, run_child
+from .profile import summarize
 from .sheets import campaign_id, write_ids, write_name_sheet, write_validate_sheet
 
 #: A fake key: it opens only the simulators this benchmark starts.  Never printed.
@@ -30,6 +31,7 @@ PACING_RATE = 200
 LATENCY_MS = 100
 LATENCY_CONCURRENCY = 50
 GIB = 1024 * 1024  # KiB
+PROFILED = [sys.executable, "-m", "cProfile"]
 
 
 @dataclass(frozen=True)
@@ -144,11 +146,15 @@ class Bench:
         rate: str = "unlimited",
         concurrency: int | None = None,
         no_read: bool = False,
+        profile: Path | None = None,
     ) -> dict[str, Any]:
-        """``bulkpatch run`` as a child process; every row must end ``updated``."""
+        """``bulkpatch run`` as a child process; every row must end ``updated``.
+
+        ``profile``: run it under cProfile, which writes its statistics there."""
         report_dir = self.work / "runs"
+        start = BULKPATCH if profile is None else [*PROFILED, "-o", str(profile), "-m", "bulkpatch"]
         argv = [
-            *BULKPATCH,
+            *start,
             "run",
             str(sheet),
             "--base-url",
@@ -434,6 +440,14 @@ def _minimal(
     }
 
 
+def _cpu(argv: list[str], bench: Bench) -> float:
+    """CPU seconds of a short child process."""
+    child = run_child(argv, timeout=60, env=bench.env)
+    if child.returncode != 0:
+        raise BenchError(f"{' '.join(argv)} exited with {child.returncode}:\n{child.tail()}")
+    return child.user_s + child.sys_s
+
+
 def _xargs(bench: Bench, sim: SimulatorProcess, rows: int, total: int, tag: str) -> dict[str, Any]:
     ids = write_ids(bench.path("xargs-ids.txt"), rows, total)
     headers = bench.path("curl-headers.txt")
@@ -550,6 +564,19 @@ def case_throughput(bench: Bench) -> dict[str, Any]:
                     f"{run['rows_per_s_end_to_end']} rows/s, "
                     f"{run['requests_per_s_end_to_end']} requests/s"
                 )
+        # Where the CPU goes: one more run of each bulkpatch contender, under cProfile.
+        startup = statistics.median(
+            _cpu([*BULKPATCH, "--version"], bench) for _ in range(bench.sizes.reps)
+        )
+        profiles: dict[str, dict[str, Any]] = {}
+        for tool, no_read in ((TOOLS[0], True), (TOOLS[1], False)):
+            sheet = write_name_sheet(bench.path(f"tp-p{no_read:d}.csv"), rows, f"tp p{no_read:d}")
+            dump = bench.path(f"profile-{no_read:d}.prof")
+            sim.reset_stats()
+            bench.bulkpatch_run(sheet, sim, rows=rows, no_read=no_read, profile=dump)
+            cpu = statistics.median(r["cpu_s"] for r in runs[tool])
+            profiles[tool] = summarize(dump, rows=rows, cpu_s=cpu, startup_cpu_s=startup)
+            bench.log(f"throughput: profiled {tool}")
     per_tool: dict[str, dict[str, Any]] = {}
     for tool, tool_runs in runs.items():
         keys = [
@@ -632,6 +659,7 @@ def case_throughput(bench: Bench) -> dict[str, Any]:
         "runs": runs,
         "stats": per_tool,
         "ratios": ratios,
+        "profiles": profiles,
         "targets": targets,
     }
 
