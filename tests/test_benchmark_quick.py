@@ -47,11 +47,20 @@ def test_quick_benchmark_writes_a_sane_report(tmp_path: Path) -> None:
     assert pacing["rate_limited_429"]["max"] == 0
 
     throughput = cases["throughput"]
-    for tool in ("bulkpatch --no-read", "bulkpatch (GET+PATCH)", "minimal aiohttp", "xargs+curl"):
+    tools = (
+        "bulkpatch --no-read",
+        "bulkpatch (GET+PATCH)",
+        "minimal aiohttp",
+        "minimal GET+PATCH",
+        "xargs+curl",
+    )
+    for tool in tools:
         assert throughput["stats"][tool]["rows_per_s_end_to_end"]["median"] > 0, tool
     assert (throughput["params"]["wrk"] == "available") == (shutil.which("wrk") is not None)
     ratio = throughput["ratios"]["--no-read / minimal script (end to end, rows/s)"]["median"]
     assert 0 < ratio < 10
+    ratio = throughput["ratios"]["with reads / minimal GET+PATCH script (end to end, rows/s)"]
+    assert 0 < ratio["median"] < 10
 
     latency = cases["latency"]["stats"]
     assert 0.3 < latency["achieved_over_ideal"]["median"] <= 1.0
@@ -71,7 +80,7 @@ def test_quick_benchmark_writes_a_sane_report(tmp_path: Path) -> None:
         assert 0.5 < shared["store"]["achieved_over_target"]["median"] <= 1.0
         assert shared["no_store"]["worst_window"]["max"] > 200  # four processes at 200/s each
     targets = [t for case in cases.values() for t in case["targets"]]
-    assert len(targets) == data["targets_total"] == (12 if "shared_rate" in cases else 9)
+    assert len(targets) == data["targets_total"] == (13 if "shared_rate" in cases else 10)
     assert all(isinstance(t["met"], bool) for t in targets)
     if data["chart"] is not None:
         png = (out / "benchmark-pacing.png").read_bytes()

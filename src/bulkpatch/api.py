@@ -24,13 +24,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from bulkpatch.credentials import load_key
 from bulkpatch.deliver import check_delivery, deliver
 from bulkpatch.errors import BulkpatchError, InternalError, JournalError, leaf_error
 from bulkpatch.events import EventSink, Notice, ignore
 from bulkpatch.journal import JOURNAL_NAME, read_journal
+from bulkpatch.loop import run as run_loop
 from bulkpatch.options import RunOptions
 from bulkpatch.session import Mode, Session
 from bulkpatch.summary import RunSummary
@@ -223,14 +222,14 @@ async def resume_run_async(
 
 def apply_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
     """:func:`apply_sheet_async` in an event loop of its own (for scripts and Airflow tasks)."""
-    return anyio.run(functools.partial(apply_sheet_async, sheet, **kwargs))
+    return run_loop(functools.partial(apply_sheet_async, sheet, **kwargs))
 
 
 def plan_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
     """:func:`plan_sheet_async` in an event loop of its own."""
-    return anyio.run(functools.partial(plan_sheet_async, sheet, **kwargs))
+    return run_loop(functools.partial(plan_sheet_async, sheet, **kwargs))
 
 
 def resume_run(run_dir: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
     """:func:`resume_run_async` in an event loop of its own."""
-    return anyio.run(functools.partial(resume_run_async, run_dir, **kwargs))
+    return run_loop(functools.partial(resume_run_async, run_dir, **kwargs))

@@ -70,6 +70,11 @@ class Breaker:
     def is_open(self) -> bool:
         return self._open_since is not None
 
+    @property
+    def is_closed(self) -> bool:
+        """Closed and not given up: :meth:`admit` would answer ``GO`` at once."""
+        return self._open_since is None and not self.gave_up
+
     async def admit(self) -> Admission:
         """Wait until a request may start.
 

@@ -31,7 +31,10 @@ class RetryBudget:
         self._retries: deque[float] = deque()
 
     def note_request(self) -> None:
-        self._requests.append(self._clock())
+        now = self._clock()
+        self._requests.append(now)
+        if self._requests[0] < now - WINDOW:  # keep only the window: memory stays flat
+            self._trim(now)
 
     def _trim(self, now: float) -> None:
         edge = now - WINDOW

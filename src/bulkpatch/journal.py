@@ -46,6 +46,8 @@ FORMAT = 1
 JOURNAL_NAME = "journal.jsonl"
 
 _OUTCOMES = frozenset(o.value for o in Outcome)
+#: One encoder for every line (``json.dumps`` with options builds a new one per call).
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def _fsync_quietly(fd: int) -> None:
@@ -94,7 +96,7 @@ class JournalWriter:
             return False
         record = {"e": event, "t": round(time.time(), 3), **fields}
         try:
-            self._file.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+            self._file.write(_encode(record) + "\n")
             now = time.monotonic()
             if flush or now - self._last_flush >= FLUSH_EVERY:
                 self._file.flush()

@@ -169,6 +169,9 @@ class Pacer:
     async def acquire(self) -> None:
         """Wait for this request's start slot."""
         now = self._clock()
+        if self._rate is None:  # unlimited (so no ceiling either): only count the start
+            self._started.add(now)
+            return
         slot = now
         if self._rate is not None:
             slot = max(slot, self._next_slot)

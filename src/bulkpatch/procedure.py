@@ -9,7 +9,6 @@ into the row's result (:func:`~bulkpatch.results.row_result`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Iterator
-from dataclasses import replace
 
 from bulkpatch.executor import Executor, RunControl
 from bulkpatch.journal import JournalState
@@ -25,6 +24,7 @@ from bulkpatch.results import (
     result_from_record,
     resumed_later,
     row_result,
+    with_duration,
 )
 from bulkpatch.shards import Shard
 from bulkpatch.sheet import Sheet
@@ -91,7 +91,7 @@ async def apply_row(
         read = await executor.read(change.key)
         if not read.reply.ok:
             result = read_failed(change, read, stop_reason=control.stop_reason)
-            return replace(result, duration_ms=int((clock() - started) * 1000))
+            return with_duration(result, int((clock() - started) * 1000))
         plan = plan_row(read.reply.data, change, control.plan_options)
     if gate is not None:
         gated = await gate(plan, change, in_doubt=job.in_doubt)
@@ -107,4 +107,4 @@ async def apply_row(
 
 
 def _timed(result: RowResult, started: float, clock: Callable[[], float]) -> RowResult:
-    return replace(result, duration_ms=int((clock() - started) * 1000))
+    return with_duration(result, int((clock() - started) * 1000))

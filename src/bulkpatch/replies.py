@@ -136,6 +136,7 @@ def answer_reply(
     *,
     retry_after: float | None = None,
     location: str | None = None,
+    latency: float = 0.0,
 ) -> Reply:
     """A :class:`Reply` for an answer with a status line and a body (read whole)."""
     text = body.decode("utf-8", errors="replace")
@@ -171,13 +172,16 @@ def answer_reply(
         data=data if kind is Kind.OK else None,
         message=message,
         retry_after=retry_after,
+        latency=latency,
         slow_down=status == 429 or (status == 503 and retry_after is not None),
     )
 
 
-def transport_reply(method: str, error: str, *, maybe_sent: bool) -> Reply:
+def transport_reply(method: str, error: str, *, maybe_sent: bool, latency: float = 0.0) -> Reply:
     """A :class:`Reply` for a request that got no answer."""
-    return Reply(method, classify_no_answer(method, maybe_sent=maybe_sent), message=error)
+    return Reply(
+        method, classify_no_answer(method, maybe_sent=maybe_sent), message=error, latency=latency
+    )
 
 
 def stopped_reply(method: str) -> Reply:

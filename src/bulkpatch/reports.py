@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import polars as pl
 
-from bulkpatch.text import safe_cell
+from bulkpatch.text import FORMULA_STARTS, MESSAGE_CAP, safe_cell
 
 #: Which row, and what came of it: the first columns of every report.
 ROW_AND_OUTCOME: tuple[str, ...] = (
@@ -78,6 +78,12 @@ def report_cell(value: Any) -> Any:
     """A cell of a report a spreadsheet opens: empty for None, never a formula."""
     if value is None:
         return ""
+    if not isinstance(value, str) or (
+        # Most cells (ids, outcomes, short reasons) are already safe: keep them as they are
+        # without the calls of safe_cell (this runs for every cell of every row).
+        value.isprintable() and len(value) <= MESSAGE_CAP and not value.startswith(FORMULA_STARTS)
+    ):
+        return value
     return safe_cell(value)
 
 
@@ -117,7 +123,7 @@ class OrderedResults:
 
     def _write(self, record: dict[str, Any] | None) -> None:
         if record is not None:
-            self._writer.writerow([report_cell(record.get(c)) for c in self._columns])
+            self._writer.writerow(map(report_cell, map(record.get, self._columns)))
 
     def commit(self) -> None:
         """Write what is left (in order), then put the file in place."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from urllib.parse import quote, urlsplit
 
@@ -42,8 +43,11 @@ def check_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
+@functools.lru_cache(maxsize=1024)
 def workspace_path(org_id: str, workspace_id: str) -> str:
-    """``/v1/orgs/{org}/workspaces/{ws}``; every id is checked before it reaches the path."""
+    """``/v1/orgs/{org}/workspaces/{ws}``; every id is checked before it reaches the path.
+
+    Cached: a run asks for the same few workspaces once per request."""
     for value in (org_id, workspace_id):
         if not is_valid_id(value):
             raise ValueError(f"id {value!r} may not be used in a URL")  # validation let it by: bug

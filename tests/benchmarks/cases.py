@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .procs import BULKPATCH, BenchError, ChildResult, SimulatorProcess, run_child
+from .profile import summarize
 from .sheets import campaign_id, write_ids, write_name_sheet, write_validate_sheet
 
 #: A fake key: it opens only the simulators this benchmark starts.  Never printed.
@@ -30,6 +31,7 @@ PACING_RATE = 200
 LATENCY_MS = 100
 LATENCY_CONCURRENCY = 50
 GIB = 1024 * 1024  # KiB
+PROFILED = [sys.executable, "-m", "cProfile"]
 
 
 @dataclass(frozen=True)
@@ -147,11 +149,15 @@ class Bench:
         rate: str = "unlimited",
         concurrency: int | None = None,
         no_read: bool = False,
+        profile: Path | None = None,
     ) -> dict[str, Any]:
-        """``bulkpatch run`` as a child process; every row must end ``updated``."""
+        """``bulkpatch run`` as a child process; every row must end ``updated``.
+
+        ``profile``: run it under cProfile, which writes its statistics there."""
         report_dir = self.work / "runs"
+        start = BULKPATCH if profile is None else [*PROFILED, "-o", str(profile), "-m", "bulkpatch"]
         argv = [
-            *BULKPATCH,
+            *start,
             "run",
             str(sheet),
             "--base-url",
@@ -349,7 +355,17 @@ def case_pacing(bench: Bench) -> dict[str, Any]:
 # 2. Throughput, rate unlimited, zero latency
 # ----------------------------------------------------------------------------------------------
 
-TOOLS = ("bulkpatch --no-read", "bulkpatch (GET+PATCH)", "minimal aiohttp", "xargs+curl", "wrk")
+TOOLS = (
+    "bulkpatch --no-read",
+    "bulkpatch (GET+PATCH)",
+    "minimal aiohttp",
+    "minimal GET+PATCH",
+    "xargs+curl",
+    "wrk",
+)
+
+
+READS_RATIO = "with reads / minimal GET+PATCH script (end to end, rows/s)"
 
 
 def wrk_available() -> str | None:
@@ -392,7 +408,10 @@ def _parse_wrk(text: str) -> tuple[float, int, int]:
     return float(rate.group(1)), int(total.group(1)), failed
 
 
-def _minimal(bench: Bench, sheet: Path, sim: SimulatorProcess, rows: int) -> dict[str, Any]:
+def _minimal(
+    bench: Bench, sheet: Path, sim: SimulatorProcess, rows: int, *, read: bool = False
+) -> dict[str, Any]:
+    """The minimal aiohttp script: PATCH each row (``read``: GET it first)."""
     argv = [
         sys.executable,
         str(MINIMAL_CLIENT),
@@ -404,6 +423,9 @@ def _minimal(bench: Bench, sheet: Path, sim: SimulatorProcess, rows: int) -> dic
         "--api-key-env",
         KEY_ENV,
     ]
+    if read:
+        argv.append("--read")
+    requests = rows * 2 if read else rows
     child = run_child(argv, timeout=60 + rows / 100, env=bench.env)
     if child.returncode != 0:
         raise BenchError(f"the minimal client exited with {child.returncode}:\n{child.tail()}")
@@ -414,11 +436,19 @@ def _minimal(bench: Bench, sheet: Path, sim: SimulatorProcess, rows: int) -> dic
         "cpu_s": round(child.user_s + child.sys_s, 3),
         "peak_rss_mib": round(child.max_rss_mib, 1),
         "loop_s": out["loop_seconds"],
-        "requests": rows,
+        "requests": requests,
         "rows_per_s_end_to_end": round(rows / child.wall_s, 1),
         "rows_per_s_pool": round(rows / out["loop_seconds"], 1),
-        "requests_per_s_end_to_end": round(rows / child.wall_s, 1),
+        "requests_per_s_end_to_end": round(requests / child.wall_s, 1),
     }
+
+
+def _cpu(argv: list[str], bench: Bench) -> float:
+    """CPU seconds of a short child process."""
+    child = run_child(argv, timeout=60, env=bench.env)
+    if child.returncode != 0:
+        raise BenchError(f"{' '.join(argv)} exited with {child.returncode}:\n{child.tail()}")
+    return child.user_s + child.sys_s
 
 
 def _xargs(bench: Bench, sim: SimulatorProcess, rows: int, total: int, tag: str) -> dict[str, Any]:
@@ -520,6 +550,10 @@ def case_throughput(bench: Bench) -> dict[str, Any]:
                     sheet = write_name_sheet(bench.path(f"tp-m{rep}.csv"), rows, f"tp m{rep}")
                     run = _minimal(bench, sheet, sim, rows)
                     _server_check(sim, patches=rows)
+                elif tool == "minimal GET+PATCH":
+                    sheet = write_name_sheet(bench.path(f"tp-r{rep}.csv"), rows, f"tp r{rep}")
+                    run = _minimal(bench, sheet, sim, rows, read=True)
+                    _server_check(sim, patches=rows, gets=rows)
                 elif tool == "xargs+curl":
                     run = _xargs(bench, sim, xrows, rows, f"tp x{rep}")
                     _server_check(sim, patches=xrows)
@@ -533,6 +567,19 @@ def case_throughput(bench: Bench) -> dict[str, Any]:
                     f"{run['rows_per_s_end_to_end']} rows/s, "
                     f"{run['requests_per_s_end_to_end']} requests/s"
                 )
+        # Where the CPU goes: one more run of each bulkpatch contender, under cProfile.
+        startup = statistics.median(
+            _cpu([*BULKPATCH, "--version"], bench) for _ in range(bench.sizes.reps)
+        )
+        profiles: dict[str, dict[str, Any]] = {}
+        for tool, no_read in ((TOOLS[0], True), (TOOLS[1], False)):
+            sheet = write_name_sheet(bench.path(f"tp-p{no_read:d}.csv"), rows, f"tp p{no_read:d}")
+            dump = bench.path(f"profile-{no_read:d}.prof")
+            sim.reset_stats()
+            bench.bulkpatch_run(sheet, sim, rows=rows, no_read=no_read, profile=dump)
+            cpu = statistics.median(r["cpu_s"] for r in runs[tool])
+            profiles[tool] = summarize(dump, rows=rows, cpu_s=cpu, startup_cpu_s=startup)
+            bench.log(f"throughput: profiled {tool}")
     per_tool: dict[str, dict[str, Any]] = {}
     for tool, tool_runs in runs.items():
         keys = [
@@ -558,10 +605,18 @@ def case_throughput(bench: Bench) -> dict[str, Any]:
         ]
         ratios[name] = spread(values)
 
-    noread, reads, minimal = TOOLS[0], TOOLS[1], TOOLS[2]
+    noread, reads, minimal, minimal_reads = TOOLS[:4]
     e2e, pool, req = "rows_per_s_end_to_end", "rows_per_s_pool", "requests_per_s_end_to_end"
     ratio("--no-read / minimal script (end to end, rows/s)", noread, minimal, e2e, e2e)
     ratio("--no-read / minimal script (pool vs request loop, rows/s)", noread, minimal, pool, pool)
+    ratio(READS_RATIO, reads, minimal_reads, e2e, e2e)
+    ratio(
+        "with reads / minimal GET+PATCH script (pool vs request loop, rows/s)",
+        reads,
+        minimal_reads,
+        pool,
+        pool,
+    )
     ratio("--no-read / xargs+curl (rows/s)", noread, "xargs+curl", e2e, e2e)
     ratio("with reads / --no-read (rows/s)", reads, noread, e2e, e2e)
     for tool in tools[:-1] if have_wrk else ():
@@ -574,6 +629,15 @@ def case_throughput(bench: Bench) -> dict[str, Any]:
             limit=0.8,
             basis="median",
             shown=ratios["--no-read / minimal script (end to end, rows/s)"],
+            unit="x",
+        ),
+        target(
+            "with reads rows/s >= 0.8x a minimal GET+PATCH script",
+            value=ratios[READS_RATIO]["median"],
+            op=">=",
+            limit=0.8,
+            basis="median",
+            shown=ratios[READS_RATIO],
             unit="x",
         ),
         target(
@@ -598,6 +662,7 @@ def case_throughput(bench: Bench) -> dict[str, Any]:
         "runs": runs,
         "stats": per_tool,
         "ratios": ratios,
+        "profiles": profiles,
         "targets": targets,
     }
 

@@ -1,13 +1,16 @@
-"""The honest best case: a minimal aiohttp script that only PATCHes the rows of a sheet.
+"""The honest best case: a minimal aiohttp script that PATCHes the rows of a sheet.
 
 One ``ClientSession``, a fixed pool of ``--concurrency`` tasks pulling rows from a queue, no
 validation, no journal, no retries.  It reads the same CSV ``bulkpatch run --no-read`` reads
 (``org_id, workspace_id, campaign_id`` and top-level change columns) and PATCHes each row's
-change columns as given.  The API key comes from an environment variable and is never printed.
+change columns as given.  With ``--read`` it first GETs each campaign and parses the answer (what
+any script that merges a change into the campaign must do), then PATCHes: the peer of
+``bulkpatch run`` with reads.  The API key comes from an environment variable and is never
+printed.
 
 Prints one JSON object on stdout: rows, seconds spent in the request loop, statuses.
 
-    python tests/benchmarks/minimal_client.py SHEET --base-url URL --concurrency 32
+    python tests/benchmarks/minimal_client.py SHEET --base-url URL --concurrency 32 [--read]
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def read_rows(path: str) -> list[tuple[str, bytes]]:
 
 
 async def patch_all(
-    rows: list[tuple[str, bytes]], base_url: str, api_key: str, concurrency: int
+    rows: list[tuple[str, bytes]], base_url: str, api_key: str, concurrency: int, read: bool
 ) -> tuple[float, Counter[str]]:
     queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
     for row in rows:
@@ -57,11 +60,15 @@ async def patch_all(
                 except asyncio.QueueEmpty:
                     return
                 try:
+                    if read:
+                        async with session.get(path.lstrip("/"), headers=headers) as response:
+                            json.loads(await response.read())
+                            statuses[f"GET {response.status}"] += 1
                     async with session.patch(
                         path.lstrip("/"), data=body, headers=headers
                     ) as response:
                         await response.read()
-                        statuses[str(response.status)] += 1
+                        statuses[f"PATCH {response.status}"] += 1
                 except aiohttp.ClientError:
                     statuses["error"] += 1
 
@@ -77,13 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--api-key-env", default="SARVAM_API_KEY")
+    parser.add_argument("--read", action="store_true", help="GET each campaign before the PATCH.")
     args = parser.parse_args(argv)
     api_key = os.environ.get(args.api_key_env, "")
     if not api_key:
         print(f"set {args.api_key_env}", file=sys.stderr)
         return 2
     rows = read_rows(args.sheet)
-    elapsed, statuses = asyncio.run(patch_all(rows, args.base_url, api_key, args.concurrency))
+    elapsed, statuses = asyncio.run(
+        patch_all(rows, args.base_url, api_key, args.concurrency, args.read)
+    )
     result: dict[str, Any] = {
         "rows": len(rows),
         "loop_seconds": round(elapsed, 4),
@@ -91,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         "statuses": dict(statuses),
     }
     print(json.dumps(result))
-    return 0 if set(statuses) == {"200"} else 1
+    expected = {"GET 200", "PATCH 200"} if args.read else {"PATCH 200"}
+    return 0 if set(statuses) == expected else 1
 
 
 if __name__ == "__main__":

@@ -205,7 +205,10 @@ def _throughput(case: dict[str, Any]) -> list[str]:
         "repetition (order rotating), each with names of its own so every PATCH changes "
         "something; the simulator's counters are reset between them and checked after each. "
         f"xargs + curl (one `curl` per PATCH, `xargs -P {p['concurrency']}`) does the first "
-        f"{p['xargs_rows']:,} rows only; {wrk_line}.",
+        f"{p['xargs_rows']:,} rows only; {wrk_line}. The minimal scripts "
+        "(`tests/benchmarks/minimal_client.py`) are one aiohttp session and a pool of tasks "
+        "with nothing else: *minimal aiohttp* PATCHes each row as given; *minimal GET+PATCH* "
+        "first GETs the campaign and parses the answer, then PATCHes.",
         "",
         "*End to end* = rows / wall time of the process (start-up, reading and checking the "
         "sheet, reports included). *Pool* = rows / `summary.json` `duration_s` for bulkpatch, "
@@ -243,6 +246,62 @@ def _throughput(case: dict[str, Any]) -> list[str]:
         [[name, _spread(r, 3)] for name, r in case["ratios"].items()],
     )
     lines.append("")
+    lines += _profiles(case, s)
+    return lines
+
+
+def _profiles(case: dict[str, Any], stats: dict[str, Any]) -> list[str]:
+    profiles: dict[str, dict[str, Any]] = case.get("profiles") or {}
+    if not profiles:
+        return []
+    minimal = {
+        "bulkpatch --no-read": "minimal aiohttp",
+        "bulkpatch (GET+PATCH)": "minimal GET+PATCH",
+    }
+    lines = [
+        "### Where the CPU goes",
+        "",
+        "One more run of each bulkpatch contender under cProfile (`tests/benchmarks/profile.py`), "
+        "its time summed by stage; waiting in the event loop for answers is left out. cProfile "
+        "slows every Python call, so the profiled run is slower than a real one and call-heavy "
+        "code looks dearer: the shares are estimates. *µs/row* takes the start-up as measured "
+        "(CPU of `bulkpatch --version`, per row of the run) and shares the rest of the "
+        "unprofiled runs' CPU time (median) out by the profile. For scale, the minimal script's "
+        "CPU per row is given under each table.",
+        "",
+    ]
+    for tool, prof in profiles.items():
+        rows = prof["rows"]
+        lines += [
+            f"**{tool}** ({rows:,} rows; profiled busy time {prof['profiled_busy_s']:.2f} s, "
+            f"unprofiled CPU {prof['unprofiled_cpu_s']:.2f} s, of which start-up "
+            f"{prof['startup_cpu_s']:.2f} s):",
+            "",
+        ]
+        lines += _table(
+            ["stage", "share", "µs/row (est.)"],
+            [
+                [st["stage"], f"{st['share'] * 100:.1f}%", _num(st["us_per_row"], 1)]
+                for st in prof["stages"]
+            ],
+        )
+        peer = minimal.get(tool)
+        cpu = stats.get(peer, {}).get("cpu_s") if peer else None
+        if cpu:
+            lines += [
+                "",
+                f"The {peer} script: {cpu['median'] / rows * 1e6:,.1f} µs of CPU per row "
+                "(start-up included).",
+            ]
+        lines += ["", "Functions with the most own time:", ""]
+        lines += _table(
+            ["function", "calls per row", "share"],
+            [
+                [f"`{t['function']}`", _num(t["calls_per_row"], 2), f"{t['share'] * 100:.1f}%"]
+                for t in prof["top_own_time"]
+            ],
+        )
+        lines.append("")
     return lines
 
 

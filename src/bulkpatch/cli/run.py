@@ -32,6 +32,7 @@ from bulkpatch.cli.approval import (
 from bulkpatch.cli.display import ConsoleDisplay, JsonLog, resume_command
 from bulkpatch.cli.exits import guarded
 from bulkpatch.events import EventSink, Notice
+from bulkpatch.loop import run as run_loop
 from bulkpatch.options import DEFAULT_KEY_ENV, DEFAULT_RATE, SIMULATE_RATE, RunOptions
 from bulkpatch.outcomes import ExitCode
 from bulkpatch.planrun import plan_to_dir_async
@@ -354,7 +355,7 @@ def _execute(
         return outcome[0].exit_code
 
     def run_then_hold_signals() -> int:
-        code = anyio.run(main)
+        code = run_loop(main)
         # The run is over and its reports are written: a Ctrl-C from here on (a second one,
         # arriving as the process ends) exits at once, as during the run.
         for signum in (signal.SIGINT, signal.SIGTERM):
