@@ -1,7 +1,10 @@
 """Shared fixtures.
 
 Simulator fixtures: the embedded simulator of the Scheduling API, served on a free loopback port
-for the length of one test (``bulkpatch.simulator.serve_simulator``).
+for the length of one test (``bulkpatch.simulator.serve_simulator``); ``start_scripted`` serves
+one whose faults a test scripts request by request (``tests/scripted.py``).  ``fake_time`` is a
+clock that moves only when the run sleeps (``tests/faketime.py``): pass ``fake_time.timing()``
+to ``run_sheet`` and retries, backoffs, cool-downs and pacing take no real time.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import aiohttp
 import pytest
 
 from bulkpatch.simulator import Simulator, SimulatorConfig, serve_simulator
+from faketime import FakeTime
+from scripted import Decide, ScriptedSimulator, scripted_simulator, serve_normally
 
 #: Generated dates are spread around this instant, so they do not depend on the day tests run.
 SIM_ANCHOR = datetime(2026, 1, 15, tzinfo=UTC)
@@ -22,6 +27,7 @@ SIM_ANCHOR = datetime(2026, 1, 15, tzinfo=UTC)
 SIM_SEED = 7
 
 StartSimulator = Callable[..., Awaitable[Simulator]]
+StartScripted = Callable[..., Awaitable[ScriptedSimulator]]
 
 
 @pytest.fixture
@@ -42,6 +48,31 @@ async def start_simulator() -> AsyncIterator[StartSimulator]:
             return await stack.enter_async_context(serve_simulator(config))
 
         yield start
+
+
+@pytest.fixture
+async def start_scripted() -> AsyncIterator[StartScripted]:
+    """Like ``start_simulator``, with a script first: ``await start_scripted(decide, **knobs)``
+    (or ``config=SimulatorConfig(...)``) serves a simulator whose requests ``decide`` may fail
+    one by one (``tests/scripted.py``); it stops when the test ends."""
+    async with AsyncExitStack() as stack:
+
+        async def start(
+            decide: Decide = serve_normally, config: SimulatorConfig | None = None, **knobs: Any
+        ) -> ScriptedSimulator:
+            if config is None:
+                knobs.setdefault("seed", SIM_SEED)
+                knobs.setdefault("anchor", SIM_ANCHOR)
+                config = SimulatorConfig(**knobs)
+            return await stack.enter_async_context(scripted_simulator(config, decide))
+
+        yield start
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    """A fake clock for this test; ``fake_time.timing()`` puts a run on it."""
+    return FakeTime()
 
 
 @pytest.fixture

@@ -14,9 +14,12 @@ import anyio
 import pytest
 from anyio.abc import Process
 
+from bulkpatch.breaker import COOLDOWN_MAX
 from bulkpatch.journal import read_journal
 from bulkpatch.merge import get_path
+from faketime import FakeTime
 from runs import (
+    StartScripted,
     StartSimulator,
     bulkpatch,
     campaign_rows,
@@ -26,6 +29,7 @@ from runs import (
     run_sheet,
     write_sheet,
 )
+from scripted import FrontOnClock
 
 ORG, WS = "org-dur", "ws-dur"
 TARGET_VERSION = 42
@@ -65,7 +69,10 @@ def assert_all_applied_once(sim: Any, names: list[str], *, active_every: int = 0
 
 
 async def test_server_errors_and_dropped_connections_still_give_every_row_its_outcome_once(
-    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    start_simulator: StartSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_time: FakeTime,
 ) -> None:
     names = ids(300)
     sim = await start_simulator(fail_rate=0.10, reset_rate=0.05, overrides=statuses(names))
@@ -75,6 +82,7 @@ async def test_server_errors_and_dropped_connections_still_give_every_row_its_ou
         monkeypatch,
         concurrency=16,
         max_attempts=8,
+        timing=fake_time.timing(),  # backoffs take no real time
     )
     assert set(run.outcomes().values()) == {"updated"}
     assert run.code == 0
@@ -84,13 +92,18 @@ async def test_server_errors_and_dropped_connections_still_give_every_row_its_ou
     assert_all_applied_once(sim, names)
     assert run.summary()["retries"] > 0
     assert run.summary()["reconciliations"] > 0
+    assert fake_time.slept  # it did back off
 
 
 async def test_a_server_limiting_at_a_quarter_of_the_rate_gets_every_row_with_few_429s(
-    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    start_scripted: StartScripted,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_time: FakeTime,
 ) -> None:
     names = ids(150)
-    sim = await start_simulator(rate_limit=50, overrides=statuses(names))
+    front = FrontOnClock(fake_time.clock, rate_limit=50)
+    sim = await start_scripted(front, overrides=statuses(names))
     run = await run_sheet(
         version_sheet(tmp_path / "quarter.csv", names),
         sim,
@@ -98,44 +111,69 @@ async def test_a_server_limiting_at_a_quarter_of_the_rate_gets_every_row_with_fe
         rate=200.0,
         concurrency=16,
         max_attempts=10,
+        timing=fake_time.timing(),
     )
     assert set(run.outcomes().values()) == {"updated"}
-    stats = sim.stats()
-    assert stats["rate_limited"] < 0.10 * stats["requests_total"], stats
-    assert run.summary()["throttled_429"] == stats["rate_limited"]
+    requests = sim.script.total
+    assert 0 < front.rate_limited < 0.10 * requests, (front.rate_limited, requests)
+    assert run.summary()["throttled_429"] == front.rate_limited
     assert_all_applied_once(sim, names)
+    # 300 accepted requests at the server's 50/s take 6 s; a pacer stuck at half would take 12.
+    assert fake_time.elapsed < 9, fake_time.elapsed
 
 
 async def test_an_outage_in_the_middle_pauses_the_run_which_then_finishes(
-    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    start_scripted: StartScripted,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_time: FakeTime,
 ) -> None:
     names = ids(300)
-    sim = await start_simulator(outage=(1.5, 20.0), overrides=statuses(names))
+    start = fake_time.now
+    front = FrontOnClock(fake_time.clock, outage=(start + 1.5, start + 20.0))
+    sim = await start_scripted(front, overrides=statuses(names))
     run = await run_sheet(
-        version_sheet(tmp_path / "outage.csv", names), sim, monkeypatch, rate=100.0, concurrency=8
+        version_sheet(tmp_path / "outage.csv", names),
+        sim,
+        monkeypatch,
+        rate=100.0,
+        concurrency=8,
+        timing=fake_time.timing(),
     )
     assert set(run.outcomes().values()) == {"updated"}
     summary = run.summary()
     assert summary["breaker"]["openings"] >= 1
     assert summary["breaker"]["paused_seconds"] >= 15
     # Probes, not a flood: few requests during twenty seconds of outage.
-    assert sim.stats()["outage_rejections"] < 100
+    # ... and it went on within one cool-down (at most COOLDOWN_MAX) of the API's return.
+    assert summary["breaker"]["paused_seconds"] <= 18.5 + COOLDOWN_MAX + 1
+    # Probes, not a flood: about 8 requests in flight when it opened, then one probe per
+    # cool-down (doubling from 0.5 s to 5 s) through 18.5 seconds of outage.
+    assert 0 < front.outage_rejections < 40
+    assert fake_time.now > start + 20.0  # it went on after the outage
     assert_all_applied_once(sim, names)
 
 
 async def test_an_outage_longer_than_max_outage_exits_3_and_resume_completes_it(
-    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    start_scripted: StartScripted,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_time: FakeTime,
 ) -> None:
     names = ids(200)
-    sim = await start_simulator(outage=(1.0, 6.0), overrides=statuses(names))
+    start = fake_time.now
+    front = FrontOnClock(fake_time.clock, outage=(start + 1.0, start + 7.0))
+    sim = await start_scripted(front, overrides=statuses(names))
     sheet = version_sheet(tmp_path / "long-outage.csv", names)
-    first = await run_sheet(sheet, sim, monkeypatch, rate=100.0, max_outage=2.0)
+    timing = fake_time.timing()
+    first = await run_sheet(sheet, sim, monkeypatch, rate=100.0, max_outage=2.0, timing=timing)
     assert first.code == 3
     assert "not_attempted" in first.outcomes().values()
     assert first.run_dir is not None
-    await anyio.sleep(max(0.0, 7.5 - sim.stats()["uptime_seconds"]))  # the outage is over
+    assert fake_time.now < start + 7.0  # it gave up during the outage
+    fake_time.now = start + 7.5  # the outage is over
     resumed = await run_sheet(
-        sheet, sim, monkeypatch, mode="resume", run_dir=first.run_dir, rate=100.0
+        sheet, sim, monkeypatch, mode="resume", run_dir=first.run_dir, rate=100.0, timing=timing
     )
     assert resumed.code == 0
     assert set(resumed.outcomes().values()) == {"updated"}

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bulkpatch.merge import get_path
+from faketime import FakeTime
 from runs import StartSimulator, run_sheet, write_sheet
 
 ORG, WS = "org-e2e", "ws-e2e"
@@ -150,7 +151,10 @@ async def test_pause_active_pauses_updates_and_resumes_and_leaves_nothing_paused
 
 
 async def test_a_campaign_that_cannot_be_resumed_is_reported_as_left_paused(
-    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    start_simulator: StartSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_time: FakeTime,
 ) -> None:
     # The org may hold only one live campaign, and another one is live: resume is refused.
     sim = await start_simulator(
@@ -161,7 +165,13 @@ async def test_a_campaign_that_cannot_be_resumed_is_reported_as_left_paused(
         tmp_path / "one.csv", [{"org_id": ORG, "workspace_id": WS, "campaign_id": "a1", **TARGET}]
     )
     run = await run_sheet(
-        sheet, sim, monkeypatch, pause_active=True, max_attempts=2, max_outage=1.0
+        sheet,
+        sim,
+        monkeypatch,
+        pause_active=True,
+        max_attempts=2,
+        max_outage=1.0,
+        timing=fake_time.timing(),  # the resume is tried for --max-outage, on the fake clock
     )
     result = run.results()[0]
     assert result["outcome"] == "failed"
