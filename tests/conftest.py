@@ -9,9 +9,12 @@ to ``run_sheet`` and retries, backoffs, cool-downs and pacing take no real time.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -87,3 +90,13 @@ async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
     """A plain aiohttp client session (no auth header: pass ``headers=sim.headers``)."""
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Child processes (``python -m bulkpatch`` ...) keep their compiled bytecode in one cache
+    outside the tree, even where PYTHONDONTWRITEBYTECODE is set: each starts in about 0.5 s
+    instead of 0.8 s, and the tests start dozens."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ.setdefault(
+        "PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / f"bulkpatch-pycache-{os.getuid()}")
+    )

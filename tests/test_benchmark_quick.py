@@ -2,7 +2,11 @@
 
 It runs as the README says, in a child process, into a temporary directory, and must write its
 three report files with figures that make sense.  Speed targets are not asserted here: a test
-machine's speed is not the product's; the full benchmark reports them.
+machine's speed is not the product's; the full benchmark reports them.  One repetition of each
+case is enough for that (``--reps 1``: half the time of the quick default).  Its pacing figures
+are measured at the server, in another process, while other tests may load the machine: they are
+checked with a little room here; the exact ceiling is asserted where the clock is ours
+(tests/test_pacing.py, and test_run_e2e's pacing against a server limit equal to the rate).
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_quick_benchmark_writes_a_sane_report(tmp_path: Path) -> None:
     out = tmp_path / "reports"
     done = subprocess.run(
-        [sys.executable, "-m", "tests.benchmarks", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "tests.benchmarks", "--quick", "--reps", "1", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -38,9 +43,12 @@ def test_quick_benchmark_writes_a_sane_report(tmp_path: Path) -> None:
     assert not [name for name, case in cases.items() if "error" in case]
 
     pacing = cases["pacing"]["stats"]
-    assert 0 < pacing["worst_window"]["max"] <= 200
+    rate = cases["pacing"]["params"]["rate"]
+    requests = cases["pacing"]["params"]["requests_per_run"]
+    # A starved child sends a few requests late and then together: at most 5 % over, a few 429s.
+    assert 0 < pacing["worst_window"]["max"] <= rate * 1.05
     assert 0.5 < pacing["achieved_over_target"]["median"] <= 1.0
-    assert pacing["rate_limited_429"]["max"] == 0
+    assert pacing["rate_limited_429"]["max"] <= requests * 0.02
 
     throughput = cases["throughput"]
     for tool in ("bulkpatch --no-read", "bulkpatch (GET+PATCH)", "minimal aiohttp", "xargs+curl"):
