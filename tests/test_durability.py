@@ -200,11 +200,16 @@ KILL_ROWS = 60  # with every third one active: 60 GETs, 60 PATCHes, 40 pauses an
 
 
 async def kill_9_and_resume(
-    tmp_path: Path, start_simulator: StartSimulator, attempt: int, when: str | int
+    tmp_path: Path,
+    start_simulator: StartSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    attempt: int,
+    when: str | int,
 ) -> bool:
     """One trial: kill -9 a run at ``when`` ("at once", "run directory": as soon as its run
     directory appears, or a number: once the server has seen that many requests), then resume it
-    (or start it again if it never started).  True when the kill landed mid-run."""
+    (or start it again if it never started) through the library, as ``bulkpatch resume`` does.
+    True when the kill landed mid-run."""
     names = ids(KILL_ROWS, prefix=f"k{attempt}-")
     sim = await start_simulator(overrides=statuses(names, active_every=3))
     sheet = version_sheet(tmp_path / f"kill-{attempt}.csv", names)
@@ -226,11 +231,11 @@ async def kill_9_and_resume(
     mid_run = False
     if state is not None and state.start is not None:
         mid_run = state.ended is None and bool(state.done or state.in_doubt)
-        done = await bulkpatch("resume", found[0], "--quiet", api_key=sim.config.api_key)
+        done = await run_sheet(sheet, sim, monkeypatch, mode="resume", run_dir=found[0])
     else:  # killed before the run had started: nothing was sent, so start it again
         assert sim.stats()["requests_total"] == 0
-        done = await bulkpatch(*args, api_key=sim.config.api_key)
-    assert done.returncode == 0, (attempt, when, done.stderr.decode())
+        done = await run_sheet(sheet, sim, monkeypatch, report_dir=reports, pause_active=True)
+    assert done.code == 0, (attempt, when, done.output)
 
     (run_dir,) = [d for d in run_dirs(reports) if (d / "journal.jsonl").exists()]
     rows = (run_dir / "results.csv").read_text().splitlines()[1:]
@@ -244,7 +249,7 @@ async def kill_9_and_resume(
 
 @pytest.mark.slow
 async def test_kill_9_at_random_moments_then_resume_applies_every_row_exactly_once(
-    tmp_path: Path, start_simulator: StartSimulator
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Six kills: before Python has started, as the run directory appears, and at four random
     points of the run (by requests the server has seen, so the moments do not depend on the
@@ -256,12 +261,15 @@ async def test_kill_9_at_random_moments_then_resume_applies_every_row_exactly_on
     mid_run: list[bool] = []
 
     async def trial(attempt: int, when: str | int) -> None:
-        mid_run.append(await kill_9_and_resume(tmp_path, start_simulator, attempt, when))
+        mid_run.append(
+            await kill_9_and_resume(tmp_path, start_simulator, monkeypatch, attempt, when)
+        )
 
     async with anyio.create_task_group() as tg:
         for attempt, when in enumerate(moments):
             tg.start_soon(trial, attempt, when)
     assert sum(mid_run) >= 4  # every kill after the first requests landed in the middle
+    assert len(mid_run) == len(moments)
 
 
 async def paced_run_process(sheet: Path, sim: Any, reports: Path) -> Process:
