@@ -100,3 +100,32 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault(
         "PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / f"bulkpatch-pycache-{os.getuid()}")
     )
+
+
+#: A test that takes longer than this (its call, in seconds) should be marked ``slow``, and
+#: say why it cannot run on the fake clock; the summary lists the ones that are not.
+SLOW_BUDGET = 1.5
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``realtime`` measure real time (rates, latencies, how fast something
+    stops): with ``-n``, they all run on one worker, one after another, never two at once."""
+    for item in items:
+        if item.get_closest_marker("realtime") is not None:
+            item.add_marker(pytest.mark.xdist_group("realtime"))
+
+
+_over_budget: list[tuple[float, str]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.duration > SLOW_BUDGET and "slow" not in report.keywords:
+        _over_budget.append((report.duration, report.nodeid.split("@")[0]))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _over_budget:
+        terminalreporter.section(f"over {SLOW_BUDGET:g} s and not marked slow")
+        for duration, nodeid in sorted(_over_budget, reverse=True):
+            terminalreporter.write_line(f"{duration:6.2f}s {nodeid}")

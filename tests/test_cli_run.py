@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import anyio
+import pytest
 
 from runs import StartSimulator, bulkpatch, campaign_rows, only_run_dir, run_dirs, write_sheet
 
@@ -21,6 +22,7 @@ def every_file_text(directory: Path) -> str:
     )
 
 
+@pytest.mark.slow
 async def test_the_key_never_appears_in_any_output_or_file(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:

@@ -250,6 +250,8 @@ async def test_an_invalid_sheet_sends_nothing_unless_skip_invalid(
     assert skipped.code == 1
 
 
+@pytest.mark.slow
+@pytest.mark.realtime
 async def test_pacing_against_a_server_limit_equal_to_the_rate_draws_no_429(
     tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
