@@ -104,7 +104,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 #: A test that takes longer than this (its call, in seconds) should be marked ``slow``, and
 #: say why it cannot run on the fake clock; the summary lists the ones that are not.
-SLOW_BUDGET = 1.5
+SLOW_BUDGET = 2.0
 
 
 @pytest.hookimpl(tryfirst=True)
