@@ -88,6 +88,7 @@ async def run_sheet(
     fixture), which it should whenever the run retries, backs off, meets an outage or is paced
     and the test does not measure real time."""
     monkeypatch.setenv("SARVAM_API_KEY", sim.config.api_key)
+    given = dict(options)  # what a resume overrides: only what the test gave
     options.setdefault("rate", None)
     options.setdefault("report_dir", sheet.parent / "reports")
     options.setdefault("base_url", sim.base_url)
@@ -98,8 +99,7 @@ async def run_sheet(
     try:
         if mode == "resume":
             assert run_dir is not None
-            pace = {k: v for k, v in options.items() if k not in ("report_dir", "base_url")}
-            summary = await resume_run_async(run_dir, overrides=pace, **kwargs)
+            summary = await resume_run_async(run_dir, overrides=given, **kwargs)
         elif mode == "plan":
             summary = await plan_sheet_async(sheet, options=RunOptions(**options), **kwargs)
         else:

@@ -4,8 +4,9 @@ It runs as the README says, in a child process, into a temporary directory, and 
 three report files with figures that make sense.  Speed targets are not asserted here: a test
 machine's speed is not the product's; the full benchmark reports them.
 
-Two tests share its five cases, so that two workers can run them side by side: the cases that
-measure time (pacing, latency) and the ones that measure work (throughput, validation, memory).
+Two tests share its six cases, so that two workers can run them side by side: the cases that
+measure time (pacing, latency, a rate shared through Redis) and the ones that measure work
+(throughput, validation, memory).
 One repetition of each case is enough to keep them from rotting (``--reps 1``).  The pacing
 figures are measured at the server, in another process, while other tests may load the machine:
 they are checked with a little room; the exact ceiling is asserted where the clock is ours
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from redis_server import redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,6 +43,8 @@ def quick_benchmark(out: Path, cases: list[str]) -> dict[str, Any]:
     assert data["mode"] == "quick"
     assert "Mode: **quick**" in markdown
     assert list(data["cases"]) == cases
+    if redis_server_binary() is None and "shared_rate" in cases:  # it needs a real redis-server
+        assert "redis-server is not installed" in data["cases"].pop("shared_rate")["error"]
     assert not [name for name, case in data["cases"].items() if "error" in case]
     targets = [t for case in data["cases"].values() for t in case["targets"]]
     assert len(targets) == data["targets_total"]
@@ -51,7 +56,7 @@ def quick_benchmark(out: Path, cases: list[str]) -> dict[str, Any]:
 @pytest.mark.realtime
 def test_the_quick_benchmarks_timed_cases_write_a_sane_report_and_chart(tmp_path: Path) -> None:
     out = tmp_path / "reports"
-    data = quick_benchmark(out, ["pacing", "latency"])
+    data = quick_benchmark(out, ["pacing", "latency", "shared_rate"])
     cases = data["cases"]
 
     pacing = cases["pacing"]["stats"]
@@ -65,7 +70,14 @@ def test_the_quick_benchmarks_timed_cases_write_a_sane_report_and_chart(tmp_path
     latency = cases["latency"]["stats"]
     assert 0.3 < latency["achieved_over_ideal"]["median"] <= 1.0
     assert latency["peak_in_flight"]["max"] <= 50
-    assert data["targets_total"] == 4
+
+    if "shared_rate" in cases:
+        shared = cases["shared_rate"]["stats"]
+        assert 0 < shared["store"]["worst_window"]["max"] <= 200
+        assert shared["store"]["rate_limited_429"]["max"] == 0
+        assert 0.5 < shared["store"]["achieved_over_target"]["median"] <= 1.0
+        assert shared["no_store"]["worst_window"]["max"] > 200  # four processes at 200/s each
+    assert data["targets_total"] == (7 if "shared_rate" in cases else 4)
 
     if data["chart"] is not None:
         png = (out / "benchmark-pacing.png").read_bytes()

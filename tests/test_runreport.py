@@ -15,6 +15,7 @@ from bulkpatch.html import runreport
 from bulkpatch.html.kit import NO_OUTCOME
 from bulkpatch.html.runreport import build_run_report, write_run_report
 from bulkpatch.html.samples import MAX_POINTS
+from bulkpatch.journal import iter_records
 from html_audit import external_references
 from html_samples import T0, faulty_run
 from runs import StartSimulator, run_sheet, write_sheet
@@ -379,7 +380,7 @@ async def test_a_real_runs_journal_gives_the_counts_its_summary_has(
     )
     run = await run_sheet(sheet, sim, monkeypatch)
     assert run.run_dir is not None
-    report = build_run_report(runreport.iter_journal(run.run_dir / "journal.jsonl"), run.summary())
+    report = build_run_report(iter_records(run.run_dir / "journal.jsonl"), run.summary())
     assert report.outcomes == {k: v for k, v in run.summary()["outcomes"].items() if v}
     assert report.finished
     assert report.exit_code == run.code == 1

@@ -135,3 +135,24 @@ def test_collect_keys_gives_every_row_with_valid_ids_and_its_guards_in_order(
         (CampaignKey("o", "w", "c1"), {}),
     ]
     assert check_sheet(write(tmp_path, body)).keys == []
+
+
+async def test_a_whole_run_reads_its_sheet_copy_twice_and_validates_each_row_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_simulator: Any
+) -> None:
+    """A run: one read of the original (the snapshot, hashed while copied), then the check's pass
+    and the streaming pass over the copy, one validation per row in each; retry.csv adds a pass
+    only when some row did not succeed."""
+    from runs import run_sheet
+
+    rows = [f"o,w,c{i},Name {i},," for i in range(1, 41)]
+    sheet_path = write(tmp_path, rows)
+    sim = await start_simulator(
+        overrides={("o", "w", f"c{i}"): {"status": "paused"} for i in range(1, 41)}
+    )
+    counts = Counts(monkeypatch)
+    run = await run_sheet(sheet_path, sim, monkeypatch)
+    assert run.code == 0, run.output
+    assert counts.passes == 2  # the check and the streaming pass: retry.csv had no row
+    assert set(counts.validations.values()) == {2}
+    assert len(counts.validations) == 40

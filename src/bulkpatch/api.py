@@ -16,6 +16,7 @@ forms start one (a script, an Airflow task).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import traceback
@@ -26,11 +27,12 @@ from typing import Any
 import anyio
 
 from bulkpatch.credentials import load_key
-from bulkpatch.errors import BulkpatchError, InternalError, JournalError
+from bulkpatch.deliver import check_delivery, deliver
+from bulkpatch.errors import BulkpatchError, InternalError, JournalError, leaf_error
 from bulkpatch.events import EventSink, Notice, ignore
 from bulkpatch.journal import JOURNAL_NAME, read_journal
 from bulkpatch.options import RunOptions
-from bulkpatch.session import Mode, Session, new_run, resumed_run
+from bulkpatch.session import Mode, Session
 from bulkpatch.summary import RunSummary
 from bulkpatch.timing import REAL, Timing
 
@@ -83,20 +85,41 @@ async def _guarded(session: Session) -> RunSummary:
         return await session.execute()
     except BulkpatchError:
         raise
-    except Exception as exc:
-        where = session.run_dir
-        saved: Path | None = None
-        if where is not None:
-            saved = where / TRACEBACK_NAME
-            try:
-                fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                with os.fdopen(fd, "a", encoding="utf-8") as f:
-                    traceback.print_exception(exc, file=f)
-            except OSError:
-                saved = None
+    except BaseExceptionGroup as group:
+        leaf = leaf_error(group)
+        if isinstance(leaf, BulkpatchError | KeyboardInterrupt):
+            raise leaf from None
+        if not isinstance(leaf, Exception):
+            raise  # cancellation and the like pass through
+        _save(session, group)
         raise InternalError(
-            f"internal error ({type(exc).__name__}); please report it", traceback_path=saved
+            f"internal error ({type(leaf).__name__}); please report it",
+            traceback_path=_saved(session),
+        ) from group
+    except Exception as exc:
+        _save(session, exc)
+        raise InternalError(
+            f"internal error ({type(exc).__name__}); please report it",
+            traceback_path=_saved(session),
         ) from exc
+
+
+def _saved(session: Session) -> Path | None:
+    where = session.run_dir
+    if where is None or not (where / TRACEBACK_NAME).is_file():
+        return None
+    return where / TRACEBACK_NAME
+
+
+def _save(session: Session, error: BaseException) -> None:
+    """Append the traceback to the run directory's traceback.txt (mode 0600)."""
+    if session.run_dir is None:
+        return
+    path = session.run_dir / TRACEBACK_NAME
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            traceback.print_exception(error, file=f)
 
 
 async def apply_sheet_async(
@@ -135,18 +158,21 @@ async def _new(
     timing: Timing,
 ) -> RunSummary:
     options = options or RunOptions()
-    if api_key is None and not options.simulate:
+    check_delivery(options)
+    if api_key is None and not options.simulate and options.keys_file is None:
         api_key = load_api_key(options, on_event)
-    session = new_run(
+    session = Session(
         mode,
-        Path(sheet),
         options,
+        sheet=Path(sheet),
         api_key=api_key or "",
         on_event=on_event,
         stopper=stopper or Stopper(),
         timing=timing,
     )
-    return await _guarded(session)
+    summary = await _guarded(session)
+    await deliver(summary, options, on_event)
+    return summary
 
 
 async def resume_run_async(
@@ -176,18 +202,23 @@ async def resume_run_async(
             "this run used --simulate; the in-process simulator ended with it, so there is "
             "nothing to resume against. Start a new run instead"
         )
-    if api_key is None:
+    check_delivery(options)
+    if api_key is None and options.keys_file is None:
         api_key = load_api_key(options, on_event)
-    session = resumed_run(
-        path,
-        state,
+    session = Session(
+        "resume",
         options,
-        api_key=api_key,
+        sheet=Path(str(state.start.get("sheet", ""))),
+        api_key=api_key or "",
         on_event=on_event,
         stopper=stopper or Stopper(),
         timing=timing,
+        run_dir=path,
+        prior=state,
     )
-    return await _guarded(session)
+    summary = await _guarded(session)
+    await deliver(summary, options, on_event)
+    return summary
 
 
 def apply_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:

@@ -25,6 +25,7 @@ import aiohttp
 
 from bulkpatch.breaker import Admission, Breaker
 from bulkpatch.budget import RetryBudget
+from bulkpatch.errors import BulkpatchError
 from bulkpatch.pacing import Pacer
 from bulkpatch.replies import (
     Kind,
@@ -64,13 +65,13 @@ class KeyGuard:
         if self.refused:
             return self.refused
         if reply.kind is Kind.AUTH:
-            self.refused = f"the API refused the key (HTTP {reply.status}: {reply.message})"
+            self.refused = f"HTTP {reply.status}: {reply.message}"
         elif reply.kind is Kind.FORBIDDEN:
             self._forbidden.add(campaign)
             if len(self._forbidden) >= self._limit:
                 self.refused = (
-                    f"the API answered 403 for {len(self._forbidden)} different campaigns in a "
-                    f"row (last: {reply.message}); the key itself looks refused"
+                    f"HTTP 403 for {len(self._forbidden)} different campaigns in a row, "
+                    f"the last: {reply.message}"
                 )
         elif reply.kind is Kind.OK:
             self._forbidden.clear()
@@ -111,6 +112,7 @@ class ApiClient:
         timeout: float,
         on_reply: ReplyHook | None = None,
         on_refused: RefusedHook | None = None,
+        on_store_failed: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._session = session
@@ -120,6 +122,7 @@ class ApiClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._on_reply = on_reply
         self._on_refused = on_refused
+        self._on_store_failed = on_store_failed
         self._clock = clock
 
     def lane(self, org_id: str) -> Lane:
@@ -157,7 +160,11 @@ class ApiClient:
         """Wait for the key's breaker and pacer, send, and describe what happened."""
         lane = self._lanes(key.org_id)
         if lane.guard.refused:
-            return Reply(method, Kind.STOPPED, message=f"not sent: {lane.guard.refused}")
+            return Reply(
+                method,
+                Kind.STOPPED,
+                message=f"not sent: the API refused {lane.label} ({lane.guard.refused})",
+            )
         admission = await lane.breaker.admit()
         if admission is Admission.STOP:
             return Reply(method, Kind.STOPPED, message="not sent: the run is stopping")
@@ -165,7 +172,14 @@ class ApiClient:
         try:
             await lane.pacer.acquire()
             if lane.shared is not None:
-                await lane.shared.acquire()
+                try:
+                    await lane.shared.acquire()
+                except BulkpatchError as exc:  # the shared rate's store is gone for good
+                    if probe:
+                        lane.breaker.abandon()
+                    if self._on_store_failed is not None:
+                        self._on_store_failed(str(exc))
+                    return Reply(method, Kind.STOPPED, message=f"not sent: {exc}")
             started = self._clock()
             reply = await self._send_once(lane, method, path, body)
         except BaseException:

@@ -71,3 +71,15 @@ class InternalError(BulkpatchError):
     def __init__(self, message: str, *, traceback_path: Path | None = None) -> None:
         super().__init__(message)
         self.traceback_path = traceback_path
+
+
+def leaf_error(error: BaseException) -> BaseException:
+    """The exception that matters inside (nested) exception groups from task groups: one we
+    raise on purpose or an interrupt when there is one, else the first."""
+    while isinstance(error, BaseExceptionGroup):
+        leaves = list(error.exceptions)
+        chosen = next(
+            (e for e in leaves if isinstance(e, BulkpatchError | KeyboardInterrupt)), leaves[0]
+        )
+        error = chosen
+    return error

@@ -160,8 +160,9 @@ class JournalState:
         return str((self.start or {}).get("version") or "")
 
 
-def iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    """The journal's records in order; lines cut short by a crash are skipped."""
+def iter_records(path: Path) -> Iterator[dict[str, Any] | None]:
+    """The journal's records in file order; ``None`` for a line that cannot be read (one cut
+    short by a crash)."""
     with path.open("r", encoding="utf-8", errors="replace") as f:
         for line in f:
             line = line.strip()
@@ -170,9 +171,9 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
             try:
                 record = json.loads(line)
             except ValueError:
+                yield None
                 continue
-            if isinstance(record, dict):
-                yield record
+            yield record if isinstance(record, dict) else None
 
 
 def read_journal(path: Path) -> JournalState:

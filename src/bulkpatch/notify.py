@@ -26,11 +26,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import anyio
 
-from bulkpatch import __version__
 from bulkpatch.errors import UsageError
 from bulkpatch.outcomes import Outcome
 from bulkpatch.text import printable, shorten
 from bulkpatch.urls import is_loopback
+from bulkpatch.version import __version__
 
 NotifyFormat = Literal["json", "slack"]
 NOTIFY_FORMATS: tuple[NotifyFormat, ...] = ("json", "slack")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from bulkpatch.errors import UsageError
 from bulkpatch.urls import DEFAULT_BASE_URL
 
 DEFAULT_KEY_ENV = "SARVAM_API_KEY"
@@ -42,16 +43,32 @@ class RunOptions:
     no_read: bool = False
     #: Seeds the ``--simulate`` population.
     seed: int = 0
+    #: Each org's key from this file (``--keys-file``), each with its own pacer and breaker.
+    keys_file: Path | None = None
+    #: ``"K/N"``: apply only the rows of shard K of N (``bulkpatch.shards``).
+    shard: str | None = None
+    #: ``redis://HOST:PORT/DB``: share one ``rate`` ceiling with every process using it.
+    rate_store: str | None = None
+    #: POST the summary here at the end (a secret: never journaled).
+    notify_url: str | None = None
+    notify_format: Literal["json", "slack"] = "json"
+    #: Push the run's gauges to this Prometheus Pushgateway at the end.
+    pushgateway: str | None = None
+    metrics_job: str = "bulkpatch"
 
     def __post_init__(self) -> None:
         if self.rate is not None and not self.rate > 0:
-            raise ValueError("rate must be above 0 (None for no limit)")
+            raise UsageError("rate must be above 0 (None for no limit)")
         if self.concurrency < 1 or self.max_attempts < 1:
-            raise ValueError("concurrency and max_attempts must be at least 1")
+            raise UsageError("concurrency and max_attempts must be at least 1")
+        if self.rate_store is not None and self.rate is None:
+            raise UsageError("--rate-store shares a --rate: give a number, not unlimited")
 
     def for_journal(self) -> dict[str, Any]:
-        """The options as plain values, paths made absolute."""
+        """The options as plain values, paths made absolute; never a secret (the notify URL
+        is a webhook's secret: only whether one was given is kept)."""
         data = asdict(self)
+        data["notify_url"] = "(given)" if self.notify_url else None
         return {k: (str(v.resolve()) if isinstance(v, Path) else v) for k, v in data.items()}
 
     @classmethod
@@ -59,7 +76,8 @@ class RunOptions:
         """Options a journal recorded (unknown names from other versions are ignored)."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in stored.items() if k in known}
-        for name in ("report_dir", "api_key_file"):
+        for name in ("report_dir", "api_key_file", "keys_file"):
             if values.get(name) is not None:
                 values[name] = Path(values[name])
+        values.pop("notify_url", None)  # a secret: given again on resume
         return replace(cls(**values), **overrides)

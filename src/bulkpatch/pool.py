@@ -44,12 +44,21 @@ class Kept:
     result: RowResult
 
 
+@dataclass(frozen=True, slots=True)
+class Elsewhere:
+    """A row of another shard: this process neither applies nor reports it."""
+
+    row: int
+
+
 #: What the feeder hands the pool: a row to apply, a row whose result is already known now
-#: (an invalid row), or one kept from an earlier session.
-WorkItem = Job | RowResult | Kept
+#: (an invalid row), one kept from an earlier session, or another shard's row.
+WorkItem = Job | RowResult | Kept | Elsewhere
 #: ``record(result, fresh)``: ``fresh`` is False for a result that must not get a ``done`` line
 #: (kept from an earlier session, or cut off in flight so that ``resume`` settles it).
 Record = Callable[[RowResult, bool], None]
+#: ``skip(row)``: a row of another shard.
+Skip = Callable[[int], None]
 
 
 def _not_attempted(job: Job, why: str) -> RowResult:
@@ -64,6 +73,7 @@ async def run_pool(
     concurrency: int,
     stopping: Callable[[], str],
     record: Record,
+    skip: Skip = lambda row: None,
     interrupted: anyio.Event | None = None,
     grace: float = 5.0,
 ) -> None:
@@ -106,7 +116,9 @@ async def run_pool(
         async with send:
             batch: list[Job] = []
             for item in items:
-                if isinstance(item, Kept):
+                if isinstance(item, Elsewhere):
+                    skip(item.row)
+                elif isinstance(item, Kept):
                     record(item.result, False)
                 elif isinstance(item, RowResult):
                     record(item, True)

@@ -16,18 +16,26 @@ from bulkpatch.journal import JournalState
 from bulkpatch.options import RunOptions
 from bulkpatch.outcomes import Outcome
 from bulkpatch.planner import plan_row
-from bulkpatch.pool import Job, Kept, WorkItem
+from bulkpatch.pool import Elsewhere, Job, Kept, WorkItem
 from bulkpatch.results import RowResult, invalid, read_failed, result_from_record, row_result
+from bulkpatch.shards import Shard
 from bulkpatch.sheet import Sheet
 from bulkpatch.validation import SheetCheck, iter_verdicts
 
 
 def work_items(
-    sheet: Sheet, check: SheetCheck, options: RunOptions, prior: JournalState | None
+    sheet: Sheet,
+    check: SheetCheck,
+    options: RunOptions,
+    prior: JournalState | None,
+    shard: Shard | None = None,
 ) -> Iterator[WorkItem]:
-    """Every row of the sheet, in order: a job, or a result already known."""
+    """Every row of the sheet, in order: a job, a result already known, or another shard's."""
     for verdict in iter_verdicts(sheet, org=options.org, workspace=options.workspace, check=check):
         row = verdict.row
+        if shard is not None and not shard.holds(verdict.key):
+            yield Elsewhere(row)
+            continue
         in_doubt = prior is not None and row in prior.in_doubt
         if prior is not None and row in prior.done:
             kept = result_from_record(prior.done[row])

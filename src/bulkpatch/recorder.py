@@ -80,6 +80,10 @@ class Recorder:
         self._stats.record_outcome(outcome)
         self._on_event(RowFinished(result))
 
+    def skip(self, row: int) -> None:
+        """A row of another shard: no line in this shard's reports."""
+        self._results.add(row, None)
+
     def _keep_for_page(self, result: RowResult, record: dict[str, Any]) -> None:
         entry = {
             **record,

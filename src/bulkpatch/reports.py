@@ -100,9 +100,10 @@ class OrderedResults:
         self._writer.writerow(columns)
         self._order = order
         self._next = next(order, None)
-        self._pending: dict[int, dict[str, Any]] = {}
+        self._pending: dict[int, dict[str, Any] | None] = {}
 
-    def add(self, row: int, record: dict[str, Any]) -> None:
+    def add(self, row: int, record: dict[str, Any] | None) -> None:
+        """Row ``row`` is finished; ``None``: it has no line here (another shard's row)."""
         if row != self._next:
             self._pending[row] = record
             return
@@ -113,8 +114,9 @@ class OrderedResults:
             self._write(pending.pop(self._next))
             self._next = next(self._order, None)
 
-    def _write(self, record: dict[str, Any]) -> None:
-        self._writer.writerow([report_cell(record.get(c)) for c in self._columns])
+    def _write(self, record: dict[str, Any] | None) -> None:
+        if record is not None:
+            self._writer.writerow([report_cell(record.get(c)) for c in self._columns])
 
     def commit(self) -> None:
         """Write what is left (in order), then put the file in place."""

@@ -16,28 +16,25 @@ import anyio
 
 from bulkpatch.budget import RetryBudget
 from bulkpatch.client import ApiClient, Lane, new_session
+from bulkpatch.closing import write_end_files
 from bulkpatch.errors import (
-    InvalidSheetError,
-    JournalError,
     StorageError,
     UsageError,
 )
 from bulkpatch.events import EventSink, Notice, Progress, RunFinished, RunStarted
 from bulkpatch.executor import Executor, RunControl
-from bulkpatch.html.planpage import write_plan_page
-from bulkpatch.html.runreport import write_run_report
 from bulkpatch.journal import FORMAT, JOURNAL_NAME, JournalState, JournalWriter
+from bulkpatch.keysfile import ResolvedKey
 from bulkpatch.options import RunOptions
 from bulkpatch.planner import PlanOptions
 from bulkpatch.pool import Job, run_pool
+from bulkpatch.preflight import checked_sheet, own_copy
 from bulkpatch.procedure import apply_row, work_items
 from bulkpatch.recorder import Recorder
 from bulkpatch.reports import (
     PLAN_COLUMNS,
     RESULT_COLUMNS,
     OrderedResults,
-    csv_to_parquet,
-    write_json,
 )
 from bulkpatch.results import RowResult
 from bulkpatch.rows import CampaignKey
@@ -50,61 +47,17 @@ from bulkpatch.rundir import (
     remove_run_dir,
     storage_error,
 )
-from bulkpatch.sheet import Sheet, copy_rows, file_sha256, open_sheet, snapshot_sheet
+from bulkpatch.shards import Shard, parse_shard
+from bulkpatch.sheet import Sheet, snapshot_sheet
 from bulkpatch.stats import RunStats
-from bulkpatch.summary import RunSummary, exit_code_for, next_steps
-from bulkpatch.target import api_target, make_lane
+from bulkpatch.summary import RunSummary, exit_code_for, next_steps, summary_data
+from bulkpatch.target import Lanes, api_target, build_lanes, read_keys
 from bulkpatch.timing import Timing
 from bulkpatch.urls import check_base_url
-from bulkpatch.validation import SheetCheck, check_sheet
+from bulkpatch.validation import SheetCheck
 from bulkpatch.version import __version__
 
 Mode = Literal["run", "plan", "resume"]
-
-
-def new_run(
-    mode: Mode,
-    sheet: Path,
-    options: RunOptions,
-    *,
-    api_key: str,
-    on_event: EventSink,
-    stopper: Any,
-    timing: Timing,
-) -> Session:
-    return Session(
-        mode,
-        options,
-        sheet=sheet,
-        api_key=api_key,
-        on_event=on_event,
-        stopper=stopper,
-        timing=timing,
-    )
-
-
-def resumed_run(
-    run_dir: Path,
-    state: JournalState,
-    options: RunOptions,
-    *,
-    api_key: str,
-    on_event: EventSink,
-    stopper: Any,
-    timing: Timing,
-) -> Session:
-    assert state.start is not None
-    return Session(
-        "resume",
-        options,
-        sheet=Path(str(state.start.get("sheet", ""))),
-        api_key=api_key,
-        on_event=on_event,
-        stopper=stopper,
-        timing=timing,
-        run_dir=run_dir,
-        prior=state,
-    )
 
 
 class Session:
@@ -137,6 +90,9 @@ class Session:
         self._locks: list[FileLock] = []
         self._earlier: dict[str, str] = {}
         self._lane: Lane | None = None
+        self._lanes: Lanes | None = None
+        self._shard: Shard | None = None
+        self._org_keys: dict[str, ResolvedKey] = {}
         self._sent_writes = prior is not None
 
     # -- set-up ----------------------------------------------------------------------------
@@ -160,11 +116,19 @@ class Session:
                 base_url = check_base_url(options.base_url)
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
+        self._shard = parse_shard(options.shard) if options.shard else None
+        self._org_keys = read_keys(options)
+        for resolved in self._org_keys.values():
+            for warning in resolved.warnings:
+                self._notice("warning", warning, "key_file")
         created = False
         try:
             if self.prior is None:
                 self.run_dir = make_run_dir(
-                    options.report_dir, self.sheet_path.stem, datetime.now(UTC)
+                    options.report_dir,
+                    self.sheet_path.stem,
+                    datetime.now(UTC),
+                    shard=str(self._shard) if self._shard else None,
                 )
                 created = True
                 self._locks.append(lock_run_dir(self.run_dir))
@@ -174,10 +138,15 @@ class Session:
             else:
                 assert self.run_dir is not None
                 self._locks.append(lock_run_dir(self.run_dir))
-                sheet, sha = self._own_copy(self.run_dir, self.prior)
-            check = self._check(sheet)
+                sheet, sha, moved = own_copy(
+                    self.run_dir, self.prior, self.sheet_path, self.options.sheet_name
+                )
+                if moved:
+                    self._notice("info", moved, "sheet_changed")
+            check = checked_sheet(sheet, options, self.mode, self._org_keys)
             if not options.simulate:
-                self._locks.append(lock_work(options.report_dir, base_url, sha, self.run_dir))
+                work = f"{sha}|shard {self._shard}" if self._shard else sha
+                self._locks.append(lock_work(options.report_dir, base_url, work, self.run_dir))
                 self._earlier = earlier_paused(
                     options.report_dir, base_url=base_url, exclude=self.run_dir
                 )
@@ -196,61 +165,6 @@ class Session:
     def _release(self) -> None:
         while self._locks:
             self._locks.pop().release()
-
-    def _own_copy(self, run_dir: Path, prior: JournalState) -> tuple[Sheet, str]:
-        """The run's own copy of the sheet; the original path is only informational."""
-        assert prior.start is not None
-        copies = sorted(run_dir.glob("sheet.*"))
-        if not copies:
-            raise JournalError(f"{run_dir} holds no copy of its sheet (sheet.csv, ...)")
-        copy = copies[0]
-        sha = file_sha256(copy)
-        if sha != prior.start.get("sha256"):
-            raise JournalError(
-                f"{copy} differs from the sheet the run started with (sha256); it cannot be "
-                "resumed. Start a new run"
-            )
-        original = self.sheet_path
-        try:
-            moved = not original.is_file() or file_sha256(original) != sha
-        except OSError:
-            moved = True
-        if moved:
-            self._notice(
-                "info",
-                f"the sheet {original} is gone or has changed since the run started; resume "
-                f"continues the run's own copy {copy}",
-                "sheet_changed",
-            )
-        return open_sheet(copy, sheet_name=self.options.sheet_name), sha
-
-    def _check(self, sheet: Sheet) -> SheetCheck:
-        options = self.options
-        check = check_sheet(
-            sheet,
-            org=options.org,
-            workspace=options.workspace,
-            no_read=options.no_read,
-            collect_keys=options.simulate,
-        )
-        if check.header_problems:
-            raise InvalidSheetError(
-                "the sheet cannot be applied as it is; nothing was sent", check.header_problems
-            )
-        if check.invalid_rows and self.mode == "run" and not options.skip_invalid:
-            raise InvalidSheetError(
-                f"{len(check.invalid_rows)} of {check.rows} rows are invalid; nothing was sent. "
-                "Fix them (`bulkpatch validate` lists every problem) or pass --skip-invalid "
-                "to apply the valid rows and report the others as invalid",
-                check.problems,
-            )
-        if options.no_read and check.no_read_problems:
-            raise InvalidSheetError(
-                "--no-read needs every change to be a top-level field or a whole object "
-                "(the API replaces allowed_schedule and app_config whole); drop --no-read",
-                check.no_read_problems,
-            )
-        return check
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -283,7 +197,13 @@ class Session:
                     options=options.for_journal(),
                 )
             else:
-                self.journal.write("resume", rows=check.rows, options=options.for_journal())
+                self.journal.write(
+                    "resume",
+                    version=__version__,
+                    sha256=sha,
+                    rows=check.rows,
+                    options=options.for_journal(),
+                )
         self._stopper.attach(self._interrupt, self._flush)
         self._emit(
             RunStarted(
@@ -318,7 +238,8 @@ class Session:
             plan_mode=plan_mode,
         )
         try:
-            async with api_target(self.options, self._api_key, check.keys) as (base_url, api_key):
+            target = api_target(self.options, self._api_key, check.keys, self._org_keys)
+            async with target as (base_url, api_key):
                 await self._pool(sheet, check, recorder, base_url, api_key)
         except BaseException:
             results.abandon()
@@ -328,34 +249,80 @@ class Session:
         self.stats.finished = self._timing.clock()
         return self._finish(sheet, check, sha, results, recorder, started)
 
-    def _make_lane(self, api_key: str) -> Lane:
-        def gave_up(reason: str) -> None:
-            self.control.stop(reason)
-            self._notice("error", f"stopping: {reason}", "outage")
-
-        return make_lane(
-            self.options, api_key, self._timing, label="the API key", on_give_up=gave_up
-        )
+    def _gave_up(self, reason: str) -> None:
+        self.control.stop(reason)
+        self._notice("error", f"stopping: {reason}", "outage")
 
     def _key_refused(self, lane: Lane, why: str) -> None:
-        self.control.stop(f"{why}; fix the key, then run `bulkpatch resume` on the run directory")
-        self._notice("error", f"stopping: {why}", "key_refused")
+        lanes = self._lanes
+        if lanes is not None and lanes.several:
+            # Only this key's rows stop; the other orgs go on.  The run ends with exit 3.
+            self.control.refused_keys[lane.label] = why
+            self.control.aborted = True
+            self._notice(
+                "error",
+                f"the API refused {lane.label} ({why}): its rows are not_attempted; the other "
+                "orgs go on. Fix that key, then `bulkpatch resume` the run directory",
+                "key_refused",
+            )
+            return
+        self.control.stop(
+            f"the API refused {lane.label} ({why}); fix the key, then run `bulkpatch resume` "
+            "on the run directory"
+        )
+        self._notice("error", f"stopping: the API refused {lane.label} ({why})", "key_refused")
+
+    def _store_failed(self, why: str) -> None:
+        if not self.control.stopping:
+            self.control.stop(f"{why}; `bulkpatch resume` the run directory once it is back")
+            self._notice("error", f"stopping: {why}", "rate_store")
 
     async def _pool(
         self, sheet: Sheet, check: SheetCheck, recorder: Recorder, base_url: str, api_key: str
     ) -> None:
-        options, timing, control = self.options, self._timing, self.control
-        lane = self._lane = self._make_lane(api_key)
+        options, timing = self.options, self._timing
+        lanes = self._lanes = build_lanes(
+            options, api_key, self._org_keys, timing, on_give_up=self._gave_up
+        )
+        self._lane = lanes.all()[0]
         budget = RetryBudget(clock=timing.clock, sleep=timing.sleep)
+        try:
+            if options.rate_store:
+                await lanes.share_rate(
+                    options.rate_store,
+                    base_url,
+                    max_outage=options.max_outage,
+                    timing=timing,
+                    on_outage=lambda text: self._notice("warning", text, "rate_store"),
+                    on_recover=lambda: self._notice(
+                        "info", "the rate store answers again; going on", "rate_store"
+                    ),
+                )
+            await self._serve(sheet, check, recorder, base_url, lanes, budget)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await lanes.aclose()
+
+    async def _serve(
+        self,
+        sheet: Sheet,
+        check: SheetCheck,
+        recorder: Recorder,
+        base_url: str,
+        lanes: Lanes,
+        budget: RetryBudget,
+    ) -> None:
+        options, timing, control = self.options, self._timing, self.control
         async with new_session(options.concurrency) as http:
             client = ApiClient(
                 http,
                 base_url=base_url,
-                lanes=lambda org: lane,
+                lanes=lanes,
                 budget=budget,
                 timeout=options.timeout,
                 on_reply=self._on_reply,
                 on_refused=self._key_refused,
+                on_store_failed=self._store_failed,
                 clock=timing.clock,
             )
             executor = Executor(
@@ -390,11 +357,12 @@ class Session:
                 if self.prior is not None and self.prior.paused:
                     await self._resume_left_paused(executor, self.prior.paused)
                 await run_pool(
-                    work_items(sheet, check, options, self.prior),
+                    work_items(sheet, check, options, self.prior, self._shard),
                     apply,
                     concurrency=options.concurrency,
                     stopping=lambda: control.stop_reason,
                     record=record,
+                    skip=recorder.skip,
                     interrupted=self.interrupted,
                 )
                 if control.left_paused and not self.interrupted.is_set():
@@ -438,7 +406,7 @@ class Session:
         tick = self.stats.take_tick()
         target = lane.pacer.current_rate if lane is not None else self.options.rate
         breaker_open = lane.breaker.is_open if lane is not None else False
-        if tick is not None and self.journal is not None:
+        if self.journal is not None:
             self.journal.write(
                 "tick", flush=False, **tick, target=target, breaker_open=breaker_open
             )
@@ -482,56 +450,51 @@ class Session:
             resumable=self.mode != "plan",
         )
         left = {str(k): why for k, (_, why) in control.left_paused.items()}
-        lane = self._lane
-        data: dict[str, Any] = {
-            "bulkpatch": __version__,
-            "mode": self.mode,
-            "sheet": {"path": str(self.sheet_path), "sha256": sha, "copy": str(sheet.path)},
-            "run_dir": str(run_dir),
-            "started": started.isoformat(),
-            "finished": datetime.now(UTC).isoformat(),
-            **self.stats.as_dict(),
-            "target_rate": options.rate,
-            "final_rate": lane.pacer.current_rate if lane is not None else options.rate,
-            "rate_cuts": lane.pacer.throttle_events if lane is not None else 0,
-            "breaker": {
-                "openings": lane.breaker.openings if lane is not None else 0,
-                "paused_seconds": round(lane.breaker.paused_seconds, 3) if lane else 0.0,
-            },
-            "campaigns_left_paused": left,
-            "campaigns_paused_by_earlier_runs": dict(self._earlier),
-            "stop_reason": control.stop_reason or None,
-            "next_steps": [s.as_dict() for s in steps],
-            "options": options.for_journal(),
-            "exit_code": int(code),
-        }
+        data = summary_data(
+            mode=self.mode,
+            sheet={"path": str(self.sheet_path), "sha256": sha, "copy": str(sheet.path)},
+            run_dir=run_dir,
+            started=started,
+            stats=self.stats,
+            options=options,
+            lanes=self._lanes.all() if self._lanes is not None else [],
+            shard=str(self._shard) if self._shard else None,
+            control=control,
+            earlier=self._earlier,
+            steps=steps,
+            code=int(code),
+        )
         try:
             results.commit()
-            if self.mode != "plan":
-                self._write_run_reports(sheet, recorder, run_dir)
             if self.journal is not None:
                 self.journal.write("end", exit_code=int(code))
                 self.journal.close()
-            write_json(run_dir / "summary.json", data)
-            if self.mode == "plan":
-                write_plan_page(
-                    run_dir / "plan.html",
-                    recorder.page_rows(),
-                    {
-                        "sheet": str(self.sheet_path),
-                        "sha256": sha,
-                        "created": started.isoformat(),
-                        "options": options.for_journal(),
-                        "counts": data["outcomes"],
-                    },
-                )
-            else:
-                write_run_report(run_dir)
+            formula_notes = write_end_files(
+                self.mode,
+                sheet,
+                recorder,
+                run_dir,
+                data,
+                plan_meta={
+                    "sheet": str(self.sheet_path),
+                    "sha256": sha,
+                    "created": started.isoformat(),
+                    "options": options.for_journal(),
+                    "counts": data["outcomes"],
+                },
+            )
         except OSError as exc:
             results.abandon()
             raise storage_error(
                 "write the reports in", run_dir, exc, sent=self._sent_writes
             ) from None
+        if formula_notes:
+            self._notice(
+                "warning",
+                f"{formula_notes} note cell(s) in retry.{sheet.kind} start with a formula "
+                "character (=, +, -, @); a spreadsheet may run them when the file is opened",
+                "formula_notes",
+            )
         if self.journal is not None and self.journal.failure:
             raise StorageError(
                 f"{self.journal.failure}; requests were already sent: free the space, then "
@@ -551,15 +514,3 @@ class Session:
         )
         self._emit(RunFinished(summary))
         return summary
-
-    def _write_run_reports(self, sheet: Sheet, recorder: Recorder, run_dir: Path) -> None:
-        if sheet.kind == "parquet":
-            csv_to_parquet(run_dir / "results.csv", run_dir / "results.parquet")
-        copied = copy_rows(sheet, recorder.retry_rows, run_dir / f"retry.{sheet.kind}")
-        if copied.formula_notes:
-            self._notice(
-                "warning",
-                f"{copied.formula_notes} note cell(s) in retry.{sheet.kind} start with a formula "
-                "character (=, +, -, @); a spreadsheet may run them when the file is opened",
-                "formula_notes",
-            )

@@ -79,12 +79,10 @@ class RunStats:
         self.outcomes[outcome.value] += 1
         self.rows_done += 1
 
-    def take_tick(self) -> dict[str, Any] | None:
-        """What happened since the last tick (None when nothing did)."""
+    def take_tick(self) -> dict[str, Any]:
+        """What happened since the last tick (a quiet second too: the breaker open, a wait for
+        Retry-After; the report shows those as gaps)."""
         now = self.clock()
-        if not self._tick_started and not self._tick_statuses:
-            self._tick_at = now
-            return None
         tick = {
             "dt": round(now - self._tick_at, 3),
             "started": self._tick_started,

@@ -9,13 +9,21 @@ exact command to run where there is one.  :class:`RunSummary` is what the librar
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bulkpatch.outcomes import ExitCode, Outcome
 from bulkpatch.text import shorten
+from bulkpatch.version import __version__
+
+if TYPE_CHECKING:
+    from bulkpatch.client import Lane
+    from bulkpatch.executor import RunControl
+    from bulkpatch.options import RunOptions
+    from bulkpatch.stats import RunStats
 
 #: Next-step lines shown at most.
 MAX_STEPS = 6
@@ -152,3 +160,46 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.data)
+
+
+def summary_data(
+    *,
+    mode: str,
+    sheet: Mapping[str, str],
+    run_dir: Path,
+    started: datetime,
+    stats: RunStats,
+    options: RunOptions,
+    lanes: Sequence[Lane],
+    shard: str | None,
+    control: RunControl,
+    earlier: Mapping[str, str],
+    steps: Sequence[NextStep],
+    code: int,
+) -> dict[str, Any]:
+    """The content of ``summary.json``: counts, rates, what is left to do (never a key)."""
+    first = lanes[0] if lanes else None
+    return {
+        "bulkpatch": __version__,
+        "mode": mode,
+        "sheet": dict(sheet),
+        "run_dir": str(run_dir),
+        "started": started.isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
+        **stats.as_dict(),
+        "target_rate": options.rate,
+        "final_rate": first.pacer.current_rate if first is not None else options.rate,
+        "rate_cuts": sum(lane.pacer.throttle_events for lane in lanes),
+        "breaker": {
+            "openings": sum(lane.breaker.openings for lane in lanes),
+            "paused_seconds": round(sum(lane.breaker.paused_seconds for lane in lanes), 3),
+        },
+        "shard": shard,
+        "keys_refused": dict(control.refused_keys),
+        "campaigns_left_paused": {str(k): why for k, (_, why) in control.left_paused.items()},
+        "campaigns_paused_by_earlier_runs": dict(earlier),
+        "stop_reason": control.stop_reason or None,
+        "next_steps": [s.as_dict() for s in steps],
+        "options": options.for_journal(),
+        "exit_code": code,
+    }

@@ -1,15 +1,25 @@
-"""Where a run sends: the real API, or the embedded simulator seeded with the sheet; and each
-API key's lane (its pacer and breaker)."""
+"""Where a run sends, and through which lanes.
+
+* :func:`api_target` -- the real API, or the embedded simulator seeded with the sheet (and, with a
+  keys file, accepting each org's key for that org).
+* :class:`Lanes` -- one :class:`~bulkpatch.client.Lane` per API key: its pacer at ``--rate`` (or
+  the keys file's rate for it), its breaker, its key guard, and with ``--rate-store`` its share of
+  a rate kept in Redis.  Without ``--keys-file`` there is one lane for every org.
+"""
 
 from __future__ import annotations
 
+import math
+import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from bulkpatch.breaker import Breaker
 from bulkpatch.client import Lane
+from bulkpatch.keysfile import ResolvedKey, load_keys_file, resolve_keys
 from bulkpatch.options import RunOptions
 from bulkpatch.pacing import Pacer
 from bulkpatch.rows import CampaignKey
@@ -17,9 +27,20 @@ from bulkpatch.timing import Timing
 from bulkpatch.urls import check_base_url
 
 
+def read_keys(options: RunOptions) -> dict[str, ResolvedKey]:
+    """Each org's key from ``--keys-file`` (empty without one).  Usage errors say what is wrong
+    and never show a key."""
+    if options.keys_file is None:
+        return {}
+    return resolve_keys(load_keys_file(options.keys_file), os.environ)
+
+
 @asynccontextmanager
 async def api_target(
-    options: RunOptions, api_key: str, keys: Sequence[tuple[CampaignKey, dict[str, Any]]]
+    options: RunOptions,
+    api_key: str,
+    keys: Sequence[tuple[CampaignKey, dict[str, Any]]],
+    org_keys: Mapping[str, ResolvedKey] | None = None,
 ) -> AsyncIterator[tuple[str, str]]:
     """(base URL, key): the real API, or a simulator started here seeded with ``keys`` (each
     campaign with its ``expect.`` guards, so that they hold)."""
@@ -35,8 +56,16 @@ async def api_target(
         campaigns.append(row_key)
         if expects:
             overrides[row_key] = dict(expects)
+    by_key: dict[str, set[str]] = {}
+    for org, resolved in (org_keys or {}).items():
+        by_key.setdefault(resolved.key, set()).add(org)
     config = SimulatorConfig(
-        api_key=key, seed=options.seed, campaigns=tuple(campaigns), overrides=overrides
+        api_key=key,
+        extra_api_keys=tuple(k for k in by_key if k != key),
+        key_orgs={k: frozenset(orgs) for k, orgs in by_key.items()},
+        seed=options.seed,
+        campaigns=tuple(campaigns),
+        overrides=overrides,
     )
     async with serve_simulator(config) as sim:
         yield sim.base_url, key
@@ -49,13 +78,15 @@ def make_lane(
     *,
     label: str,
     on_give_up: Callable[[str], None],
-    rate: float | None = None,
+    rate: float | str | None = "options",
 ) -> Lane:
-    """A key's lane: a pacer at ``rate`` (default ``options.rate``) and a breaker."""
+    """A key's lane: a pacer at ``rate`` (``"options"``: ``--rate``; None: unlimited) and a
+    breaker."""
+    ceiling = options.rate if isinstance(rate, str) else rate
     return Lane(
         label=label,
         api_key=api_key,
-        pacer=Pacer(options.rate if rate is None else rate, clock=timing.clock, sleep=timing.sleep),
+        pacer=Pacer(ceiling, clock=timing.clock, sleep=timing.sleep),
         breaker=Breaker(
             max_outage=options.max_outage,
             on_give_up=on_give_up,
@@ -63,3 +94,99 @@ def make_lane(
             sleep=timing.sleep,
         ),
     )
+
+
+@dataclass
+class Lanes:
+    """Every key's lane, and which lane each org's rows take."""
+
+    default: Lane | None
+    by_org: dict[str, Lane] = field(default_factory=dict)
+    _stores: list[Any] = field(default_factory=list)
+
+    def __call__(self, org_id: str) -> Lane:
+        lane = self.by_org.get(org_id, self.default)
+        if lane is None:  # every org was checked to have a key before the run started
+            raise LookupError(f"no key for org {org_id!r}")
+        return lane
+
+    def all(self) -> list[Lane]:
+        lanes = list(dict.fromkeys(self.by_org.values()))
+        if self.default is not None and self.default not in lanes:
+            lanes.insert(0, self.default)
+        return lanes
+
+    @property
+    def several(self) -> bool:
+        return len(self.all()) > 1
+
+    async def share_rate(
+        self,
+        url: str,
+        base_url: str,
+        *,
+        max_outage: float,
+        timing: Timing,
+        on_outage: Callable[[str], None],
+        on_recover: Callable[[], None],
+    ) -> None:
+        """Give every lane its share of a rate kept in a Redis store (``--rate-store``)."""
+        from bulkpatch.ratestore import open_rate_store, rate_key_name
+
+        for lane in self.all():
+            rate = lane.pacer.ceiling
+            assert rate is not None  # --rate-store with an unlimited rate is a usage error
+            store = await open_rate_store(
+                url,
+                key_name=rate_key_name(base_url, lane.api_key),
+                rate=rate,
+                max_outage=max_outage,
+                clock=timing.clock,
+                sleep=timing.sleep,
+                on_outage=on_outage,
+                on_recover=on_recover,
+            )
+            self._stores.append(store)
+            lane.shared = store
+
+    async def aclose(self) -> None:
+        for store in self._stores:
+            await store.aclose()
+        self._stores.clear()
+
+
+def build_lanes(
+    options: RunOptions,
+    api_key: str,
+    org_keys: Mapping[str, ResolvedKey],
+    timing: Timing,
+    *,
+    on_give_up: Callable[[str], None],
+) -> Lanes:
+    """One lane for the run's key, or one per distinct key of a keys file (orgs sharing a key
+    share its lane, at the lowest rate any of them asks for)."""
+    if not org_keys:
+        return Lanes(
+            make_lane(options, api_key, timing, label="the API key", on_give_up=on_give_up)
+        )
+    grouped: dict[str, list[ResolvedKey]] = {}
+    for resolved in org_keys.values():
+        grouped.setdefault(resolved.fingerprint, []).append(resolved)
+    lanes = Lanes(None)
+    for group in grouped.values():
+        orgs = sorted(r.org_id for r in group)
+        rates = [r.rate for r in group if r.rate is not None]
+        rate = min(rates) if rates else options.rate
+        if rate is not None and math.isinf(rate):
+            rate = None
+        label = (
+            f"the key for org {orgs[0]}"
+            if len(orgs) == 1
+            else ("the key for orgs " + ", ".join(orgs))
+        )
+        lane = make_lane(
+            options, group[0].key, timing, label=label, on_give_up=on_give_up, rate=rate
+        )
+        for org in orgs:
+            lanes.by_org[org] = lane
+    return lanes

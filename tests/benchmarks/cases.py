@@ -44,6 +44,7 @@ class Sizes:
     latency_rows: int
     validate_rows: tuple[int, ...]
     memory_rows: tuple[int, int]
+    shared_rate_requests: int
 
 
 QUICK = Sizes(
@@ -55,6 +56,7 @@ QUICK = Sizes(
     latency_rows=250,
     validate_rows=(2_000, 20_000),
     memory_rows=(1_000, 10_000),
+    shared_rate_requests=400,
 )
 FULL = Sizes(
     reps=3,
@@ -65,6 +67,7 @@ FULL = Sizes(
     latency_rows=5_500,
     validate_rows=(100_000, 1_000_000),
     memory_rows=(20_000, 200_000),
+    shared_rate_requests=2_000,
 )
 
 
@@ -845,10 +848,18 @@ def case_memory(bench: Bench) -> dict[str, Any]:
     }
 
 
+def case_shared_rate(bench: Bench) -> dict[str, Any]:
+    """6. Several processes sharing one --rate through Redis (tests/benchmarks/shared_rate.py)."""
+    from .shared_rate import case_shared_rate as case
+
+    return case(bench)
+
+
 CASES: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "pacing": case_pacing,
     "throughput": case_throughput,
     "latency": case_latency,
     "validate": case_validate,
     "memory": case_memory,
+    "shared_rate": case_shared_rate,
 }

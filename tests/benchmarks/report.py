@@ -354,12 +354,51 @@ def _memory(case: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _shared_rate(case: dict[str, Any]) -> list[str]:
+    p, s = case["params"], case["stats"]
+    lines = [
+        f"{p['processes']} processes (`{p['command']}`), each with its own pacer at `--rate "
+        f"{p['rate']}`, against one simulator with `--rate-limit {p['server_rate_limit']}`, "
+        f"{p['requests_per_run']:,} requests per run; with the store (`{p['store_args']}`, "
+        "one Redis on loopback) they share the one rate, without it each paces alone. Worst "
+        "window and 429s are the simulator's count; the rate is requests started (429s "
+        "included) from the first to the last start it saw.",
+        "",
+    ]
+    with_store, alone = s["store"], s["no_store"]
+    rows = [
+        [
+            "worst 1-second window (requests)",
+            _spread(with_store["worst_window"], 0),
+            _spread(alone["worst_window"], 0),
+        ],
+        ["429s", _spread(with_store["rate_limited_429"], 0), _spread(alone["rate_limited_429"], 0)],
+        [
+            "achieved rate (requests/s)",
+            _spread(with_store["achieved_rate"], 1),
+            _spread(alone["achieved_rate"], 1),
+        ],
+        [
+            "achieved / target",
+            _spread(with_store["achieved_over_target"], 3),
+            _spread(alone["achieved_over_target"], 3),
+        ],
+        ["store round trips per request", _spread(with_store["store_calls_per_request"], 3), "–"],
+    ]
+    if "missed_slots" in with_store:
+        rows.append(["slots given up (late wake-ups)", _spread(with_store["missed_slots"], 0), "–"])
+    lines += _table(["figure", "with the store", "without (each at the full rate)"], rows)
+    lines.append("")
+    return lines
+
+
 _RENDER = {
     "pacing": _pacing,
     "throughput": _throughput,
     "latency": _latency,
     "validate": _validate,
     "memory": _memory,
+    "shared_rate": _shared_rate,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bulkpatch.cli import (
+    merge,  # noqa: F401
     run,  # noqa: F401
     simulate,  # noqa: F401
     validate,  # noqa: F401

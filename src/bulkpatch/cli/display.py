@@ -185,6 +185,14 @@ class ConsoleDisplay:
             self.summary_table(summary)
         for name, why in summary.left_paused.items():
             self.err.print(Text(f"LEFT PAUSED: {name} ({why})", style="bold red"))
+        for label, why in (data.get("keys_refused") or {}).items():
+            self.err.print(
+                Text(
+                    f"REFUSED: the API refused {label} ({why}); its rows are not_attempted. "
+                    f"Fix it, then: {resume_command(summary.run_dir)}",
+                    style="bold red",
+                )
+            )
         if summary.exit_code == ExitCode.ABORTED and summary.stop_reason:
             self.err.print(
                 f"stopped: {summary.stop_reason}\ncontinue with: {resume_command(summary.run_dir)}",

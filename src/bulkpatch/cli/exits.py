@@ -31,6 +31,7 @@ from bulkpatch.errors import (
     InvalidSheetError,
     StorageError,
     UsageError,
+    leaf_error,
 )
 from bulkpatch.outcomes import ExitCode
 from bulkpatch.text import printable
@@ -70,6 +71,7 @@ def _save_traceback(error: BaseException) -> Path | None:
 
 def report_error(console: Console, error: BaseException) -> ExitCode:
     """Say what went wrong, in one or a few lines, and give the exit code."""
+    error = leaf_error(error) if not isinstance(error, InternalError) else error
     code = exit_code_of(error)
     if isinstance(error, KeyboardInterrupt):
         console.print("interrupted", highlight=False, markup=False)
@@ -78,12 +80,13 @@ def report_error(console: Console, error: BaseException) -> ExitCode:
         where = error.traceback_path if isinstance(error, InternalError) else None
         if where is None:
             where = _save_traceback(error)
-        kind = type(error.__cause__ or error).__name__
+        kind = type(leaf_error(error.__cause__ or error)).__name__
         console.print(
             f"internal error ({kind}) in bulkpatch: please report it"
             + (f", with the traceback in {where}" if where else ""),
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
         if os.environ.get("BULKPATCH_DEBUG"):
             traceback.print_exception(error, file=sys.stderr)

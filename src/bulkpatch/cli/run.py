@@ -26,6 +26,7 @@ from bulkpatch.cli.exits import guarded
 from bulkpatch.events import EventSink, Notice
 from bulkpatch.options import DEFAULT_KEY_ENV, DEFAULT_RATE, SIMULATE_RATE, RunOptions
 from bulkpatch.outcomes import ExitCode
+from bulkpatch.shards import parse_shard, shard_from_env
 from bulkpatch.summary import RunSummary
 from bulkpatch.urls import DEFAULT_BASE_URL
 
@@ -67,6 +68,77 @@ def key_options(func: F) -> F:
         "itself: command lines end up in shell history and process lists.",
     )(func)
     return func
+
+
+def scale_options(func: F) -> F:
+    """Keys per org, shards, a shared rate, and telling others how the run went."""
+    options = [
+        click.option(
+            "--keys-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Each org's key: a TOML or CSV file mapping org_id to the NAME of an "
+            "environment variable or a key file's PATH (never the key). Each key gets its own "
+            "pacer (--rate, or the file's rate) and breaker; a refused key stops only its org.",
+        ),
+        click.option(
+            "--shard",
+            metavar="K/N",
+            help="Apply only the rows whose campaign hashes to shard K of N (1 <= K <= N); "
+            "the run directory's name ends -shard-K-of-N. Combine shards with `bulkpatch merge`.",
+        ),
+        click.option(
+            "--shards",
+            type=click.IntRange(1, 10_000),
+            metavar="N",
+            help="Like --shard K/N with K taken from JOB_COMPLETION_INDEX (+1), which a "
+            "Kubernetes Indexed Job sets.",
+        ),
+        click.option(
+            "--rate-store",
+            metavar="redis://HOST:PORT/DB",
+            help="Share one --rate ceiling with every process using this Redis (and the same "
+            "key and base URL). If Redis goes away the run pauses, and stops after --max-outage.",
+        ),
+        click.option(
+            "--notify-url",
+            envvar="BULKPATCH_NOTIFY_URL",
+            metavar="URL",
+            help="POST the run's summary here at the end (https, or http to loopback; env "
+            "BULKPATCH_NOTIFY_URL keeps it out of process lists). A failure is only logged.",
+        ),
+        click.option(
+            "--notify-format",
+            type=click.Choice(["json", "slack"]),
+            default="json",
+            show_default=True,
+            help='json: the summary; slack: a Slack-compatible {"text": ...} message.',
+        ),
+        click.option(
+            "--pushgateway",
+            metavar="URL",
+            help="Push the run's gauges (last success time, rows by outcome, duration, "
+            "requests, 429s) to this Prometheus Pushgateway at the end.",
+        ),
+        click.option(
+            "--metrics-job",
+            default="bulkpatch",
+            show_default=True,
+            metavar="NAME",
+            help="The Pushgateway job name.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _scale(kwargs: dict[str, Any]) -> None:
+    """--shards N with JOB_COMPLETION_INDEX -> --shard K/N."""
+    count = kwargs.pop("shards", None)
+    if count is not None and kwargs.get("shard") is None:
+        kwargs["shard"] = str(shard_from_env(count, os.environ))
+    if kwargs.get("shard") is not None:
+        kwargs["shard"] = str(parse_shard(kwargs["shard"]))
 
 
 def output_options(func: F) -> F:
@@ -191,6 +263,7 @@ def common_options(func: F) -> F:
             "--seed", type=int, default=0, hidden=True, help="Seed of the --simulate population."
         ),
         key_options,
+        scale_options,
         output_options,
     ]
     for option in reversed(options):
@@ -262,7 +335,7 @@ def _execute(
             tg.start_soon(watch_signals)
             try:
                 outcome.append(await call(stopper, display))
-            except Exception as exc:  # raised below, outside the task group (not grouped)
+            except (Exception, KeyboardInterrupt) as exc:  # raised below, not grouped
                 outcome.append(exc)
             finally:
                 display.stop()
@@ -275,6 +348,7 @@ def _execute(
 
 
 def _options(sheet_kwargs: dict[str, Any], pace: dict[str, Any], display: Any) -> RunOptions:
+    _scale(sheet_kwargs)
     simulate = sheet_kwargs.get("simulate", False)
     if simulate and "rate" not in pace:
         pace["rate"] = SIMULATE_RATE
@@ -369,6 +443,12 @@ def plan_command(sheet: Path, **kwargs: Any) -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @pace_options(resuming=True)
 @key_options
+@click.option(
+    "--notify-url",
+    envvar="BULKPATCH_NOTIFY_URL",
+    metavar="URL",
+    help="POST the summary here at the end (not kept in the journal: it is a secret).",
+)
 @output_options
 def resume_command_(run_dir: Path, **kwargs: Any) -> None:
     """Continue an interrupted or crashed run from RUN_DIR's journal.
@@ -389,6 +469,8 @@ def resume_command_(run_dir: Path, **kwargs: Any) -> None:
     elif kwargs.get("api_key_env") != DEFAULT_KEY_ENV:
         overrides["api_key_env"] = kwargs["api_key_env"]
         overrides["api_key_file"] = None
+    if kwargs.get("notify_url"):
+        overrides["notify_url"] = kwargs["notify_url"]
 
     async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
         return await resume_run_async(run_dir, overrides=overrides, on_event=sink, stopper=stopper)

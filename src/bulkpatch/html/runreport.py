@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 from bulkpatch.errors import UsageError
 from bulkpatch.html.kit import NO_OUTCOME, clean
 from bulkpatch.html.samples import Samples, Traffic, count, num
+from bulkpatch.journal import iter_records
 from bulkpatch.outcomes import Outcome
 from bulkpatch.reports import atomic_text
 
@@ -347,21 +348,6 @@ def build_run_report(records: Iterable[Any], summary: Mapping[str, Any] | None) 
 REPORT_NAME = "report.html"
 
 
-def iter_journal(path: Path) -> Iterator[dict[str, Any] | None]:
-    """The journal's records in file order; ``None`` for a line that cannot be read."""
-    with path.open("r", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                yield None
-                continue
-            yield record if isinstance(record, dict) else None
-
-
 def read_summary(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -381,7 +367,7 @@ def write_run_report(run_dir: Path) -> Path:
             f"{run_dir} has no journal.jsonl: give the directory of a run (one that holds "
             "journal.jsonl)."
         )
-    report = build_run_report(iter_journal(journal), read_summary(run_dir / "summary.json"))
+    report = build_run_report(iter_records(journal), read_summary(run_dir / "summary.json"))
     page = render_run_report(report)
     out = run_dir / REPORT_NAME
     with atomic_text(out) as f:
