@@ -10,6 +10,7 @@ to ``run_sheet`` and retries, backoffs, cool-downs and pacing take no real time.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -20,6 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+import realtime_last
 from bulkpatch.simulator import Simulator, SimulatorConfig, serve_simulator
 from faketime import FakeTime
 from scripted import Decide, ScriptedSimulator, scripted_simulator, serve_normally
@@ -107,13 +109,28 @@ def pytest_configure(config: pytest.Config) -> None:
 SLOW_BUDGET = 2.0
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``realtime`` measure real time (rates, latencies, how fast something
-    stops): with ``-n``, they all run on one worker, one after another, never two at once."""
-    for item in items:
-        if item.get_closest_marker("realtime") is not None:
-            item.add_marker(pytest.mark.xdist_group("realtime"))
+    stops): with ``-n``, they run last, one after another, alone (tests/realtime_last.py)."""
+    realtime_last.write_ids(config, items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    node.workerinput[realtime_last.KEY] = str(realtime_last.ids_dir(node.config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "load":
+        return None
+    return realtime_last.make_scheduler(config, log)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    made = getattr(config, "_realtime_ids_dir", None)
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 _over_budget: list[tuple[float, str]] = []
@@ -121,7 +138,7 @@ _over_budget: list[tuple[float, str]] = []
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" and report.duration > SLOW_BUDGET and "slow" not in report.keywords:
-        _over_budget.append((report.duration, report.nodeid.split("@")[0]))
+        _over_budget.append((report.duration, report.nodeid))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
