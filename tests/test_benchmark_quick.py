@@ -4,9 +4,10 @@ It runs as the README says, in a child process, into a temporary directory, and 
 three report files with figures that make sense.  Speed targets are not asserted here: a test
 machine's speed is not the product's; the full benchmark reports them.
 
-Two tests share its six cases, so that two workers can run them side by side: the cases that
-measure time (pacing, latency, a rate shared through Redis) and the ones that measure work
-(throughput, validation, memory).
+Two tests share its six cases: the two that hold a rate ceiling measured at the server (pacing,
+a rate shared through Redis) run with the other ``realtime`` tests, alone at the end of a
+parallel run; the others (throughput, latency, validation, memory: their figures are only
+checked loosely here) run alongside other tests.
 One repetition of each case is enough to keep them from rotting (``--reps 1``).  The pacing
 figures are measured at the server, in another process, while other tests may load the machine:
 they are checked with a little room; the exact ceiling is asserted where the clock is ours
@@ -54,9 +55,9 @@ def quick_benchmark(out: Path, cases: list[str]) -> dict[str, Any]:
 
 @pytest.mark.slow
 @pytest.mark.realtime
-def test_the_quick_benchmarks_timed_cases_write_a_sane_report_and_chart(tmp_path: Path) -> None:
+def test_the_quick_benchmarks_ceiling_cases_write_a_sane_report_and_chart(tmp_path: Path) -> None:
     out = tmp_path / "reports"
-    data = quick_benchmark(out, ["pacing", "latency", "shared_rate"])
+    data = quick_benchmark(out, ["pacing", "shared_rate"])
     cases = data["cases"]
 
     pacing = cases["pacing"]["stats"]
@@ -67,17 +68,13 @@ def test_the_quick_benchmarks_timed_cases_write_a_sane_report_and_chart(tmp_path
     assert 0.5 < pacing["achieved_over_target"]["median"] <= 1.0
     assert pacing["rate_limited_429"]["max"] <= requests * 0.02
 
-    latency = cases["latency"]["stats"]
-    assert 0.3 < latency["achieved_over_ideal"]["median"] <= 1.0
-    assert latency["peak_in_flight"]["max"] <= 50
-
     if "shared_rate" in cases:
         shared = cases["shared_rate"]["stats"]
         assert 0 < shared["store"]["worst_window"]["max"] <= 200
         assert shared["store"]["rate_limited_429"]["max"] == 0
         assert 0.5 < shared["store"]["achieved_over_target"]["median"] <= 1.0
         assert shared["no_store"]["worst_window"]["max"] > 200  # four processes at 200/s each
-    assert data["targets_total"] == (7 if "shared_rate" in cases else 4)
+    assert data["targets_total"] == (6 if "shared_rate" in cases else 3)
 
     if data["chart"] is not None:
         png = (out / "benchmark-pacing.png").read_bytes()
@@ -89,7 +86,7 @@ def test_the_quick_benchmarks_timed_cases_write_a_sane_report_and_chart(tmp_path
 
 @pytest.mark.slow
 def test_the_quick_benchmarks_work_cases_write_a_sane_report(tmp_path: Path) -> None:
-    data = quick_benchmark(tmp_path / "reports", ["throughput", "validate", "memory"])
+    data = quick_benchmark(tmp_path / "reports", ["throughput", "latency", "validate", "memory"])
     cases = data["cases"]
 
     throughput = cases["throughput"]
@@ -99,11 +96,15 @@ def test_the_quick_benchmarks_work_cases_write_a_sane_report(tmp_path: Path) -> 
     ratio = throughput["ratios"]["--no-read / minimal script (end to end, rows/s)"]["median"]
     assert 0 < ratio < 10
 
+    latency = cases["latency"]["stats"]
+    assert 0.3 < latency["achieved_over_ideal"]["median"] <= 1.0
+    assert latency["peak_in_flight"]["max"] <= 50
+
     for stats in cases["validate"]["stats"].values():
         assert stats["rows_per_s"]["median"] > 0
         assert 10 < stats["peak_rss_mib"]["median"] < 4096
 
     memory = cases["memory"]
     assert 0.5 < memory["ratio"]["median_over_median"] < 5
-    assert data["targets_total"] == 5
+    assert data["targets_total"] == 6
     assert data["chart"] is None  # the chart is the pacing case's

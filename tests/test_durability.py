@@ -289,7 +289,6 @@ async def until_requests(sim: Any, count: int, process: Process) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.realtime
 async def test_sigint_with_pause_active_exits_3_leaves_nothing_paused_and_resume_works(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
@@ -330,7 +329,6 @@ async def test_sigint_with_pause_active_exits_3_leaves_nothing_paused_and_resume
 
 
 @pytest.mark.slow
-@pytest.mark.realtime
 async def test_a_second_ctrl_c_exits_at_once_and_the_journal_still_allows_resume(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
