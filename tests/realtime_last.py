@@ -109,10 +109,10 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
             # once it gets another or is told to stop, so the kept one waits with its last.)
             if self.runner is None:
                 self.runner = node
-            if node is not self.runner:
-                node.shutdown()
-                return
-            if len(self.nodes) > 1:
+            for other in self.nodes:
+                if other is not self.runner and not other.shutting_down:
+                    other.shutdown()
+            if node is not self.runner or len(self.nodes) > 1:
                 return  # the realtime tests start once every other worker has stopped
             self.pending, self.realtime = self.realtime, []
             self._send_tests(node, len(self.pending))
