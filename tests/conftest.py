@@ -111,8 +111,12 @@ SLOW_BUDGET = 2.0
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``realtime`` measure real time (rates, latencies, how fast something
-    stops): with ``-n``, they run last, one after another, alone (tests/realtime_last.py)."""
+    stops): with ``-n``, they run last, one after another, alone (tests/realtime_last.py).
+    The ``slow`` ones are handed out first, so that no worker ends the run with a long test
+    while the others wait."""
     realtime_last.write_ids(config, items)
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -4,14 +4,13 @@ It runs as the README says, in a child process, into a temporary directory, and 
 three report files with figures that make sense.  Speed targets are not asserted here: a test
 machine's speed is not the product's; the full benchmark reports them.
 
-Three tests share its six cases, so that workers can run them side by side: the two that hold a
-rate ceiling measured at the server (pacing, a rate shared through Redis) run with the other
-``realtime`` tests, alone at the end of a parallel run; the others (throughput and latency,
-validation and memory: their figures are only checked loosely here) alongside other tests.
-One repetition of each case is enough to keep them from rotting (``--reps 1``).  The pacing
-figures are measured at the server, in another process, while other tests may load the machine:
-they are checked with a little room; the exact ceiling is asserted where the clock is ours
-(tests/test_pacing.py) and by test_run_e2e's pacing against a server limit equal to the rate.
+Three tests share its six cases, so that workers can run them side by side, one repetition each
+(``--reps 1``).  The figures are measured while other tests load the machine, so the ceilings
+(pacing, the rate shared through Redis) are checked with a little room: a starved child sends a
+few requests late and then together (204 starts in a second at 200/s was seen).  The exact
+ceilings are asserted where nothing else runs or the clock is ours: tests/test_pacing.py,
+test_run_e2e's pacing against a server limit equal to the rate, and test_ratestore's processes
+sharing the store (both ``realtime``).
 """
 
 from __future__ import annotations
@@ -54,7 +53,6 @@ def quick_benchmark(out: Path, cases: list[str]) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-@pytest.mark.realtime
 def test_the_quick_benchmarks_ceiling_cases_write_a_sane_report_and_chart(tmp_path: Path) -> None:
     out = tmp_path / "reports"
     data = quick_benchmark(out, ["pacing", "shared_rate"])
@@ -63,17 +61,18 @@ def test_the_quick_benchmarks_ceiling_cases_write_a_sane_report_and_chart(tmp_pa
     pacing = cases["pacing"]["stats"]
     rate = cases["pacing"]["params"]["rate"]
     requests = cases["pacing"]["params"]["requests_per_run"]
-    # A starved child sends a few requests late and then together: at most 5 % over, a few 429s.
     assert 0 < pacing["worst_window"]["max"] <= rate * 1.05
     assert 0.5 < pacing["achieved_over_target"]["median"] <= 1.0
     assert pacing["rate_limited_429"]["max"] <= requests * 0.02
 
     if "shared_rate" in cases:
         shared = cases["shared_rate"]["stats"]
-        assert 0 < shared["store"]["worst_window"]["max"] <= 200
-        assert shared["store"]["rate_limited_429"]["max"] == 0
+        params = cases["shared_rate"]["params"]
+        assert 0 < shared["store"]["worst_window"]["max"] <= params["rate"] * 1.05
+        assert shared["store"]["rate_limited_429"]["max"] <= params["requests_per_run"] * 0.02
         assert 0.5 < shared["store"]["achieved_over_target"]["median"] <= 1.0
-        assert shared["no_store"]["worst_window"]["max"] > 200  # four processes at 200/s each
+        # Four processes at the rate each, without the store: over it together.
+        assert shared["no_store"]["worst_window"]["max"] > params["rate"]
     assert data["targets_total"] == (6 if "shared_rate" in cases else 3)
 
     if data["chart"] is not None:
