@@ -25,6 +25,10 @@ from typing import Any
 
 import pytest
 
+#: Tests a worker holds at a time (it runs one once it knows the next).  Few, so that the long
+#: tests (handed out first, see tests/conftest.py) spread over the workers and no worker ends the
+#: run with a queue of tests while the others wait.
+QUEUE = 3
 #: The ``workerinput`` key naming the directory where workers list their realtime tests.
 KEY = "realtime_ids_dir"
 MARK = "realtime"
@@ -62,7 +66,8 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScheduling
 
     class RealtimeLastScheduling(LoadScheduling):
-        """Load scheduling of the other tests; the realtime ones last, on one worker, alone."""
+        """The other tests a few at a time to whichever worker is free; then the realtime ones
+        on one worker, alone."""
 
         def __init__(self, config: pytest.Config, log: Any = None) -> None:
             super().__init__(config, log)
@@ -87,8 +92,6 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
                 self.log("**Different tests collected, aborting run**")
                 return
             self.collection = next(iter(self.node2collection.values()))
-            if self.maxschedchunk is None:
-                self.maxschedchunk = len(self.collection)
             alone = read_ids(self.config)
             for index, nodeid in enumerate(self.collection):
                 (self.realtime if nodeid in alone else self.pending).append(index)
@@ -99,7 +102,7 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
             if node.shutting_down:
                 return
             if self.pending:
-                super().check_schedule(node, duration)
+                self._send_tests(node, QUEUE - len(self.node2pending[node]))
                 return
             if not self.realtime:
                 node.shutdown()
