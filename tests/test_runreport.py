@@ -155,12 +155,13 @@ def test_ticks_with_429s_and_5xx_mark_their_seconds_and_add_up_per_session() -> 
 
 def test_a_second_with_no_latency_or_no_target_has_none_there() -> None:
     quiet = {**tick(T0 + 2, 0), "lat_ms": None, "target": None, "breaker_open": True}
-    report = build_run_report([start(), tick(T0 + 1), quiet], None)
-    busy, idle = report.traffic.latency
+    report = build_run_report([start(), tick(T0 + 1), quiet, tick(T0 + 3)], None)
+    busy, idle, _ = report.traffic.latency
     assert (busy.p50, busy.p95, busy.p99) == (10.0, 20.0, 40.0)
     assert (idle.p50, idle.p95, idle.p99) == (None, None, None)
-    assert [p.target for p in report.traffic.rate] == [10.0, None]
-    assert [p.breaker_open for p in report.traffic.rate] == [False, True]
+    # a sample's target is drawn from the next second on: it is the rate at the second's end
+    assert [p.target for p in report.traffic.rate] == [10.0, 10.0, None]
+    assert [p.breaker_open for p in report.traffic.rate] == [False, True, False]
     assert report.traffic.seconds_breaker_open == 1
 
 

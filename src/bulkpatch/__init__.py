@@ -9,6 +9,8 @@ The library calls (the command line is a thin shell around them)::
 
 See ``apply_sheet``, ``plan_sheet``, ``resume_run`` (and their ``*_async`` forms for a running
 event loop), :class:`RunOptions`, :class:`RunSummary` and the events in ``bulkpatch.events``.
+The round trip: ``export_campaigns``, ``plan_to_dir``, ``apply_plan``, ``verify_run``,
+``undo_run``.
 """
 
 from bulkpatch.api import (
@@ -31,9 +33,13 @@ from bulkpatch.errors import (
     StorageError,
     UsageError,
 )
+from bulkpatch.exporting import export_campaigns, export_campaigns_async
 from bulkpatch.options import RunOptions
 from bulkpatch.outcomes import ExitCode, Outcome
+from bulkpatch.planrun import apply_plan, apply_plan_async, plan_to_dir, plan_to_dir_async
 from bulkpatch.summary import NextStep, RunSummary
+from bulkpatch.undoing import undo_run, undo_run_async
+from bulkpatch.verifying import verify_run, verify_run_async
 from bulkpatch.version import __version__
 
 __all__ = [
@@ -53,10 +59,20 @@ __all__ = [
     "StorageError",
     "UsageError",
     "__version__",
+    "apply_plan",
+    "apply_plan_async",
     "apply_sheet",
     "apply_sheet_async",
+    "export_campaigns",
+    "export_campaigns_async",
     "plan_sheet",
     "plan_sheet_async",
+    "plan_to_dir",
+    "plan_to_dir_async",
     "resume_run",
     "resume_run_async",
+    "undo_run",
+    "undo_run_async",
+    "verify_run",
+    "verify_run_async",
 ]

@@ -111,6 +111,7 @@ class ApiClient:
         budget: RetryBudget,
         timeout: float,
         on_reply: ReplyHook | None = None,
+        on_start: Callable[[], None] | None = None,
         on_refused: RefusedHook | None = None,
         on_store_failed: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -121,6 +122,7 @@ class ApiClient:
         self._budget = budget
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._on_reply = on_reply
+        self._on_start = on_start
         self._on_refused = on_refused
         self._on_store_failed = on_store_failed
         self._clock = clock
@@ -181,6 +183,8 @@ class ApiClient:
                         self._on_store_failed(str(exc))
                     return Reply(method, Kind.STOPPED, message=f"not sent: {exc}")
             started = self._clock()
+            if self._on_start is not None:
+                self._on_start()
             reply = await self._send_once(lane, method, path, body)
         except BaseException:
             if probe:
@@ -190,6 +194,8 @@ class ApiClient:
         self._budget.note_request()
         if lane.breaker.record(reply, probe=probe):
             reply = replace(reply, systemic=True)
+        if reply.status is not None:
+            lane.pacer.answered(reply.latency)  # the pacer's slack follows the latency spread
         if reply.slow_down:
             lane.pacer.throttled(sent_at=started)
         elif reply.status is not None and reply.status < 500:

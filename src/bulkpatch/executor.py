@@ -279,7 +279,10 @@ class Executor:
     async def _resume(self, key: CampaignKey, row: int, policy: RetryPolicy) -> str:
         step = await self.set_status(key, row, "resume", policy)
         if step.reached:
-            self._log("resumed", row=row, key=str(key))
+            # The stamp after the resume: ``undo`` guards the campaign with it.
+            data = step.reply.data
+            stamp = data.get("updated_at") if isinstance(data, Mapping) else None
+            self._log("resumed", row=row, key=str(key), updated_at=stamp)
             return ""
         reply = step.reply
         if reply.kind.refusal:

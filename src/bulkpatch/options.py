@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from bulkpatch.errorbudget import check_safeguards
 from bulkpatch.errors import UsageError
 from bulkpatch.urls import DEFAULT_BASE_URL
 
@@ -55,6 +56,18 @@ class RunOptions:
     #: Push the run's gauges to this Prometheus Pushgateway at the end.
     pushgateway: str | None = None
     metrics_job: str = "bulkpatch"
+    # -- the safe round trip (bulkpatch.safeguards) ---------------------------------------
+    #: Apply exactly the plan in this directory (``bulkpatch plan --out``), nothing else.
+    plan_dir: Path | None = None
+    #: Who approved the plan: recorded in the journal and summary.json.
+    approved_by: str | None = None
+    #: Apply this many rows that write, read them back, then stop (``--canary``).
+    canary: int | None = None
+    #: After a canary that held, go on instead of stopping.
+    canary_continue: bool = False
+    #: Stop the run (aborted, resumable) past this many rejected/failed rows: ``"N"`` or
+    #: ``"N%"`` (``--max-errors``).
+    max_errors: str | None = None
 
     def __post_init__(self) -> None:
         if self.rate is not None and not self.rate > 0:
@@ -63,6 +76,7 @@ class RunOptions:
             raise UsageError("concurrency and max_attempts must be at least 1")
         if self.rate_store is not None and self.rate is None:
             raise UsageError("--rate-store shares a --rate: give a number, not unlimited")
+        check_safeguards(self)
 
     def for_journal(self) -> dict[str, Any]:
         """The options as plain values, paths made absolute; never a secret (the notify URL
@@ -76,7 +90,7 @@ class RunOptions:
         """Options a journal recorded (unknown names from other versions are ignored)."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in stored.items() if k in known}
-        for name in ("report_dir", "api_key_file", "keys_file"):
+        for name in ("report_dir", "api_key_file", "keys_file", "plan_dir"):
             if values.get(name) is not None:
                 values[name] = Path(values[name])
         values.pop("notify_url", None)  # a secret: given again on resume

@@ -4,12 +4,21 @@ Why not ``aiolimiter.AsyncLimiter`` directly: its leaky bucket lets ``capacity +
 in a 1-second window (2R in the first second for ``AsyncLimiter(R, 1)``), its rate cannot change
 while requests wait, and the run needs both an exact ceiling and a rate that adapts.  So:
 
-* start *slots* are spaced evenly at ``r = R / (1 + SLACK)``: a smooth stream, no bursts;
+* start *slots* are spaced evenly at ``r = R / (1 + slack)``: a smooth stream, no bursts;
 * a log of the last ``R`` actual start times holds back any start that would put ``R + 1``
-  starts within ``1 + SLACK`` seconds.  That is the guarantee, on actual start times: no closed
+  starts within ``1 + slack`` seconds.  That is the guarantee, on actual start times: no closed
   1-second window ever holds more than ``R`` starts, the first second included, even when a busy
-  event loop wakes several sleepers at once; and a server counting with a sliding window has
-  ``SLACK`` seconds of room for jitter between its clock and ours.
+  event loop wakes several sleepers at once.
+
+The *slack* is room for what lies between our start and the server's count: a request may reach
+the server (or be counted by it) a little later than another, when a busy event loop -- ours or
+the server's -- or the network holds it up.  If the first of ``R + 1`` requests is held up more
+than the slack while the last is not, a server counting ``R`` per sliding second sees ``R + 1``.
+Nothing tells us that delay directly, but it is part of the round trip, so the slack follows the
+spread of the latencies seen over the last :data:`SPREAD_SECONDS` (slowest minus fastest): never
+less than :data:`MIN_SLACK`, never more than :data:`MAX_SLACK` (at most about 9% under the
+ceiling).  A request held up longer than that can still draw a 429 from a server whose limit
+equals ``--rate``: leave a margin (see the README).
 
 Adaptation (AIMD): a 429 (or a 503 with ``Retry-After``) halves the rate, at most once per second;
 then the rate climbs quickly back to just under the rate that drew the 429 and slowly past it, up
@@ -27,8 +36,14 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-#: Room left in every 1-second window for jitter between our clock and the server's (seconds).
-SLACK = 0.010
+#: Room left in every 1-second window for jitter between our starts and the server's count
+#: (seconds): the spread of recent latencies, within these bounds.
+MIN_SLACK = 0.010
+MAX_SLACK = 0.100
+#: The smallest slack, for pacing that sees no latencies (the shared rate store).
+SLACK = MIN_SLACK
+#: The latency spread is taken over the answers of this many seconds.
+SPREAD_SECONDS = 2.0
 DECREASE = 0.5
 #: After a halving, the rate climbs back quickly to KNEE x the rate that drew the 429 ...
 KNEE = 0.9
@@ -40,9 +55,37 @@ MIN_STEP = 0.5
 FLOOR_RATE = 0.5
 
 
-def safe_rate(ceiling: float) -> float:
-    """The pacing rate for a ceiling R: a little under R, so that R starts span 1 s + SLACK."""
-    return ceiling / (1.0 + SLACK)
+def safe_rate(ceiling: float, slack: float = MIN_SLACK) -> float:
+    """The pacing rate for a ceiling R: a little under R, so that R starts span 1 s + slack."""
+    return ceiling / (1.0 + slack)
+
+
+class _Spread:
+    """The slowest and the fastest latency of the last ``seconds``, in O(1) amortised time per
+    latency (two monotonic queues)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._high: deque[tuple[float, float]] = deque()  # (when, latency), latencies falling
+        self._low: deque[tuple[float, float]] = deque()  # (when, latency), latencies rising
+
+    def add(self, now: float, latency: float) -> None:
+        high, low = self._high, self._low
+        while high and high[-1][1] <= latency:
+            high.pop()
+        high.append((now, latency))
+        while low and low[-1][1] >= latency:
+            low.pop()
+        low.append((now, latency))
+
+    def spread(self, now: float) -> float:
+        cutoff = now - self._seconds
+        high, low = self._high, self._low
+        while high and high[0][0] < cutoff:
+            high.popleft()
+        while low and low[0][0] < cutoff:
+            low.popleft()
+        return high[0][1] - low[0][1] if high and low else 0.0
 
 
 class _PerSecond:
@@ -100,6 +143,10 @@ class Pacer:
         self._limit_seen = math.inf  # the rate that drew the last 429
         self._accepted = _PerSecond()  # answers that were not "too fast"
         self._started = _PerSecond()  # starts, for adapting down from "unlimited"
+        self._latencies = _Spread(SPREAD_SECONDS)
+        self.slack = MIN_SLACK
+        #: The widest slack this pacer used (for the run's summary).
+        self.widest_slack = MIN_SLACK
         self.throttle_events = 0
 
     @property
@@ -110,13 +157,22 @@ class Pacer:
     def _observe(self, now: float) -> None:
         self._started.add(now)
 
+    def answered(self, latency: float) -> None:
+        """An answer came back after ``latency`` seconds: the slack follows their spread."""
+        now = self._clock()
+        self._latencies.add(now, latency)
+        slack = min(MAX_SLACK, max(MIN_SLACK, self._latencies.spread(now)))
+        self.slack = slack
+        if slack > self.widest_slack:
+            self.widest_slack = slack
+
     async def acquire(self) -> None:
         """Wait for this request's start slot."""
         now = self._clock()
         slot = now
         if self._rate is not None:
             slot = max(slot, self._next_slot)
-            self._next_slot = slot + 1.0 / safe_rate(self._rate)
+            self._next_slot = slot + 1.0 / safe_rate(self._rate, self.slack)
         if slot > now:
             await self._sleep(slot - now)
         if self._window is not None:
@@ -132,7 +188,7 @@ class Pacer:
         window = self._window
         assert window is not None
         while len(window) == window.maxlen:
-            wait = window[0] + 1.0 + SLACK - self._clock()
+            wait = window[0] + 1.0 + self.slack - self._clock()
             if wait <= 0:
                 break
             await self._sleep(wait)

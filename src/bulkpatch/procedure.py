@@ -8,19 +8,31 @@ into the row's result (:func:`~bulkpatch.results.row_result`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import replace
 
 from bulkpatch.executor import Executor, RunControl
 from bulkpatch.journal import JournalState
 from bulkpatch.options import RunOptions
 from bulkpatch.outcomes import Outcome
-from bulkpatch.planner import plan_row
+from bulkpatch.planner import RowPlan, plan_row
 from bulkpatch.pool import Elsewhere, Job, Kept, WorkItem
-from bulkpatch.results import RowResult, invalid, read_failed, result_from_record, row_result
+from bulkpatch.results import (
+    RowResult,
+    invalid,
+    not_attempted,
+    read_failed,
+    result_from_record,
+    resumed_later,
+    row_result,
+)
 from bulkpatch.shards import Shard
 from bulkpatch.sheet import Sheet
 from bulkpatch.validation import SheetCheck, iter_verdicts
+
+#: Asked after a row is planned, before anything is sent (``bulkpatch.safeguards``): the plan
+#: to carry out, or None when the row must not start (it is ``not_attempted``).
+Gate = Callable[..., Awaitable[RowPlan | None]]
 
 
 def work_items(
@@ -29,8 +41,14 @@ def work_items(
     options: RunOptions,
     prior: JournalState | None,
     shard: Shard | None = None,
+    *,
+    resumed: Collection[int] = (),
 ) -> Iterator[WorkItem]:
-    """Every row of the sheet, in order: a job, a result already known, or another shard's."""
+    """Every row of the sheet, in order: a job, a result already known, or another shard's.
+
+    ``resumed``: rows whose campaign an earlier session left paused and this one resumed: their
+    kept result no longer says LEFT PAUSED (and gets a new ``done`` line saying so).
+    """
     for verdict in iter_verdicts(sheet, org=options.org, workspace=options.workspace, check=check):
         row = verdict.row
         if shard is not None and not shard.holds(verdict.key):
@@ -40,7 +58,10 @@ def work_items(
         if prior is not None and row in prior.done:
             kept = result_from_record(prior.done[row])
             if kept.outcome is not Outcome.NOT_ATTEMPTED:
-                yield Kept(kept)
+                if row in resumed and (now := resumed_later(kept)) is not kept:
+                    yield now  # with its before-values: the undo data stays
+                else:
+                    yield Kept(kept)
                 continue
             # Stopped after sending: whatever the last answer said, read it back first.
             in_doubt = kept.attempts > 0
@@ -59,8 +80,9 @@ async def apply_row(
     no_read: bool,
     plan_mode: bool,
     clock: Callable[[], float],
+    gate: Gate | None = None,
 ) -> RowResult:
-    """Read, plan, carry out (not in plan mode), and say what came of it."""
+    """Read, plan, pass the ``gate``, carry out (not in plan mode), and say what came of it."""
     started = clock()
     change = job.change
     if no_read and not job.in_doubt:
@@ -71,8 +93,18 @@ async def apply_row(
             result = read_failed(change, read, stop_reason=control.stop_reason)
             return replace(result, duration_ms=int((clock() - started) * 1000))
         plan = plan_row(read.reply.data, change, control.plan_options)
+    if gate is not None:
+        gated = await gate(plan, change, in_doubt=job.in_doubt)
+        if gated is None:
+            why = f"run stopped before this row: {control.stop_reason or 'held back'}"
+            return _timed(not_attempted(change.row, change.key, why), started, clock)
+        plan = gated
     execution = None if plan_mode else await executor.carry_out(plan, change)
     result = row_result(
         change, plan, execution, in_doubt=job.in_doubt, stop_reason=control.stop_reason
     )
+    return _timed(result, started, clock)
+
+
+def _timed(result: RowResult, started: float, clock: Callable[[], float]) -> RowResult:
     return replace(result, duration_ms=int((clock() - started) * 1000))

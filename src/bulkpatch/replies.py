@@ -40,6 +40,8 @@ NOT_PROCESSED_STATUSES: frozenset[int] = frozenset({408, 425})
 RETRY_AFTER_CAP = 120.0
 #: How much of the API's own error text a message keeps.
 MESSAGE_LIMIT = 300
+#: Room kept for " … [cut: N more characters]" within MESSAGE_LIMIT.
+_CUT_NOTE_ROOM = 40
 #: Methods that change a campaign: an unclear answer to them is an unknown outcome.
 WRITES: frozenset[str] = frozenset({"PATCH", "PUT"})
 
@@ -145,7 +147,10 @@ def answer_reply(
         except ValueError:
             readable = not (200 <= status < 300)
         else:
-            if 200 <= status < 300 and method != "PUT" and not isinstance(data, dict):
+            # A GET answers a campaign (an object) or a page of the list, which may be a bare
+            # JSON list; the reader of each checks the shape it needs.
+            wanted = (dict, list) if method == "GET" else dict
+            if 200 <= status < 300 and method != "PUT" and not isinstance(data, wanted):
                 readable = False
     elif 200 <= status < 300 and method != "PUT":
         readable = False  # a GET or PATCH must answer the campaign
@@ -185,7 +190,8 @@ def error_message(status: int, body: str) -> str:
     * FastAPI: ``{"detail": "..."}`` or ``{"detail": [{"loc": [...], "msg": "..."}]}``
     * Sarvam's other APIs: ``{"error": {"message": "...", "code": "..."}}``
 
-    The result is printable (no control characters) and capped: it is server text.
+    The result is printable (no control characters) and capped, saying how much was cut: it is
+    server text.
     """
     try:
         data = json.loads(body) if body else None
@@ -193,10 +199,17 @@ def error_message(status: int, body: str) -> str:
         data = None
     found = _message_in(data)
     if found:
-        return shorten(printable(found), MESSAGE_LIMIT)
+        return _capped(printable(found))
     text = " ".join(printable(body).split()) if body else ""
-    text = shorten(text, MESSAGE_LIMIT)
+    text = _capped(text)
     return f"HTTP {status}: {text}" if text else f"HTTP {status}"
+
+
+def _capped(text: str) -> str:
+    """At most MESSAGE_LIMIT characters, the cut note included (it says how much was cut)."""
+    if len(text) <= MESSAGE_LIMIT:
+        return text
+    return cap(text, MESSAGE_LIMIT - _CUT_NOTE_ROOM)
 
 
 def _message_in(data: Any) -> str:
@@ -217,7 +230,7 @@ def _message_in(data: Any) -> str:
                 parts.append(f"{where}: {msg}" if where else msg)
             else:
                 parts.append(str(item))
-        return cap("; ".join(parts), MESSAGE_LIMIT * 2)
+        return "; ".join(parts)
     error = data.get("error")
     if isinstance(error, dict) and error.get("message"):
         code = error.get("code")

@@ -8,6 +8,7 @@ one (the journal keeps the raw value).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -128,8 +129,9 @@ class OrderedResults:
         os.replace(self._tmp, self.path)
 
     def abandon(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        with contextlib.suppress(OSError):  # a full disk fails the flush that close does
+            if not self._file.closed:
+                self._file.close()
         self._tmp.unlink(missing_ok=True)
 
 

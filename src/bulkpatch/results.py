@@ -34,6 +34,12 @@ CONFIRMED_ON_RESUME = (
     "confirmed by reading back: the change sent before the interruption is in place"
 )
 LEFT_PAUSED_NOTE = "it is LEFT PAUSED — `bulkpatch resume` on the run directory resumes it"
+#: The API's status and updated_at are short; a longer one is cut to this many characters.
+STAMP_LIMIT = 200
+RESUMED_LATER_NOTE = "the campaign, left paused at first, was resumed later"
+_APPLIED_BUT = "the update was applied, but "
+_RESUME_FAILED = "resuming the campaign failed "
+_UNSURE_RESUME_FAILED = ", and resuming it failed "
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +249,7 @@ def _paused_result(
             result = replace(result, outcome=Outcome.FAILED)
         reason = f"{result.reason}; could not tell whether the campaign was paused"
         if execution.left_paused:
-            reason += f", and resuming it failed ({execution.left_paused}): it may be LEFT PAUSED"
+            reason += f"{_UNSURE_RESUME_FAILED}({execution.left_paused}): it may be LEFT PAUSED"
         return replace(result, reason=_reason(reason))
     if execution.patch is None:
         result = RowResult(
@@ -258,11 +264,38 @@ def _paused_result(
     if not execution.left_paused:
         return replace(result, campaign_status="scheduled")
     outcome = Outcome.FAILED if result.outcome is Outcome.UPDATED else result.outcome
-    note = "the update was applied, but " if result.outcome is Outcome.UPDATED else ""
+    note = _APPLIED_BUT if result.outcome is Outcome.UPDATED else ""
     reason = (
         f"{result.reason}; " if result.reason else ""
-    ) + f"{note}resuming the campaign failed ({execution.left_paused}); {LEFT_PAUSED_NOTE}"
+    ) + f"{note}{_RESUME_FAILED}({execution.left_paused}); {LEFT_PAUSED_NOTE}"
     return replace(result, outcome=outcome, reason=_reason(reason), campaign_status="paused")
+
+
+def resumed_later(result: RowResult) -> RowResult:
+    """A finished row whose campaign was left paused, now that a later session resumed it.
+
+    The row keeps its outcome -- except that an update applied before the resume failed is now
+    simply ``updated`` -- and its reason no longer says LEFT PAUSED (nor sends anyone to resume).
+    """
+    reason = result.reason
+    if "LEFT PAUSED" not in reason:
+        return result
+    applied = result.outcome is Outcome.FAILED and _APPLIED_BUT + _RESUME_FAILED in reason
+    for marker in (_APPLIED_BUT + _RESUME_FAILED, _RESUME_FAILED, _UNSURE_RESUME_FAILED):
+        at = reason.find(marker)
+        if at >= 0:
+            reason = reason[:at].rstrip("; ")
+            break
+    if applied:
+        return replace(
+            result,
+            outcome=Outcome.UPDATED,
+            reason=_reason(f"the update was applied; {RESUMED_LATER_NOTE}"),
+            campaign_status="scheduled",
+        )
+    reason = f"{reason}; {RESUMED_LATER_NOTE}" if reason else RESUMED_LATER_NOTE
+    status = "scheduled" if result.campaign_status == "paused" else result.campaign_status
+    return replace(result, reason=_reason(reason), campaign_status=status)
 
 
 def not_attempted(row: int, key: CampaignKey | None, why: str) -> RowResult:
@@ -292,10 +325,16 @@ def result_record(result: RowResult) -> dict[str, Any]:
         "http_status": result.http_status,
         "attempts": result.attempts,
         "changed_fields": ";".join(result.changed_fields),
-        "campaign_status": result.campaign_status,
-        "updated_at": result.updated_at,
+        "campaign_status": _stamp(result.campaign_status),
+        "updated_at": _stamp(result.updated_at),
         "duration_ms": result.duration_ms,
     }
+
+
+def _stamp(value: str | None) -> str | None:
+    """A status or time stamp as the API gave it (raw: the journal keeps what was said), but
+    never a megabyte of it."""
+    return value if value is None or len(value) <= STAMP_LIMIT else cap(value, STAMP_LIMIT)
 
 
 def result_from_record(record: Mapping[str, Any]) -> RowResult:

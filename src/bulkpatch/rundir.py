@@ -40,19 +40,32 @@ _CAUSES = {
     errno.ENOTDIR: "a part of the path is a file, not a directory",
     errno.ENAMETOOLONG: "the name is too long",
     errno.EEXIST: "a file of that name is in the way",
+    errno.EFBIG: "the file grew larger than this process may write (ulimit -f) or the file "
+    "system allows",
+    errno.EIO: "the disk reported an input/output error",
 }
 
 
-def storage_error(action: str, path: Path, exc: OSError, *, sent: bool) -> StorageError:
-    """A :class:`StorageError` that names the path and the cause, and what to do."""
+def storage_error(action: str, path: Path, exc: OSError, *, sent: bool = False) -> StorageError:
+    """A :class:`StorageError` that names the path and the cause (:func:`with_next_step` adds
+    what to do)."""
     cause = _CAUSES.get(exc.errno or 0, exc.strerror or type(exc).__name__)
-    then = (
-        "requests were already sent: free the space (or fix the directory), then "
-        "`bulkpatch resume` the run directory"
-        if sent
-        else "nothing was sent"
-    )
-    return StorageError(f"cannot {action} {path}: {cause}; {then}", sent=sent)
+    return StorageError(f"cannot {action} {path}: {cause}", sent=sent)
+
+
+def with_next_step(error: StorageError, *, sent: bool, run_dir: Path | None) -> StorageError:
+    """``error`` saying what to do: nothing was sent (so start again once the disk is fixed),
+    or requests were (so resume the run once it is)."""
+    if sent and run_dir is not None:
+        then = (
+            "requests were already sent: free the space (or fix the directory), then "
+            f"`bulkpatch resume {run_dir}`"
+        )
+    elif sent:
+        then = "requests were already sent: free the space, then `bulkpatch resume` the run"
+    else:
+        then = "nothing was sent"
+    return StorageError(f"{error}; {then}", sent=sent)
 
 
 def run_dir_name(stem: str, now: datetime, *, shard: str | None = None) -> str:
@@ -69,7 +82,7 @@ def make_run_dir(report_dir: Path, stem: str, now: datetime, *, shard: str | Non
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise storage_error("create the report directory", report_dir, exc, sent=False) from None
+        raise storage_error("create the report directory", report_dir, exc) from None
     base = run_dir_name(stem, now, shard=shard)
     for n in range(1, 1000):
         path = report_dir / (base if n == 1 else f"{base}-{n}")
@@ -78,7 +91,7 @@ def make_run_dir(report_dir: Path, stem: str, now: datetime, *, shard: str | Non
         except FileExistsError:
             continue
         except OSError as exc:
-            raise storage_error("create the run directory", path, exc, sent=False) from None
+            raise storage_error("create the run directory", path, exc) from None
         return path
     raise StorageError(f"cannot create a run directory in {report_dir}: 999 of that name exist")
 
@@ -121,11 +134,14 @@ class FileLock:
 
 
 def lock_run_dir(run_dir: Path) -> FileLock:
-    return FileLock.take(
-        run_dir / ".lock",
-        holder=f"pid {os.getpid()}",
-        busy=f"another bulkpatch ({{holder}}) is working in {run_dir}; wait for it to finish",
-    )
+    try:
+        return FileLock.take(
+            run_dir / ".lock",
+            holder=f"pid {os.getpid()}",
+            busy=f"another bulkpatch ({{holder}}) is working in {run_dir}; wait for it to finish",
+        )
+    except OSError as exc:
+        raise storage_error("create a lock in", run_dir, exc) from None
 
 
 def lock_work(report_dir: Path, base_url: str, sha256: str, run_dir: Path) -> FileLock:
@@ -143,7 +159,7 @@ def lock_work(report_dir: Path, base_url: str, sha256: str, run_dir: Path) -> Fi
             ),
         )
     except OSError as exc:
-        raise storage_error("create a lock in", locks, exc, sent=False) from None
+        raise storage_error("create a lock in", locks, exc) from None
 
 
 def _last_record(path: Path) -> dict[str, Any] | None:

@@ -8,12 +8,14 @@ output goes to the event sink; nothing here prints or exits.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
 
+from bulkpatch.amends import Amends, rewrite_rows
 from bulkpatch.budget import RetryBudget
 from bulkpatch.client import ApiClient, Lane, new_session
 from bulkpatch.closing import write_end_files
@@ -26,6 +28,7 @@ from bulkpatch.executor import Executor, RunControl
 from bulkpatch.journal import FORMAT, JOURNAL_NAME, JournalState, JournalWriter
 from bulkpatch.keysfile import ResolvedKey
 from bulkpatch.options import RunOptions
+from bulkpatch.outcomes import ExitCode
 from bulkpatch.planner import PlanOptions
 from bulkpatch.pool import Job, run_pool
 from bulkpatch.preflight import checked_sheet, own_copy
@@ -46,7 +49,9 @@ from bulkpatch.rundir import (
     make_run_dir,
     remove_run_dir,
     storage_error,
+    with_next_step,
 )
+from bulkpatch.safeguards import Safeguards
 from bulkpatch.shards import Shard, parse_shard
 from bulkpatch.sheet import Sheet, snapshot_sheet
 from bulkpatch.stats import RunStats
@@ -94,6 +99,11 @@ class Session:
         self._shard: Shard | None = None
         self._org_keys: dict[str, ResolvedKey] = {}
         self._sent_writes = prior is not None
+        #: Why a report file could not be written during the run ("" while all is well).
+        self._storage_failure = ""
+        #: Rows that left a campaign paused, amended if it is resumed after the last row.
+        self._amends = Amends()
+        self.safeguards = Safeguards(control=self.control, emit=on_event)
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -144,6 +154,15 @@ class Session:
                 if moved:
                     self._notice("info", moved, "sheet_changed")
             check = checked_sheet(sheet, options, self.mode, self._org_keys)
+            self.safeguards = Safeguards.prepare(
+                self.mode,
+                options,
+                run_dir=self.run_dir,
+                sheet_sha256=sha,
+                prior_start=self.prior.start if self.prior is not None else None,
+                control=self.control,
+                emit=self._emit,
+            )
             if not options.simulate:
                 work = f"{sha}|shard {self._shard}" if self._shard else sha
                 self._locks.append(lock_work(options.report_dir, base_url, work, self.run_dir))
@@ -156,8 +175,8 @@ class Session:
                 self._release()
                 remove_run_dir(self.run_dir)
                 self.run_dir = None
-            if isinstance(exc, StorageError) and exc.sent != self._sent_writes:
-                raise StorageError(str(exc), sent=self._sent_writes) from None
+            if isinstance(exc, StorageError):
+                raise with_next_step(exc, sent=self._sent_writes, run_dir=self.run_dir) from None
             raise
         finally:
             self._release()
@@ -172,6 +191,12 @@ class Session:
         self.control.stop(why)
         self._notice("error", f"stopping: {why}", "storage")
 
+    def _stop_storing(self, error: StorageError) -> None:
+        """A report file cannot be written: stop the run (once), and fail at its end."""
+        if not self._storage_failure:
+            self._storage_failure = str(error)
+            self._journal_failed(self._storage_failure)
+
     async def _run(self, sheet: Sheet, check: SheetCheck, sha: str) -> RunSummary:
         options = self.options
         run_dir = self.run_dir
@@ -185,7 +210,7 @@ class Session:
                     run_dir / JOURNAL_NAME, on_failure=self._journal_failed
                 )
             except OSError as exc:
-                raise storage_error("write the journal in", run_dir, exc, sent=False) from None
+                raise storage_error("write the journal in", run_dir, exc) from None
             if self.prior is None:
                 self.journal.write(
                     "start",
@@ -195,6 +220,7 @@ class Session:
                     sha256=sha,
                     rows=check.rows,
                     options=options.for_journal(),
+                    **self.safeguards.journal_fields(),
                 )
             else:
                 self.journal.write(
@@ -204,6 +230,13 @@ class Session:
                     rows=check.rows,
                     options=options.for_journal(),
                 )
+        name, columns = ("plan.csv", PLAN_COLUMNS) if plan_mode else ("results.csv", RESULT_COLUMNS)
+        try:
+            results = OrderedResults(run_dir / name, check.row_numbers(), columns)
+        except OSError as exc:
+            if self.journal is not None:
+                self.journal.close()
+            raise storage_error("write the results in", run_dir, exc) from None
         self._stopper.attach(self._interrupt, self._flush)
         self._emit(
             RunStarted(
@@ -225,11 +258,6 @@ class Session:
                 "earlier_paused",
                 campaigns=dict(self._earlier),
             )
-        name, columns = ("plan.csv", PLAN_COLUMNS) if plan_mode else ("results.csv", RESULT_COLUMNS)
-        try:
-            results = OrderedResults(run_dir / name, check.row_numbers(), columns)
-        except OSError as exc:
-            raise storage_error("write the results in", run_dir, exc, sent=False) from None
         recorder = Recorder(
             results=results,
             stats=self.stats,
@@ -313,6 +341,8 @@ class Session:
         budget: RetryBudget,
     ) -> None:
         options, timing, control = self.options, self._timing, self.control
+        where = self.run_dir
+        assert where is not None
         async with new_session(options.concurrency) as http:
             client = ApiClient(
                 http,
@@ -321,6 +351,7 @@ class Session:
                 budget=budget,
                 timeout=options.timeout,
                 on_reply=self._on_reply,
+                on_start=self.stats.request_started,
                 on_refused=self._key_refused,
                 on_store_failed=self._store_failed,
                 clock=timing.clock,
@@ -337,27 +368,38 @@ class Session:
                 uniform=timing.uniform,
             )
 
+            guards = self.safeguards
+            guards.bind(executor.read, self.journal.write if self.journal is not None else None)
+
             async def apply(job: Job) -> RowResult:
-                return await apply_row(
+                result = await apply_row(
                     job,
                     executor,
                     control=control,
                     no_read=options.no_read,
                     plan_mode=self.mode == "plan",
                     clock=timing.clock,
+                    gate=guards.gate,
                 )
+                await guards.finished(result)
+                return result
 
             def record(result: RowResult, fresh: bool) -> None:
-                recorder.record(result, fresh=fresh)
+                self._amends.note(result, control.left_paused)
+                try:
+                    recorder.record(result, fresh=fresh)
+                except OSError as exc:  # the results file: the disk is full, say
+                    self._stop_storing(storage_error("write the results in", where, exc))
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._tick)
                 if self.journal is not None:
                     tg.start_soon(self.journal.keep_synced)
+                resumed: set[int] = set()
                 if self.prior is not None and self.prior.paused:
-                    await self._resume_left_paused(executor, self.prior.paused)
+                    resumed = await self._resume_left_paused(executor, self.prior.paused)
                 await run_pool(
-                    work_items(sheet, check, options, self.prior, self._shard),
+                    work_items(sheet, check, options, self.prior, self._shard, resumed=resumed),
                     apply,
                     concurrency=options.concurrency,
                     stopping=lambda: control.stop_reason,
@@ -365,8 +407,16 @@ class Session:
                     skip=recorder.skip,
                     interrupted=self.interrupted,
                 )
+                await guards.at_end()
                 if control.left_paused and not self.interrupted.is_set():
+                    was_paused = set(control.left_paused)
                     await self._retry_left_paused(executor)
+                    self._amends.resumed(
+                        was_paused - set(control.left_paused),
+                        journal=self.journal,
+                        stats=self.stats,
+                        recorder=recorder,
+                    )
                 tg.cancel_scope.cancel()
 
     def _on_reply(self, reply: Any) -> None:
@@ -374,15 +424,19 @@ class Session:
         if reply.method in ("PATCH", "PUT"):
             self._sent_writes = True
 
-    async def _resume_left_paused(self, executor: Executor, paused: dict[str, int]) -> None:
-        """Campaigns an earlier session paused and did not resume: resume them first."""
+    async def _resume_left_paused(self, executor: Executor, paused: dict[str, int]) -> set[int]:
+        """Campaigns an earlier session paused and did not resume: resume them first.
+        Returns the rows whose campaigns were resumed."""
+        resumed: set[int] = set()
         for name, row in paused.items():
             key = CampaignKey.parse(name)
             why = await executor.resume_shielded(key, row)
             if why:
                 self._notice("error", f"could not resume {name}: {why}", "left_paused")
             else:
+                resumed.add(row)
                 self._notice("info", f"resumed {name}, which the interrupted run had paused")
+        return resumed
 
     async def _retry_left_paused(self, executor: Executor) -> None:
         left = {key: row for key, (row, _) in self.control.left_paused.items()}
@@ -441,6 +495,7 @@ class Session:
         code = exit_code_for(
             dict(self.stats.outcomes), aborted=control.aborted, left_paused=len(control.left_paused)
         )
+        code = ExitCode(self.safeguards.exit_code(code))
         retry_name = f"retry.{sheet.kind}"
         steps = next_steps(
             recorder.groups,
@@ -448,6 +503,8 @@ class Session:
             retry_name=retry_name,
             simulated=options.simulate,
             resumable=self.mode != "plan",
+            mode=self.mode,
+            sheet=self.sheet_path,
         )
         left = {str(k): why for k, (_, why) in control.left_paused.items()}
         data = summary_data(
@@ -464,8 +521,11 @@ class Session:
             steps=steps,
             code=int(code),
         )
+        data.update(self.safeguards.summary_fields())
         try:
             results.commit()
+            if self._amends.records:
+                rewrite_rows(results.path, self._amends.records)
             if self.journal is not None:
                 self.journal.write("end", exit_code=int(code))
                 self.journal.close()
@@ -483,11 +543,16 @@ class Session:
                     "counts": data["outcomes"],
                 },
             )
-        except OSError as exc:
+        except (OSError, StorageError) as exc:
             results.abandon()
-            raise storage_error(
-                "write the reports in", run_dir, exc, sent=self._sent_writes
-            ) from None
+            if self.journal is not None:
+                self.journal.close()
+            if isinstance(exc, StorageError):
+                raise
+            named = exc.filename2 or exc.filename
+            if named:
+                raise storage_error("write", Path(os.fsdecode(named)), exc) from None
+            raise storage_error("write the reports in", run_dir, exc) from None
         if formula_notes:
             self._notice(
                 "warning",
@@ -495,12 +560,9 @@ class Session:
                 "character (=, +, -, @); a spreadsheet may run them when the file is opened",
                 "formula_notes",
             )
-        if self.journal is not None and self.journal.failure:
-            raise StorageError(
-                f"{self.journal.failure}; requests were already sent: free the space, then "
-                f"`bulkpatch resume {run_dir}`",
-                sent=True,
-            )
+        failure = self._storage_failure or (self.journal.failure if self.journal else "")
+        if failure:
+            raise StorageError(failure)
         summary = RunSummary(
             run_dir=run_dir,
             mode=self.mode,

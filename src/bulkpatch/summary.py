@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from bulkpatch.options import RunOptions
     from bulkpatch.stats import RunStats
 
-#: Next-step lines shown at most.
-MAX_STEPS = 6
+#: Groups given a step of their own at most; the rest share one last step.
+MAX_STEPS = 8
 
 
 def exit_code_for(outcomes: Mapping[str, int], *, aborted: bool, left_paused: int) -> ExitCode:
@@ -56,13 +56,13 @@ def reason_group(outcome: str, reason: str) -> ReasonGroup:
         if reason.startswith("campaign is active; rerun"):
             return ReasonGroup(outcome, "campaign is active", "retry-pause-active")
         if reason.startswith("campaign is active and not paused"):
-            return ReasonGroup(outcome, "campaign is active, and pausing had stopped", "read")
-        if reason.startswith(("campaign is ended", "campaign is cancelled")):
-            return ReasonGroup(outcome, "ended or cancelled", "nothing")
-        if reason.startswith("stale:"):
             return ReasonGroup(
-                outcome, "stale: the campaign differs from the expect. columns", "fix"
+                outcome, "campaign is active; pausing was stopped", "retry-pause-active"
             )
+        if reason.startswith(("campaign is ended", "campaign is cancelled")):
+            return ReasonGroup(outcome, "campaign ended or cancelled", "nothing")
+        if reason.startswith("stale:"):
+            return ReasonGroup(outcome, "stale: the campaign differs from an expect. column", "fix")
         return ReasonGroup(outcome, shorten(reason, 60), "read")
     if outcome == Outcome.INVALID.value:
         return ReasonGroup(outcome, "breaks a rule", "fix")
@@ -77,18 +77,34 @@ def reason_group(outcome: str, reason: str) -> ReasonGroup:
     return ReasonGroup(outcome, shorten(words, 60), "read")
 
 
+#: What a step under ``--simulate`` says of its command.
+FRESH_SIMULATOR = (
+    "--simulate starts a fresh simulator: these campaigns as they were before this run"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class NextStep:
+    """One group of rows that did not succeed, and what to do about them."""
+
     rows: int
     outcome: str
     label: str
-    #: What to do, in words, and the exact command when there is one.
+    #: What to do, in words ("pause, update and resume them"; "nothing to do").
     advice: str
+    #: The exact command to run, when there is one.
     command: str | None = None
+    #: A remark on the command (under ``--simulate``: the simulator starts fresh).
+    note: str | None = None
+
+    @property
+    def heading(self) -> str:
+        """``46 skipped (campaign is active): pause, update and resume them``"""
+        return f"{self.rows:,} {self.outcome} ({self.label}): {self.advice}"
 
     def line(self) -> str:
-        text = f"{self.rows:,} {self.outcome}: {self.label} — {self.advice}"
-        return f"{text} `{self.command}`" if self.command else text
+        """The step on one line, the command in backquotes."""
+        return f"{self.heading} with `{self.command}`" if self.command else self.heading
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +113,7 @@ class NextStep:
             "reason": self.label,
             "advice": self.advice,
             "command": self.command,
+            "note": self.note,
         }
 
 
@@ -107,34 +124,96 @@ def next_steps(
     retry_name: str = "retry.csv",
     simulated: bool = False,
     resumable: bool = True,
+    mode: str = "run",
+    sheet: Path | None = None,
     limit: int = MAX_STEPS,
 ) -> list[NextStep]:
-    """The groups, most rows first, each with what to do about it."""
-    retry = shlex.quote(str(run_dir / retry_name))
+    """The groups, most rows first, each with what to do about it and the command for it; past
+    ``limit`` groups, the rest are folded into one last step.
+
+    After ``run`` / ``resume`` the commands take the run's ``retry`` file (every row that did not
+    succeed, as the sheet had it) or resume the run; after ``plan`` (``mode="plan"``) they take
+    ``sheet``.  Under ``--simulate`` a command runs against a fresh simulator, and its step says
+    so in ``note``; a simulated run is not resumed (its simulator is gone), its rows are run
+    again.
+    """
+    planning = mode == "plan"
     sim = " --simulate" if simulated else ""
-    resume = (
-        f"bulkpatch resume {shlex.quote(str(run_dir))}" if resumable and not simulated else None
-    )
+    note = FRESH_SIMULATOR if simulated and not planning else None
+    retry = shlex.quote(str(run_dir / retry_name))
+    target = shlex.quote(str(sheet)) if planning and sheet is not None else None
+    listing = "plan.csv" if planning else "results.csv"
+    ordered = sorted(groups.items(), key=lambda item: (-item[1], item[0].label))
+    pausing = any(g.action == "retry-pause-active" for g, _ in ordered)
     steps: list[NextStep] = []
-    for group, rows in sorted(groups.items(), key=lambda item: (-item[1], item[0].label)):
-        command: str | None = None
-        if group.action == "retry-pause-active":
-            advice = "rerun them with"
-            command = f"bulkpatch run {retry} --pause-active{sim}"
-        elif group.action == "retry":
-            advice = "try them again with"
-            command = f"bulkpatch run {retry}{sim}"
-        elif group.action == "resume":
-            advice = "continue the run with" if resume else "start a new run of the sheet"
-            command = resume
-        elif group.action == "nothing":
-            advice = "nothing to do"
-        elif group.action == "fix":
-            advice = f"see results.csv, fix those rows in {retry_name}, then run it"
-        else:
-            advice = "the reasons are in results.csv"
-        steps.append(NextStep(rows, group.outcome, group.label, advice, command))
-    return steps[:limit]
+    for group, rows in ordered:
+        advice, command = _advice(
+            group.action,
+            group.outcome,
+            planning=planning,
+            simulated=simulated,
+            resumable=resumable,
+            listing=listing,
+            retry_name=retry_name,
+        )
+        if command == "run-retry":
+            extra = " --pause-active" if group.action == "retry-pause-active" or pausing else ""
+            command = (
+                (f"bulkpatch run {target}{extra}{sim}" if target else None)
+                if planning
+                else f"bulkpatch run {retry}{extra}{sim}"
+            )
+        elif command == "resume":
+            command = f"bulkpatch resume {shlex.quote(str(run_dir))}"
+        elif command == "validate":
+            command = f"bulkpatch validate {target}" if target else None
+        noted = note if command is not None and sim and sim in command else None
+        steps.append(NextStep(rows, group.outcome, group.label, advice, command, noted))
+    if len(steps) <= limit:
+        return steps
+    kept, rest = steps[: limit - 1], steps[limit - 1 :]
+    outcomes = {s.outcome for s in rest}
+    folded = NextStep(
+        sum(s.rows for s in rest),
+        outcomes.pop() if len(outcomes) == 1 else "other",
+        f"{len(rest)} other reasons",
+        f"the reasons are in {listing}",
+    )
+    return [*kept, folded]
+
+
+def _advice(
+    action: str,
+    outcome: str,
+    *,
+    planning: bool,
+    simulated: bool,
+    resumable: bool,
+    listing: str,
+    retry_name: str,
+) -> tuple[str, str | None]:
+    """(advice, which command: ``run-retry``, ``resume``, ``validate`` or None)."""
+    if action == "retry-pause-active":
+        if planning:
+            return "to pause, update and resume them, run the sheet", "run-retry"
+        return "pause, update and resume them", "run-retry"
+    if action == "retry":
+        return "try them again", None if planning else "run-retry"
+    if action == "resume":
+        if planning:
+            return "the plan stopped before them; plan again", None
+        if resumable and not simulated:
+            return "continue the run", "resume"
+        return "run them again", "run-retry"
+    if action == "nothing":
+        return "nothing to do", None
+    if action == "fix":
+        if planning and outcome == Outcome.INVALID.value:
+            return "fix them in the sheet; list every problem", "validate"
+        if planning:
+            return f"check them (the reasons are in {listing})", None
+        return f"fix them in {retry_name} (the reasons are in {listing}), then run it", None
+    return f"the reasons are in {listing}", None
 
 
 @dataclass(frozen=True)
@@ -184,12 +263,19 @@ def summary_data(
         "mode": mode,
         "sheet": dict(sheet),
         "run_dir": str(run_dir),
+        "report": str(run_dir / ("plan.html" if mode == "plan" else "report.html")),
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
         **stats.as_dict(),
         "target_rate": options.rate,
         "final_rate": first.pacer.current_rate if first is not None else options.rate,
         "rate_cuts": sum(lane.pacer.throttle_events for lane in lanes),
+        "pacer_slack_ms": {
+            "last": round(first.pacer.slack * 1000, 1) if first is not None else None,
+            "widest": round(max(lane.pacer.widest_slack for lane in lanes) * 1000, 1)
+            if lanes
+            else None,
+        },
         "breaker": {
             "openings": sum(lane.breaker.openings for lane in lanes),
             "paused_seconds": round(sum(lane.breaker.paused_seconds for lane in lanes), 3),

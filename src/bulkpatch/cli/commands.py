@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from bulkpatch.cli import (
+    export,  # noqa: F401
     merge,  # noqa: F401
+    report,  # noqa: F401
     run,  # noqa: F401
     simulate,  # noqa: F401
     validate,  # noqa: F401
+    verify,  # noqa: F401
 )

@@ -15,6 +15,7 @@ import csv
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,7 +36,7 @@ from rich.text import Text
 
 from bulkpatch.events import Event, Notice, Progress, RowFinished, RunFinished, RunStarted
 from bulkpatch.outcomes import ExitCode, Outcome
-from bulkpatch.summary import RunSummary
+from bulkpatch.summary import NextStep, RunSummary
 from bulkpatch.text import printable, shorten
 
 LINE_EVERY = 10.0
@@ -51,6 +52,9 @@ _SHORT = {
     Outcome.NOT_ATTEMPTED.value: "n/a",
 }
 _NOTICE_STYLE = {"info": "", "warning": "yellow", "error": "red"}
+#: Lines of next steps under the summary at most.
+STEP_LINES = 8
+_REPORT_FILES = ("report.html", "plan.html", "results.csv", "plan.csv")
 
 
 def outcome_line(counts: Counter[str] | dict[str, int]) -> str:
@@ -66,6 +70,68 @@ def rate_text(event: Progress) -> str:
 
 def resume_command(run_dir: Path) -> str:
     return f"bulkpatch resume {run_dir}"
+
+
+#: Campaigns named per earlier run at the end of a run (all of them are in summary.json).
+EARLIER_NAMED = 5
+
+
+def earlier_paused_lines(earlier: Mapping[str, str]) -> list[str]:
+    """Per earlier run in the report directory: the campaigns it left paused, and its resume."""
+    by_run: dict[str, list[str]] = {}
+    for campaign, run_dir in earlier.items():
+        by_run.setdefault(run_dir, []).append(campaign)
+    lines = []
+    for run_dir, campaigns in sorted(by_run.items()):
+        named = ", ".join(printable(c) for c in campaigns[:EARLIER_NAMED])
+        if len(campaigns) > EARLIER_NAMED:
+            named += f" and {len(campaigns) - EARLIER_NAMED:,} more"
+        lines.append(
+            f"STILL PAUSED by an earlier run: {len(campaigns):,} campaign(s) ({named}); "
+            f"resume them with: {resume_command(Path(run_dir))}"
+        )
+    return lines
+
+
+def next_step_lines(steps: Sequence[NextStep], budget: int = STEP_LINES) -> list[str]:
+    """The next steps as a person reads them: one line per group, its command on the next line
+    (indented, nothing around it, to copy as it is), a note once; at most ``budget`` lines, the
+    groups left out counted on the last one."""
+    lines: list[str] = []
+    noted: set[str] = set()
+    commands: set[str] = set()
+    for i, step in enumerate(steps):
+        block = [step.heading + (" with:" if step.command else "")]
+        if step.command in commands:
+            block = [f"{step.heading}: the command above takes them too"]
+        elif step.command:
+            block.append(f"    {step.command}")
+            if step.note and step.note not in noted:
+                block.append(f"    ({step.note})")
+        left = steps[i + 1 :]
+        room = budget - len(lines) - (1 if left else 0)
+        if len(block) > room:
+            rest = steps[i:]
+            rows = sum(s.rows for s in rest)
+            lines.append(
+                f"… {rows:,} more row(s) in {len(rest)} other group(s): "
+                "see results.csv or report.html"
+            )
+            break
+        lines += block
+        if step.command:
+            commands.add(step.command)
+        if step.note and step.command:
+            noted.add(step.note)
+    return lines
+
+
+def reports_line(summary: RunSummary) -> str:
+    """Where the reports are, and which of them a person opens."""
+    run_dir = summary.run_dir
+    names = [n for n in _REPORT_FILES if (run_dir / n).is_file()]
+    names += sorted(p.name for p in run_dir.glob("retry.*") if p.is_file())
+    return f"reports in {run_dir}" + (f": {', '.join(names)}" if names else "")
 
 
 class ConsoleDisplay:
@@ -169,7 +235,9 @@ class ConsoleDisplay:
         if self.quiet and event.level == "info":
             return
         self.err.print(
-            Text(printable(event.text), style=_NOTICE_STYLE[event.level]), highlight=False
+            Text(printable(event.text), style=_NOTICE_STYLE[event.level]),
+            highlight=False,
+            soft_wrap=True,  # paths and commands stay whole, to copy
         )
 
     # -- the end -------------------------------------------------------------------------------
@@ -184,25 +252,44 @@ class ConsoleDisplay:
                 self.plan_table(summary.run_dir / "plan.csv")
             self.summary_table(summary)
         for name, why in summary.left_paused.items():
-            self.err.print(Text(f"LEFT PAUSED: {name} ({why})", style="bold red"))
+            self.err.print(
+                Text(f"LEFT PAUSED: {name} ({printable(why)})", style="bold red"),
+                highlight=False,
+                soft_wrap=True,
+            )
+        if summary.left_paused and (self.quiet or self.json_out) and not summary.stop_reason:
+            # The next steps are not shown: say here how to resume them.
+            self.err.print(
+                Text(f"resume them with: {resume_command(summary.run_dir)}", style="bold red"),
+                highlight=False,
+                soft_wrap=True,
+            )
+        for line in earlier_paused_lines(summary.earlier_paused):
+            self.err.print(Text(line, style="yellow"), highlight=False, soft_wrap=True)
         for label, why in (data.get("keys_refused") or {}).items():
             self.err.print(
                 Text(
-                    f"REFUSED: the API refused {label} ({why}); its rows are not_attempted. "
+                    f"REFUSED: the API refused {label} ({printable(why)}); its rows are "
+                    "not_attempted. "
                     f"Fix it, then: {resume_command(summary.run_dir)}",
                     style="bold red",
-                )
+                ),
+                highlight=False,
+                soft_wrap=True,
             )
         if summary.exit_code == ExitCode.ABORTED and summary.stop_reason:
             self.err.print(
-                f"stopped: {summary.stop_reason}\ncontinue with: {resume_command(summary.run_dir)}",
+                Text(
+                    f"stopped: {printable(summary.stop_reason)}\n"
+                    f"continue with: {resume_command(summary.run_dir)}"
+                ),
                 highlight=False,
-                markup=False,
+                soft_wrap=True,
             )
         if not self.quiet and not self.json_out:
-            for step in summary.next_steps:
-                self.err.print(Text(step.line()), highlight=False, soft_wrap=True)
-        self.err.print(f"reports in {summary.run_dir}", highlight=False, markup=False)
+            for line in next_step_lines(summary.next_steps):
+                self.err.print(Text(line), highlight=False, soft_wrap=True)
+        self.err.print(reports_line(summary), highlight=False, markup=False, soft_wrap=True)
 
     def summary_table(self, summary: RunSummary) -> None:
         data = summary.data
@@ -314,6 +401,8 @@ class JsonLog:
                 run_dir=str(summary.run_dir),
                 exit_code=summary.exit_code,
                 outcomes=dict(summary.outcomes),
+                left_paused=dict(summary.left_paused),
+                paused_by_earlier_runs=dict(summary.earlier_paused),
                 next_steps=[s.as_dict() for s in summary.next_steps],
             )
             if self.json_out:

@@ -56,7 +56,7 @@ def exit_code_of(error: BaseException) -> ExitCode:
 def say_error(console: Console, text: str) -> None:
     line = Text("error: ", style="bold red")
     line.append(printable(text))
-    console.print(line, highlight=False)
+    console.print(line, highlight=False, soft_wrap=True)  # paths and commands stay whole
 
 
 def _save_traceback(error: BaseException) -> Path | None:

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,11 +22,19 @@ from rich.console import Console
 
 from bulkpatch.api import Stopper, apply_sheet_async, plan_sheet_async, resume_run_async
 from bulkpatch.cli import cli
+from bulkpatch.cli.approval import (
+    given_options,
+    plan_out_option,
+    run_plan,
+    safeguard_options,
+    take_safeguards,
+)
 from bulkpatch.cli.display import ConsoleDisplay, JsonLog, resume_command
 from bulkpatch.cli.exits import guarded
 from bulkpatch.events import EventSink, Notice
 from bulkpatch.options import DEFAULT_KEY_ENV, DEFAULT_RATE, SIMULATE_RATE, RunOptions
 from bulkpatch.outcomes import ExitCode
+from bulkpatch.planrun import plan_to_dir_async
 from bulkpatch.shards import parse_shard, shard_from_env
 from bulkpatch.summary import RunSummary
 from bulkpatch.urls import DEFAULT_BASE_URL
@@ -344,7 +353,15 @@ def _execute(
             raise outcome[0]
         return outcome[0].exit_code
 
-    sys.exit(guarded(lambda: anyio.run(main), err))
+    def run_then_hold_signals() -> int:
+        code = anyio.run(main)
+        # The run is over and its reports are written: a Ctrl-C from here on (a second one,
+        # arriving as the process ends) exits at once, as during the run.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: os._exit(int(ExitCode.ABORTED)))
+        return code
+
+    sys.exit(guarded(run_then_hold_signals, err))
 
 
 def _options(sheet_kwargs: dict[str, Any], pace: dict[str, Any], display: Any) -> RunOptions:
@@ -366,8 +383,9 @@ SHEET = click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
 
 
 @cli.command("run")
-@SHEET
+@click.argument("sheet", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @common_options
+@safeguard_options
 @click.option(
     "--pause-active",
     is_flag=True,
@@ -386,7 +404,7 @@ SHEET = click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
     help="Do not GET each campaign first (half the requests). Only for sheets whose changes are "
     "top-level fields or whole objects; gives up `unchanged`, status checks and undo data.",
 )
-def run_command(sheet: Path, **kwargs: Any) -> None:
+def run_command(sheet: Path | None, **kwargs: Any) -> None:
     """Apply SHEET to the Scheduling API.
 
     Every row is validated first; an invalid sheet sends nothing (exit 2). Then each row's
@@ -396,20 +414,28 @@ def run_command(sheet: Path, **kwargs: Any) -> None:
     journal that `bulkpatch resume` continues from.
 
     \b
-    Exit codes: 0 every row updated or unchanged; 1 some rows were not;
-                2 usage error or invalid sheet (nothing sent);
-                3 aborted or a campaign left paused (resumable); 70 internal error.
+    Exit codes: 0 every row updated or unchanged (or a --canary that held);
+                1 some rows were not; 2 usage error or invalid sheet (nothing sent);
+                3 aborted, a canary that did not hold, --max-errors reached or a campaign
+                left paused (resumable); 70 internal error.
 
     \b
     Examples:
       bulkpatch run input_examples/mass-schedule-change.csv --simulate
       SARVAM_API_KEY=... bulkpatch run changes.csv --rate 20 --concurrency 8
+      bulkpatch run --plan plans/schedule --approved-by asha --canary 10
     """
+    guards = take_safeguards(kwargs, sheet)
+    given = given_options(click.get_current_context(), kwargs)
     display, err = _display(kwargs)
     pace = _pace(kwargs)
 
     async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
-        options = _options(kwargs, pace, sink)
+        if guards.plan_dir is not None:
+            _scale(kwargs)
+            return await run_plan(guards, sheet, kwargs, pace, given, sink, stopper)
+        assert sheet is not None
+        options = replace(_options(kwargs, pace, sink), **guards.options())
         return await apply_sheet_async(sheet, options=options, on_event=sink, stopper=stopper)
 
     _execute(call, display, err)
@@ -419,21 +445,29 @@ def run_command(sheet: Path, **kwargs: Any) -> None:
 @SHEET
 @common_options
 @click.option("--pause-active", is_flag=True, help="Preview as `run --pause-active` would act.")
+@plan_out_option
 def plan_command(sheet: Path, **kwargs: Any) -> None:
     """Preview SHEET: read every campaign, show what would change, send nothing.
 
     Writes plan.csv (per row: the outcome it would get and `field: old -> new`) in a run
-    directory under --report-dir. Only GET requests are made.
+    directory under --report-dir. Only GET requests are made. With --out DIR, also a plan
+    directory a reviewer approves and `bulkpatch run --plan DIR` applies exactly (written only
+    when every row was read).
 
     \b
     Exit codes: 0 every row would be updated or unchanged; 1 some would not;
                 2 usage error or unreadable sheet; 3 aborted; 70 internal error.
     """
+    out = kwargs.pop("out")
     display, err = _display(kwargs)
     pace = _pace(kwargs)
 
     async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
         options = _options(kwargs, pace, sink)
+        if out is not None:
+            return await plan_to_dir_async(
+                sheet, out, options=options, on_event=sink, stopper=stopper
+            )
         return await plan_sheet_async(sheet, options=options, on_event=sink, stopper=stopper)
 
     _execute(call, display, err)

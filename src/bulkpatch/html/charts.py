@@ -32,6 +32,8 @@ class RatePoint:
     throttled: bool  # some answer was a 429
     server_error: bool  # some answer was a 5xx
     breaker_open: bool
+    throttled_rate: float = 0.0  # answers per second that were 429
+    server_error_rate: float = 0.0  # answers per second that were 5xx
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,18 @@ def _gap(last_x1: float, p: RatePoint | LatencyPoint) -> bool:
     return p.x0 - last_x1 > 0.5 * max(p.x1 - p.x0, 1.0)
 
 
+def _joined(spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Spans in order, neighbours that touch (up to the rounding of sample times) made one, so
+    a run of marked seconds draws as one mark with no hairline seams."""
+    out: list[tuple[float, float]] = []
+    for a, b in spans:
+        if out and a - out[-1][1] <= 0.05 * max(b - a, 1.0):
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 def _spans(frame: _Frame, spans: Sequence[tuple[float, float]], y0: float, y1: float) -> str:
     """One path of rectangles over x spans (at least a pixel wide), from y0 down to y1."""
     cmds = []
@@ -183,16 +197,41 @@ def _spans(frame: _Frame, spans: Sequence[tuple[float, float]], y0: float, y1: f
     return "".join(cmds)
 
 
+def _answer_shares(frame: _Frame, points: Sequence[RatePoint]) -> list[str]:
+    """The top of each bar in the colours of its 429 and 5xx answers: how much of the second's
+    traffic the server refused (answers, so a share of the bar, never above it)."""
+    shares: dict[str, list[str]] = {"s429": [], "s5xx": []}
+    for p in points:
+        if p.rate <= 0:
+            continue
+        xa, xb = frame.x(p.x0), frame.x(p.x1)
+        xb = max(xb - 0.3, xa + 0.6)
+        top = p.rate
+        for cls, part in (("s429", p.throttled_rate), ("s5xx", p.server_error_rate)):
+            low = max(top - max(part, 0.0), 0.0)
+            if top - low <= 0:
+                continue
+            ya, yb = frame.y(top), frame.y(low)
+            if yb - ya < 1.0:  # at least a pixel, so a single 5xx shows
+                yb = ya + 1.0
+            shares[cls].append(f"M{_n(xa)},{_n(ya)}V{_n(yb)}H{_n(xb)}V{_n(ya)}Z")
+            top = low
+    return [f'<path class="{cls}" d="{"".join(d)}"/>' for cls, d in shares.items() if d]
+
+
 def rate_chart(
     points: Sequence[RatePoint], sessions: Sequence[tuple[int, float]], x_max: float
 ) -> str:
-    """Requests started per second (bars), the target rate (dashed line), seconds holding a 429
-    or a 5xx (marks above the plot), seconds the circuit breaker was open (shaded)."""
+    """Requests started per second (bars, topped by the share answered 429 and 5xx), the target
+    rate (dashed line), seconds holding a 429 or a 5xx (marks above the plot), seconds the circuit
+    breaker was open (shaded)."""
     top = max([p.rate for p in points] + [p.target or 0.0 for p in points] + [1.0])
     y_ticks = value_ticks(top * 1.05)
     frame = _Frame(x_max, y_ticks[-1], top=MARKS_TOP)
     parts = [_open("requests started per second over the run")]
-    brk = _spans(frame, [(p.x0, p.x1) for p in points if p.breaker_open], frame.top, frame.base)
+    brk = _spans(
+        frame, _joined([(p.x0, p.x1) for p in points if p.breaker_open]), frame.top, frame.base
+    )
     if brk:
         parts.append(f'<path class="brk" d="{brk}"/>')
     parts += _axes(frame, y_ticks, _num_label)
@@ -206,6 +245,7 @@ def rate_chart(
         bars.append(f"M{_n(xa)},{_n(base)}V{_n(frame.y(p.rate))}H{_n(xb)}V{_n(base)}Z")
     if bars:
         parts.append(f'<path class="bar" d="{"".join(bars)}"/>')
+    parts += _answer_shares(frame, points)
     target: list[str] = []
     drawing, last_x = False, 0.0
     for p in points:
@@ -223,7 +263,8 @@ def rate_chart(
         ("m429", "429", 8, "throttled"),
         ("m5xx", "5xx", 32, "server_error"),
     ):
-        marks = _spans(frame, [(p.x0, p.x1) for p in points if getattr(p, flag)], y0, y0 + 14)
+        hit = _joined([(p.x0, p.x1) for p in points if getattr(p, flag)])
+        marks = _spans(frame, hit, y0, y0 + 14)
         parts.append(
             f'<text x="{LEFT - 6}" y="{y0 + 7}" text-anchor="end" '
             f'dominant-baseline="middle">{label}</text>'
@@ -261,7 +302,7 @@ def latency_chart(
                 drawing = False
                 continue
             mid = (p.x0 + p.x1) / 2
-            jump = last_x is not None and p.x0 - last_x > 1e-6
+            jump = last_x is not None and _gap(last_x, p)
             cmds.append(
                 f"{'L' if drawing and not jump else 'M'}{_n(frame.x(mid))},{_n(frame.y(v))}"
             )

@@ -169,6 +169,12 @@ def _summary_numbers(s: Mapping[str, Any], sessions: int) -> list[tuple[str, str
         (f"latency{scope}", lat),
         ("rate cuts after 429s", fmt_int(_n(s.get("rate_cuts")))),
         (
+            "pacer's rate at the end",
+            f"{fmt_num(_n(s.get('final_rate')))} req/s"
+            if _n(s.get("final_rate")) is not None and _n(s.get("final_rate")) != target
+            else "",
+        ),
+        (
             "circuit breaker",
             f"opened {fmt_int(_n(breaker.get('openings')))} time(s), "
             f"{fmt_duration(_n(breaker.get('paused_seconds')))} paused"
@@ -197,7 +203,7 @@ def _traffic(r: RunReport) -> str:
         numbers += [
             (
                 "requests started",
-                f"{fmt_int(tr.requests)} in {fmt_duration(tr.samples)} of sending",
+                f"{fmt_int(tr.requests)} in {fmt_duration(tr.x_max)} of sending",
             ),
             ("answers by status", statuses),
             ("peak rate", f"{fmt_num(tr.peak_rate)} req/s"),
@@ -225,11 +231,14 @@ def _traffic(r: RunReport) -> str:
         "<h3>Requests started per second</h3>"
         f'<div class="chart">{rate_chart(tr.rate, tr.session_marks, tr.x_max)}</div>'
         '<p class="legend"><span><span class="key k-bar"></span>started</span>'
+        '<span><span class="key k-429"></span>answered 429</span>'
+        '<span><span class="key k-5xx"></span>answered 5xx</span>'
         '<span><span class="key k-target"></span>target rate</span>'
-        '<span><span class="key k-429"></span>a second with 429s</span>'
-        '<span><span class="key k-5xx"></span>a second with 5xx</span>'
         '<span><span class="key k-brk"></span>breaker open</span></p>'
-        f'<p class="muted">{per}{joined} The x axis is time spent sending.</p>'
+        f'<p class="muted">{per}{joined} The rows marked 429 and 5xx above the bars show every '
+        "second that had at least one such answer. The target is the pacer's rate as each "
+        "second began (it cuts the rate after a 429, then climbs back). The x axis is time "
+        "spent sending.</p>"
         "<h3>Latency</h3>"
         f'<div class="chart">{latency_chart(tr.latency, tr.session_marks, tr.x_max)}</div>'
         '<p class="legend"><span><span class="key k-p50"></span>p50</span>'
@@ -370,6 +379,7 @@ fq.addEventListener('input',apply);apply();})();"""
 CSS = (
     "svg.obar{display:block;width:100%;height:14px;margin:.3rem 0;border-radius:3px}"
     "svg .seg{fill:var(--c)}h3{font-size:1rem;margin:1rem 0 .2rem}"
+    "svg .s429{fill:var(--c429)}svg .s5xx{fill:var(--c5xx)}"
     ".banner ul{margin:.3rem 0;padding-left:1.2rem}"
     "@media (min-width:760px){dl.two{grid-template-columns:max-content minmax(0,1fr) "
     "max-content minmax(0,1fr)}}"

@@ -178,6 +178,13 @@ class _Fold:
     def _open(self, kind: str, record: Mapping[str, Any]) -> None:
         options = record.get("options")
         rows = _row(record.get("rows"))
+        rate = options.get("rate", False) if isinstance(options, Mapping) else False
+        if rate is None:  # no limit
+            self.samples.new_session(None, known=True)
+        elif (r := num(rate)) is not None and r > 0:
+            self.samples.new_session(r, known=True)
+        else:  # not recorded: the first sample's own target stands
+            self.samples.new_session()
         self.sessions.append(
             _SessionAcc(
                 len(self.sessions) + 1,
@@ -187,7 +194,6 @@ class _Fold:
                 dict(options) if isinstance(options, Mapping) else None,
             )
         )
-        self.samples.new_session()
 
     def add(self, record: Any) -> None:
         if not isinstance(record, Mapping):
@@ -356,20 +362,29 @@ def read_summary(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def write_run_report(run_dir: Path) -> Path:
-    """Build ``report.html`` from ``run_dir``'s journal (and summary.json, if present) and write
-    it whole or not at all, mode 0600.  Returns its path."""
-    from bulkpatch.html.runpage import render_run_report
-
+def load_run_report(run_dir: Path) -> RunReport:
+    """The report of the run in ``run_dir``, from its journal (and summary.json, if present)."""
     journal = run_dir / "journal.jsonl"
     if not journal.is_file():
         raise UsageError(
             f"{run_dir} has no journal.jsonl: give the directory of a run (one that holds "
             "journal.jsonl)."
         )
-    report = build_run_report(iter_records(journal), read_summary(run_dir / "summary.json"))
+    return build_run_report(iter_records(journal), read_summary(run_dir / "summary.json"))
+
+
+def save_run_report(run_dir: Path, report: RunReport) -> Path:
+    """Write ``report`` as ``run_dir/report.html``, whole or not at all, mode 0600."""
+    from bulkpatch.html.runpage import render_run_report
+
     page = render_run_report(report)
     out = run_dir / REPORT_NAME
     with atomic_text(out) as f:
         f.write(page)
     return out
+
+
+def write_run_report(run_dir: Path) -> Path:
+    """Build ``report.html`` from ``run_dir``'s journal (and summary.json, if present) and write
+    it whole or not at all, mode 0600.  Returns its path."""
+    return save_run_report(run_dir, load_run_report(run_dir))

@@ -70,6 +70,8 @@ class _Bin:
     p99: float | None = None
     target_sum: float = 0.0
     target_dt: float = 0.0
+    answered_429: int = 0
+    answered_5xx: int = 0
 
     def absorb(self, other: _Bin) -> None:
         self.x0, self.x1 = min(self.x0, other.x0), max(self.x1, other.x1)
@@ -84,6 +86,8 @@ class _Bin:
         self.p99 = _max(self.p99, other.p99)
         self.target_sum += other.target_sum
         self.target_dt += other.target_dt
+        self.answered_429 += other.answered_429
+        self.answered_5xx += other.answered_5xx
 
 
 def _max(a: float | None, b: float | None) -> float | None:
@@ -115,9 +119,16 @@ class Samples:
         self.by_status: Counter[str] = Counter()
         self.seconds = Counter[str]()
         self.peak = 0.0
+        #: The pacer's target in force when the next sample's second began (a tick records it
+        #: at the second's end, after any cut the second's 429s caused).
+        self._target: float | None = None
+        self._target_known = False
 
-    def new_session(self) -> None:
+    def new_session(self, target: float | None = None, *, known: bool = False) -> None:
+        """A new session begins; ``known``: its options say its starting rate, ``target``
+        (None: unlimited)."""
         self.session_t0 = None
+        self._target, self._target_known = target, known
 
     def add(self, record: Mapping[str, Any], t: float, session: int) -> tuple[int, int, int]:
         """Fold one tick; returns (started, 429s, 5xx) for the session's totals."""
@@ -153,7 +164,12 @@ class Samples:
                     continue
                 self.by_status[status] += n
         lat = _latencies(record.get("lat_ms"))
-        target = num(record.get("target"))
+        at_end = num(record.get("target"))
+        # The target drawn for this second is the one in force when it began: the previous
+        # sample's (or the session's starting rate), so a second whose 429s cut the rate shows
+        # the rate that drew them.
+        target = self._target if self._target_known else at_end
+        self._target, self._target_known = at_end, True
         breaker = record.get("breaker_open") is True
         weight = float(max(answers, 1))
         b = _Bin(
@@ -170,6 +186,8 @@ class Samples:
             p99=lat[2] if lat else None,
             target_sum=target * dt if target is not None and target > 0 else 0.0,
             target_dt=dt if target is not None and target > 0 else 0.0,
+            answered_429=throttled,
+            answered_5xx=server,
         )
         self.samples += 1
         self.requests += started
@@ -215,6 +233,8 @@ class Samples:
                     b.throttled,
                     b.server_error,
                     b.breaker,
+                    throttled_rate=b.answered_429 / b.dt if b.dt else 0.0,
+                    server_error_rate=b.answered_5xx / b.dt if b.dt else 0.0,
                 )
             )
             p50 = b.p50_sum / b.lat_weight if b.lat_weight else None

@@ -1,0 +1,134 @@
+"""What a person sees of ``export`` and ``verify``: a progress bar (a line every 10 s without a
+terminal), notices as they come, and a few closing lines.  ``--json`` prints the summary as JSON
+on stdout; ``--log-format json`` uses :class:`~bulkpatch.cli.display.JsonLog` instead.
+
+Text from the API is printed literally, never as rich markup.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bar
+from rich.text import Text
+
+from bulkpatch.cli.display import LINE_EVERY, JsonLog, rate_text
+from bulkpatch.events import Event, Notice, Progress, RunFinished, RunStarted
+from bulkpatch.summary import RunSummary
+from bulkpatch.text import printable
+
+_STYLE = {"info": "", "warning": "yellow", "error": "red"}
+
+
+class ReadDisplay:
+    def __init__(
+        self,
+        err: Console,
+        out: Console,
+        *,
+        quiet: bool,
+        json_out: bool,
+        label: str,
+        closing: Callable[[RunSummary], list[str]],
+    ) -> None:
+        self.err = err
+        self.out = out
+        self.quiet = quiet
+        self.json_out = json_out
+        self.label = label
+        self.closing = closing
+        #: Never a run directory to resume (the signal handler asks).
+        self.run_dir: Path | None = None
+        self._bar: Bar | None = None
+        self._task: TaskID | None = None
+        self._last_line = time.monotonic()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Notice):
+            if not (self.quiet and event.level == "info"):
+                self.err.print(Text(printable(event.text), style=_STYLE[event.level]))
+        elif isinstance(event, Progress):
+            self._progress(event)
+        elif isinstance(event, RunStarted):
+            self._start()
+        elif isinstance(event, RunFinished):
+            self.finished(event.summary)
+
+    def _start(self) -> None:
+        if self.quiet or not self.err.is_terminal:
+            return
+        self._bar = Bar(
+            TextColumn(self.label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}", style="cyan", markup=False),
+            TimeElapsedColumn(),
+            console=self.err,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(self.label, total=None, rate="")
+
+    def _progress(self, event: Progress) -> None:
+        if self.quiet:
+            return
+        if self._bar is not None and self._task is not None:
+            self._bar.update(
+                self._task,
+                completed=event.done,
+                total=event.total or None,
+                rate=rate_text(event),
+            )
+            return
+        now = time.monotonic()
+        if now - self._last_line < LINE_EVERY:
+            return
+        self._last_line = now
+        self.err.print(
+            f"{self.label}: {event.done}/{event.total}  {rate_text(event)}",
+            highlight=False,
+            markup=False,
+        )
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def finished(self, summary: RunSummary) -> None:
+        self.stop()
+        if self.json_out:
+            self.out.print_json(json.dumps(dict(summary.data), default=str))
+            return
+        if self.quiet and summary.exit_code == 0:
+            return
+        for line in self.closing(summary):
+            self.err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def make_display(
+    kwargs: dict[str, Any], *, label: str, closing: Callable[[RunSummary], list[str]]
+) -> tuple[ReadDisplay | JsonLog, Console]:
+    """The display from ``--quiet``, ``--json`` and ``--log-format`` (popped from kwargs)."""
+    quiet, json_out = kwargs.pop("quiet"), kwargs.pop("json_out")
+    log_format = kwargs.pop("log_format")
+    err = Console(stderr=True)
+    out = Console(soft_wrap=True)
+    if log_format == "json":
+        return JsonLog(sys.stderr, out, json_out=json_out), err
+    return ReadDisplay(err, out, quiet=quiet, json_out=json_out, label=label, closing=closing), err
+
+
+def requests_line(data: Any) -> str:
+    requests = data.get("requests") or {}
+    return (
+        f"requests {requests.get('total', 0):,}; retries {data.get('retries', 0):,}; "
+        f"429s {data.get('throttled_429', 0):,}; {data.get('achieved_rate', 0.0):.1f} req/s; "
+        f"{data.get('duration_s', 0.0):.1f} s"
+    )
