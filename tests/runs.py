@@ -26,9 +26,12 @@ from bulkpatch.options import RunOptions
 from bulkpatch.simulator import Simulator
 from bulkpatch.summary import RunSummary
 from bulkpatch.timing import REAL, Timing
+from scripted import ScriptedSimulator
 
 #: The ``start_simulator`` fixture's type (see conftest.py).
 StartSimulator = Callable[..., Awaitable[Simulator]]
+#: The ``start_scripted`` fixture's type (see conftest.py).
+StartScripted = Callable[..., Awaitable[ScriptedSimulator]]
 
 
 def write_sheet(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -79,7 +82,11 @@ async def run_sheet(
     **options: Any,
 ) -> RunOutcome:
     """Run ``bulkpatch run`` (or plan/resume) in-process through the library API against ``sim``
-    (anything with ``config.api_key`` and ``base_url``), shown on a console we capture."""
+    (anything with ``config.api_key`` and ``base_url``), shown on a console we capture.
+
+    ``timing``: real time unless the test passes ``fake_time.timing()`` (the ``fake_time``
+    fixture), which it should whenever the run retries, backs off, meets an outage or is paced
+    and the test does not measure real time."""
     monkeypatch.setenv("SARVAM_API_KEY", sim.config.api_key)
     given = dict(options)  # what a resume overrides: only what the test gave
     options.setdefault("rate", None)

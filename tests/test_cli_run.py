@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
+import pytest
+
 from runs import StartSimulator, bulkpatch, campaign_rows, only_run_dir, run_dirs, write_sheet
 
 ORG, WS = "org-cli", "ws-cli"
@@ -19,6 +22,7 @@ def every_file_text(directory: Path) -> str:
     )
 
 
+@pytest.mark.slow
 async def test_the_key_never_appears_in_any_output_or_file(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
@@ -33,8 +37,11 @@ async def test_the_key_never_appears_in_any_output_or_file(
     )
     sheet = write_sheet(tmp_path / "keyed.csv", campaign_rows(ids, ORG, WS, name="Key test"))
     reports = tmp_path / "reports"
-    seen = []
-    for key, extra in ((SECRET, ["--pause-active"]), (SECRET, ["--json"]), (WRONG, [])):
+    runs = {0: (SECRET, ["--pause-active"]), 1: (SECRET, ["--json"]), 2: (WRONG, [])}
+    seen: dict[int, int] = {}
+
+    async def run(n: int) -> None:  # the three runs go side by side, each in its own directory
+        key, extra = runs[n]
         done = await bulkpatch(
             "run",
             sheet,
@@ -43,20 +50,25 @@ async def test_the_key_never_appears_in_any_output_or_file(
             "--rate",
             "unlimited",
             "--report-dir",
-            reports,
+            reports / str(n),
             *extra,
             api_key=key,
         )
-        seen.append(done.returncode)
+        seen[n] = done.returncode
         text = (done.stdout + done.stderr).decode("utf-8", "replace")
         assert SECRET not in text
         assert WRONG not in text
+
+    async with anyio.create_task_group() as tg:
+        for n in runs:
+            tg.start_soon(run, n)
     assert seen[2] == 3  # the wrong key stops the run
+    assert sim.stats()["injected_failures"] > 0  # error paths were taken too
     files = every_file_text(reports)
     assert files.count('"e":"start"') == 3  # every run's journal was read
     assert SECRET not in files
     assert WRONG not in files
-    assert len(run_dirs(reports)) == 3
+    assert sum(len(run_dirs(reports / str(n))) for n in runs) == 3
 
 
 async def test_json_puts_only_the_summary_on_stdout(

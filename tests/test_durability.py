@@ -7,6 +7,7 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,12 @@ import anyio
 import pytest
 from anyio.abc import Process
 
+from bulkpatch.breaker import COOLDOWN_MAX
 from bulkpatch.journal import read_journal
 from bulkpatch.merge import get_path
+from faketime import FakeTime
 from runs import (
+    StartScripted,
     StartSimulator,
     bulkpatch,
     campaign_rows,
@@ -26,6 +30,7 @@ from runs import (
     run_sheet,
     write_sheet,
 )
+from scripted import FrontOnClock
 
 ORG, WS = "org-dur", "ws-dur"
 TARGET_VERSION = 42
@@ -65,7 +70,10 @@ def assert_all_applied_once(sim: Any, names: list[str], *, active_every: int = 0
 
 
 async def test_server_errors_and_dropped_connections_still_give_every_row_its_outcome_once(
-    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    start_simulator: StartSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_time: FakeTime,
 ) -> None:
     names = ids(300)
     sim = await start_simulator(fail_rate=0.10, reset_rate=0.05, overrides=statuses(names))
@@ -75,6 +83,7 @@ async def test_server_errors_and_dropped_connections_still_give_every_row_its_ou
         monkeypatch,
         concurrency=16,
         max_attempts=8,
+        timing=fake_time.timing(),  # backoffs take no real time
     )
     assert set(run.outcomes().values()) == {"updated"}
     assert run.code == 0
@@ -84,13 +93,18 @@ async def test_server_errors_and_dropped_connections_still_give_every_row_its_ou
     assert_all_applied_once(sim, names)
     assert run.summary()["retries"] > 0
     assert run.summary()["reconciliations"] > 0
+    assert fake_time.slept  # it did back off
 
 
 async def test_a_server_limiting_at_a_quarter_of_the_rate_gets_every_row_with_few_429s(
-    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    start_scripted: StartScripted,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_time: FakeTime,
 ) -> None:
     names = ids(150)
-    sim = await start_simulator(rate_limit=50, overrides=statuses(names))
+    front = FrontOnClock(fake_time.clock, rate_limit=50)
+    sim = await start_scripted(front, overrides=statuses(names))
     run = await run_sheet(
         version_sheet(tmp_path / "quarter.csv", names),
         sim,
@@ -98,106 +112,164 @@ async def test_a_server_limiting_at_a_quarter_of_the_rate_gets_every_row_with_fe
         rate=200.0,
         concurrency=16,
         max_attempts=10,
+        timing=fake_time.timing(),
     )
     assert set(run.outcomes().values()) == {"updated"}
-    stats = sim.stats()
-    assert stats["rate_limited"] < 0.10 * stats["requests_total"], stats
-    assert run.summary()["throttled_429"] == stats["rate_limited"]
+    requests = sim.script.total
+    assert 0 < front.rate_limited < 0.10 * requests, (front.rate_limited, requests)
+    assert run.summary()["throttled_429"] == front.rate_limited
     assert_all_applied_once(sim, names)
+    # 300 accepted requests at the server's 50/s take 6 s; a pacer stuck at half would take 12.
+    assert fake_time.elapsed < 9, fake_time.elapsed
 
 
 async def test_an_outage_in_the_middle_pauses_the_run_which_then_finishes(
-    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    start_scripted: StartScripted,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_time: FakeTime,
 ) -> None:
     names = ids(300)
-    sim = await start_simulator(outage=(1.5, 20.0), overrides=statuses(names))
+    start = fake_time.now
+    front = FrontOnClock(fake_time.clock, outage=(start + 1.5, start + 20.0))
+    sim = await start_scripted(front, overrides=statuses(names))
     run = await run_sheet(
-        version_sheet(tmp_path / "outage.csv", names), sim, monkeypatch, rate=100.0, concurrency=8
+        version_sheet(tmp_path / "outage.csv", names),
+        sim,
+        monkeypatch,
+        rate=100.0,
+        concurrency=8,
+        timing=fake_time.timing(),
     )
     assert set(run.outcomes().values()) == {"updated"}
     summary = run.summary()
     assert summary["breaker"]["openings"] >= 1
     assert summary["breaker"]["paused_seconds"] >= 15
     # Probes, not a flood: few requests during twenty seconds of outage.
-    assert sim.stats()["outage_rejections"] < 100
+    # ... and it went on within one cool-down (at most COOLDOWN_MAX) of the API's return.
+    assert summary["breaker"]["paused_seconds"] <= 18.5 + COOLDOWN_MAX + 1
+    # Probes, not a flood: about 8 requests in flight when it opened, then one probe per
+    # cool-down (doubling from 0.5 s to 5 s) through 18.5 seconds of outage.
+    assert 0 < front.outage_rejections < 40
+    assert fake_time.now > start + 20.0  # it went on after the outage
     assert_all_applied_once(sim, names)
 
 
 async def test_an_outage_longer_than_max_outage_exits_3_and_resume_completes_it(
-    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    start_scripted: StartScripted,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_time: FakeTime,
 ) -> None:
     names = ids(200)
-    sim = await start_simulator(outage=(1.0, 6.0), overrides=statuses(names))
+    start = fake_time.now
+    front = FrontOnClock(fake_time.clock, outage=(start + 1.0, start + 7.0))
+    sim = await start_scripted(front, overrides=statuses(names))
     sheet = version_sheet(tmp_path / "long-outage.csv", names)
-    first = await run_sheet(sheet, sim, monkeypatch, rate=100.0, max_outage=2.0)
+    timing = fake_time.timing()
+    first = await run_sheet(sheet, sim, monkeypatch, rate=100.0, max_outage=2.0, timing=timing)
     assert first.code == 3
     assert "not_attempted" in first.outcomes().values()
     assert first.run_dir is not None
-    await anyio.sleep(max(0.0, 7.5 - sim.stats()["uptime_seconds"]))  # the outage is over
+    assert fake_time.now < start + 7.0  # it gave up during the outage
+    fake_time.now = start + 7.5  # the outage is over
     resumed = await run_sheet(
-        sheet, sim, monkeypatch, mode="resume", run_dir=first.run_dir, rate=100.0
+        sheet, sim, monkeypatch, mode="resume", run_dir=first.run_dir, rate=100.0, timing=timing
     )
     assert resumed.code == 0
     assert set(resumed.outcomes().values()) == {"updated"}
     assert_all_applied_once(sim, names)
 
 
-async def run_and_kill(args: list[str], key: str, delay: float) -> None:
+async def killed_when(
+    args: list[str], key: str, moment: Callable[[], bool], *, poll: float = 0.002
+) -> None:
+    """Run ``bulkpatch ARGS`` in a child process and kill -9 it as soon as ``moment()`` is true
+    (checked every ``poll`` seconds; at once when it is true from the start)."""
     async with await anyio.open_process(
         [sys.executable, "-m", "bulkpatch", *args], env=cli_env(key)
     ) as process:
-        await anyio.sleep(delay)
+        while not moment() and process.returncode is None:  # noqa: ASYNC110 (polling a child)
+            await anyio.sleep(poll)
         if process.returncode is None:
             process.send_signal(signal.SIGKILL)
         await process.wait()
 
 
+KILL_ROWS = 60  # with every third one active: 60 GETs, 60 PATCHes, 40 pauses and resumes
+
+
+async def kill_9_and_resume(
+    tmp_path: Path,
+    start_simulator: StartSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    attempt: int,
+    when: str | int,
+) -> bool:
+    """One trial: kill -9 a run at ``when`` ("at once", "run directory": as soon as its run
+    directory appears, or a number: once the server has seen that many requests), then resume it
+    (or start it again if it never started) through the library, as ``bulkpatch resume`` does.
+    True when the kill landed mid-run."""
+    names = ids(KILL_ROWS, prefix=f"k{attempt}-")
+    sim = await start_simulator(overrides=statuses(names, active_every=3))
+    sheet = version_sheet(tmp_path / f"kill-{attempt}.csv", names)
+    reports = tmp_path / f"reports-{attempt}"
+    args = ["run", str(sheet), "--base-url", sim.base_url, "--rate", "400", "--pause-active",
+            "--report-dir", str(reports), "--quiet"]  # fmt: skip
+    if when == "at once":
+        await killed_when(args, sim.config.api_key, lambda: True)
+    elif when == "run directory":
+        await killed_when(args, sim.config.api_key, lambda: bool(run_dirs(reports)))
+    else:
+        assert isinstance(when, int)
+        await killed_when(args, sim.config.api_key, lambda: sim.stats()["requests_total"] >= when)
+
+    # A kill before the journal's first line leaves at most a run directory holding only the
+    # sheet's copy: it was never started, so a new run is the way on.
+    found = [d for d in run_dirs(reports) if (d / "journal.jsonl").exists()]
+    state = read_journal(found[0] / "journal.jsonl") if found else None
+    mid_run = False
+    if state is not None and state.start is not None:
+        mid_run = state.ended is None and bool(state.done or state.in_doubt)
+        done = await run_sheet(sheet, sim, monkeypatch, mode="resume", run_dir=found[0])
+    else:  # killed before the run had started: nothing was sent, so start it again
+        assert sim.stats()["requests_total"] == 0
+        done = await run_sheet(sheet, sim, monkeypatch, report_dir=reports, pause_active=True)
+    assert done.code == 0, (attempt, when, done.output)
+
+    (run_dir,) = [d for d in run_dirs(reports) if (d / "journal.jsonl").exists()]
+    rows = (run_dir / "results.csv").read_text().splitlines()[1:]
+    assert len(rows) == len(names)
+    assert {row.split(",")[4] for row in rows} == {"updated"}, (attempt, when)
+    assert_all_applied_once(sim, names, active_every=3)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["campaigns_left_paused"] == {}
+    return mid_run
+
+
+@pytest.mark.slow
 async def test_kill_9_at_random_moments_then_resume_applies_every_row_exactly_once(
-    tmp_path: Path, start_simulator: StartSimulator
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Six kills: before Python has started, as the run directory appears, and at four random
+    points of the run (by requests the server has seen, so the moments do not depend on the
+    machine's speed).  The trials run side by side, each with its own simulator and files."""
     rng = random.Random(20261128)
-    resumed_mid_run = 0
-    for attempt in range(6):
-        names = ids(90, prefix=f"k{attempt}-")
-        sim = await start_simulator(overrides=statuses(names, active_every=3))
-        sheet = version_sheet(tmp_path / f"kill-{attempt}.csv", names)
-        reports = tmp_path / f"reports-{attempt}"
-        args = [
-            "run",
-            str(sheet),
-            "--base-url",
-            sim.base_url,
-            "--rate",
-            "150",
-            "--pause-active",
-            "--report-dir",
-            str(reports),
-            "--quiet",
-        ]
-        await run_and_kill(args, sim.config.api_key, rng.uniform(0.3, 2.5))
+    total = KILL_ROWS * 2 + KILL_ROWS // 3 * 2
+    moments: list[str | int] = ["at once", "run directory"]
+    moments += sorted(rng.sample(range(20, total - 30), 4))
+    mid_run: list[bool] = []
 
-        # A kill before the journal's first line leaves a run directory holding only the
-        # sheet's copy: it was never started, so a new run is the way on.
-        found = [d for d in run_dirs(reports) if (d / "journal.jsonl").exists()]
-        journal = found[0] / "journal.jsonl" if found else None
-        state = read_journal(journal) if journal is not None and journal.exists() else None
-        if state is not None and state.start is not None:
-            if state.ended is None and (state.done or state.in_doubt):
-                resumed_mid_run += 1
-            done = await bulkpatch("resume", found[0], "--quiet", api_key=sim.config.api_key)
-        else:  # killed before the run had started: nothing was sent, so start it again
-            assert sim.stats()["requests_total"] == 0
-            done = await bulkpatch(*args, api_key=sim.config.api_key)
-        assert done.returncode == 0, (attempt, done.stderr.decode())
+    async def trial(attempt: int, when: str | int) -> None:
+        mid_run.append(
+            await kill_9_and_resume(tmp_path, start_simulator, monkeypatch, attempt, when)
+        )
 
-        (run_dir,) = [d for d in run_dirs(reports) if (d / "journal.jsonl").exists()]
-        rows = (run_dir / "results.csv").read_text().splitlines()[1:]
-        assert len(rows) == len(names)
-        assert {row.split(",")[4] for row in rows} == {"updated"}, attempt
-        assert_all_applied_once(sim, names, active_every=3)
-        summary = json.loads((run_dir / "summary.json").read_text())
-        assert summary["campaigns_left_paused"] == {}
-    assert resumed_mid_run >= 3  # most kills landed in the middle of the run
+    async with anyio.create_task_group() as tg:
+        for attempt, when in enumerate(moments):
+            tg.start_soon(trial, attempt, when)
+    assert sum(mid_run) >= 4  # every kill after the first requests landed in the middle
+    assert len(mid_run) == len(moments)
 
 
 async def paced_run_process(sheet: Path, sim: Any, reports: Path) -> Process:
@@ -209,15 +281,23 @@ async def paced_run_process(sheet: Path, sim: Any, reports: Path) -> Process:
     )
 
 
+async def until_requests(sim: Any, count: int, process: Process) -> None:
+    """Wait until the server has seen ``count`` requests (the run is under way)."""
+    while sim.stats()["requests_total"] < count:
+        assert process.returncode is None, "the run ended before it was signalled"
+        await anyio.sleep(0.005)
+
+
+@pytest.mark.slow
 async def test_sigint_with_pause_active_exits_3_leaves_nothing_paused_and_resume_works(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
-    names = ids(200, prefix="s")
+    names = ids(60, prefix="s")  # 180 requests at 60/s: the signal comes well before the end
     sim = await start_simulator(latency_ms=20, overrides=statuses(names, active_every=2))
     sheet = version_sheet(tmp_path / "sigint.csv", names)
     reports = tmp_path / "reports"
     async with await paced_run_process(sheet, sim, reports) as process:
-        await anyio.sleep(2.0)
+        await until_requests(sim, 12, process)  # campaigns are being paused and patched
         process.send_signal(signal.SIGINT)
         sent = time.monotonic()
         assert process.stderr is not None
@@ -228,6 +308,7 @@ async def test_sigint_with_pause_active_exits_3_leaves_nothing_paused_and_resume
         took = time.monotonic() - sent
     assert process.returncode == 3
     assert took < 8
+    assert sim.stats()["status_changes"]  # it had paused some
     for name in names[::2]:  # the ones that were active: none is left paused
         assert sim.state.status_of((ORG, WS, name)) != "paused", name
     text = err.decode()
@@ -240,20 +321,23 @@ async def test_sigint_with_pause_active_exits_3_leaves_nothing_paused_and_resume
     results = (run_dir / "results.csv").read_text()
     assert "not_attempted" in results
 
-    done = await bulkpatch("resume", run_dir, "--quiet", api_key=sim.config.api_key)
+    done = await bulkpatch(
+        "resume", run_dir, "--rate", "unlimited", "--quiet", api_key=sim.config.api_key
+    )
     assert done.returncode == 0, done.stderr.decode()
     assert_all_applied_once(sim, names, active_every=2)
 
 
+@pytest.mark.slow
 async def test_a_second_ctrl_c_exits_at_once_and_the_journal_still_allows_resume(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
-    names = ids(150, prefix="t")
+    names = ids(60, prefix="t")
     sim = await start_simulator(latency_ms=50, overrides=statuses(names, active_every=2))
     sheet = version_sheet(tmp_path / "twice.csv", names)
     reports = tmp_path / "reports"
     async with await paced_run_process(sheet, sim, reports) as process:
-        await anyio.sleep(1.5)
+        await until_requests(sim, 12, process)
         process.send_signal(signal.SIGINT)
         await anyio.sleep(0.05)
         process.send_signal(signal.SIGINT)
@@ -264,6 +348,8 @@ async def test_a_second_ctrl_c_exits_at_once_and_the_journal_still_allows_resume
     assert took < 1.0
     run_dir = only_run_dir(reports)
     assert not (run_dir / "results.csv").exists()  # no time for reports: the journal is enough
-    done = await bulkpatch("resume", run_dir, "--quiet", api_key=sim.config.api_key)
+    done = await bulkpatch(
+        "resume", run_dir, "--rate", "unlimited", "--quiet", api_key=sim.config.api_key
+    )
     assert done.returncode == 0, done.stderr.decode()
     assert_all_applied_once(sim, names, active_every=2)

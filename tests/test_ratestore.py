@@ -31,6 +31,10 @@ from bulkpatch.ratestore import (
 )
 from redis_server import MISSING, RedisServer, free_port, redis_server_binary
 
+#: Its ceilings and slot counts are measured on real time: with -n, these tests run last, alone
+#: (tests/realtime_last.py).
+pytestmark = pytest.mark.realtime
+
 KEY = rate_key_name("http://127.0.0.1:9/api/scheduling", "test-key-not-secret")
 
 

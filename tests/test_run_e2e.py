@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bulkpatch.merge import get_path
+from faketime import FakeTime
 from runs import StartSimulator, run_sheet, write_sheet
 
 ORG, WS = "org-e2e", "ws-e2e"
@@ -150,7 +151,10 @@ async def test_pause_active_pauses_updates_and_resumes_and_leaves_nothing_paused
 
 
 async def test_a_campaign_that_cannot_be_resumed_is_reported_as_left_paused(
-    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    start_simulator: StartSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_time: FakeTime,
 ) -> None:
     # The org may hold only one live campaign, and another one is live: resume is refused.
     sim = await start_simulator(
@@ -161,7 +165,13 @@ async def test_a_campaign_that_cannot_be_resumed_is_reported_as_left_paused(
         tmp_path / "one.csv", [{"org_id": ORG, "workspace_id": WS, "campaign_id": "a1", **TARGET}]
     )
     run = await run_sheet(
-        sheet, sim, monkeypatch, pause_active=True, max_attempts=2, max_outage=1.0
+        sheet,
+        sim,
+        monkeypatch,
+        pause_active=True,
+        max_attempts=2,
+        max_outage=1.0,
+        timing=fake_time.timing(),  # the resume is tried for --max-outage, on the fake clock
     )
     result = run.results()[0]
     assert result["outcome"] == "failed"
@@ -240,28 +250,31 @@ async def test_an_invalid_sheet_sends_nothing_unless_skip_invalid(
     assert skipped.code == 1
 
 
+@pytest.mark.slow
+@pytest.mark.realtime
 async def test_pacing_against_a_server_limit_equal_to_the_rate_draws_no_429(
     tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rate = 60
+    # The one run test on real time against the simulator's real limiter: two seconds of it.
+    rate, rows = 60, 60
     sim = await start_simulator(
-        rate_limit=rate, overrides={key(f"p{i}"): {"status": "paused"} for i in range(120)}
+        rate_limit=rate, overrides={key(f"p{i}"): {"status": "paused"} for i in range(rows)}
     )
     sheet = write_sheet(
         tmp_path / "paced.csv",
         [
             {"org_id": ORG, "workspace_id": WS, "campaign_id": f"p{i}", "name": f"Paced {i}"}
-            for i in range(120)
+            for i in range(rows)
         ],
     )
     run = await run_sheet(sheet, sim, monkeypatch, rate=float(rate), concurrency=16)
     stats = sim.stats()
     assert stats["rate_limited"] == 0, stats
     assert stats["max_starts_in_any_second"] <= rate, stats
-    assert stats["requests_total"] == 240
+    assert stats["requests_total"] == 2 * rows
     assert set(run.outcomes().values()) == {"updated"}
-    # Close to the ideal: 240 requests at 60/s is 4 s.
-    assert run.summary()["duration_s"] < 4 * 1.15, run.summary()
+    # Close to the ideal: 120 requests at 60/s is 2 s.
+    assert run.summary()["duration_s"] < 2 + 0.6, run.summary()
 
 
 async def test_a_refused_key_stops_the_run_and_leaves_the_rest_not_attempted(

@@ -25,6 +25,10 @@ from bulkpatch.pacing import MAX_SLACK, MIN_SLACK, SPREAD_SECONDS, Pacer
 from bulkpatch.simulator import SimulatorConfig, SimulatorState, build_app
 from runs import StartSimulator, campaign_rows, run_sheet, write_sheet
 
+#: Zero 429s at a server limit equal to the rate, on real time: with -n, these tests run last,
+#: alone (tests/realtime_last.py); next to other tests a starved loop drew one.
+pytestmark = pytest.mark.realtime
+
 ORG, WS = "org-r", "ws-r"
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from bulkpatch import executor
 from bulkpatch.api import Stopper
 from bulkpatch.journal import read_journal
 from bulkpatch.simulator import SimulatorConfig
+from faketime import FakeTime
 from runs import campaign_rows, run_sheet, write_sheet
 from scripted import scripted_simulator
 
@@ -37,7 +37,7 @@ def version_sheet(tmp_path: Path, names: list[str]) -> Path:
 
 
 async def test_a_pause_whose_answer_is_lost_is_resumed_and_never_left_paused_silently(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_time: FakeTime
 ) -> None:
     def decide(method: str, path: str, nth: int, total: int) -> Any:
         if method == "PUT" and nth == 1:
@@ -50,7 +50,12 @@ async def test_a_pause_whose_answer_is_lost_is_resumed_and_never_left_paused_sil
 
     async with scripted_simulator(config({"a1": "active"}), decide) as sim:
         run = await run_sheet(
-            version_sheet(tmp_path, ["a1"]), sim, monkeypatch, pause_active=True, max_attempts=2
+            version_sheet(tmp_path, ["a1"]),
+            sim,
+            monkeypatch,
+            timing=fake_time.timing(),
+            pause_active=True,
+            max_attempts=2,
         )
         assert sim.state.status_of((ORG, WS, "a1")) != "paused"
         assert run.results()[0]["outcome"] == "failed"
@@ -59,10 +64,8 @@ async def test_a_pause_whose_answer_is_lost_is_resumed_and_never_left_paused_sil
 
 
 async def test_a_pause_whose_answer_is_lost_and_cannot_be_undone_is_reported_and_resumed_later(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_time: FakeTime
 ) -> None:
-    monkeypatch.setattr(executor, "RESUME_DEADLINE", 2.0)  # how long it keeps trying to resume
-
     def decide(method: str, path: str, nth: int, total: int) -> Any:
         if method == "PUT" and nth == 1:
             return "drop_after"
@@ -73,7 +76,13 @@ async def test_a_pause_whose_answer_is_lost_and_cannot_be_undone_is_reported_and
     async with scripted_simulator(config({"a1": "active"}), decide) as sim:
         sheet = version_sheet(tmp_path, ["a1"])
         run = await run_sheet(
-            sheet, sim, monkeypatch, pause_active=True, max_attempts=2, max_outage=1.0
+            sheet,
+            sim,
+            monkeypatch,
+            timing=fake_time.timing(),
+            pause_active=True,
+            max_attempts=2,
+            max_outage=1.0,
         )
         assert sim.state.status_of((ORG, WS, "a1")) == "paused"
         assert list(run.summary()["campaigns_left_paused"]) == [f"{ORG}/{WS}/a1"]
@@ -82,13 +91,15 @@ async def test_a_pause_whose_answer_is_lost_and_cannot_be_undone_is_reported_and
         assert list(read_journal(run.run_dir / "journal.jsonl").paused) == [f"{ORG}/{WS}/a1"]
 
         sim.script.decide = lambda *_: None  # the API is back
-        await run_sheet(sheet, sim, monkeypatch, mode="resume", run_dir=run.run_dir)
+        await run_sheet(
+            sheet, sim, monkeypatch, timing=fake_time.timing(), mode="resume", run_dir=run.run_dir
+        )
         assert sim.state.status_of((ORG, WS, "a1")) != "paused"
 
 
 @pytest.mark.parametrize("no_read", [False, True])
 async def test_a_patch_whose_outcome_is_unknown_when_the_run_stops_is_read_back_on_resume(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_read: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_time: FakeTime, no_read: bool
 ) -> None:
     read_back = 1 if no_read else 2
 
@@ -101,35 +112,42 @@ async def test_a_patch_whose_outcome_is_unknown_when_the_run_stops_is_read_back_
 
     sheet = write_sheet(tmp_path / "s.csv", campaign_rows(["p1"], ORG, WS, name="New name"))
     async with scripted_simulator(config({"p1": "paused"}), decide) as sim:
-        first = await run_sheet(sheet, sim, monkeypatch, no_read=no_read)
+        first = await run_sheet(sheet, sim, monkeypatch, timing=fake_time.timing(), no_read=no_read)
         assert first.code == 3
         sim.script.decide = lambda *_: None
-        again = await run_sheet(sheet, sim, monkeypatch, mode="resume", run_dir=first.run_dir)
+        again = await run_sheet(
+            sheet, sim, monkeypatch, timing=fake_time.timing(), mode="resume", run_dir=first.run_dir
+        )
         assert again.code == 0
         assert again.results()[0]["outcome"] == "updated"
         assert sim.stats()["patches_applied"] == {f"{ORG}/{WS}/p1": 1}
 
 
 async def test_a_200_whose_body_cannot_be_read_is_retried_not_rejected(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_time: FakeTime
 ) -> None:
     def decide(method: str, path: str, nth: int, total: int) -> Any:
         return "garbage" if method == "GET" and nth == 1 else None
 
     async with scripted_simulator(config({"g1": "paused"}), decide) as sim:
-        run = await run_sheet(version_sheet(tmp_path, ["g1"]), sim, monkeypatch)
+        run = await run_sheet(
+            version_sheet(tmp_path, ["g1"]), sim, monkeypatch, timing=fake_time.timing()
+        )
         assert run.results()[0]["outcome"] == "updated"
+        assert fake_time.slept  # retried after a backoff, not rejected
 
 
 async def test_the_rate_recovers_after_a_single_429(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_time: FakeTime
 ) -> None:
     def decide(method: str, path: str, nth: int, total: int) -> Any:
         return (429, "slow down") if total == 1 else None
 
     names = [f"r{i:03d}" for i in range(70)]
     async with scripted_simulator(config(dict.fromkeys(names, "paused")), decide) as sim:
-        run = await run_sheet(version_sheet(tmp_path, names), sim, monkeypatch, rate=20.0)
+        run = await run_sheet(
+            version_sheet(tmp_path, names), sim, monkeypatch, timing=fake_time.timing(), rate=20.0
+        )
     assert run.code == 0
     rate = run.summary()["final_rate"]
     assert rate is not None
@@ -139,7 +157,7 @@ async def test_the_rate_recovers_after_a_single_429(
 
 
 async def test_resuming_a_campaign_left_paused_keeps_the_outcome_of_its_row(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_time: FakeTime
 ) -> None:
     def decide(method: str, path: str, nth: int, total: int) -> Any:
         if method == "PATCH":
@@ -153,20 +171,30 @@ async def test_resuming_a_campaign_left_paused_keeps_the_outcome_of_its_row(
     sheet = version_sheet(tmp_path, ["b1"])
     async with scripted_simulator(config({"b1": "active"}), decide) as sim:
         first = await run_sheet(
-            sheet, sim, monkeypatch, pause_active=True, max_attempts=2, max_outage=1.0
+            sheet,
+            sim,
+            monkeypatch,
+            timing=fake_time.timing(),
+            pause_active=True,
+            max_attempts=2,
+            max_outage=1.0,
         )
         assert first.results()[0]["outcome"] == "rejected"
         sim.script.decide = lambda m, *_: (422, "injected refusal") if m == "PATCH" else None
-        await run_sheet(sheet, sim, monkeypatch, mode="resume", run_dir=first.run_dir)
+        await run_sheet(
+            sheet, sim, monkeypatch, timing=fake_time.timing(), mode="resume", run_dir=first.run_dir
+        )
         assert sim.state.status_of((ORG, WS, "b1")) != "paused"
         patches = sim.script.count("PATCH")
-        second = await run_sheet(sheet, sim, monkeypatch, mode="resume", run_dir=first.run_dir)
+        second = await run_sheet(
+            sheet, sim, monkeypatch, timing=fake_time.timing(), mode="resume", run_dir=first.run_dir
+        )
         assert sim.script.count("PATCH") == patches  # the finished row is not sent again
         assert second.results()[0]["outcome"] == "rejected"
 
 
 async def test_after_an_interrupt_resuming_a_paused_campaign_is_still_retried(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_time: FakeTime
 ) -> None:
     stopper = Stopper()
 
@@ -182,6 +210,7 @@ async def test_after_an_interrupt_resuming_a_paused_campaign_is_still_retried(
             version_sheet(tmp_path, ["c1"]),
             sim,
             monkeypatch,
+            timing=fake_time.timing(),
             pause_active=True,
             stopper=stopper,
         )
@@ -223,12 +252,18 @@ async def test_only_the_first_line_of_a_key_file_is_the_key(
         key_file.write_text(f"{sim.config.api_key}\n# rotated 2026-01-01\n")
         monkeypatch.delenv("SARVAM_API_KEY", raising=False)
         run = await run_sheet(
-            version_sheet(tmp_path, ["f1"]), sim, monkeypatch, api_key_file=key_file
+            version_sheet(tmp_path, ["f1"]),
+            sim,
+            monkeypatch,
+            api_key_file=key_file,
         )
         assert run.code == 0
         key_file.write_text("sim key with spaces\n")
         bad = await run_sheet(
-            version_sheet(tmp_path, ["f1"]), sim, monkeypatch, api_key_file=key_file
+            version_sheet(tmp_path, ["f1"]),
+            sim,
+            monkeypatch,
+            api_key_file=key_file,
         )
         assert bad.code == 2
         assert "sim key with spaces" not in bad.output

@@ -7,15 +7,83 @@ own rows that did not succeed, in its own format), ``results.parquet`` for a Par
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bulkpatch.amends import Amends, rewrite_rows
+from bulkpatch.errors import StorageError
+from bulkpatch.events import EventSink, Progress
 from bulkpatch.html.planpage import write_plan_page
 from bulkpatch.html.runreport import write_run_report
+from bulkpatch.journal import JournalWriter
 from bulkpatch.recorder import Recorder
-from bulkpatch.reports import csv_to_parquet, write_json
+from bulkpatch.reports import OrderedResults, csv_to_parquet, write_json
+from bulkpatch.rundir import storage_error
 from bulkpatch.sheet import Sheet, copy_rows
+from bulkpatch.stats import RunStats
+
+
+def emit_tick(
+    stats: RunStats,
+    journal: JournalWriter | None,
+    emit: EventSink,
+    *,
+    target: float | None,
+    breaker_open: bool,
+) -> None:
+    """A ``tick`` journal line and a progress event (once a second, and once at the end)."""
+    tick = stats.take_tick()
+    if journal is not None:
+        journal.write("tick", flush=False, **tick, target=target, breaker_open=breaker_open)
+    emit(
+        Progress(
+            done=stats.rows_done,
+            total=stats.rows_total,
+            counts=dict(stats.outcomes),
+            achieved_rate=stats.achieved_rate(),
+            target_rate=target,
+            breaker_open=breaker_open,
+            elapsed=stats.elapsed,
+        )
+    )
+
+
+def close_reports(
+    mode: str,
+    sheet: Sheet,
+    recorder: Recorder,
+    run_dir: Path,
+    data: Mapping[str, Any],
+    *,
+    results: OrderedResults,
+    amends: Amends,
+    journal: JournalWriter | None,
+    exit_code: int,
+    plan_meta: Mapping[str, Any],
+) -> int:
+    """Put ``results.csv`` in place (with the amends of campaigns resumed after all), end the
+    journal, then write the other report files (:func:`write_end_files`).  A file that cannot be
+    written is a :class:`StorageError` naming it; returns :func:`write_end_files`' count."""
+    try:
+        results.commit()
+        if amends.records:
+            rewrite_rows(results.path, amends.records)
+        if journal is not None:
+            journal.write("end", exit_code=exit_code)
+            journal.close()
+        return write_end_files(mode, sheet, recorder, run_dir, data, plan_meta=plan_meta)
+    except (OSError, StorageError) as exc:
+        results.abandon()
+        if journal is not None:
+            journal.close()
+        if isinstance(exc, StorageError):
+            raise
+        named = exc.filename2 or exc.filename
+        if named:
+            raise storage_error("write", Path(os.fsdecode(named)), exc) from None
+        raise storage_error("write the reports in", run_dir, exc) from None
 
 
 def write_end_files(
@@ -42,3 +110,11 @@ def write_end_files(
     else:
         write_run_report(run_dir)
     return formula_notes
+
+
+def formula_warning(count: int, kind: str) -> str:
+    """The warning for note cells of the retry sheet that start like a formula."""
+    return (
+        f"{count} note cell(s) in retry.{kind} start with a formula character (=, +, -, @); "
+        "a spreadsheet may run them when the file is opened"
+    )

@@ -260,6 +260,21 @@ class Executor:
             why = await self.resume_shielded(key, row)
         return Execution(patch=sent, pause=paused, left_paused=why)
 
+    async def resume_earlier(
+        self, paused: dict[str, int], *, notice: Callable[[str, str], None]
+    ) -> set[int]:
+        """Campaigns an earlier session paused and did not resume (``"org/ws/campaign"`` ->
+        row): resume them first.  Returns the rows whose campaigns were resumed."""
+        resumed: set[int] = set()
+        for name, row in paused.items():
+            why = await self.resume_shielded(CampaignKey.parse(name), row)
+            if why:
+                notice("error", f"could not resume {name}: {why}")
+            else:
+                resumed.add(row)
+                notice("info", f"resumed {name}, which the interrupted run had paused")
+        return resumed
+
     async def resume_shielded(self, key: CampaignKey, row: int) -> str:
         """Resume a campaign this run paused, shielded from cancellation, trying until
         :data:`RESUME_DEADLINE`.  Returns "" when done, else why it failed (LEFT PAUSED)."""

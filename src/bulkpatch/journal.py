@@ -38,6 +38,7 @@ import anyio.to_thread
 
 from bulkpatch.errors import JournalError
 from bulkpatch.outcomes import Outcome
+from bulkpatch.version import __version__
 
 FSYNC_EVERY = 1.0
 FLUSH_EVERY = 1.0
@@ -253,4 +254,31 @@ def _unsupported(state: JournalState, record: dict[str, Any], path: Path) -> Jou
         f"unsupported journal {path} (written by bulkpatch {by}): a done line holds outcome "
         f"{record.get('outcome')!r} for row {record.get('row')!r}, which this bulkpatch does "
         "not know; use the bulkpatch version that wrote it"
+    )
+
+
+def begin_journal(
+    journal: JournalWriter,
+    *,
+    resumed: bool,
+    sheet: Path,
+    sha256: str,
+    rows: int,
+    options: dict[str, Any],
+    safeguards: dict[str, Any],
+) -> None:
+    """A session's first journal line: ``start`` for a new run, ``resume`` for a later session
+    (whose safeguards are the ``start`` line's)."""
+    if resumed:
+        journal.write("resume", version=__version__, sha256=sha256, rows=rows, options=options)
+        return
+    journal.write(
+        "start",
+        journal=FORMAT,
+        version=__version__,
+        sheet=str(sheet.resolve()),
+        sha256=sha256,
+        rows=rows,
+        options=options,
+        **safeguards,
     )

@@ -222,3 +222,13 @@ def earlier_paused(
             for key in read_journal(journal).paused:
                 found[key] = str(run_dir)
     return found
+
+
+def earlier_paused_notice(earlier: dict[str, str], report_dir: Path) -> str:
+    """The warning for campaigns earlier runs paused and never resumed (see
+    :func:`earlier_paused`), naming the command that resumes each run's campaigns."""
+    runs = "; ".join(f"`bulkpatch resume {d}`" for d in sorted(set(earlier.values())))
+    return (
+        f"{len(earlier)} campaign(s) were paused by an earlier bulkpatch run in {report_dir} "
+        f"and never resumed: {runs} resumes them"
+    )

@@ -8,24 +8,23 @@ output goes to the event sink; nothing here prints or exits.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
 
-from bulkpatch.amends import Amends, rewrite_rows
+from bulkpatch.amends import Amends
 from bulkpatch.budget import RetryBudget
 from bulkpatch.client import ApiClient, Lane, new_session
-from bulkpatch.closing import write_end_files
+from bulkpatch.closing import close_reports, emit_tick, formula_warning
 from bulkpatch.errors import (
     StorageError,
     UsageError,
 )
-from bulkpatch.events import EventSink, Notice, Progress, RunFinished, RunStarted
+from bulkpatch.events import EventSink, Notice, RunFinished, RunStarted
 from bulkpatch.executor import Executor, RunControl
-from bulkpatch.journal import FORMAT, JOURNAL_NAME, JournalState, JournalWriter
+from bulkpatch.journal import JOURNAL_NAME, JournalState, JournalWriter, begin_journal
 from bulkpatch.keysfile import ResolvedKey
 from bulkpatch.options import RunOptions
 from bulkpatch.outcomes import ExitCode
@@ -40,10 +39,10 @@ from bulkpatch.reports import (
     OrderedResults,
 )
 from bulkpatch.results import RowResult
-from bulkpatch.rows import CampaignKey
 from bulkpatch.rundir import (
     FileLock,
     earlier_paused,
+    earlier_paused_notice,
     lock_run_dir,
     lock_work,
     make_run_dir,
@@ -60,7 +59,6 @@ from bulkpatch.target import Lanes, api_target, build_lanes, read_keys
 from bulkpatch.timing import Timing
 from bulkpatch.urls import check_base_url
 from bulkpatch.validation import SheetCheck
-from bulkpatch.version import __version__
 
 Mode = Literal["run", "plan", "resume"]
 
@@ -211,25 +209,15 @@ class Session:
                 )
             except OSError as exc:
                 raise storage_error("write the journal in", run_dir, exc) from None
-            if self.prior is None:
-                self.journal.write(
-                    "start",
-                    journal=FORMAT,
-                    version=__version__,
-                    sheet=str(self.sheet_path.resolve()),
-                    sha256=sha,
-                    rows=check.rows,
-                    options=options.for_journal(),
-                    **self.safeguards.journal_fields(),
-                )
-            else:
-                self.journal.write(
-                    "resume",
-                    version=__version__,
-                    sha256=sha,
-                    rows=check.rows,
-                    options=options.for_journal(),
-                )
+            begin_journal(
+                self.journal,
+                resumed=self.prior is not None,
+                sheet=self.sheet_path,
+                sha256=sha,
+                rows=check.rows,
+                options=options.for_journal(),
+                safeguards=self.safeguards.journal_fields(),
+            )
         name, columns = ("plan.csv", PLAN_COLUMNS) if plan_mode else ("results.csv", RESULT_COLUMNS)
         try:
             results = OrderedResults(run_dir / name, check.row_numbers(), columns)
@@ -251,10 +239,7 @@ class Session:
         if self._earlier:
             self._notice(
                 "warning",
-                f"{len(self._earlier)} campaign(s) were paused by an earlier bulkpatch run in "
-                f"{options.report_dir} and never resumed: "
-                + "; ".join(f"`bulkpatch resume {d}`" for d in sorted(set(self._earlier.values())))
-                + " resumes them",
+                earlier_paused_notice(self._earlier, options.report_dir),
                 "earlier_paused",
                 campaigns=dict(self._earlier),
             )
@@ -397,7 +382,10 @@ class Session:
                     tg.start_soon(self.journal.keep_synced)
                 resumed: set[int] = set()
                 if self.prior is not None and self.prior.paused:
-                    resumed = await self._resume_left_paused(executor, self.prior.paused)
+                    resumed = await executor.resume_earlier(
+                        self.prior.paused,
+                        notice=lambda level, text: self._notice(level, text, "left_paused"),
+                    )
                 await run_pool(
                     work_items(sheet, check, options, self.prior, self._shard, resumed=resumed),
                     apply,
@@ -424,20 +412,6 @@ class Session:
         if reply.method in ("PATCH", "PUT"):
             self._sent_writes = True
 
-    async def _resume_left_paused(self, executor: Executor, paused: dict[str, int]) -> set[int]:
-        """Campaigns an earlier session paused and did not resume: resume them first.
-        Returns the rows whose campaigns were resumed."""
-        resumed: set[int] = set()
-        for name, row in paused.items():
-            key = CampaignKey.parse(name)
-            why = await executor.resume_shielded(key, row)
-            if why:
-                self._notice("error", f"could not resume {name}: {why}", "left_paused")
-            else:
-                resumed.add(row)
-                self._notice("info", f"resumed {name}, which the interrupted run had paused")
-        return resumed
-
     async def _retry_left_paused(self, executor: Executor) -> None:
         left = {key: row for key, (row, _) in self.control.left_paused.items()}
         within = self.options.max_outage
@@ -457,24 +431,12 @@ class Session:
 
     def _emit_tick(self) -> None:
         lane = self._lane
-        tick = self.stats.take_tick()
-        target = lane.pacer.current_rate if lane is not None else self.options.rate
-        breaker_open = lane.breaker.is_open if lane is not None else False
-        if self.journal is not None:
-            self.journal.write(
-                "tick", flush=False, **tick, target=target, breaker_open=breaker_open
-            )
-        stats = self.stats
-        self._emit(
-            Progress(
-                done=stats.rows_done,
-                total=stats.rows_total,
-                counts=dict(stats.outcomes),
-                achieved_rate=stats.achieved_rate(),
-                target_rate=target,
-                breaker_open=breaker_open,
-                elapsed=stats.elapsed,
-            )
+        emit_tick(
+            self.stats,
+            self.journal,
+            self._emit,
+            target=lane.pacer.current_rate if lane is not None else self.options.rate,
+            breaker_open=lane.breaker.is_open if lane is not None else False,
         )
 
     # -- the end -----------------------------------------------------------------------------
@@ -496,17 +458,15 @@ class Session:
             dict(self.stats.outcomes), aborted=control.aborted, left_paused=len(control.left_paused)
         )
         code = ExitCode(self.safeguards.exit_code(code))
-        retry_name = f"retry.{sheet.kind}"
         steps = next_steps(
             recorder.groups,
             run_dir,
-            retry_name=retry_name,
+            retry_name=f"retry.{sheet.kind}",
             simulated=options.simulate,
             resumable=self.mode != "plan",
             mode=self.mode,
             sheet=self.sheet_path,
         )
-        left = {str(k): why for k, (_, why) in control.left_paused.items()}
         data = summary_data(
             mode=self.mode,
             sheet={"path": str(self.sheet_path), "sha256": sha, "copy": str(sheet.path)},
@@ -522,44 +482,26 @@ class Session:
             code=int(code),
         )
         data.update(self.safeguards.summary_fields())
-        try:
-            results.commit()
-            if self._amends.records:
-                rewrite_rows(results.path, self._amends.records)
-            if self.journal is not None:
-                self.journal.write("end", exit_code=int(code))
-                self.journal.close()
-            formula_notes = write_end_files(
-                self.mode,
-                sheet,
-                recorder,
-                run_dir,
-                data,
-                plan_meta={
-                    "sheet": str(self.sheet_path),
-                    "sha256": sha,
-                    "created": started.isoformat(),
-                    "options": options.for_journal(),
-                    "counts": data["outcomes"],
-                },
-            )
-        except (OSError, StorageError) as exc:
-            results.abandon()
-            if self.journal is not None:
-                self.journal.close()
-            if isinstance(exc, StorageError):
-                raise
-            named = exc.filename2 or exc.filename
-            if named:
-                raise storage_error("write", Path(os.fsdecode(named)), exc) from None
-            raise storage_error("write the reports in", run_dir, exc) from None
+        formula_notes = close_reports(
+            self.mode,
+            sheet,
+            recorder,
+            run_dir,
+            data,
+            results=results,
+            amends=self._amends,
+            journal=self.journal,
+            exit_code=int(code),
+            plan_meta={
+                "sheet": str(self.sheet_path),
+                "sha256": sha,
+                "created": started.isoformat(),
+                "options": options.for_journal(),
+                "counts": data["outcomes"],
+            },
+        )
         if formula_notes:
-            self._notice(
-                "warning",
-                f"{formula_notes} note cell(s) in retry.{sheet.kind} start with a formula "
-                "character (=, +, -, @); a spreadsheet may run them when the file is opened",
-                "formula_notes",
-            )
+            self._notice("warning", formula_warning(formula_notes, sheet.kind), "formula_notes")
         failure = self._storage_failure or (self.journal.failure if self.journal else "")
         if failure:
             raise StorageError(failure)
@@ -567,10 +509,10 @@ class Session:
             run_dir=run_dir,
             mode=self.mode,
             exit_code=int(code),
-            outcomes={k: v for k, v in data["outcomes"].items()},
+            outcomes=dict(data["outcomes"]),
             stop_reason=control.stop_reason,
             next_steps=tuple(steps),
-            left_paused=left,
+            left_paused={str(k): why for k, (_, why) in control.left_paused.items()},
             earlier_paused=dict(self._earlier),
             data=data,
         )

@@ -3,8 +3,10 @@
 :func:`case_shared_rate`: ``P`` processes share ``--rate 200`` through Redis against one
 simulator allowing 200/s; the simulator's worst 1-second window, its 429s and the achieved rate,
 with the store and without it (each process at 200/s: the overshoot).  The command each process
-runs is a parameter (:class:`ShardCommand`); by default the small driver
-``shared_rate_driver.py`` (its pacer, a slot from the store, then GET one campaign).
+runs is a parameter (:class:`ShardCommand`); by default ``bulkpatch run --shard K/P --no-read``
+(:data:`BULKPATCH_COMMAND`).  The small driver ``shared_rate_driver.py`` (its pacer, a slot
+from the store, then GET one campaign) compares
+limiters (``compare_limiters.py``).
 
 The choice of algorithm is measured by ``compare_limiters.py``; both share the counting and the
 process helpers here.
@@ -186,6 +188,36 @@ DRIVER_COMMAND = ShardCommand(
 )
 
 
+#: What the issue measures: ``bulkpatch run --shard K/P`` itself, ``--no-read`` (one PATCH a
+#: row, so the rows are the requests), each process at the whole ``--rate``; with the store they
+#: share it, without it each sends at the full rate (the overshoot).
+BULKPATCH_COMMAND = ShardCommand(
+    label="bulkpatch run --shard K/P --no-read --rate 200 --concurrency 16",
+    argv=(
+        "{python}",
+        "-m",
+        "bulkpatch",
+        "run",
+        "{sheet}",
+        "--shard",
+        "{shard}/{shards}",
+        "--rate",
+        "{rate}",
+        "--concurrency",
+        "16",
+        "--no-read",
+        "--base-url",
+        "{base_url}",
+        "--api-key-env",
+        "{key_env}",
+        "--report-dir",
+        "{out}.d",
+        "--quiet",
+    ),
+    store_args=("--rate-store", "{store}"),
+)
+
+
 def shared_rate_runs(
     sim: SimulatorProcess,
     store_url: str,
@@ -278,7 +310,7 @@ def _reservations(url: str) -> int:
     return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
 
 
-def case_shared_rate(bench: Bench, command: ShardCommand = DRIVER_COMMAND) -> dict[str, Any]:
+def case_shared_rate(bench: Bench, command: ShardCommand = BULKPATCH_COMMAND) -> dict[str, Any]:
     """``P`` processes share ``--rate 200`` through Redis against one simulator allowing
     200/s, then the same without the store (each process at 200/s); repeated."""
     from .cases import KEY_ENV, spread, target
@@ -292,7 +324,9 @@ def case_shared_rate(bench: Bench, command: ShardCommand = DRIVER_COMMAND) -> di
     runs: dict[str, list[dict[str, Any]]] = {"store": [], "no_store": []}
     with (
         redis,
-        bench.sim("--generate", str(requests), "--rate-limit", str(RATE)) as sim,
+        bench.sim(
+            "--generate", str(requests), "--status", "paused", "--rate-limit", str(RATE)
+        ) as sim,
     ):
         sheet = write_name_sheet(bench.path("shared-rate.csv"), requests, "shared")
         for rep in range(bench.sizes.reps):
