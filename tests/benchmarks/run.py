@@ -113,7 +113,11 @@ def compile_bytecode() -> str:
         return "bulkpatch not found"
     where = next(iter(spec.submodule_search_locations))
     ok = compileall.compile_dir(where, quiet=1)
-    return f"compiled before measuring ({where})" if ok else "compiling failed"
+    try:
+        shown = str(Path(where).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:  # installed elsewhere (site-packages)
+        shown = "the installed package"
+    return f"compiled before measuring ({shown})" if ok else "compiling failed"
 
 
 def main(argv: list[str] | None = None) -> int:
