@@ -22,16 +22,18 @@ import threading
 import urllib.error
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio.to_thread
-from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 
 from bulkpatch.errors import UsageError
 from bulkpatch.notify import os_reason, redact_url
 from bulkpatch.outcomes import Outcome
 from bulkpatch.text import shorten
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 DEFAULT_JOB = "bulkpatch"
 #: Seconds one push may take in all.
@@ -91,6 +93,9 @@ def _timestamp(value: Any) -> float | None:
 def run_registry(summary: Mapping[str, Any], *, now: float) -> CollectorRegistry:
     """A registry holding the gauges of a run's ``summary`` (``now``: Unix seconds, used when
     the summary has no ``finished`` time).  A gauge whose value the summary lacks is left out."""
+    # Imported here: only a run with --pushgateway needs it (it costs every command ~50 ms).
+    from prometheus_client import CollectorRegistry, Gauge
+
     registry = CollectorRegistry(auto_describe=True)
 
     def gauge(name: str, value: float | None) -> None:
@@ -148,6 +153,8 @@ def push_run_metrics(
     result: list[str | None] = []
 
     def push() -> None:
+        from prometheus_client import pushadd_to_gateway
+
         try:
             pushadd_to_gateway(
                 url, job=job, registry=registry, grouping_key=grouping_key, timeout=timeout
