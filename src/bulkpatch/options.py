@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from bulkpatch.errorbudget import check_safeguards
 from bulkpatch.errors import UsageError
@@ -15,6 +16,32 @@ DEFAULT_RATE = 10.0
 #: The rate ``--simulate`` uses when none is given: the demo finishes in seconds and still shows
 #: the pacer at work.
 SIMULATE_RATE = 100.0
+
+
+#: Marks, in a journal, a ``--rate-store`` URL whose password was left out.
+HIDDEN_STORE = "(password not stored) "
+
+
+def url_has_password(url: str) -> bool:
+    """Whether ``url`` carries a password (in its user part or as a ``password=`` parameter)."""
+    try:
+        parts = urlsplit(url)
+        secret = parts.password
+    except ValueError:
+        return "@" in url
+    return bool(secret) or "password" in {k.lower() for k, _ in parse_qsl(parts.query)}
+
+
+def without_password(url: str) -> str:
+    """``url`` with no user part and no query (where a password can be)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(an unreadable URL)"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +97,10 @@ class RunOptions:
     max_errors: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("report_dir", "api_key_file", "keys_file", "plan_dir"):
+            value = getattr(self, name)
+            if isinstance(value, str):  # from Python: a path given as text
+                object.__setattr__(self, name, Path(value))
         if self.rate is not None and not self.rate > 0:
             raise UsageError("rate must be above 0 (None for no limit)")
         if self.concurrency < 1 or self.max_attempts < 1:
@@ -80,9 +111,12 @@ class RunOptions:
 
     def for_journal(self) -> dict[str, Any]:
         """The options as plain values, paths made absolute; never a secret (the notify URL
-        is a webhook's secret: only whether one was given is kept)."""
+        is a webhook's secret: only whether one was given is kept; a rate store's URL that
+        holds a password is kept without it, marked so that resuming asks for it again)."""
         data = asdict(self)
         data["notify_url"] = "(given)" if self.notify_url else None
+        if self.rate_store is not None and url_has_password(self.rate_store):
+            data["rate_store"] = HIDDEN_STORE + without_password(self.rate_store)
         return {k: (str(v.resolve()) if isinstance(v, Path) else v) for k, v in data.items()}
 
     @classmethod
@@ -94,4 +128,13 @@ class RunOptions:
             if values.get(name) is not None:
                 values[name] = Path(values[name])
         values.pop("notify_url", None)  # a secret: given again on resume
+        stored_store = values.get("rate_store")
+        if isinstance(stored_store, str) and stored_store.startswith(HIDDEN_STORE):
+            if overrides.get("rate_store") is None:
+                raise UsageError(
+                    "the run shared its rate through a store whose URL holds a password, which "
+                    f"is never stored ({stored_store[len(HIDDEN_STORE) :]}): give --rate-store "
+                    "again, the same store, to resume it"
+                )
+            values["rate_store"] = overrides["rate_store"]
         return replace(cls(**values), **overrides)
