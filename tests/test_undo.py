@@ -176,7 +176,7 @@ async def test_a_field_empty_before_the_run_is_named_and_left_as_the_run_set_it(
 
     done = await undo(run.run_dir, sim, monkeypatch)
 
-    assert done.code == 0, done.output
+    assert done.code == 1, done.output  # one field is not put back: not a full undo
     [said] = done.said("undo_cannot")
     assert "cmp-000001: `description` was empty before the run" in said
     after = fields(sim, ids(2))
@@ -242,3 +242,32 @@ async def test_the_undo_command_runs_the_undo_and_exits_as_a_run(
     assert fields(sim, ids(3)) == before
     assert missing.returncode == 2
     assert b"has no journal.jsonl" in missing.stderr
+
+
+async def test_undo_names_fields_the_run_added_inside_an_object_and_does_not_exit_0(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cids = ids(3)
+    sim = await start_simulator(generate=3, status_weights=(("paused", 1.0),))
+    for cid in cids:
+        sim.state.edit(
+            (ORG, WS, cid), {"app_config.webhook_config": {"url": "https://hooks.example.com/a"}}
+        )
+    hook = '{"url": "https://hooks.example.com/b", "metadata": {"team": "sales"}}'
+    run = await run_sheet(
+        sheet_of(tmp_path, cids, **{"app_config.webhook_config": hook}), sim, monkeypatch
+    )
+    assert run.code == 0, run.output
+
+    done = await undo(run.run_dir, sim, monkeypatch)
+
+    assert set(done.outcomes().values()) == {"updated"}
+    assert done.code == 1, done.output  # every row ran, yet the undo is not whole
+    assert "the run added `app_config.webhook_config.metadata`" in done.output
+    assert "not a full undo" in done.output
+    summary = json.loads((done.run_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["exit_code"] == 1 and len(summary["not_undone"]) == 3
+    for cid in cids:
+        hook_now = sim.state.get((ORG, WS, cid))["app_config"]["webhook_config"]
+        assert hook_now["url"] == "https://hooks.example.com/a"  # put back
+        assert hook_now["metadata"] == {"team": "sales"}  # said to stay

@@ -37,7 +37,9 @@ from bulkpatch.api import Stopper, apply_sheet_async, plan_sheet_async
 from bulkpatch.columns import CHANGE_PATHS
 from bulkpatch.errors import UsageError
 from bulkpatch.events import EventSink, Notice, ignore
-from bulkpatch.outcomes import Outcome
+from bulkpatch.merge import merges_key_by_key
+from bulkpatch.outcomes import ExitCode, Outcome
+from bulkpatch.reports import write_json
 from bulkpatch.rows import CampaignKey
 from bulkpatch.runrecord import RunRecord, open_run, row_changes
 from bulkpatch.sheet import write_table
@@ -98,6 +100,25 @@ def _journal_facts(
     return sent_before, resumed, paused
 
 
+def added_fields(path: str, before: Any, written: Any) -> list[str]:
+    """Fields inside the object at ``path`` that the run's change added where the campaign held
+    none: a merged object keeps them when the value from before is written back, so undo
+    cannot remove them (objects that are replaced whole are put back as they were)."""
+    if not (
+        isinstance(before, Mapping) and isinstance(written, Mapping) and merges_key_by_key(path)
+    ):
+        return []
+    added: list[str] = []
+    for name, value in written.items():
+        inner = f"{path}.{name}"
+        if before.get(name) is None:
+            if value is not None:
+                added.append(inner)
+        else:
+            added.extend(added_fields(inner, before[name], value))
+    return added
+
+
 def build_undo(record: RunRecord) -> UndoPlan:
     """The undo rows of a finished run (see the module's docstring).  Raises
     :class:`UsageError` for a run that cannot be undone."""
@@ -150,6 +171,11 @@ def build_undo(record: RunRecord) -> UndoPlan:
                 continue
             undo.restore[path] = cell
             if path in change.changes:
+                for added in added_fields(path, before[path], change.changes[path]):
+                    problems.append(
+                        f"row {number} {key}: the run added `{added}`, which was not there "
+                        "before; a sheet cannot remove a field, so it stays as the run set it"
+                    )
                 guard = exact_cell(path, change.changes[path], expect=True)
                 if guard is not None:
                     undo.written[path] = guard
@@ -290,7 +316,22 @@ async def undo_run_async(
     summary = await call(
         path, options=options, on_event=on_event, stopper=stopper, api_key=api_key, timing=timing
     )
-    return replace(summary, data={**summary.data, "undo_of": str(where), "undo": str(path)})
+    data = {**summary.data, "undo_of": str(where), "undo": str(path)}
+    if plan.problems and summary.exit_code == ExitCode.OK and not plan_only:
+        # Every row went well, yet something the run did stays (said above): not a full undo.
+        code = int(ExitCode.SOME_ROWS_NOT_OK)
+        on_event(
+            Notice(
+                "warning",
+                f"not a full undo: {len(plan.problems)} change(s) of the run stay as it made "
+                "them (named before the undo ran); exit 1",
+                "undo_incomplete",
+            )
+        )
+        data.update(exit_code=code, not_undone=plan.problems)
+        write_json(summary.run_dir / "summary.json", data)
+        return replace(summary, exit_code=code, data=data)
+    return replace(summary, data=data)
 
 
 def undo_run(run_dir: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
