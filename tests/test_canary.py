@@ -8,7 +8,7 @@ import pytest
 
 from bulkpatch.canary import drift
 from bulkpatch.journal import JOURNAL_NAME, iter_records
-from runs import StartSimulator, run_sheet, write_sheet
+from runs import StartSimulator, bulkpatch, run_sheet, write_sheet
 
 ORG, WS = "org-demo", "ws-demo"
 
@@ -56,7 +56,9 @@ async def test_a_canary_applies_n_rows_reads_them_back_and_stops_then_resume_doe
     assert rest.code == 0, rest.output
     assert set(rest.outcomes().values()) == {"updated"}
     assert len(sim.stats()["patches_applied"]) == 60
-    assert "canary" not in rest.summary()
+    # The first session's decision and canary rows stay in the resumed run's summary.json.
+    assert rest.summary()["canary"]["decision"] == "stopped"
+    assert len(rest.summary()["canary"]["rows"]) == 5
 
 
 async def test_with_many_workers_no_row_writes_before_the_canary_is_decided(
@@ -128,6 +130,34 @@ async def test_a_sheet_with_fewer_rows_that_write_than_the_canary_is_a_canary_as
     canary = run.summary()["canary"]
     assert canary["decision"] == "held"
     assert len(canary["rows"]) == 3
+
+
+async def test_a_canary_that_held_does_not_exit_0_when_a_row_before_it_was_rejected(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await start_simulator(
+        generate=20, status_weights=(("paused", 1.0),), forbid=("cmp-000002",)
+    )
+    run = await run_sheet(sheet_of(tmp_path, 20), sim, monkeypatch, canary=3, concurrency=1)
+
+    counts = run.summary()["outcomes"]
+    assert counts["rejected"] == 1, counts
+    assert counts["updated"] == 3, counts
+    assert run.summary()["canary"]["decision"] == "stopped"
+    assert run.code == 1, run.output  # the rejected row is not hidden behind the canary's 0
+
+
+async def test_a_simulated_canary_points_to_its_retry_sheet_not_to_resume(
+    tmp_path: Path,
+) -> None:
+    sheet = sheet_of(tmp_path, 30)
+    done = await bulkpatch(
+        "run", sheet, "--simulate", "--canary", "3", "--report-dir", tmp_path / "r", cwd=tmp_path
+    )
+    out = done.stdout.decode() + done.stderr.decode()
+    assert "the run stops here" in out, out
+    assert "retry.csv --simulate" in out
+    assert "bulkpatch resume" not in out
 
 
 def test_drift_says_each_field_expected_and_now() -> None:

@@ -266,7 +266,8 @@ async def test_undo_names_fields_the_run_added_inside_an_object_and_does_not_exi
     assert "the run added `app_config.webhook_config.metadata`" in done.output
     assert "not a full undo" in done.output
     summary = json.loads((done.run_dir / "summary.json").read_text(encoding="utf-8"))
-    assert summary["exit_code"] == 1 and len(summary["not_undone"]) == 3
+    assert summary["exit_code"] == 1
+    assert len(summary["not_undone"]) == 3
     for cid in cids:
         hook_now = sim.state.get((ORG, WS, cid))["app_config"]["webhook_config"]
         assert hook_now["url"] == "https://hooks.example.com/a"  # put back

@@ -16,7 +16,7 @@ A run without ``--plan``, ``--canary`` or ``--max-errors`` gets inert safeguards
 from __future__ import annotations
 
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from bulkpatch.events import EventSink, Notice
 from bulkpatch.executor import RunControl
 from bulkpatch.journal import JOURNAL_NAME, iter_records
 from bulkpatch.options import RunOptions
-from bulkpatch.outcomes import ExitCode
+from bulkpatch.outcomes import ExitCode, Outcome
 from bulkpatch.planfile import PLAN_JSON, PLAN_ROWS, LoadedPlan, load_plan
 from bulkpatch.planner import RowPlan
 from bulkpatch.results import RowResult
@@ -57,6 +57,8 @@ class Safeguards:
         self.canary = canary
         self.budget = budget
         self.approved_by = approved_by
+        #: What an earlier session of the run recorded (plan, approval, canary decision).
+        self._earlier: dict[str, Any] = {}
 
     @classmethod
     def prepare(
@@ -69,6 +71,7 @@ class Safeguards:
         prior_start: dict[str, Any] | None,
         control: RunControl,
         emit: EventSink,
+        retry_name: str = "retry.csv",
     ) -> Safeguards:
         """The safeguards ``options`` ask for.  A new run with ``plan_dir`` checks the plan
         (and that ``sheet_sha256`` is its sheet) and keeps a copy in ``run_dir``; a resumed run
@@ -80,10 +83,11 @@ class Safeguards:
             loaded = _approved_plan(options.plan_dir, run_dir, sheet_sha256, prior_start)
             approval = Approval(loaded)
         resume_hint = f"bulkpatch resume {run_dir}"
+        if options.simulate:  # a simulated run cannot be resumed: its simulator is gone
+            resume_hint = f"bulkpatch run {run_dir / retry_name} --simulate"
         canary = None
-        if options.canary is not None and not (
-            prior_start is not None and _canary_decided(run_dir)
-        ):
+        decided = _canary_decided(run_dir) if prior_start is not None else None
+        if options.canary is not None and decided is None:
             canary = Canary(
                 options.canary,
                 keep_going=options.canary_continue,
@@ -102,6 +106,14 @@ class Safeguards:
             budget=budget,
             approved_by=options.approved_by,
         )
+        if prior_start is not None:  # what the first session recorded stays in summary.json
+            guards._earlier = {
+                k: prior_start[k] for k in ("plan", "approved_by") if prior_start.get(k)
+            }
+            if decided is not None:
+                guards._earlier["canary"] = {
+                    k: v for k, v in decided.items() if k not in ("e", "t", "ts")
+                }
         guards._announce(prior_start is not None)
         return guards
 
@@ -166,25 +178,35 @@ class Safeguards:
         if self.canary is not None:
             await self.canary.at_end()
 
-    def exit_code(self, code: int) -> int:
-        """A canary that held and stopped the run as asked ends it with 0."""
+    def exit_code(self, code: int, outcomes: Mapping[str, int]) -> int:
+        """A canary that held and stopped the run as asked ends it with 0 -- unless a row
+        ended otherwise than ``updated``, ``unchanged`` or ``not_attempted`` (the rows the
+        canary held back): a row rejected, failed or skipped before the stop still counts."""
+        held_back_only = all(count == 0 or name in _CANARY_FINE for name, count in outcomes.items())
         if (
             self.canary is not None
             and self.canary.stopped_here
             and code == ExitCode.SOME_ROWS_NOT_OK
             and not self._control.aborted
+            and held_back_only
         ):
             return int(ExitCode.OK)
         return code
 
     def summary_fields(self) -> dict[str, Any]:
         """What summary.json records of the safeguards."""
-        fields = self.journal_fields()
+        fields = {**self.journal_fields(), **self._earlier}
         if self.canary is not None:
             fields["canary"] = self.canary.as_dict()
         if self.budget is not None:
             fields["error_budget"] = self.budget.as_dict()
         return fields
+
+
+#: Outcomes that leave a run stopped by its canary at exit 0.
+_CANARY_FINE = frozenset(
+    {Outcome.UPDATED.value, Outcome.UNCHANGED.value, Outcome.NOT_ATTEMPTED.value}
+)
 
 
 def _approved_plan(
@@ -217,9 +239,13 @@ def _approved_plan(
     return loaded
 
 
-def _canary_decided(run_dir: Path) -> bool:
+def _canary_decided(run_dir: Path) -> dict[str, Any] | None:
+    """The journal's ``canary`` line, once an earlier session decided the canary."""
     journal = run_dir / JOURNAL_NAME
     try:
-        return any(r is not None and r.get("e") == "canary" for r in iter_records(journal))
+        for record in iter_records(journal):
+            if record is not None and record.get("e") == "canary":
+                return dict(record)
     except OSError:
-        return False
+        return None
+    return None

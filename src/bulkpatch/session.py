@@ -160,6 +160,7 @@ class Session:
                 prior_start=self.prior.start if self.prior is not None else None,
                 control=self.control,
                 emit=self._emit,
+                retry_name=f"retry.{sheet.kind}",
             )
             if not options.simulate:
                 work = f"{sha}|shard {self._shard}" if self._shard else sha
@@ -457,7 +458,7 @@ class Session:
         code = exit_code_for(
             dict(self.stats.outcomes), aborted=control.aborted, left_paused=len(control.left_paused)
         )
-        code = ExitCode(self.safeguards.exit_code(code))
+        code = ExitCode(self.safeguards.exit_code(code, dict(self.stats.outcomes)))
         steps = next_steps(
             recorder.groups,
             run_dir,
