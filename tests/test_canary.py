@@ -132,6 +132,18 @@ async def test_a_sheet_with_fewer_rows_that_write_than_the_canary_is_a_canary_as
     assert len(canary["rows"]) == 3
 
 
+async def test_the_canary_rows_are_the_first_rows_of_the_sheet_give_or_take_those_in_flight(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await start_simulator(generate=200, status_weights=(("paused", 1.0),))
+    run = await run_sheet(sheet_of(tmp_path, 200), sim, monkeypatch, canary=10, concurrency=8)
+
+    assert run.code == 0, run.output
+    rows = [r["row"] for r in run.summary()["canary"]["rows"]]
+    assert len(rows) == 10
+    assert max(rows) <= 10 + 8, rows  # rows were handed out one at a time, in sheet order
+
+
 async def test_a_canary_that_held_does_not_exit_0_when_a_row_before_it_was_rejected(
     tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -76,13 +76,15 @@ async def run_pool(
     skip: Skip = lambda row: None,
     interrupted: anyio.Event | None = None,
     grace: float = 5.0,
+    batch_size: int = BATCH,
 ) -> None:
     """Feed ``items`` to ``concurrency`` workers; every row reaches ``record`` exactly once.
 
     ``stopping()`` returns why the run stops ("" while it goes on): no new row starts and the
     rest become ``not_attempted``.  When ``interrupted`` is set, rows in flight get ``grace``
     seconds to finish, then they are cancelled (they stay "sent" without "done" in the journal;
-    ``resume`` settles them by reading the campaign).
+    ``resume`` settles them by reading the campaign).  ``batch_size`` rows go to a worker at a
+    time (1 keeps the rows in flight the first ones not yet started, in sheet order).
     """
     send, receive = anyio.create_memory_object_stream[list[Job]](max_buffer_size=concurrency)
     workers: set[anyio.CancelScope] = set()
@@ -126,7 +128,7 @@ async def run_pool(
                     give_up([item])
                 else:
                     batch.append(item)
-                    if len(batch) == BATCH:
+                    if len(batch) >= batch_size:
                         await send.send(batch)
                         batch = []
             if batch:

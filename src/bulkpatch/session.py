@@ -29,7 +29,7 @@ from bulkpatch.keysfile import ResolvedKey
 from bulkpatch.options import RunOptions
 from bulkpatch.outcomes import ExitCode
 from bulkpatch.planner import PlanOptions
-from bulkpatch.pool import Job, run_pool
+from bulkpatch.pool import BATCH, Job, run_pool
 from bulkpatch.preflight import checked_sheet, own_copy
 from bulkpatch.procedure import apply_row, work_items
 from bulkpatch.recorder import Recorder
@@ -395,6 +395,8 @@ class Session:
                     record=record,
                     skip=recorder.skip,
                     interrupted=self.interrupted,
+                    # A canary takes the first rows that write: hand rows out one at a time.
+                    batch_size=1 if guards.canary is not None else BATCH,
                 )
                 await guards.at_end()
                 if control.left_paused and not self.interrupted.is_set():
