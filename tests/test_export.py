@@ -319,6 +319,31 @@ async def test_values_a_sheet_cannot_hold_exactly_are_left_empty_and_said(
     assert sim.stats()["patches_applied"] == {}
 
 
+async def test_campaigns_holding_nothing_in_the_chosen_columns_are_left_out_so_the_sheet_runs(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await start_simulator(
+        generate=4,
+        status_weights=(("paused", 1.0),),
+        overrides={
+            (ORG, WS, "cmp-000002"): {"description": None},
+            (ORG, WS, "cmp-000004"): {"description": None},
+        },
+    )
+    out = tmp_path / "live.csv"
+
+    done = await export(out, sim, monkeypatch, columns=("description",))
+
+    assert done.code == 0, done.output
+    assert [r["campaign_id"] for r in read_csv(out)] == ["cmp-000001", "cmp-000003"]
+    [said] = done.said("export_blank_rows")
+    assert "2 campaign(s)" in said
+    assert "cmp-000002, cmp-000004" in said
+    run = await run_sheet(out, sim, monkeypatch)  # untouched: runs, every row unchanged
+    assert run.code == 0, run.output
+    assert set(run.outcomes().values()) == {"unchanged"}
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -163,6 +163,7 @@ class _Tally:
         self.rows: list[list[Any]] = []
         self.empty_values = 0
         self.blank_rows = 0
+        self.blank_ids: list[str] = []
         self.formula_cells = 0
 
 
@@ -306,8 +307,13 @@ def _take(
     values = value_cells(detail, columns)
     row = campaign_row(key, detail, columns, values)
     missing = sum(1 for v in values if v is None)
+    if missing == len(columns):
+        # Nothing to run: a row that changes nothing is refused by `run`, so the untouched
+        # sheet would not run. Left out, and named.
+        tally.blank_rows += 1
+        tally.blank_ids.append(key.campaign_id)
+        return
     tally.empty_values += missing
-    tally.blank_rows += missing == len(columns)
     tally.formula_cells += sum(1 for v in row if isinstance(v, str) and is_formula(v))
     tally.rows.append(row)
 
@@ -428,7 +434,7 @@ def _finish(
         "where": [str(c) for c in where],
         "unreadable": tally.unreadable[:NAMED],
         "cells_left_empty": tally.empty_values,
-        "rows_changing_nothing": tally.blank_rows,
+        "left_out_holding_nothing": tally.blank_rows,
         "formula_cells": tally.formula_cells,
         "stop_reason": control.stop_reason or None,
         **reader.request_stats(),
@@ -465,10 +471,12 @@ def _warnings(target: Path, tally: _Tally, on_event: EventSink) -> None:
             "export_empty_cells",
         )
     if tally.blank_rows:
+        named = ", ".join(sorted(tally.blank_ids)[:NAMED])
+        more = f" and {tally.blank_rows - NAMED} more" if tally.blank_rows > NAMED else ""
         warn(
-            f"{tally.blank_rows} row(s) hold no value in any chosen column, so as written they "
-            "change nothing and `run` refuses them: fill a value in or delete those rows (or "
-            "run with --skip-invalid)",
+            f"{tally.blank_rows} campaign(s) hold no value the sheet can show in any chosen "
+            f"column and are left out (a row that changes nothing cannot run): {named}{more}. "
+            "To set a value there, add a row for it by hand",
             "export_blank_rows",
         )
     if tally.formula_cells and target.suffix.lower() == ".csv":
