@@ -144,6 +144,23 @@ def lock_run_dir(run_dir: Path) -> FileLock:
         raise storage_error("create a lock in", run_dir, exc) from None
 
 
+def is_live(run_dir: Path) -> bool:
+    """Whether a bulkpatch process is working in ``run_dir`` now (holds its lock)."""
+    try:
+        fd = os.open(run_dir / ".lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing drops a lock taken here
+    return False
+
+
 def lock_work(report_dir: Path, base_url: str, sha256: str, run_dir: Path) -> FileLock:
     """One run of a sheet against an API at a time, per report directory (one machine)."""
     digest = hashlib.sha256(f"{base_url}\0{sha256}".encode()).hexdigest()[:32]
@@ -207,8 +224,8 @@ def earlier_paused(
         if exclude is not None and run_dir == exclude:
             continue
         journal = run_dir / JOURNAL_NAME
-        if not journal.is_file():
-            continue
+        if not journal.is_file() or is_live(run_dir):
+            continue  # a run still going (another shard, say) resumes its own campaigns
         options = _journal_options(journal)
         if options.get("simulate") or str(options.get("base_url", "")).rstrip("/") != base_url:
             continue
