@@ -351,6 +351,7 @@ async def test_campaigns_holding_nothing_in_the_chosen_columns_are_left_out_so_t
         ({"columns": ("allowed_schedule", "allowed_schedule.timezone")}, "lies inside"),
         ({"statuses": ("running",)}, "--status 'running' is not one of"),
         ({"org": "org/../x"}, "--org"),
+        ({"columns": ("expect.updated_at",)}, "export writes `expect.updated_at`"),
     ],
 )
 async def test_bad_options_are_refused_before_anything_is_sent(
@@ -413,3 +414,16 @@ async def test_ctrl_c_stops_the_export_at_once_and_writes_nothing(
     assert not out.exists()
     assert "interrupted by SIGINT" in " ".join(done.said("export_stopped"))
     assert sum(sim.stats()["requests"]["GET"].values()) < 400
+
+
+async def test_an_export_named_with_an_unknown_extension_is_refused_naming_the_ones_it_writes(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await start_simulator(generate=3)
+
+    done = await export(tmp_path / "live.txt", sim, monkeypatch)
+
+    assert done.code == 2
+    assert "must end in .csv, .parquet or .xlsx" in done.output
+    assert "--format" not in done.output  # export has no such option
+    assert sim.stats()["requests_total"] == 0

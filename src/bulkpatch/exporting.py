@@ -34,7 +34,7 @@ import anyio
 
 from bulkpatch.api import Stopper
 from bulkpatch.columns import CHANGE_PATHS, suggest
-from bulkpatch.errors import UsageError
+from bulkpatch.errors import SheetError, UsageError
 from bulkpatch.events import EventSink, Notice, RunFinished, RunStarted, ignore
 from bulkpatch.filters import Condition, matches_all
 from bulkpatch.merge import get_path
@@ -87,6 +87,11 @@ def check_columns(columns: Sequence[str]) -> tuple[str, ...]:
         name = column.strip()
         if not name or name in chosen:
             continue
+        if name.startswith("expect.") or name == "updated_at":
+            raise UsageError(
+                f"--columns: `{name}` is not a change column; export writes `expect.updated_at` "
+                "and an `expect.` copy of each chosen column by itself"
+            )
         if name not in CHANGE_PATHS:
             hint = suggest(name)
             raise UsageError(
@@ -341,7 +346,13 @@ async def export_campaigns_async(
     """
     options = options or RunOptions()
     target = Path(out)
-    sheet_kind(target)  # a known extension, before anything is sent
+    try:
+        sheet_kind(target)  # a known extension, before anything is sent
+    except SheetError:
+        raise UsageError(
+            f"{target.name}: the exported sheet's name must end in .csv, .parquet or .xlsx "
+            "(export writes the format its name says)"
+        ) from None
     if not target.parent.is_dir():
         raise UsageError(f"{target.parent} is not a directory: the sheet cannot be written there")
     for name, value in (("--org", org), ("--workspace", workspace)):
