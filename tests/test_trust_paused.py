@@ -330,3 +330,46 @@ async def test_a_campaign_resumed_after_the_last_row_no_longer_reads_left_paused
         again = await run_sheet(sheet, sim, monkeypatch, mode="resume", run_dir=run.run_dir)
         assert again.outcomes() == {"a1": "updated"}
         assert sim.stats()["requests_total"] == requests
+
+
+@pytest.mark.parametrize(
+    ("status", "faults"),
+    [
+        ("active", {"fail_rate": 0.3}),  # pause, patch, resume: resumes read back
+        ("scheduled", {"fail_rate": 0.3}),  # patches read back after a 5xx
+        ("scheduled", {"fail_after_store_rate": 0.3}),  # stored, then 5xx: read back
+    ],
+)
+async def test_read_backs_answered_with_another_campaign_settle_nothing_from_it(
+    status: str,
+    faults: dict[str, float],
+    tmp_path: Path,
+    start_simulator: StartSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    names = ids(200)
+    sim = await start_simulator(
+        wrong_id_rate=0.3, overrides={(ORG, WS, c): {"status": status} for c in names}, **faults
+    )
+    sheet = write_sheet(tmp_path / "wrong.csv", campaign_rows(names, ORG, WS, **{VERSION: "11"}))
+    fake = FakeTime()
+
+    run = await run_sheet(
+        sheet,
+        sim,
+        monkeypatch,
+        pause_active=True,
+        concurrency=16,
+        max_attempts=8,
+        timing=fake.timing(),
+    )
+
+    stats = sim.stats()
+    assert stats["wrong_id_answers"] > 20, stats
+    assert stats["max_patches_per_campaign"] <= 1, stats["patches_applied"]
+    left = run.summary()["campaigns_left_paused"]
+    assert sorted(paused_now(sim, names)) == sorted(k.rsplit("/", 1)[-1] for k in left)
+    for row in run.results():
+        if row["outcome"] == "updated":  # every row said to be updated holds the change
+            value = get_path(sim.state.get((ORG, WS, row["campaign_id"])), VERSION)
+            assert value == TARGET, row

@@ -27,7 +27,7 @@ import anyio
 from bulkpatch.executor import RunControl
 from bulkpatch.merge import MISSING, get_path, holds, plain, same_value
 from bulkpatch.outcomes import Outcome
-from bulkpatch.planner import FieldChange, Patch, RowPlan
+from bulkpatch.planner import FieldChange, Patch, RowPlan, other_campaign
 from bulkpatch.recorder import describe_changes, show_value
 from bulkpatch.results import RowResult
 from bulkpatch.retries import Sent
@@ -160,6 +160,10 @@ class Canary:
         data = got.reply.data
         if not got.reply.ok or not isinstance(data, Mapping):
             row.check = f"could not read it back: {got.reply.describe()}"
+            return
+        wrong = other_campaign(data, row.change.key)
+        if wrong:
+            row.check = f"could not read it back: {wrong}"
             return
         if holds(data, row.change.changes):
             row.held = True

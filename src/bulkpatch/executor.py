@@ -26,7 +26,7 @@ import anyio
 from bulkpatch.budget import RetryBudget
 from bulkpatch.client import ApiClient
 from bulkpatch.merge import holds
-from bulkpatch.planner import Patch, PausePatchResume, PlanOptions, RowPlan
+from bulkpatch.planner import Patch, PausePatchResume, PlanOptions, RowPlan, other_campaign
 from bulkpatch.replies import Kind, Reply
 from bulkpatch.retries import (
     Check,
@@ -43,6 +43,8 @@ RESUMED_STATUSES = frozenset({"scheduled", "active"})
 #: How long a campaign this run paused is tried to be resumed while the row ends or the run is
 #: being stopped (seconds).  After the run, campaigns still paused get up to --max-outage more.
 RESUME_DEADLINE = 60.0
+#: Reads of a campaign whose answers name another campaign before a read-back gives up.
+WRONG_CAMPAIGN_READS = 3
 
 
 class Journal(Protocol):
@@ -167,10 +169,18 @@ class Executor:
     async def _look(
         self, key: CampaignKey, test: Callable[[Mapping[str, Any]], bool], policy: RetryPolicy
     ) -> ReadBack:
-        got = await self.read(key, policy)
-        if got.reply.ok and isinstance(got.reply.data, Mapping):
-            return ReadBack(Check.HOLDS if test(got.reply.data) else Check.ABSENT, got.reply)
-        return ReadBack(Check.UNCLEAR, got.reply)
+        for _ in range(WRONG_CAMPAIGN_READS):
+            got = await self.read(key, policy)
+            data = got.reply.data
+            if not (got.reply.ok and isinstance(data, Mapping)):
+                return ReadBack(Check.UNCLEAR, got.reply)
+            wrong = other_campaign(data, key)
+            if not wrong:
+                return ReadBack(Check.HOLDS if test(data) else Check.ABSENT, got.reply)
+            # Another campaign's answer says nothing of this one: read again, and if it keeps
+            # coming, nobody can tell (the row stays in doubt; nothing is taken from it).
+        unclear = Reply("GET", Kind.TRANSIENT, message=f"reading back: {wrong}")
+        return ReadBack(Check.UNCLEAR, unclear)
 
     # -- plans ---------------------------------------------------------------------------------
 

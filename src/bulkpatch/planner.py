@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from bulkpatch.columns import FULL_REPLACEMENT_OBJECTS
 from bulkpatch.merge import MISSING, get_path, merge_at, parse_instant, plain, same_value, set_at
 from bulkpatch.models import EDITABLE_STATUSES, AgentConfig, AllowedSchedule
-from bulkpatch.rows import RowChange
+from bulkpatch.rows import CampaignKey, RowChange
 
 #: ``end_timestamp`` must lie in [start + MIN_RUN, start + MAX_RUN].
 MIN_RUN = timedelta(seconds=120)
@@ -178,7 +178,12 @@ def answer_problem(current: Any, change: RowChange) -> str:
     """Why the GET's answer cannot be this row's campaign ("" when it can)."""
     if not isinstance(current, Mapping):
         return "GET: the answer was not a campaign (not a JSON object); nothing was sent"
-    key = change.key
+    wrong = other_campaign(current, change.key)
+    return f"GET: {wrong}; nothing was sent" if wrong else ""
+
+
+def other_campaign(current: Mapping[str, Any], key: CampaignKey) -> str:
+    """Why ``current`` is not campaign ``key`` ("" when it may be): an id it names differs."""
     for name, wanted in (
         ("campaign_id", key.campaign_id),
         ("org_id", key.org_id),
@@ -186,10 +191,7 @@ def answer_problem(current: Any, change: RowChange) -> str:
     ):
         got = current.get(name)
         if got is not None and got != wanted:
-            return (
-                f"GET: the API answered with {name} {str(got)[:128]!r}, not {wanted!r}; "
-                "nothing was sent"
-            )
+            return f"the API answered with {name} {str(got)[:128]!r}, not {wanted!r}"
     return ""
 
 
