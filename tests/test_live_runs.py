@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bulkpatch.journal import FORMAT, JOURNAL_NAME
 from bulkpatch.rundir import earlier_paused, is_live, lock_run_dir
 
@@ -36,3 +38,15 @@ def test_campaigns_paused_by_a_run_still_going_are_not_named_until_it_stops(
         held.release()
     assert not is_live(shard)  # killed, say: now its campaigns are named
     assert earlier_paused(tmp_path, base_url=BASE) == {"org/ws/cmp-1": str(shard)}
+
+
+def test_a_run_given_by_a_relative_path_is_not_its_own_earlier_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = tmp_path / "reports"
+    run_dir = cut_off_run(reports, "sheet-20261201T000000Z")
+    monkeypatch.chdir(tmp_path)
+    relative = Path("reports") / run_dir.name
+    assert earlier_paused(Path("reports"), base_url=BASE, exclude=relative) == {}
+    assert earlier_paused(reports, base_url=BASE, exclude=relative) == {}
+    assert earlier_paused(reports, base_url=BASE) == {"org/ws/cmp-1": str(run_dir)}

@@ -437,3 +437,20 @@ async def test_a_full_disk_at_any_report_file_gives_a_clear_message_and_leaves_n
     assert_applied_once(sim, names)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["outcomes"]["updated"] == len(names)
+
+
+def test_results_that_cannot_be_cleaned_up_in_a_refusing_directory_leave_the_first_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bulkpatch.reports import RESULT_COLUMNS, OrderedResults
+
+    results = OrderedResults(tmp_path / "results.csv", iter([1, 2]), RESULT_COLUMNS)
+    real_unlink = Path.unlink
+
+    def refuse(self: Path, missing_ok: bool = False) -> None:
+        if self.parent == tmp_path:
+            raise PermissionError(1, "Operation not permitted", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    results.abandon()  # an immutable run directory: the clean-up fails quietly

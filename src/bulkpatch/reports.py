@@ -138,7 +138,8 @@ class OrderedResults:
         with contextlib.suppress(OSError):  # a full disk fails the flush that close does
             if not self._file.closed:
                 self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a directory that refuses writes refuses this too
+            self._tmp.unlink(missing_ok=True)
 
 
 def csv_to_parquet(csv_path: Path, parquet_path: Path) -> None:

@@ -220,8 +220,9 @@ def earlier_paused(
         entries = sorted(p for p in report_dir.iterdir() if p.is_dir())
     except OSError:
         return found
+    skip = exclude.resolve() if exclude is not None else None
     for run_dir in entries:
-        if exclude is not None and run_dir == exclude:
+        if skip is not None and run_dir.resolve() == skip:  # the run itself, however named
             continue
         journal = run_dir / JOURNAL_NAME
         if not journal.is_file() or is_live(run_dir):
