@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
+from bulkpatch.errors import BusyError
 from bulkpatch.journal import FORMAT, JOURNAL_NAME
-from bulkpatch.rundir import earlier_paused, is_live, lock_run_dir
+from bulkpatch.rundir import earlier_paused, is_live, lock_run_dir, lock_work, same_api
+from runs import StartSimulator, campaign_rows, run_sheet, write_sheet
 
 BASE = "http://127.0.0.1:9/api/scheduling"
 
@@ -50,3 +53,41 @@ def test_a_run_given_by_a_relative_path_is_not_its_own_earlier_run(
     assert earlier_paused(Path("reports"), base_url=BASE, exclude=relative) == {}
     assert earlier_paused(reports, base_url=BASE, exclude=relative) == {}
     assert earlier_paused(reports, base_url=BASE) == {"org/ws/cmp-1": str(run_dir)}
+
+
+def test_the_same_api_written_another_way_is_the_same_api_for_the_run_lock(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    held = lock_work(tmp_path, "http://127.0.0.1:8080/api/scheduling", "sha", tmp_path / "a")
+    try:
+        for other in ("http://localhost:8080/api/scheduling/", "HTTP://[::1]:8080/api/scheduling"):
+            with pytest.raises(BusyError, match="already applying this sheet"):
+                lock_work(tmp_path, other, "sha", tmp_path / "b")
+        lock_work(tmp_path, "http://127.0.0.1:8081/api/scheduling", "sha", tmp_path / "b").release()
+    finally:
+        held.release()
+    assert same_api("https://Apps.Sarvam.ai:443/api/scheduling/") == (
+        "https://apps.sarvam.ai/api/scheduling"
+    )
+
+
+async def test_a_plan_of_a_sheet_being_applied_is_not_held_back(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [f"c{i}" for i in range(5)]
+    sim = await start_simulator(overrides={("o", "w", c): {"status": "paused"} for c in names})
+    sheet = write_sheet(tmp_path / "s.csv", campaign_rows(names, "o", "w", name="Planned"))
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    sha = hashlib.sha256(sheet.read_bytes()).hexdigest()
+    held = lock_work(reports, sim.base_url, sha, reports / "a-run")  # a run of it is going on
+    try:
+        plan = await run_sheet(sheet, sim, monkeypatch, mode="plan", report_dir=reports)
+        assert plan.code == 0, plan.output
+        run = await run_sheet(sheet, sim, monkeypatch, report_dir=reports)
+        assert run.code == 2, run.output  # a second run is still refused
+        assert "already applying this sheet" in run.output
+    finally:
+        held.release()

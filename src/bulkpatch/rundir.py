@@ -23,9 +23,11 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bulkpatch.errors import BusyError, StorageError
 from bulkpatch.journal import JOURNAL_NAME, read_journal
+from bulkpatch.urls import is_loopback
 
 #: Characters of the sheet's stem kept in a run directory's name.
 STEM_CHARS = 80
@@ -161,9 +163,26 @@ def is_live(run_dir: Path) -> bool:
     return False
 
 
+def same_api(base_url: str) -> str:
+    """``base_url`` as one text for every way of writing the same API: the scheme and host in
+    lower case, the default port and a trailing slash dropped, every loopback name alike."""
+    try:
+        parts = urlsplit(base_url.strip())
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:
+        return base_url
+    scheme = parts.scheme.lower()
+    if is_loopback(host):
+        host = "loopback"
+    if port == {"http": 80, "https": 443}.get(scheme):
+        port = None
+    return f"{scheme}://{host}{f':{port}' if port else ''}{parts.path.rstrip('/')}"
+
+
 def lock_work(report_dir: Path, base_url: str, sha256: str, run_dir: Path) -> FileLock:
     """One run of a sheet against an API at a time, per report directory (one machine)."""
-    digest = hashlib.sha256(f"{base_url}\0{sha256}".encode()).hexdigest()[:32]
+    digest = hashlib.sha256(f"{same_api(base_url)}\0{sha256}".encode()).hexdigest()[:32]
     locks = report_dir / LOCKS_DIR
     try:
         locks.mkdir(exist_ok=True)
@@ -221,6 +240,7 @@ def earlier_paused(
     except OSError:
         return found
     skip = exclude.resolve() if exclude is not None else None
+    api = same_api(base_url)
     for run_dir in entries:
         if skip is not None and run_dir.resolve() == skip:  # the run itself, however named
             continue
@@ -228,7 +248,7 @@ def earlier_paused(
         if not journal.is_file() or is_live(run_dir):
             continue  # a run still going (another shard, say) resumes its own campaigns
         options = _journal_options(journal)
-        if options.get("simulate") or str(options.get("base_url", "")).rstrip("/") != base_url:
+        if options.get("simulate") or same_api(str(options.get("base_url", ""))) != api:
             continue
         last = _last_record(journal)
         if last is not None and last.get("e") == "end":

@@ -164,7 +164,8 @@ class Session:
             )
             if not options.simulate:
                 work = f"{sha}|shard {self._shard}" if self._shard else sha
-                self._locks.append(lock_work(options.report_dir, base_url, work, self.run_dir))
+                if self.mode != "plan":  # a plan only reads: it holds no run back
+                    self._locks.append(lock_work(options.report_dir, base_url, work, self.run_dir))
                 self._earlier = earlier_paused(
                     options.report_dir, base_url=base_url, exclude=self.run_dir
                 )
