@@ -28,10 +28,9 @@ def first_command(tmp_path: Path, *more: str) -> subprocess.CompletedProcess[str
             "-m",
             "bulkpatch",
             *args,
-            "--report-dir",
-            str(tmp_path / "reports"),
             *more,
         ],
+        cwd=tmp_path,  # the run directory goes to ./reports, as in the README
         env=env,
         capture_output=True,
         text=True,
@@ -63,6 +62,7 @@ def test_the_summary_ends_with_what_to_do_next_and_where_the_report_is(tmp_path:
 
     assert done.returncode == 1  # some rows were skipped
     run_dir = run_dir_of(tmp_path)
+    shown = run_dir.relative_to(tmp_path)  # as the run prints it: under ./reports
     active, gone = skipped(run_dir)
     assert active > 0
     assert gone > 0
@@ -70,10 +70,10 @@ def test_the_summary_ends_with_what_to_do_next_and_where_the_report_is(tmp_path:
     tail = lines[lines.index(next(line for line in lines if line.startswith("requests "))) + 1 :]
     assert tail == [
         f"{active} skipped (campaign is active): pause, update and resume them with:",
-        f"    bulkpatch run {run_dir}/retry.csv --pause-active --simulate",
+        f"    bulkpatch run {shown}/retry.csv --pause-active --simulate",
         f"    ({FRESH_SIMULATOR})",
         f"{gone} skipped (campaign ended or cancelled): nothing to do",
-        f"reports in {run_dir}: report.html, results.csv, retry.csv",
+        f"reports in {shown}: report.html, results.csv, retry.csv",
     ]
     assert done.stdout == ""
 
@@ -84,9 +84,10 @@ def test_quiet_says_only_where_the_run_and_its_reports_are(tmp_path: Path, flag:
 
     assert done.returncode == 1
     run_dir = run_dir_of(tmp_path)
+    shown = run_dir.relative_to(tmp_path)  # as the run prints it: under ./reports
     assert done.stderr.splitlines() == [
-        f"run directory: {run_dir}",
-        f"reports in {run_dir}: report.html, results.csv, retry.csv",
+        f"run directory: {shown}",
+        f"reports in {shown}: report.html, results.csv, retry.csv",
     ]
     assert done.stdout == ""
 
@@ -96,15 +97,16 @@ def test_json_carries_the_next_steps_and_the_report_as_data(tmp_path: Path) -> N
 
     data = json.loads(done.stdout)
     run_dir = run_dir_of(tmp_path)
+    shown = run_dir.relative_to(tmp_path)  # as the run prints it: under ./reports
     active, gone = skipped(run_dir)
-    assert data["report"] == str(run_dir / "report.html")
+    assert data["report"] == str(shown / "report.html")
     assert data["next_steps"] == [
         {
             "rows": active,
             "outcome": "skipped",
             "reason": "campaign is active",
             "advice": "pause, update and resume them",
-            "command": f"bulkpatch run {run_dir}/retry.csv --pause-active --simulate",
+            "command": f"bulkpatch run {shown}/retry.csv --pause-active --simulate",
             "note": FRESH_SIMULATOR,
         },
         {

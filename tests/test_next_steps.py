@@ -3,10 +3,13 @@ the exact command for it.  Pure: groups in, steps and lines out."""
 
 from __future__ import annotations
 
+import json
+import shlex
 from pathlib import Path
 
 from bulkpatch.cli.display import STEP_LINES, next_step_lines
 from bulkpatch.summary import FRESH_SIMULATOR, ReasonGroup, next_steps, reason_group
+from runs import StartSimulator, bulkpatch
 
 RUN_DIR = Path("reports/sheet-20261201T031528Z")
 ACTIVE = reason_group(
@@ -157,3 +160,53 @@ def test_groups_are_sorted_by_rows_then_by_name() -> None:
     a = ReasonGroup("rejected", "a", "read")
     b = ReasonGroup("rejected", "b", "read")
     assert [s.label for s in next_steps({b: 2, a: 2, ENDED: 3}, RUN_DIR)] == [ENDED.label, "a", "b"]
+
+
+def test_the_run_commands_repeat_what_reaches_the_same_campaigns_and_never_a_key() -> None:
+    from bulkpatch.options import RunOptions
+    from bulkpatch.summary import carried_options
+
+    options = RunOptions(
+        base_url="http://127.0.0.1:8080/api/scheduling",
+        org="org a",
+        workspace="ws-1",
+        api_key_env="MY_KEY",
+        fmt="csv",
+    )
+    assert carried_options(options) == (
+        " --base-url http://127.0.0.1:8080/api/scheduling --org 'org a' --workspace ws-1"
+        " --api-key-env MY_KEY"
+    )
+    assert " --format csv" in carried_options(options, planning=True)
+    assert carried_options(RunOptions()) == ""  # the defaults need not be said
+    assert carried_options(RunOptions(simulate=True, org="o")) == " --org o"
+
+
+async def test_a_next_step_command_run_as_printed_reaches_the_same_campaigns(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    names = [f"c{i}" for i in range(6)]
+    sim = await start_simulator(
+        overrides={
+            ("org-n", "ws-n", c): {"status": "active" if i % 2 else "paused"}
+            for i, c in enumerate(names)
+        }
+    )
+    sheet = tmp_path / "noorg.csv"
+    sheet.write_text("campaign_id,name\n" + "".join(f"{c},Next {c}\n" for c in names))
+    common = ["--base-url", sim.base_url, "--report-dir", tmp_path / "r"]
+    first = await bulkpatch(
+        "run", sheet, "--org", "org-n", "--workspace", "ws-n", *common, "--json",
+        api_key=sim.config.api_key,
+    )  # fmt: skip
+    assert first.returncode == 1, first.stderr.decode()
+    [step] = json.loads(first.stdout)["next_steps"]
+    argv = shlex.split(step["command"])
+    assert argv[:2] == ["bulkpatch", "run"]
+    assert "--org" in argv
+    assert sim.base_url in argv
+
+    again = await bulkpatch(*argv[1:], api_key=sim.config.api_key)
+
+    assert again.returncode == 0, again.stderr.decode()
+    assert all(sim.state.get(("org-n", "ws-n", c))["name"] == f"Next {c}" for c in names)

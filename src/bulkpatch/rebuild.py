@@ -42,7 +42,7 @@ from bulkpatch.rows import CampaignKey
 from bulkpatch.rundir import lock_run_dir, storage_error
 from bulkpatch.shards import parse_shard
 from bulkpatch.sheet import Sheet, copy_rows, file_sha256, open_sheet
-from bulkpatch.summary import NextStep, ReasonGroup, next_steps, reason_group
+from bulkpatch.summary import NextStep, ReasonGroup, carried_options, next_steps, reason_group
 from bulkpatch.validation import check_sheet, iter_verdicts
 
 RESULTS_NAME = "results.csv"
@@ -232,7 +232,12 @@ def _rebuild(folder: Path, journal: Path) -> Rebuilt:
     retry_name = f"retry.{sheet.kind}"
     written.append(copy_rows(sheet, retry_rows, folder / retry_name).path)
     steps = next_steps(
-        groups, folder, retry_name=retry_name, simulated=options.simulate, resumable=True
+        groups,
+        folder,
+        retry_name=retry_name,
+        simulated=options.simulate,
+        resumable=True,
+        carry=carried_options(options),
     )
     return Rebuilt(
         run_dir=folder,

@@ -54,7 +54,13 @@ from bulkpatch.safeguards import Safeguards
 from bulkpatch.shards import Shard, parse_shard
 from bulkpatch.sheet import Sheet, snapshot_sheet
 from bulkpatch.stats import RunStats
-from bulkpatch.summary import RunSummary, exit_code_for, next_steps, summary_data
+from bulkpatch.summary import (
+    RunSummary,
+    carried_options,
+    exit_code_for,
+    next_steps,
+    summary_data,
+)
 from bulkpatch.target import Lanes, api_target, build_lanes, read_keys
 from bulkpatch.timing import Timing
 from bulkpatch.urls import check_base_url
@@ -470,6 +476,7 @@ class Session:
             resumable=self.mode != "plan",
             mode=self.mode,
             sheet=self.sheet_path,
+            carry=carried_options(options, planning=self.mode == "plan"),
         )
         data = summary_data(
             mode=self.mode,

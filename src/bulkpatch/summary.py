@@ -117,6 +117,30 @@ class NextStep:
         }
 
 
+def carried_options(options: RunOptions, *, planning: bool = False) -> str:
+    """The options a run's next commands must repeat to reach the same campaigns the same way
+    (where they are, which API, which key; the sheet's format after a plan), ready to append to
+    a command line: `` --base-url URL --org ORG``.  Never a key itself."""
+    from bulkpatch.options import DEFAULT_KEY_ENV
+    from bulkpatch.urls import DEFAULT_BASE_URL
+
+    pairs: list[tuple[str, object]] = []
+    if not options.simulate and options.base_url.rstrip("/") != DEFAULT_BASE_URL.rstrip("/"):
+        pairs.append(("--base-url", options.base_url))
+    pairs += [("--org", options.org), ("--workspace", options.workspace)]
+    if planning:  # the sheet itself again (a retry file is named for its format)
+        pairs += [("--format", options.fmt), ("--sheet-name", options.sheet_name)]
+    if options.keys_file is not None:
+        pairs.append(("--keys-file", options.keys_file))
+    elif options.api_key_file is not None:
+        pairs.append(("--api-key-file", options.api_key_file))
+    elif options.api_key_env != DEFAULT_KEY_ENV and not options.simulate:
+        pairs.append(("--api-key-env", options.api_key_env))
+    if options.report_dir.resolve() != Path("reports").resolve():
+        pairs.append(("--report-dir", options.report_dir))
+    return "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in pairs if value)
+
+
 def next_steps(
     groups: Mapping[ReasonGroup, int],
     run_dir: Path,
@@ -127,6 +151,7 @@ def next_steps(
     mode: str = "run",
     sheet: Path | None = None,
     limit: int = MAX_STEPS,
+    carry: str = "",
 ) -> list[NextStep]:
     """The groups, most rows first, each with what to do about it and the command for it; past
     ``limit`` groups, the rest are folded into one last step.
@@ -135,7 +160,7 @@ def next_steps(
     succeed, as the sheet had it) or resume the run; after ``plan`` (``mode="plan"``) they take
     ``sheet``.  Under ``--simulate`` a command runs against a fresh simulator, and its step says
     so in ``note``; a simulated run is not resumed (its simulator is gone), its rows are run
-    again.
+    again.  ``carry`` (:func:`carried_options`) is appended to each ``run`` command.
     """
     planning = mode == "plan"
     sim = " --simulate" if simulated else ""
@@ -159,9 +184,9 @@ def next_steps(
         if command == "run-retry":
             extra = " --pause-active" if group.action == "retry-pause-active" or pausing else ""
             command = (
-                (f"bulkpatch run {target}{extra}{sim}" if target else None)
+                (f"bulkpatch run {target}{extra}{sim}{carry}" if target else None)
                 if planning
-                else f"bulkpatch run {retry}{extra}{sim}"
+                else f"bulkpatch run {retry}{extra}{sim}{carry}"
             )
         elif command == "resume":
             command = f"bulkpatch resume {shlex.quote(str(run_dir))}"
