@@ -210,3 +210,22 @@ async def test_a_next_step_command_run_as_printed_reaches_the_same_campaigns(
 
     assert again.returncode == 0, again.stderr.decode()
     assert all(sim.state.get(("org-n", "ws-n", c))["name"] == f"Next {c}" for c in names)
+
+
+def test_a_session_that_sent_nothing_shows_no_latency_rather_than_none(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from bulkpatch.cli.display import ConsoleDisplay
+    from bulkpatch.events import RunFinished
+    from bulkpatch.summary import RunSummary
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=160)
+    display = ConsoleDisplay(console, console, quiet=False, json_out=False)
+    data = {"requests": {"total": 0, "by_method": {}}, "latency": {"p50_ms": None}}
+    display(RunFinished(RunSummary(tmp_path, "resume", 0, {"updated": 3}, data=data)))
+    text = buffer.getvalue()
+    assert "requests 0 ()" in text
+    assert "None" not in text

@@ -312,8 +312,12 @@ class ConsoleDisplay:
             f"({', '.join(f'{m} {n:,}' for m, n in sorted(by_method.items()))}); "
             f"retries {data.get('retries', 0):,}; 429s {data.get('throttled_429', 0):,}; "
             f"{data.get('achieved_rate', 0.0):.1f} req/s; "
-            f"latency p50 {lat.get('p50_ms')} ms, p95 {lat.get('p95_ms')} ms; "
-            f"{data.get('duration_s', 0.0):.1f} s",
+            + (
+                f"latency p50 {lat.get('p50_ms')} ms, p95 {lat.get('p95_ms')} ms; "
+                if lat.get("p50_ms") is not None
+                else ""
+            )
+            + f"{data.get('duration_s', 0.0):.1f} s",
             highlight=False,
             markup=False,
             soft_wrap=True,
