@@ -278,13 +278,19 @@ async def test_403s_from_three_campaigns_in_a_row_stop_the_run_as_a_refused_key(
     )  # fmt: skip
     assert done.returncode == 3, done.stderr.decode()
     run_dir = only_run_dir(reports)
-    outcomes = {c: r["outcome"] for c, r in results_of(run_dir).items()}
-    assert [outcomes[c] for c in names[:3]] == ["rejected"] * 3
-    assert {outcomes[c] for c in names[3:]} == {"not_attempted"}
+    rows = results_of(run_dir)
+    # The three 403s were the key's refusal, not their campaigns': not_attempted, like the rest.
+    assert {r["outcome"] for r in rows.values()} == {"not_attempted"}
+    assert "the API refused the API key" in rows[names[0]]["reason"]
     err = done.stderr.decode()
     assert "the API refused the API key (HTTP 403 for 3 different campaigns in a row" in err
     assert f"bulkpatch resume {run_dir}" in err
     assert sim.stats()["requests_total"] == 3
+
+    sim.faults.forbid = frozenset()  # the key is fixed: resume applies every row
+    again = await bulkpatch("resume", run_dir, api_key=sim.config.api_key)
+    assert again.returncode == 0, again.stderr.decode()
+    assert {r["outcome"] for r in results_of(run_dir).values()} == {"updated"}
 
 
 async def test_a_success_between_403s_keeps_the_key_trusted(

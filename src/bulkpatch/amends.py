@@ -1,5 +1,6 @@
 """Rows whose result changes after it was recorded: a campaign left paused that the run resumed
-after all (when it tried again after the last row).
+after all (when it tried again after the last row), or a row whose 403 turned out to be the key's
+refusal (it is not the campaign's: the row is ``not_attempted``, and ``resume`` tries it again).
 
 A row is recorded -- its ``done`` line, its line of ``results.csv``, its count -- as soon as it
 ends, so that memory stays flat and the journal is current.  If the campaign it left paused is
@@ -56,30 +57,43 @@ class Amends:
         recorder: _Recorded,
     ) -> None:
         """These campaigns were resumed after their rows were recorded: amend the rows."""
-        groups: dict[ReasonGroup, int] = recorder.groups
         for key in keys:
             old = self._left.pop(key, None)
             if old is None:
                 continue
             new = resumed_later(old)
-            if new is old:
-                continue
-            record = result_record(new)
-            self.records[new.row] = record
-            if journal is not None:
-                journal.write("done", flush=False, before=new.before, **record)
-            stats.outcomes[old.outcome.value] -= 1
-            stats.outcomes[new.outcome.value] += 1
-            if not old.outcome.ok:
-                group = reason_group(old.outcome.value, old.reason)
-                groups[group] -= 1
-                if groups[group] <= 0:
-                    del groups[group]
-            if new.outcome.ok:
-                recorder.retry_rows.discard(new.row)
-            else:
-                group = reason_group(new.outcome.value, new.reason)
-                groups[group] = groups.get(group, 0) + 1
+            if new is not old:
+                self.replace(old, new, journal=journal, stats=stats, recorder=recorder)
+
+    def replace(
+        self,
+        old: RowResult,
+        new: RowResult,
+        *,
+        journal: _Journal | None,
+        stats: RunStats,
+        recorder: _Recorded,
+    ) -> None:
+        """Give a recorded row a new result: a new ``done`` line (the journal's last word for
+        the row, which ``resume`` follows), the counts and groups moved, the report line kept
+        for :func:`rewrite_rows`."""
+        groups: dict[ReasonGroup, int] = recorder.groups
+        record = result_record(new)
+        self.records[new.row] = record
+        if journal is not None:
+            journal.write("done", flush=False, before=new.before, **record)
+        stats.outcomes[old.outcome.value] -= 1
+        stats.outcomes[new.outcome.value] += 1
+        if not old.outcome.ok:
+            group = reason_group(old.outcome.value, old.reason)
+            groups[group] -= 1
+            if groups[group] <= 0:
+                del groups[group]
+        if new.outcome.ok:
+            recorder.retry_rows.discard(new.row)
+        else:
+            group = reason_group(new.outcome.value, new.reason)
+            groups[group] = groups.get(group, 0) + 1
 
 
 def rewrite_rows(path: Path, records: Mapping[int, Mapping[str, Any]]) -> None:

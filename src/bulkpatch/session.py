@@ -25,6 +25,7 @@ from bulkpatch.errors import (
 from bulkpatch.events import EventSink, Notice, RunFinished, RunStarted
 from bulkpatch.executor import Executor, RunControl
 from bulkpatch.journal import JOURNAL_NAME, JournalState, JournalWriter, begin_journal
+from bulkpatch.keyrefusal import ForbiddenRows
 from bulkpatch.keysfile import ResolvedKey
 from bulkpatch.options import RunOptions
 from bulkpatch.outcomes import ExitCode
@@ -108,6 +109,8 @@ class Session:
         #: Rows that left a campaign paused, amended if it is resumed after the last row.
         self._amends = Amends()
         self.safeguards = Safeguards(control=self.control, emit=on_event)
+        self._forbidden = ForbiddenRows()
+        self._recorder: Recorder | None = None
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -258,6 +261,7 @@ class Session:
             on_event=self._emit,
             plan_mode=plan_mode,
         )
+        self._recorder = recorder
         try:
             target = api_target(self.options, self._api_key, check.keys, self._org_keys)
             async with target as (base_url, api_key):
@@ -275,6 +279,10 @@ class Session:
         self._notice("error", f"stopping: {reason}", "outage")
 
     def _key_refused(self, lane: Lane, why: str) -> None:
+        if self._recorder is not None:
+            self._forbidden.key_refused(
+                lane, self._amends, journal=self.journal, stats=self.stats, recorder=self._recorder
+            )
         lanes = self._lanes
         if lanes is not None and lanes.several:
             # Only this key's rows stop; the other orgs go on.  The run ends with exit 3.
@@ -378,6 +386,8 @@ class Session:
                 return result
 
             def record(result: RowResult, fresh: bool) -> None:
+                if fresh:
+                    result = self._forbidden.check(result, lanes)
                 self._amends.note(result, control.left_paused)
                 try:
                     recorder.record(result, fresh=fresh)
