@@ -95,6 +95,7 @@ class Session:
         self._lane: Lane | None = None
         self._lanes: Lanes | None = None
         self._shard: Shard | None = None
+        self._sheet_rows = 0
         self._org_keys: dict[str, ResolvedKey] = {}
         self._sent_writes = prior is not None
         #: Why a report file could not be written during the run ("" while all is well).
@@ -151,7 +152,7 @@ class Session:
                 )
                 if moved:
                     self._notice("info", moved, "sheet_changed")
-            check = checked_sheet(sheet, options, self.mode, self._org_keys)
+            check = checked_sheet(sheet, options, self.mode, self._org_keys, self._shard)
             self.safeguards = Safeguards.prepare(
                 self.mode,
                 options,
@@ -200,7 +201,10 @@ class Session:
         run_dir = self.run_dir
         assert run_dir is not None
         started = datetime.now(UTC)
-        self.stats.rows_total = check.rows
+        # A shard counts its own rows (progress, start lines, summary); the sheet's are kept too.
+        self._sheet_rows = check.rows
+        rows = check.shard_rows if check.shard_rows is not None else check.rows
+        self.stats.rows_total = rows
         plan_mode = self.mode == "plan"
         if not plan_mode:
             try:
@@ -214,7 +218,7 @@ class Session:
                 resumed=self.prior is not None,
                 sheet=self.sheet_path,
                 sha256=sha,
-                rows=check.rows,
+                rows=rows,
                 options=options.for_journal(),
                 safeguards=self.safeguards.journal_fields(),
             )
@@ -230,7 +234,7 @@ class Session:
             RunStarted(
                 run_dir=run_dir,
                 mode=self.mode,
-                rows=check.rows,
+                rows=rows,
                 resumed=self.prior is not None,
                 target_rate=options.rate,
                 simulated=options.simulate,
@@ -481,6 +485,7 @@ class Session:
             steps=steps,
             code=int(code),
         )
+        data["sheet_rows"] = self._sheet_rows
         data.update(self.safeguards.summary_fields())
         formula_notes = close_reports(
             self.mode,
