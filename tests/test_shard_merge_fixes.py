@@ -98,9 +98,8 @@ async def test_merge_refuses_shards_of_different_splits_before_writing(
     half = await run_shard(sheet, sim, monkeypatch, "1/2", tmp_path / "rs2")
     quarter = await run_shard(sheet, sim, monkeypatch, "2/4", tmp_path / "rs")
 
-    done = await bulkpatch("merge", half, quarter, "--out", tmp_path / "m")
-    assert done.returncode == 2, done.stderr.decode()
-    assert b"split the sheet differently (N=2, N=4)" in done.stderr
+    with pytest.raises(UsageError, match=r"split the sheet differently \(N=2, N=4\)"):
+        merge_run_dirs([half, quarter], tmp_path / "m")  # a usage error: exit 2
     assert not (tmp_path / "m").exists()
 
 
