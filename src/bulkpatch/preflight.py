@@ -14,6 +14,7 @@ from bulkpatch.errors import InvalidSheetError, JournalError, UsageError
 from bulkpatch.journal import JournalState
 from bulkpatch.keysfile import ResolvedKey
 from bulkpatch.options import RunOptions
+from bulkpatch.shards import Shard
 from bulkpatch.sheet import Sheet, file_sha256, open_sheet
 from bulkpatch.validation import SheetCheck, check_sheet
 
@@ -48,15 +49,21 @@ def own_copy(
 
 
 def checked_sheet(
-    sheet: Sheet, options: RunOptions, mode: str, org_keys: Mapping[str, ResolvedKey]
+    sheet: Sheet,
+    options: RunOptions,
+    mode: str,
+    org_keys: Mapping[str, ResolvedKey],
+    shard: Shard | None = None,
 ) -> SheetCheck:
-    """Check every row once; raise when the sheet must not run as asked (nothing sent)."""
+    """Check every row once; raise when the sheet must not run as asked (nothing sent).  With a
+    ``shard``, the same pass counts its rows (:attr:`SheetCheck.shard_rows`)."""
     check = check_sheet(
         sheet,
         org=options.org,
         workspace=options.workspace,
         no_read=options.no_read,
         collect_keys=options.simulate or bool(org_keys),
+        holds=shard.holds if shard is not None else None,
     )
     if check.header_problems:
         raise InvalidSheetError(

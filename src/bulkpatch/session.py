@@ -102,6 +102,7 @@ class Session:
         self._lane: Lane | None = None
         self._lanes: Lanes | None = None
         self._shard: Shard | None = None
+        self._sheet_rows = 0
         self._org_keys: dict[str, ResolvedKey] = {}
         self._sent_writes = prior is not None
         #: Why a report file could not be written during the run ("" while all is well).
@@ -160,7 +161,7 @@ class Session:
                 )
                 if moved:
                     self._notice("info", moved, "sheet_changed")
-            check = checked_sheet(sheet, options, self.mode, self._org_keys)
+            check = checked_sheet(sheet, options, self.mode, self._org_keys, self._shard)
             self.safeguards = Safeguards.prepare(
                 self.mode,
                 options,
@@ -211,7 +212,10 @@ class Session:
         run_dir = self.run_dir
         assert run_dir is not None
         started = datetime.now(UTC)
-        self.stats.rows_total = check.rows
+        # A shard counts its own rows (progress, start lines, summary); the sheet's are kept too.
+        self._sheet_rows = check.rows
+        rows = check.shard_rows if check.shard_rows is not None else check.rows
+        self.stats.rows_total = rows
         plan_mode = self.mode == "plan"
         if not plan_mode:
             try:
@@ -225,7 +229,7 @@ class Session:
                 resumed=self.prior is not None,
                 sheet=self.sheet_path,
                 sha256=sha,
-                rows=check.rows,
+                rows=rows,
                 options=options.for_journal(),
                 safeguards=self.safeguards.journal_fields(),
             )
@@ -241,7 +245,7 @@ class Session:
             RunStarted(
                 run_dir=run_dir,
                 mode=self.mode,
-                rows=check.rows,
+                rows=rows,
                 resumed=self.prior is not None,
                 target_rate=options.rate,
                 simulated=options.simulate,
@@ -502,6 +506,7 @@ class Session:
             steps=steps,
             code=int(code),
         )
+        data["sheet_rows"] = self._sheet_rows
         data.update(self.safeguards.summary_fields())
         formula_notes = close_reports(
             self.mode,

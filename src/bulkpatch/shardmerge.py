@@ -1,9 +1,15 @@
 """``bulkpatch merge``: the run directories of a sheet's shards, as one.
 
 Each shard's ``results.csv`` is in sheet order and holds only its own rows, so the merged file is
-a k-way merge on the row number (memory stays flat).  ``retry.*`` is the sheet's own rows that did
-not succeed in any shard; ``summary.json`` adds the shards' counts up.  Directories from different
-sheets (sha256), or two directories for the same shard, are refused.
+a k-way merge on the row number, walked along the sheet's own copy (memory stays flat).  A row of
+the sheet that no directory reports (its shard is not among them) is reported ``not_attempted``
+with the shard it belongs to, and the merge exits 3: it is not finished.  Directories from
+different sheets (sha256), split differently (another N), or two for the same shard, are refused.
+
+``retry.*`` holds the sheet's rows that finished not OK; rows a shard has still to do (it stopped,
+or left a campaign paused, or is missing) are not in it: their next step resumes or runs that
+shard, so that following every next step applies each row once.  ``summary.json`` adds the
+shards' counts up.
 """
 
 from __future__ import annotations
@@ -11,8 +17,9 @@ from __future__ import annotations
 import csv
 import heapq
 import json
+import shlex
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,17 +29,37 @@ from bulkpatch.errors import UsageError
 from bulkpatch.journal import JOURNAL_NAME, read_journal
 from bulkpatch.outcomes import ExitCode, Outcome
 from bulkpatch.reports import RESULT_COLUMNS, atomic_text, report_cell, write_json
+from bulkpatch.results import not_attempted, result_record
+from bulkpatch.rows import CampaignKey
+from bulkpatch.shards import Shard, parse_shard, shard_of
 from bulkpatch.sheet import copy_rows, open_sheet
-from bulkpatch.summary import NextStep, ReasonGroup, next_steps, reason_group
+from bulkpatch.summary import NextStep, ReasonGroup, exit_code_for, next_steps, reason_group
+from bulkpatch.validation import iter_verdicts
 from bulkpatch.version import __version__
+
+#: What a missing shard's step says of its command.
+SAME_OPTIONS = (
+    "give it the options the other shards ran with (base URL, keys file, rate, rate store)"
+)
 
 
 @dataclass(frozen=True)
 class ShardDir:
     path: Path
     sha256: str
-    shard: str | None
+    shard: Shard | None
     summary: dict[str, Any]
+    options: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return str(self.shard) if self.shard else "(not sharded)"
+
+    @property
+    def stopped(self) -> bool:
+        """The shard stopped before its end or left a campaign paused: it is to be resumed."""
+        code = self.summary.get("exit_code")
+        return code == ExitCode.ABORTED or bool(self.summary.get("campaigns_left_paused"))
 
 
 def _read_dir(path: Path) -> ShardDir:
@@ -48,95 +75,195 @@ def _read_dir(path: Path) -> ShardDir:
         )
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     options = start.get("options") or {}
-    return ShardDir(path, str(start.get("sha256")), options.get("shard"), summary)
+    label = options.get("shard")
+    shard = parse_shard(label) if label else None
+    return ShardDir(path, str(start.get("sha256")), shard, summary, options)
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def refuse_out_in_inputs(out: Path, dirs: Iterable[Path]) -> None:
+    """``--out`` must not be one of the run directories merged, nor inside one: the merged
+    reports would replace that shard's own."""
+    where = out.resolve()
+    for d in dirs:
+        given = d.resolve()
+        if where == given or where.is_relative_to(given):
+            what = "is" if where == given else "is inside"
+            raise UsageError(
+                f"--out {out} {what} the run directory {d}: the merged reports would replace "
+                "that shard's own. Give --out a directory of its own"
+            )
+
+
+def split_of(shards: Sequence[ShardDir]) -> int | None:
+    """The N the shards were split by (None: one run that is not sharded); a mix is refused."""
+    counts = {s.shard.count if s.shard else None for s in shards}
+    if len(counts) > 1:
+        told = ", ".join(sorted(f"N={n}" if n else "not sharded" for n in counts))
+        raise UsageError(
+            f"these run directories split the sheet differently ({told}): their rows do not "
+            "add up to the sheet. Merge the shards of one split (the same N in --shard K/N)"
+        )
+    return counts.pop()
+
+
+def _rows(path: Path, index: int) -> Iterator[tuple[int, int, dict[str, str]]]:
     with (path / "results.csv").open(newline="", encoding="utf-8") as f:
         for record in csv.DictReader(f):
-            yield int(record["row"]), record
+            yield int(record["row"]), index, record
+
+
+def _sheet_rows(shard: ShardDir) -> Iterator[tuple[int, CampaignKey | None]] | None:
+    """The sheet's rows (number, campaign) from the run's own copy; None when it has none."""
+    copies = sorted(shard.path.glob("sheet.*"))
+    if not copies:
+        return None
+    sheet = open_sheet(copies[0], sheet_name=shard.options.get("sheet_name"))
+    return (
+        (v.row, v.key)
+        for v in iter_verdicts(
+            sheet, org=shard.options.get("org"), workspace=shard.options.get("workspace")
+        )
+    )
+
+
+def missing_reason(shard: str, sheet: str) -> str:
+    return (
+        f"shard {shard} is not in this merge: run it (`bulkpatch run {shlex.quote(sheet)} "
+        f"--shard {shard}`), then merge again"
+    )
+
+
+def with_missing_rows(
+    results: Iterator[tuple[int, int, dict[str, str]]],
+    sheet_rows: Iterator[tuple[int, CampaignKey | None]] | None,
+    count: int | None,
+    sheet: str,
+    present: dict[str, int],
+) -> Iterator[tuple[int, int | None, str | None, dict[str, Any]]]:
+    """Every row of the sheet in order, as ``(row, shard index or None, missing shard or None,
+    record)``: the shards' own records, and for a row no shard reports, a ``not_attempted``
+    record naming the shard it belongs to (``present``: shard -> index of those merged)."""
+    pending = next(results, None)
+    for row, key in sheet_rows if sheet_rows is not None else ():
+        while pending is not None and pending[0] < row:
+            yield pending[0], pending[1], None, pending[2]
+            pending = next(results, None)
+        if pending is not None and pending[0] == row:
+            yield pending[0], pending[1], None, pending[2]
+            pending = next(results, None)
+            continue
+        owner = str(Shard(shard_of(key, count) if key else 1, count)) if count else None
+        if owner is not None and owner not in present:
+            record = result_record(not_attempted(row, key, missing_reason(owner, sheet)))
+            yield row, None, owner, record
+        else:  # a run directory whose results lack a row of its own: resume it
+            why = f"not in the results of shard {owner}" if owner else "not in the run's results"
+            yield row, present.get(owner or ""), None, result_record(not_attempted(row, key, why))
+    while pending is not None:
+        yield pending[0], pending[1], None, pending[2]
+        pending = next(results, None)
 
 
 def merge_run_dirs(dirs: Sequence[Path], out: Path) -> tuple[dict[str, Any], list[str]]:
     """Merge shard run directories into ``out``; returns (summary data, warnings)."""
     if not dirs:
         raise UsageError("give the shards' run directories to merge")
+    refuse_out_in_inputs(out, dirs)
     shards = [_read_dir(Path(d)) for d in dirs]
-    shas = {s.sha256 for s in shards}
-    if len(shas) != 1:
+    if len({s.sha256 for s in shards}) != 1:
         raise UsageError(
             "these run directories come from different sheets (their sha256 differ); "
             "merge only the shards of one sheet"
         )
-    warnings: list[str] = []
     seen: dict[str, Path] = {}
     for s in shards:
-        label = s.shard or "(not sharded)"
-        if label in seen:
-            raise UsageError(f"{seen[label]} and {s.path} are both shard {label}; keep one")
-        seen[label] = s.path
-    counts = {int(s.shard.split("/")[1]) for s in shards if s.shard}
-    if len(counts) == 1:
-        total = counts.pop()
-        missing = sorted(
-            set(range(1, total + 1)) - {int(k.split("/")[0]) for k in seen if "/" in k}
+        if s.label in seen:
+            raise UsageError(f"{seen[s.label]} and {s.path} are both shard {s.label}; keep one")
+        seen[s.label] = s.path
+    count = split_of(shards)
+    given = {s.shard.index for s in shards if s.shard}
+    absent = [f"{k}/{count}" for k in range(1, count + 1) if k not in given] if count else []
+    sheet_info = shards[0].summary.get("sheet") or {}
+    sheet_path = str(sheet_info.get("path") or "SHEET")
+    warnings: list[str] = []
+    if absent:
+        warnings.append(
+            f"shard(s) {', '.join(absent)} are missing: their rows are reported not_attempted "
+            "and the merge is not complete"
         )
-        if missing:
-            warnings.append(
-                f"shard(s) {', '.join(f'{k}/{total}' for k in missing)} are missing: their rows "
-                "are not in the merged reports"
-            )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create {out}: {exc.strerror}") from None
+
     outcomes: Counter[str] = Counter()
     groups: Counter[ReasonGroup] = Counter()
+    to_resume: Counter[int] = Counter()  # shard index -> its rows a resume is to do
+    resume_outcomes: dict[int, Counter[str]] = {}
+    to_run: Counter[str] = Counter()  # missing shard -> its rows
     retry: set[int] = set()
     last = 0
+    sheet_rows = _sheet_rows(shards[0])
+    merged = heapq.merge(*(_rows(s.path, i) for i, s in enumerate(shards)), key=lambda r: r[0])
     with atomic_text(out / "results.csv") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(RESULT_COLUMNS)
-        for row, record in heapq.merge(*(_rows(s.path) for s in shards), key=lambda r: r[0]):
+        present = {str(s.shard): i for i, s in enumerate(shards) if s.shard} or {"": 0}
+        for row, index, owner, record in with_missing_rows(
+            merged, sheet_rows, count, sheet_path, present
+        ):
             if row == last:
                 raise UsageError(f"row {row} is in two of these directories; they overlap")
             last = row
             outcome = record["outcome"]
             outcomes[outcome] += 1
-            if not Outcome(outcome).ok:
+            writer.writerow([report_cell(record.get(c)) for c in RESULT_COLUMNS])
+            if Outcome(outcome).ok:
+                continue
+            group = reason_group(outcome, str(record["reason"] or ""))
+            if owner is not None:
+                to_run[owner] += 1
+            elif index is not None and group.action == "resume":
+                to_resume[index] += 1
+                resume_outcomes.setdefault(index, Counter())[outcome] += 1
+            else:
                 retry.add(row)
-                groups[reason_group(outcome, record["reason"])] += 1
-            writer.writerow([report_cell(record.get(c) or None) for c in RESULT_COLUMNS])
+                groups[group] += 1
     copies = sorted(shards[0].path.glob("sheet.*"))
     retry_name = "retry.csv"
     if copies:
-        sheet = open_sheet(
-            copies[0], sheet_name=(shards[0].summary.get("options") or {}).get("sheet_name")
-        )
+        sheet = open_sheet(copies[0], sheet_name=shards[0].options.get("sheet_name"))
         retry_name = f"retry.{sheet.kind}"
         copy_rows(sheet, retry, out / retry_name)
-    codes = [int(s.summary.get("exit_code", 0)) for s in shards]
+
     left_paused: dict[str, str] = {}
     refused: dict[str, str] = {}
     for s in shards:
         left_paused.update(s.summary.get("campaigns_left_paused") or {})
         refused.update(s.summary.get("keys_refused") or {})
-    if ExitCode.ABORTED in codes or left_paused:
-        code = ExitCode.ABORTED
-    elif any(n for name, n in outcomes.items() if not Outcome(name).ok):
-        code = ExitCode.SOME_ROWS_NOT_OK
-    else:
-        code = ExitCode.OK
-    steps: list[NextStep] = next_steps(groups, out, retry_name=retry_name, resumable=False)
+    stopped = [i for i, s in enumerate(shards) if s.stopped or to_resume[i]]
+    code = exit_code_for(
+        outcomes, aborted=bool(stopped or to_run or absent), left_paused=len(left_paused)
+    )
+    steps = [
+        *shard_steps(shards, stopped, to_resume, resume_outcomes),
+        *missing_steps(to_run, sheet_path),
+        *next_steps(groups, out, retry_name=retry_name, resumable=False),
+    ]
     data: dict[str, Any] = {
         "bulkpatch": __version__,
         "mode": "merge",
-        "sheet": shards[0].summary.get("sheet"),
+        "sheet": sheet_info or None,
         "merged": datetime.now(UTC).isoformat(),
         "shards": [
-            {"shard": s.shard, "run_dir": str(s.path), "exit_code": s.summary.get("exit_code")}
+            {
+                "shard": str(s.shard) if s.shard else None,
+                "run_dir": str(s.path),
+                "exit_code": s.summary.get("exit_code"),
+            }
             for s in shards
         ],
+        "missing_shards": absent,
         "rows": sum(outcomes.values()),
         "outcomes": {o.value: outcomes.get(o.value, 0) for o in Outcome},
         "requests": {
@@ -152,3 +279,43 @@ def merge_run_dirs(dirs: Sequence[Path], out: Path) -> tuple[dict[str, Any], lis
     }
     write_json(out / "summary.json", data)
     return data, warnings
+
+
+def shard_steps(
+    shards: Sequence[ShardDir],
+    stopped: Sequence[int],
+    rows: Counter[int],
+    outcomes: dict[int, Counter[str]],
+) -> list[NextStep]:
+    """A step per shard that stopped (aborted, left a campaign paused, rows not attempted):
+    resume that shard's own run directory, with its own options."""
+    steps = []
+    for i in stopped:
+        s = shards[i]
+        kinds = outcomes.get(i) or Counter({Outcome.NOT_ATTEMPTED.value: 0})
+        outcome = next(iter(kinds)) if len(kinds) == 1 else "other"
+        steps.append(
+            NextStep(
+                rows[i],
+                outcome,
+                f"shard {s.label} stopped before its end",
+                "continue that shard, then merge again",
+                f"bulkpatch resume {shlex.quote(str(s.path))}",
+            )
+        )
+    return steps
+
+
+def missing_steps(rows: Counter[str], sheet: str) -> list[NextStep]:
+    """A step per missing shard: run it, then merge again."""
+    return [
+        NextStep(
+            n,
+            Outcome.NOT_ATTEMPTED.value,
+            f"shard {shard} is not in this merge",
+            "run that shard, then merge again",
+            f"bulkpatch run {shlex.quote(sheet)} --shard {shard}",
+            SAME_OPTIONS,
+        )
+        for shard, n in sorted(rows.items(), key=lambda item: parse_shard(item[0]).index)
+    ]

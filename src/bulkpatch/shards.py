@@ -55,6 +55,19 @@ def parse_shard(text: str) -> Shard:
     return Shard(index, count)
 
 
+def chosen_shard(shard: str | None, count: int | None, environ: Mapping[str, str]) -> Shard | None:
+    """The shard a run is given: ``--shard K/N``, or ``--shards N`` with ``JOB_COMPLETION_INDEX``;
+    giving both is refused (which of the two was meant cannot be told)."""
+    if shard is not None and count is not None:
+        raise UsageError(
+            f"--shard {shard} and --shards {count} were both given: give --shard K/N, or "
+            f"--shards N on a Kubernetes Indexed Job (K from {INDEX_ENV}), not both"
+        )
+    if count is not None:
+        return shard_from_env(count, environ)
+    return parse_shard(shard) if shard is not None else None
+
+
 def shard_from_env(count: int, environ: Mapping[str, str]) -> Shard:
     """``--shards N`` with ``JOB_COMPLETION_INDEX`` (0-based) set by a Kubernetes Indexed Job."""
     raw = environ.get(INDEX_ENV)

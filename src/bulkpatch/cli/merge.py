@@ -33,12 +33,14 @@ def merge_command(run_dirs: tuple[Path, ...], out: Path, json_out: bool, quiet: 
     """Combine the run directories of one sheet's shards (`run --shard K/N`) into one
     results.csv (sheet order), retry.csv and summary.json in --out.
 
-    Directories from different sheets, or two for the same shard, are refused; a missing shard
-    is named. Each shard is resumed on its own (`bulkpatch resume RUN_DIR`) before merging.
+    Directories from different sheets, split differently (another N), or two for the same
+    shard, are refused, and so is an --out inside one of them. A missing shard's rows are
+    reported not_attempted and the merge exits 3. Each shard is resumed on its own
+    (`bulkpatch resume RUN_DIR`) before merging again.
 
     \b
     Exit codes: 0 every row updated or unchanged; 1 some rows were not; 2 usage error;
-                3 a shard was aborted or left a campaign paused.
+                3 not complete: a shard is missing, was aborted or left a campaign paused.
     """
     err = Console(stderr=True)
     out_console = Console(soft_wrap=True)
@@ -61,6 +63,10 @@ def merge_command(run_dirs: tuple[Path, ...], out: Path, json_out: bool, quiet: 
             err.print(table)
             for step in data["next_steps"]:
                 line = f"{step['rows']:,} {step['outcome']}: {step['reason']} — {step['advice']}"
+                if step["command"]:
+                    line += f" with `{step['command']}`"
+                if step["note"]:
+                    line += f" ({step['note']})"
                 err.print(Text(line), soft_wrap=True)
         err.print(f"merged reports in {out}", highlight=False, markup=False)
         return int(data["exit_code"])

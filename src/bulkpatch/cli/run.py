@@ -36,7 +36,7 @@ from bulkpatch.loop import run as run_loop
 from bulkpatch.options import DEFAULT_KEY_ENV, DEFAULT_RATE, SIMULATE_RATE, RunOptions
 from bulkpatch.outcomes import ExitCode
 from bulkpatch.planrun import plan_to_dir_async
-from bulkpatch.shards import parse_shard, shard_from_env
+from bulkpatch.shards import chosen_shard
 from bulkpatch.summary import RunSummary
 from bulkpatch.urls import DEFAULT_BASE_URL
 
@@ -144,11 +144,9 @@ def scale_options(func: F) -> F:
 
 def _scale(kwargs: dict[str, Any]) -> None:
     """--shards N with JOB_COMPLETION_INDEX -> --shard K/N."""
-    count = kwargs.pop("shards", None)
-    if count is not None and kwargs.get("shard") is None:
-        kwargs["shard"] = str(shard_from_env(count, os.environ))
-    if kwargs.get("shard") is not None:
-        kwargs["shard"] = str(parse_shard(kwargs["shard"]))
+    shard = chosen_shard(kwargs.get("shard"), kwargs.pop("shards", None), os.environ)
+    if shard is not None:
+        kwargs["shard"] = str(shard)
 
 
 def output_options(func: F) -> F:

@@ -58,6 +58,8 @@ class SheetCheck:
     #: With ``collect_keys=True``: every row with valid ids, in sheet order: its campaign and
     #: its ``expect.`` guards (path -> value; the guards that are valid).
     keys: list[tuple[CampaignKey, dict[str, Any]]] = field(default_factory=list)
+    #: With ``holds``: the data rows of the run's shard (None when the run is not sharded).
+    shard_rows: int | None = None
     _by_row: dict[int, list[Problem]] | None = field(default=None, repr=False)
 
     @property
@@ -116,6 +118,7 @@ def check_sheet(
     fmt: str | None = None,
     sheet_name: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    holds: Callable[[CampaignKey | None], bool] | None = None,
 ) -> SheetCheck:
     """Read and check every row of a sheet, offline: one read, each row validated once.
 
@@ -123,7 +126,9 @@ def check_sheet(
     (:attr:`SheetCheck.no_read_problems`), and with ``collect_keys=True`` every campaign and its
     guards (:attr:`SheetCheck.keys`).  Raises :class:`~bulkpatch.sheet.SheetError` when the file
     cannot be read; every problem with its content is data in the returned :class:`SheetCheck`.
-    ``progress`` is called after each batch with the number of rows checked so far.
+    ``progress`` is called after each batch with the number of rows checked so far.  ``holds``
+    (a shard's :meth:`~bulkpatch.shards.Shard.holds`) has the rows of that shard counted
+    (:attr:`SheetCheck.shard_rows`).
     """
     sheet = (
         source if isinstance(source, Sheet) else open_sheet(source, fmt=fmt, sheet_name=sheet_name)
@@ -142,6 +147,7 @@ def check_sheet(
     blank: set[int] = set()
     examine = validator.examine
     rows = 0
+    shard_rows = 0
     expected = sheet.first_row
     next_report = batch_size
     for row, cells in sheet.iter_rows(batch_size):
@@ -150,6 +156,8 @@ def check_sheet(
             blank.update(range(expected, row))
         expected = row + 1
         ids, found, changes, expects = examine(row, cells)
+        if holds is not None and holds(CampaignKey(*ids) if ids is not None else None):
+            shard_rows += 1
         if found:
             problems.extend(found)
             invalid.add(row)
@@ -213,6 +221,7 @@ def check_sheet(
         no_read_problem_count=no_read_count,
         no_read_rows=frozenset(no_read_rows),
         keys=keys,
+        shard_rows=shard_rows if holds is not None else None,
     )
 
 
