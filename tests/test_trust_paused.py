@@ -202,7 +202,10 @@ async def test_after_a_resume_is_refused_for_good_no_more_campaigns_are_paused(
     assert "bulkpatch pauses no more campaigns in this run" in rows[skipped[0]]["reason"]
     steps = {step["reason"]: step for step in summary["next_steps"]}
     rerun = steps["campaign is active; pausing was stopped"]["command"]
-    assert rerun == f"bulkpatch run {run_dir / 'retry.csv'} --pause-active"
+    assert rerun == (
+        f"bulkpatch run {run_dir / 'retry.csv'} --pause-active --base-url {sim.base_url}"
+        f" --report-dir {reports}"
+    )
     # Paused campaigns are tried again after the pool: every one at least twice in all.
     puts = sim.stats()["requests"]["PUT"]
     assert sum(puts.values()) >= 3 * len(left)
