@@ -308,16 +308,29 @@ class Executor:
         return reply.describe()
 
     async def resume_left_paused(
-        self, left: Mapping[CampaignKey, int], *, within: float
+        self,
+        left: Mapping[CampaignKey, int],
+        *,
+        within: float,
+        refused: Callable[[CampaignKey], str] | None = None,
     ) -> dict[CampaignKey, str]:
         """Try to resume campaigns still paused, again and again with backoff, for ``within``
-        seconds.  Returns the ones that stay paused, with why."""
+        seconds.  Returns the ones that stay paused, with why.  ``refused(key)`` says why a
+        campaign's key can send nothing more (its API key was refused): it is given up at once."""
         deadline = self._clock() + within
         pending = dict(left)
         failed: dict[CampaignKey, str] = {}
+        given_up: dict[CampaignKey, tuple[int, str]] = {}
         attempt = 0
         while pending:
             for key, row in list(pending.items()):
+                refusal = refused(key) if refused is not None else ""
+                if refusal:
+                    earlier = self._control.left_paused.get(key, (row, "not resumed"))[1]
+                    why = failed.pop(key, None) or earlier
+                    given_up[key] = (pending.pop(key), f"{why}; {refusal}, so it cannot be resumed")
+                    self._control.left_paused[key] = given_up[key]
+                    continue
                 with anyio.CancelScope(shield=True):
                     why = await self._resume(key, row, self._persisting(self._clock()))
                 if why:
@@ -334,4 +347,6 @@ class Executor:
         for key, why in failed.items():
             if key in pending:
                 self._control.left_paused[key] = (pending[key], why)
-        return {k: v for k, v in failed.items() if k in pending}
+        stay = {k: v for k, v in failed.items() if k in pending}
+        stay.update({k: why for k, (_, why) in given_up.items()})
+        return stay

@@ -39,6 +39,7 @@ from bulkpatch.reports import (
     OrderedResults,
 )
 from bulkpatch.results import RowResult
+from bulkpatch.rows import CampaignKey
 from bulkpatch.rundir import (
     FileLock,
     earlier_paused,
@@ -279,6 +280,7 @@ class Session:
                 "key_refused",
             )
             return
+        self.control.refused_keys[lane.label] = why
         self.control.stop(
             f"the API refused {lane.label} ({why}); fix the key, then run `bulkpatch resume` "
             "on the run directory"
@@ -301,20 +303,35 @@ class Session:
         budget = RetryBudget(clock=timing.clock, sleep=timing.sleep)
         try:
             if options.rate_store:
-                await lanes.share_rate(
-                    options.rate_store,
-                    base_url,
-                    max_outage=options.max_outage,
-                    timing=timing,
-                    on_outage=lambda text: self._notice("warning", text, "rate_store"),
-                    on_recover=lambda: self._notice(
-                        "info", "the rate store answers again; going on", "rate_store"
-                    ),
-                )
+                await self._share_rate(lanes, options.rate_store, base_url)
             await self._serve(sheet, check, recorder, base_url, lanes, budget)
         finally:
             with anyio.CancelScope(shield=True):
                 await lanes.aclose()
+
+    async def _share_rate(self, lanes: Lanes, url: str, base_url: str) -> None:
+        """Share the rate through the store at ``url``.  A store that cannot be had at the start
+        (unreachable for --max-outage, or refusing us) stops the run before anything is sent:
+        the rows end not_attempted and the reports are written, so the run can be resumed
+        (with --rate-store corrected if need be)."""
+        from bulkpatch.ratestore import RateStoreUnavailable
+
+        try:
+            await lanes.share_rate(
+                url,
+                base_url,
+                max_outage=self.options.max_outage,
+                timing=self._timing,
+                on_outage=lambda text: self._notice("warning", text, "rate_store"),
+                on_recover=lambda: self._notice(
+                    "info", "the rate store answers again; going on", "rate_store"
+                ),
+            )
+        except RateStoreUnavailable as exc:
+            why = str(exc)
+            lanes.without_store(why)
+            self.control.stop(why)
+            self._notice("error", f"stopping: {why}", "rate_store")
 
     async def _serve(
         self,
@@ -412,8 +429,38 @@ class Session:
         if reply.method in ("PATCH", "PUT"):
             self._sent_writes = True
 
+    def _refusal(self, key: CampaignKey) -> str:
+        """Why no request for ``key`` can be sent any more: its lane's key was refused ("" if
+        it was not)."""
+        try:
+            lane = self._lanes(key.org_id) if self._lanes is not None else None
+        except LookupError:
+            return ""
+        if lane is None or not lane.guard.refused:
+            return ""
+        return f"the API refused {lane.label} ({lane.guard.refused})"
+
     async def _retry_left_paused(self, executor: Executor) -> None:
-        left = {key: row for key, (row, _) in self.control.left_paused.items()}
+        control = self.control
+        left: dict[CampaignKey, int] = {}
+        refused: dict[str, int] = {}
+        for key, (row, why) in list(control.left_paused.items()):
+            refusal = self._refusal(key)
+            if not refusal:
+                left[key] = row
+                continue
+            # That key can send nothing more: waiting would only delay saying so.
+            control.left_paused[key] = (row, f"{why}; {refusal}, so it cannot be resumed")
+            refused[refusal] = refused.get(refusal, 0) + 1
+        for refusal, count in refused.items():
+            self._notice(
+                "error",
+                f"{count} campaign(s) this run paused stay paused: {refusal}. Resume them by "
+                "hand, or fix the key and `bulkpatch resume` the run directory",
+                "left_paused_key_refused",
+            )
+        if not left:
+            return
         within = self.options.max_outage
         self._notice(
             "warning",
@@ -421,7 +468,7 @@ class Session:
             f"for up to {within:g} s (--max-outage)",
             "resuming_left_paused",
         )
-        await executor.resume_left_paused(left, within=within)
+        await executor.resume_left_paused(left, within=within, refused=self._refusal)
 
     async def _tick(self) -> None:
         """Once a second: a ``tick`` journal line and a progress event."""
