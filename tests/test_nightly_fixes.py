@@ -12,11 +12,23 @@ from typing import Any
 import anyio.lowlevel
 import pytest
 
+from bulkpatch.api import apply_sheet_async
+from bulkpatch.errors import InternalError
+from bulkpatch.events import RowFinished
+from bulkpatch.options import RunOptions
 from bulkpatch.simulator import SimulatorConfig
 from faketime import FakeTime
 from recording_server import closed_port_url, recording_server
 from redis_server import MISSING, RedisServer, redis_server_binary
-from runs import StartSimulator, bulkpatch, campaign_rows, run_dirs, run_sheet, write_sheet
+from runs import (
+    StartSimulator,
+    bulkpatch,
+    campaign_rows,
+    only_run_dir,
+    run_dirs,
+    run_sheet,
+    write_sheet,
+)
 
 ORG, WS = "org-n", "ws-n"
 
@@ -333,3 +345,32 @@ async def test_a_refused_key_reports_the_campaigns_it_left_paused_at_once(
     assert "trying to resume" not in run.output
     assert "the API key" in run.output
     assert "stay paused" in run.output
+
+
+async def test_a_bug_is_told_as_exit_70_by_its_kind_only(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await start_simulator(overrides=with_status(["b1"], "paused"))
+    sheet = write_sheet(tmp_path / "bug.csv", campaign_rows(["b1"], ORG, WS, name="B"))
+    monkeypatch.setenv("SARVAM_API_KEY", sim.config.api_key)
+
+    def broken_sink(event: object) -> None:
+        if isinstance(event, RowFinished):
+            raise RuntimeError("text of a bug, which may hold anything")
+
+    async with recording_server() as receiver:
+        with pytest.raises(InternalError):
+            await apply_sheet_async(
+                sheet,
+                options=RunOptions(
+                    base_url=sim.base_url,
+                    report_dir=tmp_path / "r",
+                    notify_url=receiver.url + "/hook",
+                ),
+                on_event=broken_sink,
+            )
+    (posted,) = receiver.received
+    body = json.loads(posted.body)
+    assert body["exit_code"] == 70
+    assert body["error"] == "internal error (RuntimeError); please report it"
+    assert body["run_dir"] == str(only_run_dir(tmp_path / "r"))
