@@ -21,6 +21,7 @@ from faketime import FakeTime
 from recording_server import closed_port_url, recording_server
 from redis_server import MISSING, RedisServer, redis_server_binary
 from runs import (
+    StartScripted,
     StartSimulator,
     bulkpatch,
     campaign_rows,
@@ -340,6 +341,7 @@ async def test_a_refused_key_reports_the_campaigns_it_left_paused_at_once(
     left = run.summary()["campaigns_left_paused"]
     assert list(left) == [f"{ORG}/{WS}/live"]
     assert "refused" in left[f"{ORG}/{WS}/live"]
+    assert left[f"{ORG}/{WS}/live"].count("HTTP 401") == 1
     assert sim.state.status_of((ORG, WS, "live")) == "paused"
     assert fake_time.elapsed < 5.0  # not the --max-outage of 15 s spent "trying to resume"
     assert "trying to resume" not in run.output
@@ -374,3 +376,33 @@ async def test_a_bug_is_told_as_exit_70_by_its_kind_only(
     assert body["exit_code"] == 70
     assert body["error"] == "internal error (RuntimeError); please report it"
     assert body["run_dir"] == str(only_run_dir(tmp_path / "r"))
+
+
+async def test_a_key_refused_while_resuming_what_it_left_paused_gives_up_at_once(
+    tmp_path: Path,
+    start_scripted: StartScripted,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_time: FakeTime,
+) -> None:
+    statuses = 0
+
+    def decide(method: str, path: str, nth: int, total: int) -> Any:
+        nonlocal statuses
+        if method == "PUT" and path.endswith("/status"):
+            statuses += 1
+            if statuses == 2:  # the first resume: refused, so the campaign stays paused
+                return (409, "the org already has a live campaign")
+            if statuses > 2:  # then the key is revoked, while bulkpatch tries again
+                return (401, "API key has been revoked")
+        return None
+
+    sim = await start_scripted(decide, overrides=with_status(["live"], "active"))
+    sheet = write_sheet(tmp_path / "r.csv", campaign_rows(["live"], ORG, WS, name="Live"))
+    run = await run_sheet(
+        sheet, sim, monkeypatch, timing=fake_time.timing(), pause_active=True, max_outage=15.0
+    )
+    assert run.code == 3, run.output
+    left = run.summary()["campaigns_left_paused"]
+    assert "HTTP 401" in left[f"{ORG}/{WS}/live"]
+    assert statuses == 3  # one try after the 409, none after the 401
+    assert fake_time.elapsed < 5.0  # not the --max-outage of 15 s

@@ -82,6 +82,13 @@ class RunControl:
             )
 
 
+def refused_why(why: str, refusal: str) -> str:
+    """Why a campaign stays paused once its key was refused (``refusal`` said once)."""
+    if refusal in why:
+        return f"{why}; it cannot be resumed with that key"
+    return f"{why}; {refusal}, so it cannot be resumed"
+
+
 @dataclass(frozen=True, slots=True)
 class StatusStep:
     """A pause or a resume: the last reply, and whether the campaign is now where we wanted it
@@ -322,23 +329,27 @@ class Executor:
         failed: dict[CampaignKey, str] = {}
         given_up: dict[CampaignKey, tuple[int, str]] = {}
         attempt = 0
+
+        def key_refused(key: CampaignKey) -> str:
+            return refused(key) if refused is not None else ""
+
         while pending:
             for key, row in list(pending.items()):
-                refusal = refused(key) if refused is not None else ""
-                if refusal:
-                    earlier = self._control.left_paused.get(key, (row, "not resumed"))[1]
-                    why = failed.pop(key, None) or earlier
-                    given_up[key] = (pending.pop(key), f"{why}; {refusal}, so it cannot be resumed")
-                    self._control.left_paused[key] = given_up[key]
-                    continue
-                with anyio.CancelScope(shield=True):
-                    why = await self._resume(key, row, self._persisting(self._clock()))
-                if why:
+                if not key_refused(key):
+                    with anyio.CancelScope(shield=True):
+                        why = await self._resume(key, row, self._persisting(self._clock()))
+                    if not why:
+                        pending.pop(key)
+                        failed.pop(key, None)
+                        self._control.left_paused.pop(key, None)
+                        continue
                     failed[key] = why
-                else:
-                    pending.pop(key)
-                    failed.pop(key, None)
-                    self._control.left_paused.pop(key, None)
+                refusal = key_refused(key)
+                if refusal:  # that key can send nothing more: give up now, not at the deadline
+                    earlier = self._control.left_paused.get(key, (row, "not resumed"))[1]
+                    why = failed.pop(key, "") or earlier
+                    given_up[key] = (pending.pop(key), refused_why(why, refusal))
+                    self._control.left_paused[key] = given_up[key]
             if not pending or self._clock() >= deadline:
                 break
             attempt += 1

@@ -23,7 +23,7 @@ from bulkpatch.errors import (
     UsageError,
 )
 from bulkpatch.events import EventSink, Notice, RunFinished, RunStarted
-from bulkpatch.executor import Executor, RunControl
+from bulkpatch.executor import Executor, RunControl, refused_why
 from bulkpatch.journal import JOURNAL_NAME, JournalState, JournalWriter, begin_journal
 from bulkpatch.keysfile import ResolvedKey
 from bulkpatch.options import RunOptions
@@ -450,7 +450,7 @@ class Session:
                 left[key] = row
                 continue
             # That key can send nothing more: waiting would only delay saying so.
-            control.left_paused[key] = (row, f"{why}; {refusal}, so it cannot be resumed")
+            control.left_paused[key] = (row, refused_why(why, refusal))
             refused[refusal] = refused.get(refusal, 0) + 1
         for refusal, count in refused.items():
             self._notice(
