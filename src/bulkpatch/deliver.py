@@ -82,7 +82,7 @@ async def deliver_failure(
     except BulkpatchError:
         return  # the error being told is this very one: there is nowhere to tell it
     data = failure_summary(error, mode=mode, sheet=sheet, run_dir=run_dir, shard=options.shard)
-    await deliver_data(data, options, on_event)
+    await deliver_data(data, options, on_event, what="how the run ended")
 
 
 def was_delivered(error: BaseException) -> bool:
@@ -94,14 +94,21 @@ def _mark_delivered(error: BaseException) -> None:
         vars(error)[_DELIVERED] = True
 
 
-async def deliver_data(data: Mapping[str, Any], options: RunOptions, on_event: EventSink) -> None:
+async def deliver_data(
+    data: Mapping[str, Any],
+    options: RunOptions,
+    on_event: EventSink,
+    *,
+    what: str = "the run's summary",
+) -> None:
+    """POST ``data`` to --notify-url and push its gauges to --pushgateway (those given)."""
     if options.notify_url:
         payload = build_notification(data, fmt=options.notify_format)
         why = await send_notification(options.notify_url, payload)
         if why:
             on_event(Notice("warning", f"could not notify: {why}", "notify"))
         else:
-            on_event(Notice("info", "notified the run's summary", "notify"))
+            on_event(Notice("info", f"notified {what}", "notify"))
     if options.pushgateway:
         grouping = {"shard": options.shard.replace("/", "-of-")} if options.shard else {}
         why = await push_run_metrics_async(
