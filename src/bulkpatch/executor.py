@@ -75,6 +75,17 @@ class RunControl:
             self.stop_reason = reason
         self.aborted = self.aborted or abort
 
+    def give_up_refused(self, refusal: Callable[[CampaignKey], str]) -> dict[str, int]:
+        """Campaigns left paused whose key was refused (``refusal(key)`` says why) can send
+        nothing more: say so in their why.  Returns how many per refusal."""
+        counts: dict[str, int] = {}
+        for key, (row, why) in list(self.left_paused.items()):
+            refused = refusal(key)
+            if refused:
+                self.left_paused[key] = (row, refused_why(why, refused))
+                counts[refused] = counts.get(refused, 0) + 1
+        return counts
+
     def stop_pausing(self, reason: str) -> None:
         if not self.plan_options.no_pause_reason:
             self.plan_options = PlanOptions(

@@ -23,7 +23,7 @@ from bulkpatch.errors import (
     UsageError,
 )
 from bulkpatch.events import EventSink, Notice, RunFinished, RunStarted
-from bulkpatch.executor import Executor, RunControl, refused_why
+from bulkpatch.executor import Executor, RunControl
 from bulkpatch.journal import JOURNAL_NAME, JournalState, JournalWriter, begin_journal
 from bulkpatch.keysfile import ResolvedKey
 from bulkpatch.options import RunOptions
@@ -303,35 +303,23 @@ class Session:
         budget = RetryBudget(clock=timing.clock, sleep=timing.sleep)
         try:
             if options.rate_store:
-                await self._share_rate(lanes, options.rate_store, base_url)
+                why = await lanes.share_rate_at_start(
+                    options.rate_store,
+                    base_url,
+                    max_outage=options.max_outage,
+                    timing=timing,
+                    on_outage=lambda text: self._notice("warning", text, "rate_store"),
+                    on_recover=lambda: self._notice(
+                        "info", "the rate store answers again; going on", "rate_store"
+                    ),
+                )
+                if why:  # nothing sent: the rows end not_attempted, the reports are written
+                    self.control.stop(why)
+                    self._notice("error", f"stopping: {why}", "rate_store")
             await self._serve(sheet, check, recorder, base_url, lanes, budget)
         finally:
             with anyio.CancelScope(shield=True):
                 await lanes.aclose()
-
-    async def _share_rate(self, lanes: Lanes, url: str, base_url: str) -> None:
-        """Share the rate through the store at ``url``.  A store that cannot be had at the start
-        (unreachable for --max-outage, or refusing us) stops the run before anything is sent:
-        the rows end not_attempted and the reports are written, so the run can be resumed
-        (with --rate-store corrected if need be)."""
-        from bulkpatch.ratestore import RateStoreUnavailable
-
-        try:
-            await lanes.share_rate(
-                url,
-                base_url,
-                max_outage=self.options.max_outage,
-                timing=self._timing,
-                on_outage=lambda text: self._notice("warning", text, "rate_store"),
-                on_recover=lambda: self._notice(
-                    "info", "the rate store answers again; going on", "rate_store"
-                ),
-            )
-        except RateStoreUnavailable as exc:
-            why = str(exc)
-            lanes.without_store(why)
-            self.control.stop(why)
-            self._notice("error", f"stopping: {why}", "rate_store")
 
     async def _serve(
         self,
@@ -430,35 +418,18 @@ class Session:
             self._sent_writes = True
 
     def _refusal(self, key: CampaignKey) -> str:
-        """Why no request for ``key`` can be sent any more: its lane's key was refused ("" if
-        it was not)."""
-        try:
-            lane = self._lanes(key.org_id) if self._lanes is not None else None
-        except LookupError:
-            return ""
-        if lane is None or not lane.guard.refused:
-            return ""
-        return f"the API refused {lane.label} ({lane.guard.refused})"
+        return self._lanes.refusal(key.org_id) if self._lanes is not None else ""
 
     async def _retry_left_paused(self, executor: Executor) -> None:
-        control = self.control
-        left: dict[CampaignKey, int] = {}
-        refused: dict[str, int] = {}
-        for key, (row, why) in list(control.left_paused.items()):
-            refusal = self._refusal(key)
-            if not refusal:
-                left[key] = row
-                continue
-            # That key can send nothing more: waiting would only delay saying so.
-            control.left_paused[key] = (row, refused_why(why, refusal))
-            refused[refusal] = refused.get(refusal, 0) + 1
-        for refusal, count in refused.items():
+        # A refused key can send nothing more: waiting would only delay saying so.
+        for refusal, count in self.control.give_up_refused(self._refusal).items():
             self._notice(
                 "error",
                 f"{count} campaign(s) this run paused stay paused: {refusal}. Resume them by "
                 "hand, or fix the key and `bulkpatch resume` the run directory",
                 "left_paused_key_refused",
             )
+        left = {k: row for k, (row, _) in self.control.left_paused.items() if not self._refusal(k)}
         if not left:
             return
         within = self.options.max_outage

@@ -168,6 +168,44 @@ class Lanes:
             self._stores.append(store)
             lane.shared = store
 
+    async def share_rate_at_start(
+        self,
+        url: str,
+        base_url: str,
+        *,
+        max_outage: float,
+        timing: Timing,
+        on_outage: Callable[[str], None],
+        on_recover: Callable[[], None],
+    ) -> str:
+        """:meth:`share_rate`; a store that cannot be had (unreachable for ``max_outage``, or
+        refusing us) leaves every lane unable to send and returns why ("" when shared)."""
+        from bulkpatch.ratestore import RateStoreUnavailable
+
+        try:
+            await self.share_rate(
+                url,
+                base_url,
+                max_outage=max_outage,
+                timing=timing,
+                on_outage=on_outage,
+                on_recover=on_recover,
+            )
+        except RateStoreUnavailable as exc:
+            self.without_store(str(exc))
+            return str(exc)
+        return ""
+
+    def refusal(self, org_id: str) -> str:
+        """Why no request for ``org_id`` can be sent any more: its key was refused ("" if not)."""
+        try:
+            lane = self(org_id)
+        except LookupError:
+            return ""
+        if not lane.guard.refused:
+            return ""
+        return f"the API refused {lane.label} ({lane.guard.refused})"
+
     def without_store(self, why: str) -> None:
         """The rate store failed before the run began: every lane's requests stop unsent with
         ``why`` (none may go out under a rate that is not shared)."""
