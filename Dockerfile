@@ -1,8 +1,8 @@
-# bulkpatch in a container:  docker build -t bulkpatch:0.1.0 .
+# bulkpatch in a container:  docker build -t bulkpatch:0.2.0.dev0 .
 #
 # The API key is never part of the image. Give it when the container runs, as an environment
 # variable filled from a secret store: a Kubernetes Secret (see deploy/kubernetes/), or
-#   docker run --rm --env SARVAM_API_KEY -v "$PWD:/work" -w /work bulkpatch:0.1.0 run sheet.csv
+#   docker run --rm --env SARVAM_API_KEY -v "$PWD:/work" -w /work bulkpatch:0.2.0.dev0 run sheet.csv
 # with SARVAM_API_KEY exported in your shell (--env NAME passes its value without showing it).
 FROM python:3.11-slim
 

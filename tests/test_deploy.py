@@ -27,6 +27,7 @@ import yaml
 import bulkpatch.cli.commands  # noqa: F401  (commands register on import)
 from bulkpatch.cli import cli
 from bulkpatch.credentials import DEFAULT_KEY_ENV
+from bulkpatch.version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -314,7 +315,11 @@ def test_the_nightly_job_never_runs_twice_at_once_and_is_not_retried_blindly() -
     assert job["template"]["spec"]["restartPolicy"] == "Never"
     argv = one(container_command_lines(one(bulkpatch_containers("bulkpatch-nightly"))))
     assert argv[0] == "run"
-    assert option_value(argv, "--notify-url") == "$(NOTIFY_URL)"
+    # The webhook URL is a secret: from the environment bulkpatch reads, not the command line.
+    assert "--notify-url" not in argv
+    notify = one(bulkpatch_containers("bulkpatch-nightly")).env["BULKPATCH_NOTIFY_URL"]
+    assert notify["valueFrom"]["secretKeyRef"]["name"]
+    assert run_option("--notify-url").envvar == "BULKPATCH_NOTIFY_URL"
 
 
 def test_the_shards_the_index_and_the_merge_agree_on_their_number_and_directory() -> None:
@@ -551,3 +556,15 @@ def test_the_build_context_holds_only_what_pip_install_needs() -> None:
     assert copied <= included
     for name in copied:
         assert (ROOT / name).exists()
+
+
+def run_option(flag: str) -> click.Option:
+    command = cli.commands["run"]
+    return one([p for p in command.params if isinstance(p, click.Option) and flag in p.opts])
+
+
+def test_the_image_tags_in_the_dockerfile_and_the_manifests_are_the_version() -> None:
+    texts = [DOCKERFILE.read_text(encoding="utf-8")]
+    texts += [path.read_text(encoding="utf-8") for path in MANIFESTS]
+    tags = {tag for text in texts for tag in re.findall(r"\bbulkpatch:([\w.+-]+)", text)}
+    assert tags == {__version__}

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bulkpatch.credentials import load_key
-from bulkpatch.deliver import check_delivery, deliver
+from bulkpatch.deliver import check_delivery, deliver, deliver_failure
 from bulkpatch.errors import BulkpatchError, InternalError, JournalError, leaf_error
 from bulkpatch.events import EventSink, Notice, ignore
-from bulkpatch.journal import JOURNAL_NAME, read_journal
+from bulkpatch.journal import JOURNAL_NAME, JournalState, read_journal
 from bulkpatch.loop import run as run_loop
 from bulkpatch.options import RunOptions
 from bulkpatch.session import Mode, Session
@@ -158,18 +158,24 @@ async def _new(
 ) -> RunSummary:
     options = options or RunOptions()
     check_delivery(options)
-    if api_key is None and not options.simulate and options.keys_file is None:
-        api_key = load_api_key(options, on_event)
-    session = Session(
-        mode,
-        options,
-        sheet=Path(sheet),
-        api_key=api_key or "",
-        on_event=on_event,
-        stopper=stopper or Stopper(),
-        timing=timing,
-    )
-    summary = await _guarded(session)
+    session: Session | None = None
+    try:
+        if api_key is None and not options.simulate and options.keys_file is None:
+            api_key = load_api_key(options, on_event)
+        session = Session(
+            mode,
+            options,
+            sheet=Path(sheet),
+            api_key=api_key or "",
+            on_event=on_event,
+            stopper=stopper or Stopper(),
+            timing=timing,
+        )
+        summary = await _guarded(session)
+    except (Exception, KeyboardInterrupt) as exc:
+        where = session.run_dir if session is not None else None
+        await deliver_failure(exc, options, on_event, mode=mode, sheet=sheet, run_dir=where)
+        raise
     await deliver(summary, options, on_event)
     return summary
 
@@ -189,35 +195,57 @@ async def resume_run_async(
     ``max_attempts``, ``timeout``, ``max_outage``) and where the key comes from.
     """
     path = Path(run_dir)
+    try:
+        options, state = _resumed(path, overrides or {})
+    except (Exception, KeyboardInterrupt) as exc:
+        # No journal to read the run's options from: tell where this call was told to.
+        told = {k: v for k, v in (overrides or {}).items() if k in _DELIVERY_FIELDS}
+        with contextlib.suppress(Exception):
+            await deliver_failure(exc, RunOptions(**told), on_event, mode="resume", run_dir=path)
+        raise
+    check_delivery(options)
+    try:
+        if api_key is None and options.keys_file is None:
+            api_key = load_api_key(options, on_event)
+        assert state.start is not None  # checked by _resumed
+        session = Session(
+            "resume",
+            options,
+            sheet=Path(str(state.start.get("sheet", ""))),
+            api_key=api_key or "",
+            on_event=on_event,
+            stopper=stopper or Stopper(),
+            timing=timing,
+            run_dir=path,
+            prior=state,
+        )
+        summary = await _guarded(session)
+    except (Exception, KeyboardInterrupt) as exc:
+        await deliver_failure(exc, options, on_event, mode="resume", run_dir=path)
+        raise
+    await deliver(summary, options, on_event)
+    return summary
+
+
+#: The options that say where a run's ending is told.
+_DELIVERY_FIELDS = ("notify_url", "notify_format", "pushgateway", "metrics_job", "shard")
+
+
+def _resumed(path: Path, overrides: dict[str, Any]) -> tuple[RunOptions, JournalState]:
+    """The journal of the run in ``path``, and its options with ``overrides``."""
     journal = path / JOURNAL_NAME
     if not journal.is_file():
         raise JournalError(f"{path} has no {JOURNAL_NAME}; is it a run directory?")
     state = read_journal(journal)
     if state.start is None:
         raise JournalError(f"{journal} has no start record; it cannot be resumed")
-    options = RunOptions.from_journal(dict(state.start.get("options") or {}), **(overrides or {}))
+    options = RunOptions.from_journal(dict(state.start.get("options") or {}), **overrides)
     if options.simulate:
         raise JournalError(
             "this run used --simulate; the in-process simulator ended with it, so there is "
             "nothing to resume against. Start a new run instead"
         )
-    check_delivery(options)
-    if api_key is None and options.keys_file is None:
-        api_key = load_api_key(options, on_event)
-    session = Session(
-        "resume",
-        options,
-        sheet=Path(str(state.start.get("sheet", ""))),
-        api_key=api_key or "",
-        on_event=on_event,
-        stopper=stopper or Stopper(),
-        timing=timing,
-        run_dir=path,
-        prior=state,
-    )
-    summary = await _guarded(session)
-    await deliver(summary, options, on_event)
-    return summary
+    return options, state
 
 
 def apply_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:

@@ -77,11 +77,29 @@ class RunControl:
             self.stop_reason = reason
         self.aborted = self.aborted or abort
 
+    def give_up_refused(self, refusal: Callable[[CampaignKey], str]) -> dict[str, int]:
+        """Campaigns left paused whose key was refused (``refusal(key)`` says why) can send
+        nothing more: say so in their why.  Returns how many per refusal."""
+        counts: dict[str, int] = {}
+        for key, (row, why) in list(self.left_paused.items()):
+            refused = refusal(key)
+            if refused:
+                self.left_paused[key] = (row, refused_why(why, refused))
+                counts[refused] = counts.get(refused, 0) + 1
+        return counts
+
     def stop_pausing(self, reason: str) -> None:
         if not self.plan_options.no_pause_reason:
             self.plan_options = PlanOptions(
                 pause_active=self.plan_options.pause_active, no_pause_reason=reason
             )
+
+
+def refused_why(why: str, refusal: str) -> str:
+    """Why a campaign stays paused once its key was refused (``refusal`` said once)."""
+    if refusal in why:
+        return f"{why}; it cannot be resumed with that key"
+    return f"{why}; {refusal}, so it cannot be resumed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,24 +336,41 @@ class Executor:
         return reply.describe()
 
     async def resume_left_paused(
-        self, left: Mapping[CampaignKey, int], *, within: float
+        self,
+        left: Mapping[CampaignKey, int],
+        *,
+        within: float,
+        refused: Callable[[CampaignKey], str] | None = None,
     ) -> dict[CampaignKey, str]:
         """Try to resume campaigns still paused, again and again with backoff, for ``within``
-        seconds.  Returns the ones that stay paused, with why."""
+        seconds.  Returns the ones that stay paused, with why.  ``refused(key)`` says why a
+        campaign's key can send nothing more (its API key was refused): it is given up at once."""
         deadline = self._clock() + within
         pending = dict(left)
         failed: dict[CampaignKey, str] = {}
+        given_up: dict[CampaignKey, tuple[int, str]] = {}
         attempt = 0
+
+        def key_refused(key: CampaignKey) -> str:
+            return refused(key) if refused is not None else ""
+
         while pending:
             for key, row in list(pending.items()):
-                with anyio.CancelScope(shield=True):
-                    why = await self._resume(key, row, self._persisting(self._clock()))
-                if why:
+                if not key_refused(key):
+                    with anyio.CancelScope(shield=True):
+                        why = await self._resume(key, row, self._persisting(self._clock()))
+                    if not why:
+                        pending.pop(key)
+                        failed.pop(key, None)
+                        self._control.left_paused.pop(key, None)
+                        continue
                     failed[key] = why
-                else:
-                    pending.pop(key)
-                    failed.pop(key, None)
-                    self._control.left_paused.pop(key, None)
+                refusal = key_refused(key)
+                if refusal:  # that key can send nothing more: give up now, not at the deadline
+                    earlier = self._control.left_paused.get(key, (row, "not resumed"))[1]
+                    why = failed.pop(key, "") or earlier
+                    given_up[key] = (pending.pop(key), refused_why(why, refusal))
+                    self._control.left_paused[key] = given_up[key]
             if not pending or self._clock() >= deadline:
                 break
             attempt += 1
@@ -344,4 +379,6 @@ class Executor:
         for key, why in failed.items():
             if key in pending:
                 self._control.left_paused[key] = (pending[key], why)
-        return {k: v for k, v in failed.items() if k in pending}
+        stay = {k: v for k, v in failed.items() if k in pending}
+        stay.update({k: why for k, (_, why) in given_up.items()})
+        return stay

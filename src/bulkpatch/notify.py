@@ -188,9 +188,12 @@ def slack_text(summary: Mapping[str, Any]) -> str:
     rows = summary.get("rows")
     if rows is not None:
         where += f" · {_count(rows):,} rows"
-    where += f" · {format_duration(summary.get('duration_s'))}"
+    if not summary.get("error") or summary.get("duration_s") is not None:
+        where += f" · {format_duration(summary.get('duration_s'))}"
     lines.append(where)
 
+    if summary.get("error") and "outcomes" not in summary:  # it ended before it had counts
+        return _tail(lines, summary, exit_code)
     outcomes = _mapping(summary.get("outcomes"))
     known = [str(o) for o in Outcome]
     order = known + sorted(k for k in outcomes if k not in known)
@@ -208,6 +211,9 @@ def slack_text(summary: Mapping[str, Any]) -> str:
 
     if summary.get("stop_reason"):
         lines.append(f"*Stopped* {_mrkdwn(summary['stop_reason'], 300)}")
+    refused = _mapping(summary.get("keys_refused"))
+    for label, why in list(refused.items())[:REASONS_SHOWN]:
+        lines.append(f":no_entry: *Key refused* {_mrkdwn(label, 100)}: {_mrkdwn(why, 200)}")
     paused = summary.get("campaigns_left_paused")
     if paused:
         names = list(paused)[:10]
@@ -234,6 +240,13 @@ def slack_text(summary: Mapping[str, Any]) -> str:
         if len(reasons) > REASONS_SHOWN:
             lines.append(f"… and {len(reasons) - REASONS_SHOWN} more in summary.json")
 
+    return _tail(lines, summary, exit_code)
+
+
+def _tail(lines: list[str], summary: Mapping[str, Any], exit_code: int | None) -> str:
+    """The message's last lines (the error, the run directory, how to continue), joined."""
+    if summary.get("error"):
+        lines.append(f"*Error* {_mrkdwn(summary['error'], 500)}")
     run_dir = summary.get("run_dir")
     if run_dir:
         lines.append(f"*Run directory* `{_mrkdwn(run_dir, 300)}`")

@@ -40,6 +40,7 @@ from bulkpatch.reports import (
     OrderedResults,
 )
 from bulkpatch.results import RowResult
+from bulkpatch.rows import CampaignKey
 from bulkpatch.rundir import (
     FileLock,
     earlier_paused,
@@ -299,6 +300,7 @@ class Session:
                 "key_refused",
             )
             return
+        self.control.refused_keys[lane.label] = why
         self.control.stop(
             f"the API refused {lane.label} ({why}); fix the key, then run `bulkpatch resume` "
             "on the run directory"
@@ -321,7 +323,7 @@ class Session:
         budget = RetryBudget(clock=timing.clock, sleep=timing.sleep)
         try:
             if options.rate_store:
-                await lanes.share_rate(
+                why = await lanes.share_rate_at_start(
                     options.rate_store,
                     base_url,
                     max_outage=options.max_outage,
@@ -331,6 +333,9 @@ class Session:
                         "info", "the rate store answers again; going on", "rate_store"
                     ),
                 )
+                if why:  # nothing sent: the rows end not_attempted, the reports are written
+                    self.control.stop(why)
+                    self._notice("error", f"stopping: {why}", "rate_store")
             await self._serve(sheet, check, recorder, base_url, lanes, budget)
         finally:
             with anyio.CancelScope(shield=True):
@@ -436,8 +441,21 @@ class Session:
         if reply.method in ("PATCH", "PUT"):
             self._sent_writes = True
 
+    def _refusal(self, key: CampaignKey) -> str:
+        return self._lanes.refusal(key.org_id) if self._lanes is not None else ""
+
     async def _retry_left_paused(self, executor: Executor) -> None:
-        left = {key: row for key, (row, _) in self.control.left_paused.items()}
+        # A refused key can send nothing more: waiting would only delay saying so.
+        for refusal, count in self.control.give_up_refused(self._refusal).items():
+            self._notice(
+                "error",
+                f"{count} campaign(s) this run paused stay paused: {refusal}. Resume them by "
+                "hand, or fix the key and `bulkpatch resume` the run directory",
+                "left_paused_key_refused",
+            )
+        left = {k: row for k, (row, _) in self.control.left_paused.items() if not self._refusal(k)}
+        if not left:
+            return
         within = self.options.max_outage
         self._notice(
             "warning",
@@ -445,7 +463,7 @@ class Session:
             f"for up to {within:g} s (--max-outage)",
             "resuming_left_paused",
         )
-        await executor.resume_left_paused(left, within=within)
+        await executor.resume_left_paused(left, within=within, refused=self._refusal)
 
     async def _tick(self) -> None:
         """Once a second: a ``tick`` journal line and a progress event."""

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 #: Groups given a step of their own at most; the rest share one last step.
 MAX_STEPS = 8
+#: Reason groups a notification names (summary.json's ``top_reasons``).
+TOP_REASONS = 5
 
 
 def exit_code_for(outcomes: Mapping[str, int], *, aborted: bool, left_paused: int) -> ExitCode:
@@ -311,6 +313,17 @@ def summary_data(
         "campaigns_paused_by_earlier_runs": dict(earlier),
         "stop_reason": control.stop_reason or None,
         "next_steps": [s.as_dict() for s in steps],
+        "top_reasons": top_reasons(steps),
         "options": options.for_journal(),
         "exit_code": code,
     }
+
+
+def top_reasons(steps: Sequence[NextStep], limit: int = TOP_REASONS) -> list[dict[str, Any]]:
+    """The reason groups of the rows that did not succeed, most rows first, at most ``limit``:
+    what a notification shows (outcome, rows, reason, the command to run)."""
+    ordered = sorted(steps, key=lambda step: -step.rows)  # stable: ties keep their order
+    return [
+        {"outcome": s.outcome, "rows": s.rows, "reason": s.label, "command": s.command}
+        for s in ordered[:limit]
+    ]

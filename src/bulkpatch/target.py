@@ -19,6 +19,7 @@ from typing import Any
 
 from bulkpatch.breaker import Breaker
 from bulkpatch.client import Lane
+from bulkpatch.errors import BulkpatchError, UsageError
 from bulkpatch.keysfile import ResolvedKey, load_keys_file, resolve_keys
 from bulkpatch.options import RunOptions
 from bulkpatch.pacing import Pacer
@@ -32,7 +33,25 @@ def read_keys(options: RunOptions) -> dict[str, ResolvedKey]:
     and never show a key."""
     if options.keys_file is None:
         return {}
-    return resolve_keys(load_keys_file(options.keys_file), os.environ)
+    keys = resolve_keys(load_keys_file(options.keys_file), os.environ)
+    if options.rate_store:
+        check_shared_rates(keys, options.keys_file)
+    return keys
+
+
+def check_shared_rates(keys: Mapping[str, ResolvedKey], keys_file: object) -> None:
+    """With ``--rate-store`` every key's rate is a ceiling shared through the store, so none
+    may be unlimited: :class:`UsageError` naming the orgs that ask for no limit."""
+    unlimited = sorted(org for org, key in keys.items() if key.rate == math.inf)
+    if unlimited:
+        more = len(unlimited) - 10
+        shown = ", ".join(unlimited[:10]) + (f" and {more} more" if more > 0 else "")
+        raise UsageError(
+            f"--rate-store shares each key's rate, but {keys_file} gives org(s) {shown} "
+            'rate = "unlimited", which cannot be shared. Give those orgs a number of requests '
+            "per second in the keys file (or leave rate out to use --rate), or run without "
+            "--rate-store. Nothing was sent."
+        )
 
 
 @asynccontextmanager
@@ -149,10 +168,64 @@ class Lanes:
             self._stores.append(store)
             lane.shared = store
 
+    async def share_rate_at_start(
+        self,
+        url: str,
+        base_url: str,
+        *,
+        max_outage: float,
+        timing: Timing,
+        on_outage: Callable[[str], None],
+        on_recover: Callable[[], None],
+    ) -> str:
+        """:meth:`share_rate`; a store that cannot be had (unreachable for ``max_outage``, or
+        refusing us) leaves every lane unable to send and returns why ("" when shared)."""
+        from bulkpatch.ratestore import RateStoreUnavailable
+
+        try:
+            await self.share_rate(
+                url,
+                base_url,
+                max_outage=max_outage,
+                timing=timing,
+                on_outage=on_outage,
+                on_recover=on_recover,
+            )
+        except RateStoreUnavailable as exc:
+            self.without_store(str(exc))
+            return str(exc)
+        return ""
+
+    def refusal(self, org_id: str) -> str:
+        """Why no request for ``org_id`` can be sent any more: its key was refused ("" if not)."""
+        try:
+            lane = self(org_id)
+        except LookupError:
+            return ""
+        if not lane.guard.refused:
+            return ""
+        return f"the API refused {lane.label} ({lane.guard.refused})"
+
+    def without_store(self, why: str) -> None:
+        """The rate store failed before the run began: every lane's requests stop unsent with
+        ``why`` (none may go out under a rate that is not shared)."""
+        for lane in self.all():
+            lane.shared = _NoStore(why)
+
     async def aclose(self) -> None:
         for store in self._stores:
             await store.aclose()
         self._stores.clear()
+
+
+@dataclass(frozen=True)
+class _NoStore:
+    """A shared rate that can never be had: its store failed before the run began."""
+
+    why: str
+
+    async def acquire(self) -> None:
+        raise BulkpatchError(self.why)
 
 
 def build_lanes(

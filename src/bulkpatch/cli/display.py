@@ -412,5 +412,14 @@ class JsonLog:
             if self.json_out:
                 self.out.print_json(json.dumps(summary.data, default=str))
 
+    def error(self, exit_code: int, message: str, problems: Sequence[str] = ()) -> None:
+        """The error that ends the command, as one JSON line (for log collectors)."""
+        fields: dict[str, Any] = {"exit_code": exit_code, "message": shorten(message, 2000)}
+        if problems:
+            fields["problems"] = [shorten(p, 500) for p in problems]
+        if self.run_dir is not None:
+            fields["run_dir"] = str(self.run_dir)
+        self._emit("error", **fields)
+
     def stop(self) -> None:
         pass

@@ -19,38 +19,24 @@ import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
 
-from bulkpatch.errors import (
-    BulkpatchError,
-    InternalError,
-    InvalidSheetError,
-    StorageError,
-    UsageError,
-    leaf_error,
-)
+from bulkpatch.errors import InternalError, InvalidSheetError, leaf_error
+from bulkpatch.failures import ending_error, exit_code_of
 from bulkpatch.outcomes import ExitCode
 from bulkpatch.text import printable
 
 #: Problems listed on screen before "… and N more".
 SHOWN_PROBLEMS = 50
 
+__all__ = ["ErrorLog", "exit_code_of", "guarded", "report_error", "say_error"]
 
-def exit_code_of(error: BaseException) -> ExitCode:
-    """The exit code for an exception that ended a command."""
-    if isinstance(error, KeyboardInterrupt):
-        return ExitCode.ABORTED
-    if isinstance(error, StorageError):
-        return ExitCode.ABORTED if error.sent else ExitCode.USAGE
-    if isinstance(error, UsageError):
-        return ExitCode.USAGE
-    if isinstance(error, BulkpatchError) and not isinstance(error, InternalError):
-        return ExitCode.ABORTED
-    return ExitCode.INTERNAL
+#: ``--log-format json``: writes a fatal error as one JSON line (exit code, message, problems).
+ErrorLog = Callable[[int, str, Sequence[str]], None]
 
 
 def say_error(console: Console, text: str) -> None:
@@ -69,44 +55,50 @@ def _save_traceback(error: BaseException) -> Path | None:
         return None
 
 
-def report_error(console: Console, error: BaseException) -> ExitCode:
-    """Say what went wrong, in one or a few lines, and give the exit code."""
-    error = leaf_error(error) if not isinstance(error, InternalError) else error
+def report_error(
+    console: Console, error: BaseException, *, as_json: ErrorLog | None = None
+) -> ExitCode:
+    """Say what went wrong, in one or a few lines (or, with ``as_json``, one JSON line), and
+    give the exit code."""
+    error = ending_error(error)
     code = exit_code_of(error)
+    problems: list[str] = []
     if isinstance(error, KeyboardInterrupt):
-        console.print("interrupted", highlight=False, markup=False)
-        return code
-    if code is ExitCode.INTERNAL:
+        message = "interrupted"
+    elif code is ExitCode.INTERNAL:
         where = error.traceback_path if isinstance(error, InternalError) else None
         if where is None:
             where = _save_traceback(error)
         kind = type(leaf_error(error.__cause__ or error)).__name__
-        console.print(
-            f"internal error ({kind}) in bulkpatch: please report it"
-            + (f", with the traceback in {where}" if where else ""),
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
+        message = f"internal error ({kind}) in bulkpatch: please report it" + (
+            f", with the traceback in {where}" if where else ""
         )
         if os.environ.get("BULKPATCH_DEBUG"):
             traceback.print_exception(error, file=sys.stderr)
+    else:
+        message = str(error)
+        if isinstance(error, InvalidSheetError):
+            problems = [printable(str(p)) for p in error.problems[:SHOWN_PROBLEMS]]
+            if len(error.problems) > SHOWN_PROBLEMS:
+                problems.append(
+                    f"… and {len(error.problems) - SHOWN_PROBLEMS:,} more "
+                    "(`bulkpatch validate` lists every problem)"
+                )
+    if as_json is not None:
+        as_json(int(code), printable(message), problems)
         return code
-    if isinstance(error, InvalidSheetError):
-        for problem in error.problems[:SHOWN_PROBLEMS]:
-            console.print(f"  {problem}", highlight=False, markup=False)
-        if len(error.problems) > SHOWN_PROBLEMS:
-            console.print(
-                f"  … and {len(error.problems) - SHOWN_PROBLEMS:,} more "
-                "(`bulkpatch validate` lists every problem)",
-                highlight=False,
-                markup=False,
-            )
-    say_error(console, str(error))
+    if isinstance(error, KeyboardInterrupt) or code is ExitCode.INTERNAL:
+        console.print(message, highlight=False, markup=False, soft_wrap=True)
+        return code
+    for problem in problems:
+        console.print(f"  {problem}", highlight=False, markup=False)
+    say_error(console, message)
     return code
 
 
-def guarded(body: Callable[[], int], console: Console) -> int:
-    """Run a command's body; turn what escapes into a message and an exit code."""
+def guarded(body: Callable[[], int], console: Console, *, as_json: ErrorLog | None = None) -> int:
+    """Run a command's body; turn what escapes into a message (or a JSON line) and an exit
+    code."""
     try:
         return body()
     except BrokenPipeError:
@@ -115,4 +107,4 @@ def guarded(body: Callable[[], int], console: Console) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return int(ExitCode.USAGE)
     except (Exception, KeyboardInterrupt) as error:
-        return int(report_error(console, error))
+        return int(report_error(console, error, as_json=as_json))

@@ -31,6 +31,7 @@ from bulkpatch.cli.approval import (
 )
 from bulkpatch.cli.display import ConsoleDisplay, JsonLog, resume_command
 from bulkpatch.cli.exits import guarded
+from bulkpatch.deliver import deliver_failure
 from bulkpatch.events import EventSink, Notice
 from bulkpatch.loop import run as run_loop
 from bulkpatch.options import DEFAULT_KEY_ENV, DEFAULT_RATE, SIMULATE_RATE, RunOptions
@@ -302,12 +303,27 @@ def _display(kwargs: dict[str, Any]) -> tuple[ConsoleDisplay | JsonLog, Console]
     return ConsoleDisplay(err, out, quiet=quiet, json_out=json_out), err
 
 
+def _told(kwargs: dict[str, Any]) -> RunOptions:
+    """Where the command's ending is told (--notify-url, --pushgateway), from its options."""
+    return RunOptions(
+        notify_url=kwargs.get("notify_url"),
+        notify_format=kwargs.get("notify_format") or "json",
+        pushgateway=kwargs.get("pushgateway"),
+        metrics_job=kwargs.get("metrics_job") or "bulkpatch",
+        shard=kwargs.get("shard"),
+    )
+
+
 def _execute(
     call: Callable[[Stopper, EventSink], Awaitable[RunSummary]],
     display: ConsoleDisplay | JsonLog,
     err: Console,
+    *,
+    mode: str = "run",
+    told: RunOptions | None = None,
 ) -> None:
-    """Run a library call with signal handling; exit with the code of the exit map."""
+    """Run a library call with signal handling; exit with the code of the exit map.  An
+    ending the library call did not tell (--notify-url, --pushgateway) is told here."""
     stopper = Stopper()
 
     async def watch_signals() -> None:
@@ -345,6 +361,9 @@ def _execute(
                 outcome.append(await call(stopper, display))
             except (Exception, KeyboardInterrupt) as exc:  # raised below, not grouped
                 outcome.append(exc)
+                if told is not None:
+                    where = display.run_dir
+                    await deliver_failure(exc, told, display, mode=mode, run_dir=where)
             finally:
                 display.stop()
                 tg.cancel_scope.cancel()
@@ -360,7 +379,8 @@ def _execute(
             signal.signal(signum, lambda *_: os._exit(int(ExitCode.ABORTED)))
         return code
 
-    sys.exit(guarded(run_then_hold_signals, err))
+    as_json = display.error if isinstance(display, JsonLog) else None
+    sys.exit(guarded(run_then_hold_signals, err, as_json=as_json))
 
 
 def _options(sheet_kwargs: dict[str, Any], pace: dict[str, Any], display: Any) -> RunOptions:
@@ -428,6 +448,7 @@ def run_command(sheet: Path | None, **kwargs: Any) -> None:
     given = given_options(click.get_current_context(), kwargs)
     display, err = _display(kwargs)
     pace = _pace(kwargs)
+    told = _told(kwargs)
 
     async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
         if guards.plan_dir is not None:
@@ -437,7 +458,7 @@ def run_command(sheet: Path | None, **kwargs: Any) -> None:
         options = replace(_options(kwargs, pace, sink), **guards.options())
         return await apply_sheet_async(sheet, options=options, on_event=sink, stopper=stopper)
 
-    _execute(call, display, err)
+    _execute(call, display, err, mode="run", told=told)
 
 
 @cli.command("plan")
@@ -460,6 +481,7 @@ def plan_command(sheet: Path, **kwargs: Any) -> None:
     out = kwargs.pop("out")
     display, err = _display(kwargs)
     pace = _pace(kwargs)
+    told = _told(kwargs)
 
     async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
         options = _options(kwargs, pace, sink)
@@ -469,7 +491,7 @@ def plan_command(sheet: Path, **kwargs: Any) -> None:
             )
         return await plan_sheet_async(sheet, options=options, on_event=sink, stopper=stopper)
 
-    _execute(call, display, err)
+    _execute(call, display, err, mode="plan", told=told)
 
 
 @cli.command("resume")
@@ -481,6 +503,12 @@ def plan_command(sheet: Path, **kwargs: Any) -> None:
     envvar="BULKPATCH_NOTIFY_URL",
     metavar="URL",
     help="POST the summary here at the end (not kept in the journal: it is a secret).",
+)
+@click.option(
+    "--rate-store",
+    metavar="redis://HOST:PORT/DB",
+    help="The Redis that shares the --rate, instead of the run's own (a moved store, or a "
+    "corrected user or password).",
 )
 @output_options
 def resume_command_(run_dir: Path, **kwargs: Any) -> None:
@@ -504,8 +532,10 @@ def resume_command_(run_dir: Path, **kwargs: Any) -> None:
         overrides["api_key_file"] = None
     if kwargs.get("notify_url"):
         overrides["notify_url"] = kwargs["notify_url"]
+    if kwargs.get("rate_store"):
+        overrides["rate_store"] = kwargs["rate_store"]
 
     async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
         return await resume_run_async(run_dir, overrides=overrides, on_event=sink, stopper=stopper)
 
-    _execute(call, display, err)
+    _execute(call, display, err, mode="resume", told=_told(kwargs))
