@@ -28,7 +28,6 @@ from bulkpatch.journal import JOURNAL_NAME, JournalState, JournalWriter, begin_j
 from bulkpatch.keyrefusal import ForbiddenRows
 from bulkpatch.keysfile import ResolvedKey
 from bulkpatch.options import RunOptions
-from bulkpatch.outcomes import ExitCode
 from bulkpatch.planner import PlanOptions
 from bulkpatch.pool import BATCH, Job, run_pool
 from bulkpatch.preflight import checked_sheet, own_copy
@@ -56,13 +55,7 @@ from bulkpatch.safeguards import Safeguards
 from bulkpatch.shards import Shard, parse_shard
 from bulkpatch.sheet import Sheet, snapshot_sheet
 from bulkpatch.stats import RunStats
-from bulkpatch.summary import (
-    RunSummary,
-    carried_options,
-    exit_code_for,
-    next_steps,
-    summary_data,
-)
+from bulkpatch.summary import RunSummary, closing_summary
 from bulkpatch.target import Lanes, api_target, build_lanes, read_keys
 from bulkpatch.timing import Timing
 from bulkpatch.urls import check_base_url
@@ -496,36 +489,22 @@ class Session:
         run_dir = self.run_dir
         assert run_dir is not None
         self._emit_tick()
-        code = exit_code_for(
-            dict(self.stats.outcomes), aborted=control.aborted, left_paused=len(control.left_paused)
-        )
-        code = ExitCode(self.safeguards.exit_code(code, dict(self.stats.outcomes)))
-        steps = next_steps(
-            recorder.groups,
-            run_dir,
-            retry_name=f"retry.{sheet.kind}",
-            simulated=options.simulate,
-            resumable=self.mode != "plan",
+        code, steps, data = closing_summary(
             mode=self.mode,
-            sheet=self.sheet_path,
-            carry=carried_options(options, planning=self.mode == "plan"),
-        )
-        data = summary_data(
-            mode=self.mode,
-            sheet={"path": str(self.sheet_path), "sha256": sha, "copy": str(sheet.path)},
-            run_dir=run_dir,
-            started=started,
-            stats=self.stats,
             options=options,
+            stats=self.stats,
+            control=control,
+            safeguards=self.safeguards,
+            groups=recorder.groups,
+            run_dir=run_dir,
+            sheet={"path": str(self.sheet_path), "sha256": sha, "copy": str(sheet.path)},
+            retry_name=f"retry.{sheet.kind}",
+            started=started,
             lanes=self._lanes.all() if self._lanes is not None else [],
             shard=str(self._shard) if self._shard else None,
-            control=control,
             earlier=self._earlier,
-            steps=steps,
-            code=int(code),
         )
         data["sheet_rows"] = self._sheet_rows
-        data.update(self.safeguards.summary_fields())
         formula_notes = close_reports(
             self.mode,
             sheet,

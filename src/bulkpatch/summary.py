@@ -327,3 +327,52 @@ def top_reasons(steps: Sequence[NextStep], limit: int = TOP_REASONS) -> list[dic
         {"outcome": s.outcome, "rows": s.rows, "reason": s.label, "command": s.command}
         for s in ordered[:limit]
     ]
+
+
+def closing_summary(
+    *,
+    mode: str,
+    options: RunOptions,
+    stats: RunStats,
+    control: RunControl,
+    safeguards: Any,
+    groups: Mapping[ReasonGroup, int],
+    run_dir: Path,
+    sheet: Mapping[str, str],
+    retry_name: str,
+    started: datetime,
+    lanes: Sequence[Lane],
+    shard: str | None,
+    earlier: Mapping[str, str],
+) -> tuple[ExitCode, list[NextStep], dict[str, Any]]:
+    """What a session comes to: its exit code (the safeguards may turn a canary's stop into
+    0), its next steps, and the content of ``summary.json``."""
+    outcomes = dict(stats.outcomes)
+    code = exit_code_for(outcomes, aborted=control.aborted, left_paused=len(control.left_paused))
+    code = ExitCode(safeguards.exit_code(code, outcomes))
+    steps = next_steps(
+        groups,
+        run_dir,
+        retry_name=retry_name,
+        simulated=options.simulate,
+        resumable=mode != "plan",
+        mode=mode,
+        sheet=Path(sheet["path"]),
+        carry=carried_options(options, planning=mode == "plan"),
+    )
+    data = summary_data(
+        mode=mode,
+        sheet=sheet,
+        run_dir=run_dir,
+        started=started,
+        stats=stats,
+        options=options,
+        lanes=lanes,
+        shard=shard,
+        control=control,
+        earlier=earlier,
+        steps=steps,
+        code=int(code),
+    )
+    data.update(safeguards.summary_fields())
+    return code, steps, data
