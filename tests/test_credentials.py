@@ -232,7 +232,17 @@ def test_key_from_env_refuses_a_key_given_as_the_name_without_quoting_it() -> No
 
 @pytest.mark.parametrize(
     "name",
-    ["SARVAM_API_KEY", "ACME_KEY_2024", "org_acme_key", "K", "_PRIVATE", "ORG7_KEY", "HttpProxy"],
+    [
+        "SARVAM_API_KEY",
+        "ACME_KEY_2024",
+        "org_acme_key",
+        "K",
+        "_PRIVATE",
+        "ORG7_KEY",
+        "HttpProxy",
+        "PROD2024_KEY",
+        "KEY_20261201",
+    ],
 )
 def test_names_of_environment_variables_pass_the_name_rule(name: str) -> None:
     assert looks_like_env_name(name)
@@ -244,6 +254,8 @@ def test_names_of_environment_variables_pass_the_name_rule(name: str) -> None:
         "sk_live_4eC39HqLyjWDarjtT1zdp7dc",  # a word over 15 characters
         "0F3A9C2B7D1E4F6A8B0C2D4E6F8A0B1C",  # hex
         "aB3dE5fG",  # one word mixing upper case, lower case and digits
+        "FAKEKEYAAAA1111",  # letters and digits, long: a token
+        "ORG_7F3A9C2B7D1E",
         "abc-def",  # not a name at all
         "1ABC",
         "A" * 65,

@@ -39,6 +39,10 @@ _ENV_WORD_MAX = 15
 _ASSIGNMENT = re.compile(r"(?i)^(export\s+)?[a-z_][a-z0-9_]*(key|token|secret)\s*[=:]")
 
 
+#: A word of a name that mixes letters and digits is at most this long minus one.
+_MIXED_WORD_MAX = 10
+
+
 def key_fingerprint(key: str) -> str:
     """A short tag naming a key in messages and file names, never the key: ``key-`` and 12 hex
     digits of a SHA-256 over the key (with a prefix of its own, so it matches no other tool's
@@ -52,7 +56,7 @@ def looks_like_env_name(text: str) -> bool:
 
     A name is letters, digits and ``_`` (not starting with a digit), at most 64 characters,
     made of words (the parts between ``_``) of at most 15 characters, none of which mixes upper
-    case, lower case and digits.  ``SARVAM_API_KEY``, ``ACME_KEY_2024``, ``org_acme_key`` pass;
+    case, lower case and digits, nor letters and digits over 9 characters (``FAKEKEYAAAA1111``).  ``SARVAM_API_KEY``, ``ACME_KEY_2024``, ``org_acme_key`` pass;
     a random token (``sk_live_4eC39HqLyjWDarjt``, a 32-digit hex string) does not, so a key
     given where a name belongs is refused, and never printed in the message about it.
     """
@@ -64,6 +68,8 @@ def looks_like_env_name(text: str) -> bool:
         cases = (str.isupper, str.islower, str.isdigit)
         if all(any(test(c) for c in word) for test in cases):
             return False
+        if len(word) >= _MIXED_WORD_MAX and any(c.isdigit() for c in word) and not word.isdigit():
+            return False  # a long run of letters and digits reads as a token, not a word
     return True
 
 
