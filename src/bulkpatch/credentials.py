@@ -56,9 +56,10 @@ def looks_like_env_name(text: str) -> bool:
 
     A name is letters, digits and ``_`` (not starting with a digit), at most 64 characters,
     made of words (the parts between ``_``) of at most 15 characters, none of which mixes upper
-    case, lower case and digits, nor letters and digits over 9 characters (``FAKEKEYAAAA1111``).  ``SARVAM_API_KEY``, ``ACME_KEY_2024``, ``org_acme_key`` pass;
-    a random token (``sk_live_4eC39HqLyjWDarjt``, a 32-digit hex string) does not, so a key
-    given where a name belongs is refused, and never printed in the message about it.
+    case, lower case and digits, nor letters and digits over 9 characters (``FAKEKEYAAAA1111``).
+    ``SARVAM_API_KEY``, ``ACME_KEY_2024``, ``org_acme_key`` pass; a random token
+    (``sk_live_4eC39HqLyjWDarjt``, a 32-digit hex string) does not, so a key given where a name
+    belongs is refused, and never printed in the message about it.
     """
     if not _ENV_NAME.fullmatch(text):
         return False

@@ -272,7 +272,8 @@ class SharedRate:
                         f"The rate store {self.display} could not be reached for {down:.0f} s "
                         f"(--max-outage {self.max_outage:g} s; last error: {_reason(error)}), "
                         "so no request may start under the shared --rate. Bring Redis back "
-                        "(or raise --max-outage) and resume the run."
+                        "(or raise --max-outage) and resume the run (`bulkpatch resume RUN_DIR`, "
+                        "with --rate-store URL for another store)."
                     )
                     raise self._failure
                 await self._sleep(min(delay, self.max_outage - down))
@@ -300,7 +301,8 @@ class SharedRate:
         return RateStoreUnavailable(
             f"The rate store {self.display} refused bulkpatch ({_reason(error)}). Check the "
             "user, password and permissions in --rate-store, and that nothing else uses keys "
-            f"named {KEY_PREFIX}..., then resume the run."
+            f"named {KEY_PREFIX}..., then resume the run (`bulkpatch resume RUN_DIR --rate-store "
+            "URL` takes a corrected URL)."
         )
 
     async def aclose(self) -> None:
