@@ -83,6 +83,10 @@ class KeyGuard:
         return self.refused
 
 
+#: How messages name the one key of a run without a keys file.
+DEFAULT_LABEL = "the API key"
+
+
 @dataclass(eq=False)
 class Lane:
     """One API key's way to the API: its pacer, breaker and guard."""
@@ -217,6 +221,8 @@ class ApiClient:
             why = lane.guard.record(reply, key.campaign_id)
             if why and not was and self._on_refused is not None:
                 self._on_refused(lane, why)
+            if kind is Kind.AUTH and lane.label != DEFAULT_LABEL:  # say whose key it was
+                reply = replace(reply, message=f"{lane.label}: {reply.message}")
         return reply
 
     def _url(self, path: str) -> URL | str:

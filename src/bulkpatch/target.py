@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bulkpatch.breaker import Breaker
-from bulkpatch.client import Lane
+from bulkpatch.client import DEFAULT_LABEL, Lane
 from bulkpatch.errors import BulkpatchError, UsageError
 from bulkpatch.keysfile import ResolvedKey, load_keys_file, resolve_keys
 from bulkpatch.options import RunOptions
@@ -240,7 +240,7 @@ def build_lanes(
     share its lane, at the lowest rate any of them asks for)."""
     if not org_keys:
         return Lanes(
-            make_lane(options, api_key, timing, label="the API key", on_give_up=on_give_up)
+            make_lane(options, api_key, timing, label=DEFAULT_LABEL, on_give_up=on_give_up)
         )
     grouped: dict[str, list[ResolvedKey]] = {}
     for resolved in org_keys.values():
