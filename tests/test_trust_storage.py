@@ -230,6 +230,20 @@ async def test_files_growing_past_what_may_be_written_stop_the_run_resumably(
     assert_applied_once(sim, names)
 
 
+async def test_a_simulated_run_stopped_by_its_files_says_to_run_it_again_not_to_resume(
+    tmp_path: Path,
+) -> None:
+    sheet = version_sheet(tmp_path / "sim.csv", ids(300))
+    args = ["run", sheet, "--simulate", "--rate", "unlimited", "--report-dir", tmp_path / "r"]
+
+    done = await bulkpatch_limited(40_000, *args, api_key="unused-fake-key")
+
+    err = done.stderr.decode()
+    assert done.returncode == 3, err
+    assert "run the sheet again with --simulate" in err
+    assert "bulkpatch resume" not in err
+
+
 async def test_a_sheet_that_cannot_be_copied_into_the_run_directory_sends_nothing(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:

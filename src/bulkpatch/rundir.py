@@ -55,10 +55,17 @@ def storage_error(action: str, path: Path, exc: OSError, *, sent: bool = False) 
     return StorageError(f"cannot {action} {path}: {cause}", sent=sent)
 
 
-def with_next_step(error: StorageError, *, sent: bool, run_dir: Path | None) -> StorageError:
+def with_next_step(
+    error: StorageError, *, sent: bool, run_dir: Path | None, simulated: bool = False
+) -> StorageError:
     """``error`` saying what to do: nothing was sent (so start again once the disk is fixed),
-    or requests were (so resume the run once it is)."""
-    if sent and run_dir is not None:
+    or requests were (so resume the run once it is; a simulated run is run again)."""
+    if sent and simulated:
+        then = (
+            "free the space (or fix the directory), then run the sheet again with --simulate "
+            "(a simulated run cannot be resumed: its simulator is gone)"
+        )
+    elif sent and run_dir is not None:
         then = (
             "requests were already sent: free the space (or fix the directory), then "
             f"`bulkpatch resume {run_dir}`"

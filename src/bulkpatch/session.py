@@ -180,7 +180,12 @@ class Session:
                 remove_run_dir(self.run_dir)
                 self.run_dir = None
             if isinstance(exc, StorageError):
-                raise with_next_step(exc, sent=self._sent_writes, run_dir=self.run_dir) from None
+                raise with_next_step(
+                    exc,
+                    sent=self._sent_writes,
+                    run_dir=self.run_dir,
+                    simulated=self.options.simulate,
+                ) from None
             raise
         finally:
             self._release()
