@@ -181,6 +181,24 @@ async def test_the_shared_ceiling_holds_across_tasks_and_handles_the_first_secon
     assert sum(s.round_trips for s in handles) == 2 * per_handle + missed + 2
 
 
+async def test_the_shared_slots_widen_with_the_slack_the_pacer_measures(
+    redis_store: RedisServer,
+) -> None:
+    rate, slack = 50, 0.2  # a wide latency spread: 50 starts span 1.2 s, not 1.01 s
+    shared = await open_rate_store(
+        redis_store.url, key_name=KEY, rate=rate, max_outage=5, slack=lambda: slack
+    )
+    times: list[float] = []
+    try:
+        for _ in range(rate + 1):
+            await shared.acquire()
+            times.append(time.monotonic())
+    finally:
+        await shared.aclose()
+    assert shared.interval_us == slot_interval_us(rate, slack)
+    assert max(times) - min(times) >= (1 + slack) * 0.97
+
+
 async def test_different_keys_do_not_share_a_ceiling(redis_store: RedisServer) -> None:
     rate = 20
     one = await open_rate_store(redis_store.url, key_name=KEY, rate=rate, max_outage=5)

@@ -9,9 +9,11 @@ How (GCRA with no burst, ``ratestore_reserve.lua``): the key holds the next free
 Redis's clock.  One script call reserves a slot (``slot = max(next, now)``; ``next = slot + T``)
 and answers how long to wait for it: one round trip per start, no race between processes (a
 script runs alone in Redis) and no need for synchronised clocks (only Redis's clock is read).
-Slots are ``T = (1 + SLACK) / R`` apart, so ``R + 1`` consecutive slots span ``1 + SLACK``
-seconds; the ``SLACK`` (10 ms, as in the pacer) is room for the jitter between a slot and the
-request's actual start.  A start never comes before its slot: it aims at the moment the answer
+Slots are ``T = (1 + slack) / R`` apart, so ``R + 1`` consecutive slots span ``1 + slack``
+seconds; the slack is room for the jitter between a slot and the server's count.  It is the
+process's own pacer's (:mod:`bulkpatch.pacing`): at least ``SLACK`` (10 ms), wider while the
+spread of recent latencies says requests are held up on their way; each reservation passes its
+``T`` (the script adds it to the slot it hands out).  A start never comes before its slot: it aims at the moment the answer
 came plus the wait Redis gave.  It may come after it: by the answer's way back, by the time the
 answer waited to be read (a round trip longer than the shortest one seen) and by a late wake-up
 (a stalled event loop).  A start that would be more than ``MAX_LATE`` (5 ms) late by those
@@ -133,12 +135,12 @@ def rate_key_name(base_url: str, api_key: str) -> str:
     return f"{KEY_PREFIX}{base_url.rstrip('/')}:{digest}"
 
 
-def slot_interval_us(rate: float) -> int:
+def slot_interval_us(rate: float, slack: float = SLACK) -> int:
     """Microseconds between two shared start slots at ceiling ``rate``: ``R + 1`` slots span
-    ``1 + SLACK`` seconds, rounded up (never a faster rate than asked)."""
+    ``1 + slack`` seconds, rounded up (never a faster rate than asked)."""
     if not (math.isfinite(rate) and rate > 0):
         raise UsageError("--rate-store needs a numeric --rate above 0 (the shared ceiling).")
-    return math.ceil(1_000_000 * (1.0 + SLACK) / rate)
+    return math.ceil(1_000_000 * (1.0 + slack) / rate)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,8 +167,12 @@ class SharedRate:
         sleep: Callable[[float], Awaitable[None]],
         on_outage: Callable[[str], None] | None,
         on_recover: Callable[[], None] | None,
+        slack: Callable[[], float] | None = None,
     ) -> None:
         self._client = client
+        #: The room between a start and the server's count (seconds), as this process's pacer
+        #: measures it from the spread of its latencies: the slots are spaced by it too.
+        self._slack = slack or (lambda: SLACK)
         self._script = client.register_script(_SCRIPT)
         self.key_name = key_name
         self.rate = rate
@@ -216,6 +222,7 @@ class SharedRate:
         answer took to be read: a round trip longer than the shortest one seen says the answer
         waited (for a stalled event loop, most often), and that excess counts as lateness.
         """
+        self.interval_us = slot_interval_us(self.rate, max(SLACK, self._slack()))
         earliest = self._latest_slot_us + self.interval_us if self._latest_slot_us else 0
         reply, sent, received = await self._call(
             lambda: self._script(keys=[self.key_name], args=[self.interval_us, earliest])
@@ -324,6 +331,7 @@ async def open_rate_store(
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     on_outage: Callable[[str], None] | None = None,
     on_recover: Callable[[], None] | None = None,
+    slack: Callable[[], float] | None = None,
 ) -> SharedRate:
     """Connect to the store at ``url`` and share ``rate`` under ``key_name``.
 
@@ -355,6 +363,7 @@ async def open_rate_store(
         sleep=sleep,
         on_outage=on_outage,
         on_recover=on_recover,
+        slack=slack,
     )
     try:
         await shared.check()

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import secrets
@@ -164,6 +165,7 @@ class Lanes:
                 sleep=timing.sleep,
                 on_outage=on_outage,
                 on_recover=on_recover,
+                slack=functools.partial(getattr, lane.pacer, "slack"),
             )
             self._stores.append(store)
             lane.shared = store
