@@ -321,7 +321,7 @@ class Session:
         budget = RetryBudget(clock=timing.clock, sleep=timing.sleep)
         try:
             if options.rate_store:
-                why = await lanes.share_rate_at_start(
+                why = await lanes.share_rate(
                     options.rate_store,
                     base_url,
                     max_outage=options.max_outage,

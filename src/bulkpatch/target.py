@@ -149,50 +149,29 @@ class Lanes:
         timing: Timing,
         on_outage: Callable[[str], None],
         on_recover: Callable[[], None],
-    ) -> None:
-        """Give every lane its share of a rate kept in a Redis store (``--rate-store``)."""
-        from bulkpatch.ratestore import open_rate_store, rate_key_name
-
-        for lane in self.all():
-            rate = lane.pacer.ceiling
-            assert rate is not None  # --rate-store with an unlimited rate is a usage error
-            store = await open_rate_store(
-                url,
-                key_name=rate_key_name(base_url, lane.api_key),
-                rate=rate,
-                max_outage=max_outage,
-                clock=timing.clock,
-                sleep=timing.sleep,
-                on_outage=on_outage,
-                on_recover=on_recover,
-                slack=functools.partial(getattr, lane.pacer, "slack"),
-            )
-            self._stores.append(store)
-            lane.shared = store
-
-    async def share_rate_at_start(
-        self,
-        url: str,
-        base_url: str,
-        *,
-        max_outage: float,
-        timing: Timing,
-        on_outage: Callable[[str], None],
-        on_recover: Callable[[], None],
     ) -> str:
-        """:meth:`share_rate`; a store that cannot be had (unreachable for ``max_outage``, or
-        refusing us) leaves every lane unable to send and returns why ("" when shared)."""
-        from bulkpatch.ratestore import RateStoreUnavailable
+        """Give every lane its share of a rate kept in a Redis store (``--rate-store``).  A
+        store that cannot be had (unreachable for ``max_outage``, or refusing us) leaves every
+        lane unable to send and returns why ("" when shared)."""
+        from bulkpatch.ratestore import RateStoreUnavailable, open_rate_store, rate_key_name
 
         try:
-            await self.share_rate(
-                url,
-                base_url,
-                max_outage=max_outage,
-                timing=timing,
-                on_outage=on_outage,
-                on_recover=on_recover,
-            )
+            for lane in self.all():
+                rate = lane.pacer.ceiling
+                assert rate is not None  # --rate-store with an unlimited rate is a usage error
+                store = await open_rate_store(
+                    url,
+                    key_name=rate_key_name(base_url, lane.api_key),
+                    rate=rate,
+                    max_outage=max_outage,
+                    clock=timing.clock,
+                    sleep=timing.sleep,
+                    on_outage=on_outage,
+                    on_recover=on_recover,
+                    slack=functools.partial(getattr, lane.pacer, "slack"),
+                )
+                self._stores.append(store)
+                lane.shared = store
         except RateStoreUnavailable as exc:
             self.without_store(str(exc))
             return str(exc)
