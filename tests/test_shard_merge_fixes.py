@@ -80,7 +80,8 @@ async def test_merging_one_shard_of_four_reports_the_others_rows_not_attempted_a
     assert data["rows"] == 20
     assert data["missing_shards"] == ["2/4", "3/4", "4/4"]
     commands = [s["command"] for s in data["next_steps"]]
-    assert commands == [f"bulkpatch run {sheet} --shard {k}/4" for k in (2, 3, 4)]
+    carry = f" --base-url {sim.base_url} --report-dir {tmp_path / 'r'}"  # the same API
+    assert commands == [f"bulkpatch run {sheet} --shard {k}/4{carry}" for k in (2, 3, 4)]
     missing = {k: sum(shard_label(c, 4) == f"{k}/4" for c in campaigns) for k in (2, 3, 4)}
     assert [s["rows"] for s in data["next_steps"]] == [missing[k] for k in (2, 3, 4)]
     # Those rows are for their shard to do, not for the retry sheet.

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bulkpatch.errors import UsageError
+from bulkpatch.errors import BulkpatchError, UsageError
 from bulkpatch.journal import JOURNAL_NAME, read_journal
 from bulkpatch.outcomes import ExitCode, Outcome
 from bulkpatch.reports import RESULT_COLUMNS, atomic_text, report_cell, write_json
@@ -247,7 +247,7 @@ def merge_run_dirs(dirs: Sequence[Path], out: Path) -> tuple[dict[str, Any], lis
     )
     steps = [
         *shard_steps(shards, stopped, to_resume, resume_outcomes),
-        *missing_steps(to_run, sheet_path),
+        *missing_steps(to_run, sheet_path, carry=_carried(shards[0].options)),
         *next_steps(groups, out, retry_name=retry_name, resumable=False),
     ]
     data: dict[str, Any] = {
@@ -306,15 +306,28 @@ def shard_steps(
     return steps
 
 
-def missing_steps(rows: Counter[str], sheet: str) -> list[NextStep]:
-    """A step per missing shard: run it, then merge again."""
+def _carried(stored: dict[str, Any]) -> str:
+    """The options that reach the same API and campaigns, from a shard's journal ("" when its
+    options cannot be read back, e.g. a rate store whose password was not stored)."""
+    from bulkpatch.options import RunOptions
+    from bulkpatch.summary import carried_options
+
+    try:
+        return carried_options(RunOptions.from_journal(dict(stored)))
+    except (BulkpatchError, TypeError, ValueError):
+        return ""
+
+
+def missing_steps(rows: Counter[str], sheet: str, *, carry: str = "") -> list[NextStep]:
+    """A step per missing shard: run it (with ``carry``, the options the shards ran with that
+    reach the same campaigns), then merge again."""
     return [
         NextStep(
             n,
             Outcome.NOT_ATTEMPTED.value,
             f"shard {shard} is not in this merge",
             "run that shard, then merge again",
-            f"bulkpatch run {shlex.quote(sheet)} --shard {shard}",
+            f"bulkpatch run {shlex.quote(sheet)} --shard {shard}{carry}",
             SAME_OPTIONS,
         )
         for shard, n in sorted(rows.items(), key=lambda item: parse_shard(item[0]).index)
