@@ -21,10 +21,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-import realtime_last
+import support.realtime_last as realtime_last
 from bulkpatch.simulator import Simulator, SimulatorConfig, serve_simulator
-from faketime import FakeTime
-from scripted import Decide, ScriptedSimulator, scripted_simulator, serve_normally
+from support.faketime import FakeTime
+from support.scripted import Decide, ScriptedSimulator, scripted_simulator, serve_normally
 
 #: Generated dates are spread around this instant, so they do not depend on the day tests run.
 SIM_ANCHOR = datetime(2026, 1, 15, tzinfo=UTC)

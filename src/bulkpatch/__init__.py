@@ -8,21 +8,12 @@ The library calls (the command line is a thin shell around them)::
     print(summary.exit_code, summary.outcomes, summary.run_dir)
 
 See ``apply_sheet``, ``plan_sheet``, ``resume_run`` (and their ``*_async`` forms for a running
-event loop), :class:`RunOptions`, :class:`RunSummary` and the events in ``bulkpatch.events``.
+event loop), :class:`RunOptions`, :class:`RunSummary` and the events in ``bulkpatch.core.events``.
 The round trip: ``export_campaigns``, ``plan_to_dir``, ``apply_plan``, ``verify_run``,
 ``undo_run``.
 """
 
-from bulkpatch.api import (
-    Stopper,
-    apply_sheet,
-    apply_sheet_async,
-    plan_sheet,
-    plan_sheet_async,
-    resume_run,
-    resume_run_async,
-)
-from bulkpatch.errors import (
+from bulkpatch.core.errors import (
     BulkpatchError,
     BusyError,
     CredentialsError,
@@ -33,13 +24,22 @@ from bulkpatch.errors import (
     StorageError,
     UsageError,
 )
-from bulkpatch.exporting import export_campaigns, export_campaigns_async
-from bulkpatch.options import RunOptions
-from bulkpatch.outcomes import ExitCode, Outcome
-from bulkpatch.planrun import apply_plan, apply_plan_async, plan_to_dir, plan_to_dir_async
-from bulkpatch.summary import NextStep, RunSummary
-from bulkpatch.undoing import undo_run, undo_run_async
-from bulkpatch.verifying import verify_run, verify_run_async
+from bulkpatch.core.options import RunOptions
+from bulkpatch.core.outcomes import ExitCode, Outcome
+from bulkpatch.core.summary import NextStep, RunSummary
+from bulkpatch.ops.apply import (
+    Stopper,
+    apply_sheet,
+    apply_sheet_async,
+    plan_sheet,
+    plan_sheet_async,
+    resume_run,
+    resume_run_async,
+)
+from bulkpatch.ops.export import export_campaigns, export_campaigns_async
+from bulkpatch.ops.plan import apply_plan, apply_plan_async, plan_to_dir, plan_to_dir_async
+from bulkpatch.ops.undo import undo_run, undo_run_async
+from bulkpatch.ops.verify import verify_run, verify_run_async
 from bulkpatch.version import __version__
 
 __all__ = [

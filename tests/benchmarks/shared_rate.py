@@ -80,7 +80,7 @@ def _redis_server(work: Path) -> Any:
     """The test suite's ``RedisServer`` (tests/redis_server.py), started."""
     sys.path.insert(0, str(ROOT / "tests"))
     try:
-        from redis_server import RedisServer
+        from support.redis_server import RedisServer
     finally:
         sys.path.pop(0)
     return RedisServer(work / "redis")

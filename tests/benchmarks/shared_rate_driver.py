@@ -5,7 +5,8 @@
 
 ``--limiter``:
 
-* ``gcra``: bulkpatch's shared rate (``bulkpatch.ratestore``), after this process's own pacer,
+* ``gcra``: bulkpatch's shared rate (``bulkpatch.transport.ratestore``), after this process's own
+pacer,
   as ``bulkpatch run --rate-store`` uses them;
 * ``limits`` / ``limits-slack``: the ``limits`` library's async moving window on Redis (through
   redis-py), ``R`` (or ``R / (1 + SLACK)``, the same margin as the GCRA) per 1-second window;
@@ -35,9 +36,9 @@ from typing import Any, Protocol
 import aiohttp
 import anyio
 
-from bulkpatch import ratestore
-from bulkpatch.pacing import SLACK, Pacer
-from bulkpatch.ratestore import open_rate_store, rate_key_name
+from bulkpatch.transport import ratestore
+from bulkpatch.transport.pacing import SLACK, Pacer
+from bulkpatch.transport.ratestore import open_rate_store, rate_key_name
 
 ORG, WORKSPACE = "org-demo", "ws-demo"
 

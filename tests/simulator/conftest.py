@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import aiohttp
 import pytest
-from sim_client import Api
 
 from bulkpatch.simulator import Simulator
+from support.sim_client import Api
 
 
 @pytest.fixture

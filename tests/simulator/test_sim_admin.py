@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sim_client import FIRST, Api
-
 from bulkpatch.simulator import Simulator
 from bulkpatch.simulator.config import acting_user
 from bulkpatch.simulator.state import OTHER_USER
+from support.sim_client import FIRST, Api
 
 
 async def _edit(api: Api, path: str, body: object) -> tuple[int, object]:

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sim_client import FIRST, Api
 
-from bulkpatch.models import CampaignDetail, CampaignSummary
+from bulkpatch.core.models import CampaignDetail, CampaignSummary
 from bulkpatch.simulator import CampaignKey, Simulator, SimulatorConfig, SimulatorState
 from bulkpatch.simulator.errors import NOT_EDITABLE_STATUS
 from bulkpatch.simulator.population import SUMMARY_FIELDS
+from support.sim_client import FIRST, Api
 
 SCHEDULE = {
     "allowed_start_time": "10:00",

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sim_client import FIRST, Api
 
 from bulkpatch.simulator import FaultPlan, Simulator, SimulatorConfig
+from support.sim_client import FIRST, Api
 
 StartSimulator = Callable[..., Any]
 

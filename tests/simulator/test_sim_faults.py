@@ -9,9 +9,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sim_client import FIRST, Api
 
 from bulkpatch.simulator import FaultPlan, Simulator, SimulatorConfig
+from support.sim_client import FIRST, Api
 
 StartSimulator = Callable[..., Any]
 

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sim_client import Api
 
 from bulkpatch.simulator import Simulator
 from bulkpatch.simulator.population import SUMMARY_FIELDS
+from support.sim_client import Api
 
 StartSimulator = Callable[..., Any]
 

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sim_client import FIRST, Answer, Api
 
-from bulkpatch.rows import CampaignKey
+from bulkpatch.core.rows import CampaignKey
 from bulkpatch.simulator import Simulator, generate_campaign
 from bulkpatch.simulator.error_bodies import HOSTILE_PREFIXES
 from bulkpatch.simulator.population import HOSTILE_DESCRIPTIONS
+from support.sim_client import FIRST, Answer, Api
 
 StartSimulator = Callable[..., Any]
 GHOST = CampaignKey("org-demo", "ws-demo", "cmp-999999")

@@ -10,8 +10,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from bulkpatch.errors import SheetError
-from bulkpatch.models import AgentConfig, AllowedSchedule, CampaignDetail
+from bulkpatch.core.errors import SheetError
+from bulkpatch.core.models import AgentConfig, AllowedSchedule, CampaignDetail
 from bulkpatch.simulator import (
     CampaignKey,
     SimulatorConfig,

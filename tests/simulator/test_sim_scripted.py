@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 
 from bulkpatch.simulator import SimulatorConfig
-from scripted import scripted_simulator
+from support.scripted import scripted_simulator
 
 KEY = ("org-demo", "ws-demo", "cmp-000001")
 

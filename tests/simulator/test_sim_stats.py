@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sim_client import FIRST, Api
 
 from bulkpatch.simulator import CampaignKey, SimStats, Simulator
+from support.sim_client import FIRST, Api
 
 SECOND = CampaignKey("org-demo", "ws-demo", "cmp-000002")
 

@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from bulkpatch.api import Stopper
-from bulkpatch.approval import BINDING_OPTIONS
-from bulkpatch.errorbudget import parse_max_errors
-from bulkpatch.events import EventSink
-from bulkpatch.planrun import apply_plan_async
-from bulkpatch.summary import RunSummary
+from bulkpatch.core.events import EventSink
+from bulkpatch.core.maxerrors import parse_max_errors
+from bulkpatch.core.summary import RunSummary
+from bulkpatch.engine.approval import BINDING_OPTIONS
+from bulkpatch.ops.apply import Stopper
+from bulkpatch.ops.plan import apply_plan_async
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: Options of ``run`` that say how to run a plan, not what it is: ``run --plan`` passes them on.

@@ -34,10 +34,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from bulkpatch.events import Event, Notice, Progress, RowFinished, RunFinished, RunStarted
-from bulkpatch.outcomes import ExitCode, Outcome
-from bulkpatch.summary import NextStep, RunSummary
-from bulkpatch.text import printable, shorten
+from bulkpatch.core.events import Event, Notice, Progress, RowFinished, RunFinished, RunStarted
+from bulkpatch.core.outcomes import ExitCode, Outcome
+from bulkpatch.core.summary import NextStep, RunSummary
+from bulkpatch.core.text import printable, shorten
 
 LINE_EVERY = 10.0
 #: Rows of a plan shown on screen (all of them are in plan.csv).

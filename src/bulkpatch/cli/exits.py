@@ -25,10 +25,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from bulkpatch.errors import InternalError, InvalidSheetError, leaf_error
-from bulkpatch.failures import ending_error, exit_code_of
-from bulkpatch.outcomes import ExitCode
-from bulkpatch.text import printable
+from bulkpatch.core.errors import InternalError, InvalidSheetError, leaf_error
+from bulkpatch.core.failures import ending_error, exit_code_of
+from bulkpatch.core.outcomes import ExitCode
+from bulkpatch.core.text import printable
 
 #: Problems listed on screen before "… and N more".
 SHOWN_PROBLEMS = 50

@@ -7,16 +7,16 @@ from typing import Any
 
 import click
 
-from bulkpatch.api import Stopper
 from bulkpatch.cli import cli
 from bulkpatch.cli.readdisplay import make_display, requests_line
 from bulkpatch.cli.run import _execute, _options, _pace, key_options, output_options, pace_options
-from bulkpatch.events import EventSink
-from bulkpatch.exporting import DEFAULT_COLUMNS, SIMULATED_CAMPAIGNS, STATUSES
-from bulkpatch.exporting import export_campaigns_async as export_async
-from bulkpatch.filters import parse_where
-from bulkpatch.summary import RunSummary
-from bulkpatch.urls import DEFAULT_BASE_URL
+from bulkpatch.core.events import EventSink
+from bulkpatch.core.summary import RunSummary
+from bulkpatch.core.urls import DEFAULT_BASE_URL
+from bulkpatch.ops.apply import Stopper
+from bulkpatch.ops.export import DEFAULT_COLUMNS, SIMULATED_CAMPAIGNS, STATUSES
+from bulkpatch.ops.export import export_campaigns_async as export_async
+from bulkpatch.validation.where import parse_where
 
 
 def _split(values: tuple[str, ...]) -> list[str]:

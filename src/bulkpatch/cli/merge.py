@@ -13,8 +13,8 @@ from rich.text import Text
 
 from bulkpatch.cli import cli
 from bulkpatch.cli.exits import guarded
-from bulkpatch.outcomes import Outcome
-from bulkpatch.shardmerge import merge_run_dirs
+from bulkpatch.core.outcomes import Outcome
+from bulkpatch.ops.merge import merge_run_dirs
 
 
 @cli.command("merge")

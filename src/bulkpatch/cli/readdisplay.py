@@ -20,9 +20,9 @@ from rich.progress import Progress as Bar
 from rich.text import Text
 
 from bulkpatch.cli.display import LINE_EVERY, JsonLog, rate_text
-from bulkpatch.events import Event, Notice, Progress, RunFinished, RunStarted
-from bulkpatch.summary import RunSummary
-from bulkpatch.text import printable
+from bulkpatch.core.events import Event, Notice, Progress, RunFinished, RunStarted
+from bulkpatch.core.summary import RunSummary
+from bulkpatch.core.text import printable
 
 _STYLE = {"info": "", "warning": "yellow", "error": "red"}
 

@@ -12,8 +12,8 @@ from rich.console import Console
 from bulkpatch.cli import cli
 from bulkpatch.cli.display import next_step_lines
 from bulkpatch.cli.exits import guarded
-from bulkpatch.outcomes import Outcome
-from bulkpatch.rebuild import Rebuilt, rebuild_reports
+from bulkpatch.core.outcomes import Outcome
+from bulkpatch.ops.report import Rebuilt, rebuild_reports
 
 
 def report_lines(rebuilt: Rebuilt) -> list[str]:

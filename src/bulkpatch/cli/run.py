@@ -1,6 +1,7 @@
 """``bulkpatch plan``, ``bulkpatch run`` and ``bulkpatch resume``: the library calls, shown.
 
-This module parses options, builds :class:`~bulkpatch.options.RunOptions`, runs the library call
+This module parses options, builds :class:`~bulkpatch.core.options.RunOptions`, runs the library
+call
 with a display sink, turns SIGINT / SIGTERM into a graceful stop (a second one exits at once), and
 exits with the code of :mod:`bulkpatch.cli.exits`.
 """
@@ -20,7 +21,6 @@ import anyio
 import click
 from rich.console import Console
 
-from bulkpatch.api import Stopper, apply_sheet_async, plan_sheet_async, resume_run_async
 from bulkpatch.cli import cli
 from bulkpatch.cli.approval import (
     given_options,
@@ -31,15 +31,16 @@ from bulkpatch.cli.approval import (
 )
 from bulkpatch.cli.display import ConsoleDisplay, JsonLog, resume_command
 from bulkpatch.cli.exits import guarded
-from bulkpatch.deliver import deliver_failure
-from bulkpatch.events import EventSink, Notice
-from bulkpatch.loop import run as run_loop
-from bulkpatch.options import DEFAULT_KEY_ENV, DEFAULT_RATE, SIMULATE_RATE, RunOptions
-from bulkpatch.outcomes import ExitCode
-from bulkpatch.planrun import plan_to_dir_async
-from bulkpatch.shards import chosen_shard
-from bulkpatch.summary import RunSummary
-from bulkpatch.urls import DEFAULT_BASE_URL
+from bulkpatch.core.events import EventSink, Notice
+from bulkpatch.core.loop import run as run_loop
+from bulkpatch.core.options import DEFAULT_KEY_ENV, DEFAULT_RATE, SIMULATE_RATE, RunOptions
+from bulkpatch.core.outcomes import ExitCode
+from bulkpatch.core.summary import RunSummary
+from bulkpatch.core.urls import DEFAULT_BASE_URL
+from bulkpatch.engine.deliver import deliver_failure
+from bulkpatch.ops.apply import Stopper, apply_sheet_async, plan_sheet_async, resume_run_async
+from bulkpatch.ops.plan import plan_to_dir_async
+from bulkpatch.sheet.shards import chosen_shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -13,7 +13,8 @@ from typing import Any
 import click
 
 from bulkpatch.cli import cli
-from bulkpatch.errors import SheetError
+from bulkpatch.core.errors import SheetError
+from bulkpatch.core.urls import is_loopback
 from bulkpatch.simulator import (
     DEFAULT_API_KEY,
     DEFAULT_ORG,
@@ -29,7 +30,6 @@ from bulkpatch.simulator.config import (
     PAGE_URI_FORMS,
     REDIRECT_STATUSES,
 )
-from bulkpatch.urls import is_loopback
 
 _STATUSES = ("paused", "scheduled", "active", "ended", "cancelled")
 _DEFAULT_GENERATE = 100

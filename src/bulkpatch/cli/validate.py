@@ -15,10 +15,10 @@ from rich.markup import escape
 
 from bulkpatch.cli import cli
 from bulkpatch.cli.exits import guarded
-from bulkpatch.outcomes import ExitCode
-from bulkpatch.rows import Problem
+from bulkpatch.core.outcomes import ExitCode
+from bulkpatch.core.rows import Problem
+from bulkpatch.core.text import printable
 from bulkpatch.sheet import open_sheet
-from bulkpatch.text import printable
 from bulkpatch.validation import SheetCheck, check_sheet
 
 #: A (column, rule) shared by at least this many rows is printed once, as a group.

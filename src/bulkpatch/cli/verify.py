@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from bulkpatch.api import Stopper
 from bulkpatch.cli import cli
 from bulkpatch.cli.readdisplay import make_display, requests_line
 from bulkpatch.cli.run import (
@@ -18,11 +17,12 @@ from bulkpatch.cli.run import (
     output_options,
     pace_options,
 )
-from bulkpatch.events import EventSink
-from bulkpatch.options import DEFAULT_KEY_ENV
-from bulkpatch.summary import RunSummary
-from bulkpatch.undoing import undo_run_async
-from bulkpatch.verifying import VERDICTS, verify_run_async
+from bulkpatch.core.events import EventSink
+from bulkpatch.core.options import DEFAULT_KEY_ENV
+from bulkpatch.core.summary import RunSummary
+from bulkpatch.ops.apply import Stopper
+from bulkpatch.ops.undo import undo_run_async
+from bulkpatch.ops.verify import VERDICTS, verify_run_async
 
 RUN_DIR = click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bulkpatch.outcomes import Outcome
-from bulkpatch.text import cap, printable
+from bulkpatch.core.outcomes import Outcome
+from bulkpatch.core.text import cap, printable
 
 #: Characters of one table cell at most; the cut is said in the cell.
 CELL_CAP = 300

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from bulkpatch.core.outcomes import Outcome
 from bulkpatch.html.kit import (
     clean,
     count_cards,
@@ -25,8 +26,7 @@ from bulkpatch.html.kit import (
     page,
     stacked_labels_css,
 )
-from bulkpatch.outcomes import Outcome
-from bulkpatch.reports import atomic_text
+from bulkpatch.rundir.files import atomic_text
 
 #: Rows listed in the page at most (every row is in plan.csv).
 PLAN_ROWS_SHOWN = 10_000

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from bulkpatch.core.text import shorten
 from bulkpatch.html.charts import latency_chart, rate_chart
 from bulkpatch.html.kit import (
     NO_OUTCOME,
@@ -27,7 +28,6 @@ from bulkpatch.html.kit import (
     stacked_labels_css,
 )
 from bulkpatch.html.runreport import FAILURES_SHOWN, RunReport, Session
-from bulkpatch.text import shorten
 
 EXIT_MEANING = {
     0: "every row updated or unchanged",

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bulkpatch.errors import UsageError
+from bulkpatch.core.errors import UsageError
+from bulkpatch.core.outcomes import Outcome
 from bulkpatch.html.kit import NO_OUTCOME, clean
 from bulkpatch.html.samples import Samples, Traffic, count, num
-from bulkpatch.journal import iter_records
-from bulkpatch.outcomes import Outcome
-from bulkpatch.reports import atomic_text
+from bulkpatch.rundir.files import atomic_text
+from bulkpatch.rundir.journal import iter_records
 
 #: Failed rows listed in the page at most (all of them are in results.csv and retry.csv).
 FAILURES_SHOWN = 5_000

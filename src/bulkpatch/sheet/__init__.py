@@ -13,7 +13,7 @@ person can act on ("... is not UTF-8 text: ..."), never a library's traceback.  
 files are read: a named pipe or a device is refused before it is opened for reading.
 """
 
-from bulkpatch.errors import SheetError
+from bulkpatch.core.errors import SheetError
 from bulkpatch.sheet.base import (
     DEFAULT_BATCH_SIZE,
     KINDS,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bulkpatch.errors import SheetError
+from bulkpatch.core.errors import SheetError
 
 SheetKind = Literal["csv", "parquet", "xlsx"]
 KINDS: tuple[SheetKind, ...] = ("csv", "parquet", "xlsx")

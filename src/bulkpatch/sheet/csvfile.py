@@ -30,7 +30,7 @@ from typing import BinaryIO
 
 import polars as pl
 
-from bulkpatch.errors import SheetError
+from bulkpatch.core.errors import SheetError
 from bulkpatch.sheet.base import Cells, Sheet, first_line, split_unnamed
 from bulkpatch.sheet.files import SNIFF_BYTES, open_regular
 from bulkpatch.sheet.frames import frame_rows, keys_of, shape

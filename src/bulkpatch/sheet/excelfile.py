@@ -26,7 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from bulkpatch.errors import SheetError
+from bulkpatch.core.errors import SheetError
 from bulkpatch.sheet.base import Cells, Sheet, first_line, split_unnamed
 from bulkpatch.sheet.frames import frame_rows, keys_of, shape
 

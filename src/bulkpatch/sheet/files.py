@@ -20,7 +20,7 @@ import stat
 from dataclasses import replace
 from pathlib import Path
 
-from bulkpatch.errors import SheetError, StorageError
+from bulkpatch.core.errors import SheetError, StorageError
 from bulkpatch.sheet.base import CANONICAL_EXTENSION, Sheet, SheetKind, sheet_kind
 
 #: Bytes read at the start of a file to tell what it is (and the CSV header).

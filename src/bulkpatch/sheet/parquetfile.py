@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from bulkpatch.errors import SheetError
+from bulkpatch.core.errors import SheetError
 from bulkpatch.sheet.base import Cells, Sheet, first_line
 
 

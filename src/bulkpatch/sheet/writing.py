@@ -25,11 +25,11 @@ from typing import Any
 
 import polars as pl
 
-from bulkpatch.errors import SheetError, StorageError
+from bulkpatch.core.errors import SheetError, StorageError
+from bulkpatch.core.text import FORMULA_STARTS
 from bulkpatch.sheet.base import Sheet, SheetKind, sheet_kind
 from bulkpatch.sheet.excelfile import EXCEL_MAX_ROWS
 from bulkpatch.sheet.frames import keys_of
-from bulkpatch.text import FORMULA_STARTS
 
 #: The longest text an Excel cell holds.
 EXCEL_MAX_TEXT = 32_767

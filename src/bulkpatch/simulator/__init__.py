@@ -13,7 +13,7 @@ sheet).
 
 from __future__ import annotations
 
-from bulkpatch.rows import CampaignKey, as_key
+from bulkpatch.core.rows import CampaignKey, as_key
 from bulkpatch.simulator.app import API_KEY_HEADER, API_ROOT, build_app
 from bulkpatch.simulator.config import (
     DEFAULT_API_KEY,

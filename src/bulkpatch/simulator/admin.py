@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bulkpatch.rows import CampaignKey
+from bulkpatch.core.rows import CampaignKey
 from bulkpatch.simulator import errors
 from bulkpatch.simulator.config import acting_user
 from bulkpatch.simulator.faults import FaultPlan

@@ -36,7 +36,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bulkpatch.rows import CampaignKey
+from bulkpatch.core.rows import CampaignKey
 from bulkpatch.simulator import errors
 from bulkpatch.simulator.admin import admin_routes
 from bulkpatch.simulator.config import acting_user

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from bulkpatch.models import CampaignStatus
+from bulkpatch.core.models import CampaignStatus
 
 #: The simulator's default API key.  A fake key: it opens nothing but the simulator.
 DEFAULT_API_KEY = "sim-key"

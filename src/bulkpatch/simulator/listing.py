@@ -23,7 +23,7 @@ from typing import Any
 
 from yarl import URL
 
-from bulkpatch.models import CampaignStatus
+from bulkpatch.core.models import CampaignStatus
 from bulkpatch.simulator import errors
 from bulkpatch.simulator.config import ListShape, PageUriForm
 from bulkpatch.simulator.state import MAX_PAGE, SORT_FIELDS

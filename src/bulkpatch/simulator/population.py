@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bulkpatch.models import CampaignStatus
-from bulkpatch.rows import CampaignKey
+from bulkpatch.core.models import CampaignStatus
+from bulkpatch.core.rows import CampaignKey
 from bulkpatch.simulator.config import DEFAULT_STATUS_WEIGHTS
 
 #: ``end_timestamp`` bounds, relative to ``start_timestamp`` (from the API notes).

@@ -10,12 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bulkpatch.rows import CampaignKey, as_key
+from bulkpatch.core.rows import CampaignKey, as_key
+from bulkpatch.core.urls import is_loopback
 from bulkpatch.simulator.app import API_KEY_HEADER, API_ROOT, build_app
 from bulkpatch.simulator.config import SimulatorConfig
 from bulkpatch.simulator.faults import FaultPlan
 from bulkpatch.simulator.state import SimulatorState
-from bulkpatch.urls import is_loopback
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
-from bulkpatch.columns import KEY_COLUMNS
-from bulkpatch.errors import SheetError
-from bulkpatch.models import is_valid_id
-from bulkpatch.rows import CampaignKey
+from bulkpatch.core.columns import KEY_COLUMNS
+from bulkpatch.core.errors import SheetError
+from bulkpatch.core.models import is_valid_id
+from bulkpatch.core.rows import CampaignKey
 from bulkpatch.sheet import SheetKind, open_sheet
 from bulkpatch.simulator.config import DEFAULT_ORG, DEFAULT_WORKSPACE
 
@@ -28,7 +28,8 @@ def keys_from_sheet(
 
     A missing ``org_id`` / ``workspace_id`` column or an empty cell takes ``org_id`` /
     ``workspace_id`` (default ``org-demo`` / ``ws-demo``).  Rows without a usable campaign id are
-    left out: the client refuses them anyway.  Raises :class:`~bulkpatch.errors.SheetError` when
+    left out: the client refuses them anyway.  Raises :class:`~bulkpatch.core.errors.SheetError`
+    when
     the sheet cannot be read or has no ``campaign_id`` column.
     """
     sheet = open_sheet(path, fmt=cast(SheetKind | None, format))

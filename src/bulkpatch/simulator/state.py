@@ -22,8 +22,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bulkpatch.models import EDITABLE_STATUSES, StatusChange, UpdateCampaignRequest
-from bulkpatch.rows import CampaignKey, as_key
+from bulkpatch.core.models import EDITABLE_STATUSES, StatusChange, UpdateCampaignRequest
+from bulkpatch.core.rows import CampaignKey, as_key
 from bulkpatch.simulator import errors
 from bulkpatch.simulator.config import SimulatorConfig
 from bulkpatch.simulator.population import (

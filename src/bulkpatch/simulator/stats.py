@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from bulkpatch.rows import CampaignKey
+from bulkpatch.core.rows import CampaignKey
 
 #: The status recorded for a request whose connection was dropped without an answer.
 DROPPED = 0

@@ -1,7 +1,8 @@
 """Offline validation: a row's cells -> a :class:`RowVerdict`; a sheet -> a :class:`SheetCheck`.
 
 The field rules are not written here: every value is checked against the annotated types of
-:mod:`bulkpatch.models` through ``pydantic.TypeAdapter``.  What this package adds is the sheet's
+:mod:`bulkpatch.core.models` through ``pydantic.TypeAdapter``.  What this package adds is the
+sheet's
 grammar (SPEC section 3), one module per concern:
 
 * :mod:`.words` -- pydantic's errors in plain words;
@@ -18,7 +19,7 @@ grammar (SPEC section 3), one module per concern:
 Nothing here raises on bad cell text: any cell yields a value or a rule it breaks.
 """
 
-from bulkpatch.text import shorten
+from bulkpatch.core.text import shorten
 from bulkpatch.validation.cells import ColumnConverter
 from bulkpatch.validation.days import normalise_days
 from bulkpatch.validation.header import check_header

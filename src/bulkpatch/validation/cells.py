@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime
 
-from bulkpatch.columns import FieldSpec
+from bulkpatch.core.columns import FieldSpec
 from bulkpatch.validation.checks import (
     build_check,
     is_days,

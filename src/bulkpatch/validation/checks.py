@@ -1,4 +1,4 @@
-"""Checking one value against one annotation of :mod:`bulkpatch.models` (JSON-typed or native
+"""Checking one value against one annotation of :mod:`bulkpatch.core.models` (JSON-typed or native
 input; no CSV text rules): a leaf through a ``TypeAdapter`` built once, a union by the arm that
 fits the input's shape, a whole object *partially* (every key given must be known and valid;
 none is required, keys not given are kept as they are).
@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from bulkpatch.models import DayList
-from bulkpatch.text import shorten
+from bulkpatch.core.models import DayList
+from bulkpatch.core.text import shorten
 from bulkpatch.validation.days import normalise_days
 from bulkpatch.validation.words import Invalid, Loc, errors_of
 

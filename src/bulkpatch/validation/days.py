@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bulkpatch.models import DAYS
+from bulkpatch.core.models import DAYS
 
 # ---------------------------------------------------------------------------------------------
 # allowed_days

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bulkpatch.columns import KEY_COLUMNS, HeaderProblem, classify_header, loose_name, visible
-from bulkpatch.models import ID_PATTERN, is_valid_id
-from bulkpatch.rows import Problem
-from bulkpatch.text import shorten
+from bulkpatch.core.columns import KEY_COLUMNS, HeaderProblem, classify_header, loose_name, visible
+from bulkpatch.core.models import ID_PATTERN, is_valid_id
+from bulkpatch.core.rows import Problem
+from bulkpatch.core.text import shorten
 from bulkpatch.validation.words import PATTERN_WORDS
 
 # ---------------------------------------------------------------------------------------------

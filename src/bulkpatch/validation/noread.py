@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from bulkpatch.columns import CHANGE_PATHS, FULL_REPLACEMENT_OBJECTS
-from bulkpatch.rows import Problem, RowChange
-from bulkpatch.text import shorten
+from bulkpatch.core.columns import CHANGE_PATHS, FULL_REPLACEMENT_OBJECTS
+from bulkpatch.core.rows import Problem, RowChange
+from bulkpatch.core.text import shorten
 from bulkpatch.validation.words import errors_of, rules_of
 
 # ---------------------------------------------------------------------------------------------

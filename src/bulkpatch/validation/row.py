@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bulkpatch.columns import CHANGE_PATHS, EXPECT_PATHS, KEY_COLUMNS, classify_header
-from bulkpatch.models import is_valid_id
-from bulkpatch.rows import CampaignKey, Problem, RowChange, RowVerdict
+from bulkpatch.core.columns import CHANGE_PATHS, EXPECT_PATHS, KEY_COLUMNS, classify_header
+from bulkpatch.core.models import is_valid_id
+from bulkpatch.core.rows import CampaignKey, Problem, RowChange, RowVerdict
+from bulkpatch.core.text import shorten
 from bulkpatch.sheet import UNNAMED
-from bulkpatch.text import shorten
 from bulkpatch.validation.cells import ColumnConverter
 from bulkpatch.validation.header import check_header, key_rule
 from bulkpatch.validation.words import CACHE_SIZE

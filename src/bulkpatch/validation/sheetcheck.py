@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bulkpatch.rows import CampaignKey, Problem, RowChange, RowVerdict
+from bulkpatch.core.rows import CampaignKey, Problem, RowChange, RowVerdict
+from bulkpatch.core.text import shorten
 from bulkpatch.sheet import DEFAULT_BATCH_SIZE, Sheet, SheetKind, open_sheet
-from bulkpatch.text import shorten
 from bulkpatch.validation.noread import no_read_problems
 from bulkpatch.validation.row import RowValidator
 from bulkpatch.validation.words import format_rows
@@ -127,7 +127,7 @@ def check_sheet(
     guards (:attr:`SheetCheck.keys`).  Raises :class:`~bulkpatch.sheet.SheetError` when the file
     cannot be read; every problem with its content is data in the returned :class:`SheetCheck`.
     ``progress`` is called after each batch with the number of rows checked so far.  ``holds``
-    (a shard's :meth:`~bulkpatch.shards.Shard.holds`) has the rows of that shard counted
+    (a shard's :meth:`~bulkpatch.sheet.shards.Shard.holds`) has the rows of that shard counted
     (:attr:`SheetCheck.shard_rows`).
     """
     sheet = (

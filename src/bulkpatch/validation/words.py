@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bulkpatch.models import ID_PATTERN
-from bulkpatch.text import shorten
+from bulkpatch.core.models import ID_PATTERN
+from bulkpatch.core.text import shorten
 
 #: Distinct cell texts remembered per column before the cache starts over.
 CACHE_SIZE = 4096

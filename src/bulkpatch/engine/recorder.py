@@ -1,0 +1,99 @@
+"""One owner for what a finished row leaves behind: the journal's ``done`` line, the results file
+in sheet order, the retry rows, the outcome counts, the reason groups and the events.
+
+Every row passes through :meth:`Recorder.record` exactly once, so outcomes are counted once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from bulkpatch.core.events import EventSink, RowFinished
+from bulkpatch.core.summary import ReasonGroup, reason_group
+from bulkpatch.engine.planner import FieldChange
+from bulkpatch.engine.results import RowResult, result_record
+from bulkpatch.engine.stats import RunStats
+from bulkpatch.rundir.files import OrderedResults
+from bulkpatch.rundir.journal import JournalWriter
+
+#: Plan rows kept for ``plan.html`` (the first ones in sheet order; all are in ``plan.csv``).
+PAGE_ROWS = 10_000
+
+
+def describe_changes(changes: Iterable[FieldChange], limit: int = 80) -> str:
+    """``path: old -> new; ...`` as a person reads it in a plan."""
+    return "; ".join(
+        f"{c.path}: {show_value(c.old, limit)} -> {show_value(c.new, limit)}" for c in changes
+    )
+
+
+def show_value(value: Any, limit: int = 80) -> str:
+    """A value as a person reads it: lists of words joined, the rest as JSON."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        text = ",".join(str(v) for v in value)
+    else:
+        text = json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Recorder:
+    def __init__(
+        self,
+        *,
+        results: OrderedResults,
+        stats: RunStats,
+        journal: JournalWriter | None,
+        on_event: EventSink,
+        plan_mode: bool = False,
+    ) -> None:
+        self._results = results
+        self._stats = stats
+        self._journal = journal
+        self._on_event = on_event
+        self._plan_mode = plan_mode
+        #: Rows that did not end updated / unchanged (for retry.csv).
+        self.retry_rows: set[int] = set()
+        self.groups: Counter[ReasonGroup] = Counter()
+        #: In plan mode: the first PAGE_ROWS rows, as (-row, record) in a heap.
+        self._page: list[tuple[int, dict[str, Any]]] = []
+
+    def record(self, result: RowResult, *, fresh: bool = True) -> None:
+        """A row is finished.  ``fresh``: it finished in this session (else it was kept from an
+        earlier one, or cut off in flight, and gets no new ``done`` line)."""
+        record = result_record(result)
+        if self._journal is not None and fresh and result.settled:
+            self._journal.write("done", flush=False, before=result.before, **record)
+        if self._plan_mode:
+            record["changes"] = describe_changes(result.changes)
+            self._keep_for_page(result, record)
+        self._results.add(result.row, record)
+        outcome = result.outcome
+        if not outcome.ok:
+            self.retry_rows.add(result.row)
+            self.groups[reason_group(outcome.value, result.reason)] += 1
+        self._stats.record_outcome(outcome)
+        self._on_event(RowFinished(result))
+
+    def skip(self, row: int) -> None:
+        """A row of another shard: no line in this shard's reports."""
+        self._results.add(row, None)
+
+    def _keep_for_page(self, result: RowResult, record: dict[str, Any]) -> None:
+        entry = {
+            **record,
+            "changes": [[c.path, c.old, c.new] for c in result.changes],
+        }
+        if len(self._page) < PAGE_ROWS:
+            heapq.heappush(self._page, (-result.row, entry))
+        elif -self._page[0][0] > result.row:
+            heapq.heapreplace(self._page, (-result.row, entry))
+
+    def page_rows(self) -> list[dict[str, Any]]:
+        """The plan rows kept for the page, in sheet order."""
+        return [entry for _, entry in sorted(self._page, key=lambda item: -item[0])]

@@ -1,0 +1,548 @@
+"""One session of a run: set up, run the pool, write the reports.
+
+A new run (``run`` / ``plan``) first makes its run directory and copies the sheet into it (the
+copy is what gets checked, applied, retried and resumed); a resumed run opens that copy again.
+Then the sheet is checked once, the pool applies the rows, and the reports are written.  All
+output goes to the event sink; nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+
+from bulkpatch.core.errors import (
+    StorageError,
+    UsageError,
+)
+from bulkpatch.core.events import EventSink, Notice, RunFinished, RunStarted
+from bulkpatch.core.options import RunOptions
+from bulkpatch.core.rows import CampaignKey
+from bulkpatch.core.summary import RunSummary, closing_summary
+from bulkpatch.core.timing import Timing
+from bulkpatch.core.urls import check_base_url
+from bulkpatch.engine.amends import Amends
+from bulkpatch.engine.closing import close_reports, emit_tick, formula_warning
+from bulkpatch.engine.executor import Executor, RunControl
+from bulkpatch.engine.keyrefusal import ForbiddenRows
+from bulkpatch.engine.planner import PlanOptions
+from bulkpatch.engine.pool import BATCH, Job, run_pool
+from bulkpatch.engine.preflight import checked_sheet, own_copy
+from bulkpatch.engine.procedure import apply_row, work_items
+from bulkpatch.engine.recorder import Recorder
+from bulkpatch.engine.results import RowResult
+from bulkpatch.engine.safeguards import Safeguards
+from bulkpatch.engine.stats import RunStats
+from bulkpatch.engine.target import Lanes, api_target, build_lanes, read_keys
+from bulkpatch.rundir.directory import (
+    FileLock,
+    earlier_paused,
+    earlier_paused_notice,
+    lock_run_dir,
+    lock_work,
+    make_run_dir,
+    remove_run_dir,
+    storage_error,
+    with_next_step,
+)
+from bulkpatch.rundir.files import (
+    PLAN_COLUMNS,
+    RESULT_COLUMNS,
+    OrderedResults,
+)
+from bulkpatch.rundir.journal import JOURNAL_NAME, JournalState, JournalWriter, begin_journal
+from bulkpatch.sheet import Sheet, snapshot_sheet
+from bulkpatch.sheet.shards import Shard, parse_shard
+from bulkpatch.transport.client import ApiClient, Lane, new_session
+from bulkpatch.transport.keysfile import ResolvedKey
+from bulkpatch.transport.retrybudget import RetryBudget
+from bulkpatch.validation import SheetCheck
+
+Mode = Literal["run", "plan", "resume"]
+
+
+class Session:
+    def __init__(
+        self,
+        mode: Mode,
+        options: RunOptions,
+        *,
+        sheet: Path,
+        api_key: str,
+        on_event: EventSink,
+        stopper: Any,
+        timing: Timing,
+        run_dir: Path | None = None,
+        prior: JournalState | None = None,
+    ) -> None:
+        self.mode = mode
+        self.options = options
+        self.sheet_path = sheet
+        self._api_key = api_key
+        self._emit = on_event
+        self._stopper = stopper
+        self._timing = timing
+        self.run_dir = run_dir
+        self.prior = prior
+        self.control = RunControl(plan_options=PlanOptions(pause_active=options.pause_active))
+        self.stats = RunStats(clock=timing.clock)
+        self.interrupted = anyio.Event()
+        self.journal: JournalWriter | None = None
+        self._locks: list[FileLock] = []
+        self._earlier: dict[str, str] = {}
+        self._lane: Lane | None = None
+        self._lanes: Lanes | None = None
+        self._shard: Shard | None = None
+        self._sheet_rows = 0
+        self._org_keys: dict[str, ResolvedKey] = {}
+        self._sent_writes = prior is not None
+        #: Why a report file could not be written during the run ("" while all is well).
+        self._storage_failure = ""
+        #: Rows that left a campaign paused, amended if it is resumed after the last row.
+        self._amends = Amends()
+        self.safeguards = Safeguards(control=self.control, emit=on_event)
+        self._forbidden = ForbiddenRows()
+        self._recorder: Recorder | None = None
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def _notice(self, level: Any, text: str, code: str = "", **data: Any) -> None:
+        self._emit(Notice(level, text, code, data))
+
+    def _interrupt(self, reason: str) -> None:
+        self.control.stop(reason)
+        self.interrupted.set()
+
+    def _flush(self) -> None:
+        if self.journal is not None:
+            self.journal.sync()
+
+    async def execute(self) -> RunSummary:
+        options = self.options
+        base_url = options.base_url
+        if not options.simulate:
+            try:
+                base_url = check_base_url(options.base_url)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        self._shard = parse_shard(options.shard) if options.shard else None
+        self._org_keys = read_keys(options)
+        for resolved in self._org_keys.values():
+            for warning in resolved.warnings:
+                self._notice("warning", warning, "key_file")
+        created = False
+        try:
+            if self.prior is None:
+                self.run_dir = make_run_dir(
+                    options.report_dir,
+                    self.sheet_path.stem,
+                    datetime.now(UTC),
+                    shard=str(self._shard) if self._shard else None,
+                )
+                created = True
+                self._locks.append(lock_run_dir(self.run_dir))
+                sheet, sha = snapshot_sheet(
+                    self.sheet_path, self.run_dir, fmt=options.fmt, sheet_name=options.sheet_name
+                )
+            else:
+                assert self.run_dir is not None
+                self._locks.append(lock_run_dir(self.run_dir))
+                sheet, sha, moved = own_copy(
+                    self.run_dir, self.prior, self.sheet_path, self.options.sheet_name
+                )
+                if moved:
+                    self._notice("info", moved, "sheet_changed")
+            check = checked_sheet(sheet, options, self.mode, self._org_keys, self._shard)
+            self.safeguards = Safeguards.prepare(
+                self.mode,
+                options,
+                run_dir=self.run_dir,
+                sheet_sha256=sha,
+                prior_start=self.prior.start if self.prior is not None else None,
+                control=self.control,
+                emit=self._emit,
+                retry_name=f"retry.{sheet.kind}",
+            )
+            if not options.simulate:
+                work = f"{sha}|shard {self._shard}" if self._shard else sha
+                if self.mode != "plan":  # a plan only reads: it holds no run back
+                    self._locks.append(lock_work(options.report_dir, base_url, work, self.run_dir))
+                self._earlier = earlier_paused(
+                    options.report_dir, base_url=base_url, exclude=self.run_dir
+                )
+            return await self._run(sheet, check, sha)
+        except (UsageError, StorageError) as exc:
+            if created and not self._sent_writes and self.run_dir is not None:
+                self._release()
+                remove_run_dir(self.run_dir)
+                self.run_dir = None
+            if isinstance(exc, StorageError):
+                raise with_next_step(
+                    exc,
+                    sent=self._sent_writes,
+                    run_dir=self.run_dir,
+                    simulated=self.options.simulate,
+                ) from None
+            raise
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        while self._locks:
+            self._locks.pop().release()
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def _journal_failed(self, why: str) -> None:
+        self.control.stop(why)
+        self._notice("error", f"stopping: {why}", "storage")
+
+    def _stop_storing(self, error: StorageError) -> None:
+        """A report file cannot be written: stop the run (once), and fail at its end."""
+        if not self._storage_failure:
+            self._storage_failure = str(error)
+            self._journal_failed(self._storage_failure)
+
+    async def _run(self, sheet: Sheet, check: SheetCheck, sha: str) -> RunSummary:
+        options = self.options
+        run_dir = self.run_dir
+        assert run_dir is not None
+        started = datetime.now(UTC)
+        # A shard counts its own rows (progress, start lines, summary); the sheet's are kept too.
+        self._sheet_rows = check.rows
+        rows = check.shard_rows if check.shard_rows is not None else check.rows
+        self.stats.rows_total = rows
+        plan_mode = self.mode == "plan"
+        if not plan_mode:
+            try:
+                self.journal = JournalWriter(
+                    run_dir / JOURNAL_NAME, on_failure=self._journal_failed
+                )
+            except OSError as exc:
+                raise storage_error("write the journal in", run_dir, exc) from None
+            begin_journal(
+                self.journal,
+                resumed=self.prior is not None,
+                sheet=self.sheet_path,
+                sha256=sha,
+                rows=rows,
+                options=options.for_journal(),
+                safeguards=self.safeguards.journal_fields(),
+            )
+        name, columns = ("plan.csv", PLAN_COLUMNS) if plan_mode else ("results.csv", RESULT_COLUMNS)
+        try:
+            results = OrderedResults(run_dir / name, check.row_numbers(), columns)
+        except OSError as exc:
+            if self.journal is not None:
+                self.journal.close()
+            raise storage_error("write the results in", run_dir, exc) from None
+        self._stopper.attach(self._interrupt, self._flush)
+        self._emit(
+            RunStarted(
+                run_dir=run_dir,
+                mode=self.mode,
+                rows=rows,
+                resumed=self.prior is not None,
+                target_rate=options.rate,
+                simulated=options.simulate,
+            )
+        )
+        if self._earlier:
+            self._notice(
+                "warning",
+                earlier_paused_notice(self._earlier, options.report_dir),
+                "earlier_paused",
+                campaigns=dict(self._earlier),
+            )
+        recorder = Recorder(
+            results=results,
+            stats=self.stats,
+            journal=self.journal,
+            on_event=self._emit,
+            plan_mode=plan_mode,
+        )
+        self._recorder = recorder
+        try:
+            target = api_target(self.options, self._api_key, check.keys, self._org_keys)
+            async with target as (base_url, api_key):
+                await self._pool(sheet, check, recorder, base_url, api_key)
+        except BaseException:
+            results.abandon()
+            if self.journal is not None:
+                self.journal.close()
+            raise
+        self.stats.finished = self._timing.clock()
+        return self._finish(sheet, check, sha, results, recorder, started)
+
+    def _gave_up(self, reason: str) -> None:
+        self.control.stop(reason)
+        self._notice("error", f"stopping: {reason}", "outage")
+
+    def _key_refused(self, lane: Lane, why: str) -> None:
+        if self._recorder is not None:
+            self._forbidden.key_refused(
+                lane, self._amends, journal=self.journal, stats=self.stats, recorder=self._recorder
+            )
+        lanes = self._lanes
+        if lanes is not None and lanes.several:
+            # Only this key's rows stop; the other orgs go on.  The run ends with exit 3.
+            self.control.refused_keys[lane.label] = why
+            self.control.aborted = True
+            self._notice(
+                "error",
+                f"the API refused {lane.label} ({why}): its rows are not_attempted; the other "
+                "orgs go on. Fix that key, then `bulkpatch resume` the run directory",
+                "key_refused",
+            )
+            return
+        self.control.refused_keys[lane.label] = why
+        self.control.stop(
+            f"the API refused {lane.label} ({why}); fix the key, then run `bulkpatch resume` "
+            "on the run directory"
+        )
+        self._notice("error", f"stopping: the API refused {lane.label} ({why})", "key_refused")
+
+    def _store_failed(self, why: str) -> None:
+        if not self.control.stopping:
+            self.control.stop(f"{why}; `bulkpatch resume` the run directory once it is back")
+            self._notice("error", f"stopping: {why}", "rate_store")
+
+    async def _pool(
+        self, sheet: Sheet, check: SheetCheck, recorder: Recorder, base_url: str, api_key: str
+    ) -> None:
+        options, timing = self.options, self._timing
+        lanes = self._lanes = build_lanes(
+            options, api_key, self._org_keys, timing, on_give_up=self._gave_up
+        )
+        self._lane = lanes.all()[0]
+        budget = RetryBudget(clock=timing.clock, sleep=timing.sleep)
+        try:
+            if options.rate_store:
+                why = await lanes.share_rate(
+                    options.rate_store,
+                    base_url,
+                    max_outage=options.max_outage,
+                    timing=timing,
+                    on_outage=lambda text: self._notice("warning", text, "rate_store"),
+                    on_recover=lambda: self._notice(
+                        "info", "the rate store answers again; going on", "rate_store"
+                    ),
+                )
+                if why:  # nothing sent: the rows end not_attempted, the reports are written
+                    self.control.stop(why)
+                    self._notice("error", f"stopping: {why}", "rate_store")
+            await self._serve(sheet, check, recorder, base_url, lanes, budget)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await lanes.aclose()
+
+    async def _serve(
+        self,
+        sheet: Sheet,
+        check: SheetCheck,
+        recorder: Recorder,
+        base_url: str,
+        lanes: Lanes,
+        budget: RetryBudget,
+    ) -> None:
+        options, timing, control = self.options, self._timing, self.control
+        where = self.run_dir
+        assert where is not None
+        async with new_session(options.concurrency) as http:
+            client = ApiClient(
+                http,
+                base_url=base_url,
+                lanes=lanes,
+                budget=budget,
+                timeout=options.timeout,
+                on_reply=self._on_reply,
+                on_start=self.stats.request_started,
+                on_refused=self._key_refused,
+                on_store_failed=self._store_failed,
+                clock=timing.clock,
+            )
+            executor = Executor(
+                client,
+                control=control,
+                budget=budget,
+                journal=self.journal,
+                max_attempts=options.max_attempts,
+                on_retry=self.stats.record_retry,
+                clock=timing.clock,
+                sleep=timing.sleep,
+                uniform=timing.uniform,
+            )
+
+            guards = self.safeguards
+            guards.bind(executor.read, self.journal.write if self.journal is not None else None)
+
+            async def apply(job: Job) -> RowResult:
+                result = await apply_row(
+                    job,
+                    executor,
+                    control=control,
+                    no_read=options.no_read,
+                    plan_mode=self.mode == "plan",
+                    clock=timing.clock,
+                    gate=guards.gate,
+                )
+                await guards.finished(result)
+                return result
+
+            def record(result: RowResult, fresh: bool) -> None:
+                if fresh:
+                    result = self._forbidden.check(result, lanes)
+                self._amends.note(result, control.left_paused)
+                try:
+                    recorder.record(result, fresh=fresh)
+                except OSError as exc:  # the results file: the disk is full, say
+                    self._stop_storing(storage_error("write the results in", where, exc))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._tick)
+                if self.journal is not None:
+                    tg.start_soon(self.journal.keep_synced)
+                resumed: set[int] = set()
+                if self.prior is not None and self.prior.paused:
+                    resumed = await executor.resume_earlier(
+                        self.prior.paused,
+                        notice=lambda level, text: self._notice(level, text, "left_paused"),
+                    )
+                await run_pool(
+                    work_items(sheet, check, options, self.prior, self._shard, resumed=resumed),
+                    apply,
+                    concurrency=options.concurrency,
+                    stopping=lambda: control.stop_reason,
+                    record=record,
+                    skip=recorder.skip,
+                    interrupted=self.interrupted,
+                    # A canary takes the first rows that write: hand rows out one at a time.
+                    batch_size=1 if guards.canary is not None else BATCH,
+                )
+                await guards.at_end()
+                if control.left_paused and not self.interrupted.is_set():
+                    was_paused = set(control.left_paused)
+                    await self._retry_left_paused(executor)
+                    self._amends.resumed(
+                        was_paused - set(control.left_paused),
+                        journal=self.journal,
+                        stats=self.stats,
+                        recorder=recorder,
+                    )
+                tg.cancel_scope.cancel()
+
+    def _on_reply(self, reply: Any) -> None:
+        self.stats.record_reply(reply)
+        if reply.method in ("PATCH", "PUT"):
+            self._sent_writes = True
+
+    def _refusal(self, key: CampaignKey) -> str:
+        return self._lanes.refusal(key.org_id) if self._lanes is not None else ""
+
+    async def _retry_left_paused(self, executor: Executor) -> None:
+        # A refused key can send nothing more: waiting would only delay saying so.
+        for refusal, count in self.control.give_up_refused(self._refusal).items():
+            self._notice(
+                "error",
+                f"{count} campaign(s) this run paused stay paused: {refusal}. Resume them by "
+                "hand, or fix the key and `bulkpatch resume` the run directory",
+                "left_paused_key_refused",
+            )
+        left = {k: row for k, (row, _) in self.control.left_paused.items() if not self._refusal(k)}
+        if not left:
+            return
+        within = self.options.max_outage
+        self._notice(
+            "warning",
+            f"{len(left)} campaign(s) this run paused are still paused; trying to resume them "
+            f"for up to {within:g} s (--max-outage)",
+            "resuming_left_paused",
+        )
+        await executor.resume_left_paused(left, within=within, refused=self._refusal)
+
+    async def _tick(self) -> None:
+        """Once a second: a ``tick`` journal line and a progress event."""
+        while True:
+            await anyio.sleep(1.0)
+            self._emit_tick()
+
+    def _emit_tick(self) -> None:
+        lane = self._lane
+        emit_tick(
+            self.stats,
+            self.journal,
+            self._emit,
+            target=lane.pacer.current_rate if lane is not None else self.options.rate,
+            breaker_open=lane.breaker.is_open if lane is not None else False,
+        )
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def _finish(
+        self,
+        sheet: Sheet,
+        check: SheetCheck,
+        sha: str,
+        results: OrderedResults,
+        recorder: Recorder,
+        started: datetime,
+    ) -> RunSummary:
+        options, control = self.options, self.control
+        run_dir = self.run_dir
+        assert run_dir is not None
+        self._emit_tick()
+        code, steps, data = closing_summary(
+            mode=self.mode,
+            options=options,
+            stats=self.stats,
+            control=control,
+            safeguards=self.safeguards,
+            groups=recorder.groups,
+            run_dir=run_dir,
+            sheet={"path": str(self.sheet_path), "sha256": sha, "copy": str(sheet.path)},
+            retry_name=f"retry.{sheet.kind}",
+            started=started,
+            lanes=self._lanes.all() if self._lanes is not None else [],
+            shard=str(self._shard) if self._shard else None,
+            earlier=self._earlier,
+        )
+        data["sheet_rows"] = self._sheet_rows
+        formula_notes = close_reports(
+            self.mode,
+            sheet,
+            recorder,
+            run_dir,
+            data,
+            results=results,
+            amends=self._amends,
+            journal=self.journal,
+            exit_code=int(code),
+            plan_meta={
+                "sheet": str(self.sheet_path),
+                "sha256": sha,
+                "created": started.isoformat(),
+                "options": options.for_journal(),
+                "counts": data["outcomes"],
+            },
+        )
+        if formula_notes:
+            self._notice("warning", formula_warning(formula_notes, sheet.kind), "formula_notes")
+        failure = self._storage_failure or (self.journal.failure if self.journal else "")
+        if failure:
+            raise StorageError(failure)
+        summary = RunSummary(
+            run_dir=run_dir,
+            mode=self.mode,
+            exit_code=int(code),
+            outcomes=dict(data["outcomes"]),
+            stop_reason=control.stop_reason,
+            next_steps=tuple(steps),
+            left_paused={str(k): why for k, (_, why) in control.left_paused.items()},
+            earlier_paused=dict(self._earlier),
+            data=data,
+        )
+        self._emit(RunFinished(summary))
+        return summary

@@ -1,0 +1,264 @@
+"""The library calls: apply a sheet, plan it, resume a run -- without a terminal.
+
+    summary = bulkpatch.apply_sheet("changes.csv", options=RunOptions(rate=20))
+    summary.exit_code, summary.outcomes, summary.run_dir
+
+Each call makes (or continues) a run directory, checks the sheet, runs the pool and writes the
+reports; it returns a :class:`~bulkpatch.core.summary.RunSummary` and tells ``on_event`` what
+happens
+as it goes.  It prints nothing, installs no signal handler and never exits the process: that is
+the command line's job (``bulkpatch.cli``).  Errors meant for the user are
+:class:`~bulkpatch.core.errors.BulkpatchError`; a bug is re-raised as
+:class:`~bulkpatch.core.errors.InternalError` after its traceback is written to the run directory.
+
+The ``*_async`` forms run inside an event loop that is already running (a notebook); the plain
+forms start one (a script, an Airflow task).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bulkpatch.core.errors import BulkpatchError, InternalError, JournalError, leaf_error
+from bulkpatch.core.events import EventSink, Notice, ignore
+from bulkpatch.core.loop import run as run_loop
+from bulkpatch.core.options import RunOptions
+from bulkpatch.core.summary import RunSummary
+from bulkpatch.core.timing import REAL, Timing
+from bulkpatch.engine.deliver import check_delivery, deliver, deliver_failure
+from bulkpatch.engine.session import Mode, Session
+from bulkpatch.rundir.journal import JOURNAL_NAME, JournalState, read_journal
+from bulkpatch.transport.credentials import load_key
+
+TRACEBACK_NAME = "traceback.txt"
+
+
+class Stopper:
+    """Stops a run from outside: the command line's signal handler holds one.
+
+    :meth:`stop` asks the run to stop taking rows, finish or cancel what is in flight within a
+    few seconds, resume what it paused and write its reports.  :meth:`flush` makes the journal
+    durable at once (before an immediate exit).
+    """
+
+    def __init__(self) -> None:
+        self._stop: Callable[[str], None] | None = None
+        self._flush: Callable[[], None] | None = None
+        self.reason = ""
+
+    def attach(self, stop: Callable[[str], None], flush: Callable[[], None]) -> None:
+        self._stop, self._flush = stop, flush
+        if self.reason:
+            stop(self.reason)
+
+    def stop(self, reason: str) -> None:
+        if not self.reason:
+            self.reason = reason
+        if self._stop is not None:
+            self._stop(reason)
+
+    def flush(self) -> None:
+        if self._flush is not None:
+            self._flush()
+
+
+def load_api_key(options: RunOptions, on_event: EventSink = ignore) -> str:
+    """The key, from a file or the environment; never from a flag, never printed.  Warnings
+    (a key file others may read) go to ``on_event``."""
+    key, warnings = load_key(
+        env_name=options.api_key_env, file=options.api_key_file, environ=os.environ
+    )
+    for warning in warnings:
+        on_event(Notice("warning", warning, "key_file"))
+    return key
+
+
+async def _guarded(session: Session) -> RunSummary:
+    """Run a session; a bug becomes an :class:`InternalError` with its traceback saved."""
+    try:
+        return await session.execute()
+    except BulkpatchError:
+        raise
+    except BaseExceptionGroup as group:
+        leaf = leaf_error(group)
+        if isinstance(leaf, BulkpatchError | KeyboardInterrupt):
+            raise leaf from None
+        if not isinstance(leaf, Exception):
+            raise  # cancellation and the like pass through
+        _save(session, group)
+        raise InternalError(
+            f"internal error ({type(leaf).__name__}); please report it",
+            traceback_path=_saved(session),
+        ) from group
+    except Exception as exc:
+        _save(session, exc)
+        raise InternalError(
+            f"internal error ({type(exc).__name__}); please report it",
+            traceback_path=_saved(session),
+        ) from exc
+
+
+def _saved(session: Session) -> Path | None:
+    where = session.run_dir
+    if where is None or not (where / TRACEBACK_NAME).is_file():
+        return None
+    return where / TRACEBACK_NAME
+
+
+def _save(session: Session, error: BaseException) -> None:
+    """Append the traceback to the run directory's traceback.txt (mode 0600)."""
+    if session.run_dir is None:
+        return
+    path = session.run_dir / TRACEBACK_NAME
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            traceback.print_exception(error, file=f)
+
+
+async def apply_sheet_async(
+    sheet: str | os.PathLike[str],
+    *,
+    options: RunOptions | None = None,
+    on_event: EventSink = ignore,
+    stopper: Stopper | None = None,
+    api_key: str | None = None,
+    timing: Timing = REAL,
+) -> RunSummary:
+    """Apply ``sheet`` (run mode).  ``api_key`` overrides ``options``' key source."""
+    return await _new("run", sheet, options, on_event, stopper, api_key, timing)
+
+
+async def plan_sheet_async(
+    sheet: str | os.PathLike[str],
+    *,
+    options: RunOptions | None = None,
+    on_event: EventSink = ignore,
+    stopper: Stopper | None = None,
+    api_key: str | None = None,
+    timing: Timing = REAL,
+) -> RunSummary:
+    """Read every campaign and say what ``sheet`` would change; send nothing but GETs."""
+    return await _new("plan", sheet, options, on_event, stopper, api_key, timing)
+
+
+async def _new(
+    mode: Mode,
+    sheet: str | os.PathLike[str],
+    options: RunOptions | None,
+    on_event: EventSink,
+    stopper: Stopper | None,
+    api_key: str | None,
+    timing: Timing,
+) -> RunSummary:
+    options = options or RunOptions()
+    check_delivery(options)
+    session: Session | None = None
+    try:
+        if api_key is None and not options.simulate and options.keys_file is None:
+            api_key = load_api_key(options, on_event)
+        session = Session(
+            mode,
+            options,
+            sheet=Path(sheet),
+            api_key=api_key or "",
+            on_event=on_event,
+            stopper=stopper or Stopper(),
+            timing=timing,
+        )
+        summary = await _guarded(session)
+    except (Exception, KeyboardInterrupt) as exc:
+        where = session.run_dir if session is not None else None
+        await deliver_failure(exc, options, on_event, mode=mode, sheet=sheet, run_dir=where)
+        raise
+    await deliver(summary, options, on_event)
+    return summary
+
+
+async def resume_run_async(
+    run_dir: str | os.PathLike[str],
+    *,
+    overrides: dict[str, Any] | None = None,
+    on_event: EventSink = ignore,
+    stopper: Stopper | None = None,
+    api_key: str | None = None,
+    timing: Timing = REAL,
+) -> RunSummary:
+    """Continue an interrupted or crashed run from its journal.
+
+    ``overrides`` may change how hard the API is pushed (``rate``, ``concurrency``,
+    ``max_attempts``, ``timeout``, ``max_outage``) and where the key comes from.
+    """
+    path = Path(run_dir)
+    try:
+        options, state = _resumed(path, overrides or {})
+    except (Exception, KeyboardInterrupt) as exc:
+        # No journal to read the run's options from: tell where this call was told to.
+        told = {k: v for k, v in (overrides or {}).items() if k in _DELIVERY_FIELDS}
+        with contextlib.suppress(Exception):
+            await deliver_failure(exc, RunOptions(**told), on_event, mode="resume", run_dir=path)
+        raise
+    check_delivery(options)
+    try:
+        if api_key is None and options.keys_file is None:
+            api_key = load_api_key(options, on_event)
+        assert state.start is not None  # checked by _resumed
+        session = Session(
+            "resume",
+            options,
+            sheet=Path(str(state.start.get("sheet", ""))),
+            api_key=api_key or "",
+            on_event=on_event,
+            stopper=stopper or Stopper(),
+            timing=timing,
+            run_dir=path,
+            prior=state,
+        )
+        summary = await _guarded(session)
+    except (Exception, KeyboardInterrupt) as exc:
+        await deliver_failure(exc, options, on_event, mode="resume", run_dir=path)
+        raise
+    await deliver(summary, options, on_event)
+    return summary
+
+
+#: The options that say where a run's ending is told.
+_DELIVERY_FIELDS = ("notify_url", "notify_format", "pushgateway", "metrics_job", "shard")
+
+
+def _resumed(path: Path, overrides: dict[str, Any]) -> tuple[RunOptions, JournalState]:
+    """The journal of the run in ``path``, and its options with ``overrides``."""
+    journal = path / JOURNAL_NAME
+    if not journal.is_file():
+        raise JournalError(f"{path} has no {JOURNAL_NAME}; is it a run directory?")
+    state = read_journal(journal)
+    if state.start is None:
+        raise JournalError(f"{journal} has no start record; it cannot be resumed")
+    options = RunOptions.from_journal(dict(state.start.get("options") or {}), **overrides)
+    if options.simulate:
+        raise JournalError(
+            "this run used --simulate; the in-process simulator ended with it, so there is "
+            "nothing to resume against. Start a new run instead"
+        )
+    return options, state
+
+
+def apply_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
+    """:func:`apply_sheet_async` in an event loop of its own (for scripts and Airflow tasks)."""
+    return run_loop(functools.partial(apply_sheet_async, sheet, **kwargs))
+
+
+def plan_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
+    """:func:`plan_sheet_async` in an event loop of its own."""
+    return run_loop(functools.partial(plan_sheet_async, sheet, **kwargs))
+
+
+def resume_run(run_dir: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
+    """:func:`resume_run_async` in an event loop of its own."""
+    return run_loop(functools.partial(resume_run_async, run_dir, **kwargs))

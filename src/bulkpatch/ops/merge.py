@@ -1,0 +1,334 @@
+"""``bulkpatch merge``: the run directories of a sheet's shards, as one.
+
+Each shard's ``results.csv`` is in sheet order and holds only its own rows, so the merged file is
+a k-way merge on the row number, walked along the sheet's own copy (memory stays flat).  A row of
+the sheet that no directory reports (its shard is not among them) is reported ``not_attempted``
+with the shard it belongs to, and the merge exits 3: it is not finished.  Directories from
+different sheets (sha256), split differently (another N), or two for the same shard, are refused.
+
+``retry.*`` holds the sheet's rows that finished not OK; rows a shard has still to do (it stopped,
+or left a campaign paused, or is missing) are not in it: their next step resumes or runs that
+shard, so that following every next step applies each row once.  ``summary.json`` adds the
+shards' counts up.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import json
+import shlex
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bulkpatch.core.errors import BulkpatchError, UsageError
+from bulkpatch.core.outcomes import ExitCode, Outcome
+from bulkpatch.core.rows import CampaignKey
+from bulkpatch.core.summary import NextStep, ReasonGroup, exit_code_for, next_steps, reason_group
+from bulkpatch.engine.results import not_attempted, result_record
+from bulkpatch.rundir.files import RESULT_COLUMNS, atomic_text, report_cell, write_json
+from bulkpatch.rundir.journal import JOURNAL_NAME, read_journal
+from bulkpatch.sheet import copy_rows, open_sheet
+from bulkpatch.sheet.shards import Shard, parse_shard, shard_of
+from bulkpatch.validation import iter_verdicts
+from bulkpatch.version import __version__
+
+#: What a missing shard's step says of its command.
+SAME_OPTIONS = (
+    "give it the options the other shards ran with (base URL, keys file, rate, rate store)"
+)
+
+
+@dataclass(frozen=True)
+class ShardDir:
+    path: Path
+    sha256: str
+    shard: Shard | None
+    summary: dict[str, Any]
+    options: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return str(self.shard) if self.shard else "(not sharded)"
+
+    @property
+    def stopped(self) -> bool:
+        """The shard stopped before its end or left a campaign paused: it is to be resumed."""
+        code = self.summary.get("exit_code")
+        return code == ExitCode.ABORTED or bool(self.summary.get("campaigns_left_paused"))
+
+
+def _read_dir(path: Path) -> ShardDir:
+    journal = path / JOURNAL_NAME
+    if not journal.is_file():
+        raise UsageError(f"{path} has no {JOURNAL_NAME}; is it a run directory?")
+    start = read_journal(journal).start or {}
+    summary_path = path / "summary.json"
+    if not summary_path.is_file() or not (path / "results.csv").is_file():
+        raise UsageError(
+            f"{path} has no summary.json or results.csv: the shard has not finished; "
+            f"`bulkpatch resume {path}` first"
+        )
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    options = start.get("options") or {}
+    label = options.get("shard")
+    shard = parse_shard(label) if label else None
+    return ShardDir(path, str(start.get("sha256")), shard, summary, options)
+
+
+def refuse_out_in_inputs(out: Path, dirs: Iterable[Path]) -> None:
+    """``--out`` must not be one of the run directories merged, nor inside one: the merged
+    reports would replace that shard's own."""
+    where = out.resolve()
+    for d in dirs:
+        given = d.resolve()
+        if where == given or where.is_relative_to(given):
+            what = "is" if where == given else "is inside"
+            raise UsageError(
+                f"--out {out} {what} the run directory {d}: the merged reports would replace "
+                "that shard's own. Give --out a directory of its own"
+            )
+
+
+def split_of(shards: Sequence[ShardDir]) -> int | None:
+    """The N the shards were split by (None: one run that is not sharded); a mix is refused."""
+    counts = {s.shard.count if s.shard else None for s in shards}
+    if len(counts) > 1:
+        told = ", ".join(sorted(f"N={n}" if n else "not sharded" for n in counts))
+        raise UsageError(
+            f"these run directories split the sheet differently ({told}): their rows do not "
+            "add up to the sheet. Merge the shards of one split (the same N in --shard K/N)"
+        )
+    return counts.pop()
+
+
+def _rows(path: Path, index: int) -> Iterator[tuple[int, int, dict[str, str]]]:
+    with (path / "results.csv").open(newline="", encoding="utf-8") as f:
+        for record in csv.DictReader(f):
+            yield int(record["row"]), index, record
+
+
+def _sheet_rows(shard: ShardDir) -> Iterator[tuple[int, CampaignKey | None]] | None:
+    """The sheet's rows (number, campaign) from the run's own copy; None when it has none."""
+    copies = sorted(shard.path.glob("sheet.*"))
+    if not copies:
+        return None
+    sheet = open_sheet(copies[0], sheet_name=shard.options.get("sheet_name"))
+    return (
+        (v.row, v.key)
+        for v in iter_verdicts(
+            sheet, org=shard.options.get("org"), workspace=shard.options.get("workspace")
+        )
+    )
+
+
+def missing_reason(shard: str, sheet: str) -> str:
+    return (
+        f"shard {shard} is not in this merge: run it (`bulkpatch run {shlex.quote(sheet)} "
+        f"--shard {shard}`), then merge again"
+    )
+
+
+def with_missing_rows(
+    results: Iterator[tuple[int, int, dict[str, str]]],
+    sheet_rows: Iterator[tuple[int, CampaignKey | None]] | None,
+    count: int | None,
+    sheet: str,
+    present: dict[str, int],
+) -> Iterator[tuple[int, int | None, str | None, dict[str, Any]]]:
+    """Every row of the sheet in order, as ``(row, shard index or None, missing shard or None,
+    record)``: the shards' own records, and for a row no shard reports, a ``not_attempted``
+    record naming the shard it belongs to (``present``: shard -> index of those merged)."""
+    pending = next(results, None)
+    for row, key in sheet_rows if sheet_rows is not None else ():
+        while pending is not None and pending[0] < row:
+            yield pending[0], pending[1], None, pending[2]
+            pending = next(results, None)
+        if pending is not None and pending[0] == row:
+            yield pending[0], pending[1], None, pending[2]
+            pending = next(results, None)
+            continue
+        owner = str(Shard(shard_of(key, count) if key else 1, count)) if count else None
+        if owner is not None and owner not in present:
+            record = result_record(not_attempted(row, key, missing_reason(owner, sheet)))
+            yield row, None, owner, record
+        else:  # a run directory whose results lack a row of its own: resume it
+            why = f"not in the results of shard {owner}" if owner else "not in the run's results"
+            yield row, present.get(owner or ""), None, result_record(not_attempted(row, key, why))
+    while pending is not None:
+        yield pending[0], pending[1], None, pending[2]
+        pending = next(results, None)
+
+
+def merge_run_dirs(dirs: Sequence[Path], out: Path) -> tuple[dict[str, Any], list[str]]:
+    """Merge shard run directories into ``out``; returns (summary data, warnings)."""
+    if not dirs:
+        raise UsageError("give the shards' run directories to merge")
+    refuse_out_in_inputs(out, dirs)
+    shards = [_read_dir(Path(d)) for d in dirs]
+    if len({s.sha256 for s in shards}) != 1:
+        raise UsageError(
+            "these run directories come from different sheets (their sha256 differ); "
+            "merge only the shards of one sheet"
+        )
+    seen: dict[str, Path] = {}
+    for s in shards:
+        if s.label in seen:
+            raise UsageError(f"{seen[s.label]} and {s.path} are both shard {s.label}; keep one")
+        seen[s.label] = s.path
+    count = split_of(shards)
+    given = {s.shard.index for s in shards if s.shard}
+    absent = [f"{k}/{count}" for k in range(1, count + 1) if k not in given] if count else []
+    sheet_info = shards[0].summary.get("sheet") or {}
+    sheet_path = str(sheet_info.get("path") or "SHEET")
+    warnings: list[str] = []
+    if absent:
+        warnings.append(
+            f"shard(s) {', '.join(absent)} are missing: their rows are reported not_attempted "
+            "and the merge is not complete"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {out}: {exc.strerror}") from None
+
+    outcomes: Counter[str] = Counter()
+    groups: Counter[ReasonGroup] = Counter()
+    to_resume: Counter[int] = Counter()  # shard index -> its rows a resume is to do
+    resume_outcomes: dict[int, Counter[str]] = {}
+    to_run: Counter[str] = Counter()  # missing shard -> its rows
+    retry: set[int] = set()
+    last = 0
+    sheet_rows = _sheet_rows(shards[0])
+    merged = heapq.merge(*(_rows(s.path, i) for i, s in enumerate(shards)), key=lambda r: r[0])
+    with atomic_text(out / "results.csv") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(RESULT_COLUMNS)
+        present = {str(s.shard): i for i, s in enumerate(shards) if s.shard} or {"": 0}
+        for row, index, owner, record in with_missing_rows(
+            merged, sheet_rows, count, sheet_path, present
+        ):
+            if row == last:
+                raise UsageError(f"row {row} is in two of these directories; they overlap")
+            last = row
+            outcome = record["outcome"]
+            outcomes[outcome] += 1
+            writer.writerow([report_cell(record.get(c)) for c in RESULT_COLUMNS])
+            if Outcome(outcome).ok:
+                continue
+            group = reason_group(outcome, str(record["reason"] or ""))
+            if owner is not None:
+                to_run[owner] += 1
+            elif index is not None and group.action == "resume":
+                to_resume[index] += 1
+                resume_outcomes.setdefault(index, Counter())[outcome] += 1
+            else:
+                retry.add(row)
+                groups[group] += 1
+    copies = sorted(shards[0].path.glob("sheet.*"))
+    retry_name = "retry.csv"
+    if copies:
+        sheet = open_sheet(copies[0], sheet_name=shards[0].options.get("sheet_name"))
+        retry_name = f"retry.{sheet.kind}"
+        copy_rows(sheet, retry, out / retry_name)
+
+    left_paused: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    for s in shards:
+        left_paused.update(s.summary.get("campaigns_left_paused") or {})
+        refused.update(s.summary.get("keys_refused") or {})
+    stopped = [i for i, s in enumerate(shards) if s.stopped or to_resume[i]]
+    code = exit_code_for(
+        outcomes, aborted=bool(stopped or to_run or absent), left_paused=len(left_paused)
+    )
+    steps = [
+        *shard_steps(shards, stopped, to_resume, resume_outcomes),
+        *missing_steps(to_run, sheet_path, carry=_carried(shards[0].options)),
+        *next_steps(groups, out, retry_name=retry_name, resumable=False),
+    ]
+    data: dict[str, Any] = {
+        "bulkpatch": __version__,
+        "mode": "merge",
+        "sheet": sheet_info or None,
+        "merged": datetime.now(UTC).isoformat(),
+        "shards": [
+            {
+                "shard": str(s.shard) if s.shard else None,
+                "run_dir": str(s.path),
+                "exit_code": s.summary.get("exit_code"),
+            }
+            for s in shards
+        ],
+        "missing_shards": absent,
+        "rows": sum(outcomes.values()),
+        "outcomes": {o.value: outcomes.get(o.value, 0) for o in Outcome},
+        "requests": {
+            "total": sum(int((s.summary.get("requests") or {}).get("total", 0)) for s in shards)
+        },
+        "throttled_429": sum(int(s.summary.get("throttled_429", 0)) for s in shards),
+        "duration_s": max(float(s.summary.get("duration_s", 0.0)) for s in shards),
+        "campaigns_left_paused": left_paused,
+        "keys_refused": refused,
+        "next_steps": [s.as_dict() for s in steps],
+        "warnings": warnings,
+        "exit_code": int(code),
+    }
+    write_json(out / "summary.json", data)
+    return data, warnings
+
+
+def shard_steps(
+    shards: Sequence[ShardDir],
+    stopped: Sequence[int],
+    rows: Counter[int],
+    outcomes: dict[int, Counter[str]],
+) -> list[NextStep]:
+    """A step per shard that stopped (aborted, left a campaign paused, rows not attempted):
+    resume that shard's own run directory, with its own options."""
+    steps = []
+    for i in stopped:
+        s = shards[i]
+        kinds = outcomes.get(i) or Counter({Outcome.NOT_ATTEMPTED.value: 0})
+        outcome = next(iter(kinds)) if len(kinds) == 1 else "other"
+        steps.append(
+            NextStep(
+                rows[i],
+                outcome,
+                f"shard {s.label} stopped before its end",
+                "continue that shard, then merge again",
+                f"bulkpatch resume {shlex.quote(str(s.path))}",
+            )
+        )
+    return steps
+
+
+def _carried(stored: dict[str, Any]) -> str:
+    """The options that reach the same API and campaigns, from a shard's journal ("" when its
+    options cannot be read back, e.g. a rate store whose password was not stored)."""
+    from bulkpatch.core.options import RunOptions
+    from bulkpatch.core.summary import carried_options
+
+    try:
+        return carried_options(RunOptions.from_journal(dict(stored)))
+    except (BulkpatchError, TypeError, ValueError):
+        return ""
+
+
+def missing_steps(rows: Counter[str], sheet: str, *, carry: str = "") -> list[NextStep]:
+    """A step per missing shard: run it (with ``carry``, the options the shards ran with that
+    reach the same campaigns), then merge again."""
+    return [
+        NextStep(
+            n,
+            Outcome.NOT_ATTEMPTED.value,
+            f"shard {shard} is not in this merge",
+            "run that shard, then merge again",
+            f"bulkpatch run {shlex.quote(sheet)} --shard {shard}{carry}",
+            SAME_OPTIONS,
+        )
+        for shard, n in sorted(rows.items(), key=lambda item: parse_shard(item[0]).index)
+    ]

@@ -1,0 +1,337 @@
+"""``plan --out`` and ``run --plan``: a reviewed plan runs exactly as approved, or not at all."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from bulkpatch.core.rows import CampaignKey, RowChange
+from bulkpatch.engine.approval import Approval
+from bulkpatch.engine.planfile import PlannedRow, canonical, changes_list
+from bulkpatch.engine.planner import FieldChange, Patch, Stale, Unchanged
+from bulkpatch.rundir.journal import JOURNAL_NAME, read_journal
+from bulkpatch.sheet import file_sha256
+from support.roundtrips import apply_plan, plan_to, read_csv
+from support.runs import StartSimulator, bulkpatch, run_sheet, write_sheet
+
+ORG, WS = "org-demo", "ws-demo"
+PLAN_FILES = {"plan.json", "plan.csv", "plan.html", "plan-rows.jsonl", "changes.csv"}
+
+
+def sheet_of(tmp_path: Path, ids: list[str], **changes: str) -> Path:
+    rows = [{"org_id": ORG, "workspace_id": WS, "campaign_id": cid, **changes} for cid in ids]
+    return write_sheet(tmp_path / "changes.csv", rows)
+
+
+def ids(n: int) -> list[str]:
+    return [f"cmp-{i:06d}" for i in range(1, n + 1)]
+
+
+async def editable(start_simulator: StartSimulator, n: int, **knobs: Any) -> Any:
+    return await start_simulator(generate=n, status_weights=(("paused", 1.0),), **knobs)
+
+
+async def test_plan_out_writes_a_plan_directory_a_reviewer_can_check(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await editable(start_simulator, 8)
+    sheet = sheet_of(tmp_path, ids(8), **{"allowed_schedule.allowed_start_time": "10:15"})
+
+    done = await plan_to(sheet, tmp_path / "plan", sim, monkeypatch)
+
+    assert done.code == 0, done.output
+    plan_dir = tmp_path / "plan"
+    assert {p.name for p in plan_dir.iterdir()} == PLAN_FILES
+    for path in plan_dir.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    plan = json.loads((plan_dir / "plan.json").read_text())
+    assert plan["sheet"]["sha256"] == file_sha256(sheet) == file_sha256(plan_dir / "changes.csv")
+    assert plan["digest"].startswith("sha256:")
+    assert plan["counts"]["updated"] + plan["counts"]["unchanged"] == 8
+    for name, sha in plan["files"].items():
+        assert file_sha256(plan_dir / name) == sha
+    assert plan["digest"] in (plan_dir / "plan.html").read_text()
+    rows = [json.loads(line) for line in (plan_dir / "plan-rows.jsonl").read_text().splitlines()]
+    assert [r["row"] for r in rows] == list(range(1, 9))
+    assert all(r["updated_at"] for r in rows)
+    assert read_csv(plan_dir / "plan.csv") == read_csv(done.run_dir / "plan.csv")
+    assert plan["digest"] in " ".join(done.said("plan_written"))
+    assert set(sim.stats()["requests"]) == {"GET"}
+
+
+async def test_a_plan_directory_that_holds_anything_is_never_overwritten(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await editable(start_simulator, 2)
+    sheet = sheet_of(tmp_path, ids(2), name="New name")
+    (tmp_path / "plan").mkdir()
+    (tmp_path / "plan" / "notes.txt").write_text("mine")
+
+    done = await plan_to(sheet, tmp_path / "plan", sim, monkeypatch)
+
+    assert done.code == 2
+    assert "a plan is never overwritten" in done.output
+    assert sim.stats()["requests_total"] == 0
+
+
+async def test_run_plan_applies_exactly_the_plan_and_records_who_approved_it(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await start_simulator(generate=12)
+    sheet = sheet_of(tmp_path, ids(12), **{"app_config.app_version": "9"})
+    planned = await plan_to(sheet, tmp_path / "plan", sim, monkeypatch)
+    plan = json.loads((tmp_path / "plan" / "plan.json").read_text())
+
+    run = await apply_plan(tmp_path / "plan", sim, monkeypatch, approved_by="asha.rao")
+
+    assert run.code == planned.code
+    plan_outcomes = {r["row"]: r["outcome"] for r in read_csv(tmp_path / "plan" / "plan.csv")}
+    assert {r["row"]: r["outcome"] for r in run.results()} == plan_outcomes
+    assert run.run_dir.name.startswith("changes-")
+    start = read_journal(run.run_dir / JOURNAL_NAME).start
+    assert start is not None
+    assert start["approved_by"] == "asha.rao"
+    assert start["plan"]["digest"] == plan["digest"]
+    summary = run.summary_json()
+    assert summary["approved_by"] == "asha.rao"
+    assert summary["plan"]["digest"] == plan["digest"]
+    assert (run.run_dir / "approved-plan.json").read_bytes() == (
+        tmp_path / "plan" / "plan.json"
+    ).read_bytes()
+
+
+async def test_a_row_whose_campaign_changed_since_the_plan_is_skipped_as_stale(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await editable(start_simulator, 6)
+    sheet = sheet_of(tmp_path, ids(6), **{"allowed_schedule.allowed_end_time": "20:45"})
+    await plan_to(sheet, tmp_path / "plan", sim, monkeypatch)
+    # Someone else edits a field the sheet does not even touch.
+    sim.state.edit((ORG, WS, "cmp-000003"), {"description": "changed behind our back"})
+
+    run = await apply_plan(tmp_path / "plan", sim, monkeypatch)
+
+    assert run.code == 1
+    results = {r["campaign_id"]: r for r in run.results()}
+    assert results["cmp-000003"]["outcome"] == "skipped"
+    assert "changed since the plan was approved (updated_at" in results["cmp-000003"]["reason"]
+    assert "make a new plan" in results["cmp-000003"]["reason"]
+    assert f"{ORG}/{WS}/cmp-000003" not in sim.stats()["patches_applied"]
+    assert {r["outcome"] for c, r in results.items() if c != "cmp-000003"} == {"updated"}
+
+
+def _edit_rows(plan_dir: Path) -> None:
+    path = plan_dir / "plan-rows.jsonl"
+    path.write_text(path.read_text().replace("20:45", "23:45"))
+
+
+def _edit_sheet(plan_dir: Path) -> None:
+    path = plan_dir / "changes.csv"
+    path.write_text(path.read_text().replace("20:45", "23:45"))
+
+
+def _edit_plan_json(plan_dir: Path) -> None:
+    path = plan_dir / "plan.json"
+    plan = json.loads(path.read_text())
+    plan["options"]["pause_active"] = True
+    path.write_text(json.dumps(plan))
+
+
+def _drop_page(plan_dir: Path) -> None:
+    (plan_dir / "plan.html").unlink()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (_edit_rows, "plan-rows.jsonl: it changed (sha256)"),
+        (_edit_sheet, "changes.csv: it changed (sha256)"),
+        (_edit_plan_json, "does not match its digest"),
+        (_drop_page, "plan.html: it is missing"),
+    ],
+    ids=["rows", "sheet", "plan.json", "page"],
+)
+async def test_a_plan_directory_in_which_anything_changed_is_refused_and_nothing_sent(
+    tamper: Any,
+    message: str,
+    tmp_path: Path,
+    start_simulator: StartSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sim = await editable(start_simulator, 3)
+    sheet = sheet_of(tmp_path, ids(3), **{"allowed_schedule.allowed_end_time": "20:45"})
+    await plan_to(sheet, tmp_path / "plan", sim, monkeypatch)
+    tamper(tmp_path / "plan")
+    sent_before = sim.stats()["requests_total"]
+
+    run = await apply_plan(tmp_path / "plan", sim, monkeypatch)
+
+    assert run.code == 2
+    assert message in run.output
+    assert "Make a new plan" in run.output
+    assert sim.stats()["requests_total"] == sent_before
+
+
+async def test_a_sheet_given_with_the_plan_must_be_the_sheet_planned(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await editable(start_simulator, 3)
+    sheet = sheet_of(tmp_path, ids(3), name="Spring sale")
+    await plan_to(sheet, tmp_path / "plan", sim, monkeypatch)
+    other = write_sheet(
+        tmp_path / "other.csv",
+        [{"org_id": ORG, "workspace_id": WS, "campaign_id": "cmp-000001", "name": "Autumn"}],
+    )
+
+    refused = await apply_plan(tmp_path / "plan", sim, monkeypatch, sheet=other)
+    shaped = await apply_plan(tmp_path / "plan", sim, monkeypatch, given={"org": "org-other"})
+    same = await apply_plan(tmp_path / "plan", sim, monkeypatch, sheet=sheet)
+
+    assert refused.code == 2
+    assert "is not the sheet the plan" in refused.output
+    assert shaped.code == 2
+    assert "--org 'org-other' differs from the plan's" in shaped.output
+    assert same.code == 0, same.output
+    assert sim.stats()["patches_applied"] == {f"{ORG}/{WS}/{c}": 1 for c in ids(3)}
+
+
+async def test_a_campaign_the_plan_could_not_read_is_not_written_when_it_appears_later(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await editable(start_simulator, 2)
+    sheet = sheet_of(tmp_path, [*ids(2), "cmp-late"], name="Spring sale")
+    planned = await plan_to(sheet, tmp_path / "plan", sim, monkeypatch)
+    assert {r["campaign_id"]: r["outcome"] for r in planned.results("plan.csv")}[
+        "cmp-late"
+    ] == "rejected"
+    sim.state.add((ORG, WS, "cmp-late"), {"status": "paused"})
+
+    run = await apply_plan(tmp_path / "plan", sim, monkeypatch)
+
+    late = {r["campaign_id"]: r for r in run.results()}["cmp-late"]
+    assert late["outcome"] == "skipped"
+    assert "the plan could not read this campaign (it was rejected there)" in late["reason"]
+    assert f"{ORG}/{WS}/cmp-late" not in sim.stats()["patches_applied"]
+
+
+async def test_a_resumed_plan_run_keeps_holding_its_rows_to_its_own_copy_of_the_plan(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await editable(start_simulator, 10)
+    sheet = sheet_of(tmp_path, ids(10), **{"app_config.attempts_per_second": "3.5"})
+    await plan_to(sheet, tmp_path / "plan", sim, monkeypatch)
+    first = await apply_plan(tmp_path / "plan", sim, monkeypatch, overrides={"canary": 2})
+    assert first.code == 0, first.output
+    shutil.rmtree(tmp_path / "plan")  # the run keeps its own copy
+    waiting = sorted(c for c, o in first.outcomes().items() if o == "not_attempted")
+    assert len(waiting) == 8
+    changed = waiting[-1]
+    sim.state.edit((ORG, WS, changed), {"name": "Renamed by ops"})
+
+    resumed = await run_sheet(sheet, sim, monkeypatch, mode="resume", run_dir=first.run_dir)
+
+    outcomes = resumed.outcomes()
+    assert outcomes[changed] == "skipped"
+    assert {o for c, o in outcomes.items() if c != changed} == {"updated"}
+    assert f"{ORG}/{WS}/{changed}" not in sim.stats()["patches_applied"]
+
+
+# -- the rule itself -------------------------------------------------------------------------
+
+KEY = CampaignKey(ORG, WS, "c1")
+CHANGE = RowChange(1, KEY, {"name": "New"})
+CHANGES = (FieldChange("name", "Old", "New"),)
+STAMP = "2026-01-10T10:00:00Z"
+
+
+def approval(**row: Any) -> Approval:
+    planned = {
+        "row": 1,
+        "campaign": str(KEY),
+        "outcome": "updated",
+        "updated_at": STAMP,
+        "changes": canonical(changes_list(CHANGES)),
+        **row,
+    }
+
+    class Plan:
+        rows: ClassVar[dict[int, PlannedRow]] = {1: PlannedRow(**planned)}
+
+    return Approval(Plan())  # type: ignore[arg-type]
+
+
+def test_a_row_goes_as_planned_when_its_stamp_and_changes_are_the_plans() -> None:
+    plan = Patch(body={"name": "New"}, updated_at="2026-01-10T15:30:00+05:30", changes=CHANGES)
+    assert approval().check(plan, CHANGE) is plan
+
+
+@pytest.mark.parametrize(
+    ("plan", "planned", "why"),
+    [
+        (
+            Patch(
+                body={"name": "Newer"},
+                updated_at=STAMP,
+                changes=(FieldChange("name", "Old", "Newer"),),
+            ),
+            {},
+            "its changes now differ",
+        ),
+        (Patch(body={}, updated_at=STAMP, changes=CHANGES), {"outcome": "skipped"}, "differ"),
+        (Patch(body={}, updated_at="2026-01-11T00:00:00Z", changes=CHANGES), {}, "changed since"),
+        (Unchanged(updated_at="2026-01-11T00:00:00Z"), {}, "changed since"),
+        (Patch(body={}, updated_at=STAMP, changes=CHANGES), {"campaign": "o/w/c2"}, "not in the"),
+    ],
+    ids=["other-values", "not-planned-to-write", "moved", "moved-unchanged", "other-campaign"],
+)
+def test_a_row_that_is_not_what_was_approved_becomes_stale(
+    plan: Any, planned: dict[str, Any], why: str
+) -> None:
+    checked = approval(**planned).check(plan, CHANGE)
+    assert isinstance(checked, Stale)
+    assert why in checked.mismatches[0]
+
+
+def test_a_write_in_doubt_that_landed_is_not_mistaken_for_someone_elses_change() -> None:
+    landed = Unchanged(updated_at="2026-01-11T00:00:00Z")
+    assert approval().check(landed, CHANGE, in_doubt=True) is landed
+
+
+async def test_the_command_line_applies_a_plan_and_refuses_what_does_not_go_together(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    sim = await editable(start_simulator, 3)
+    sheet = sheet_of(tmp_path, ids(3), name="Spring sale")
+    key = sim.config.api_key
+    base = ("--base-url", sim.base_url, "--rate", "unlimited", "--report-dir", tmp_path / "r")
+
+    planned = await bulkpatch(
+        "plan", sheet, "--out", tmp_path / "plan", *base, "--json", api_key=key
+    )
+    no_sheet = await bulkpatch("run", *base, api_key=key)
+    lonely = await bulkpatch("run", sheet, "--approved-by", "x", *base, api_key=key)
+    shaped = await bulkpatch(
+        "run", "--plan", tmp_path / "plan", "--org", "org-z", *base, api_key=key
+    )
+    applied = await bulkpatch(
+        "run", "--plan", tmp_path / "plan", "--approved-by", "asha", *base, "--json", api_key=key
+    )
+
+    assert planned.returncode == 0, planned.stderr.decode()
+    assert b"bulkpatch run --plan" in planned.stderr
+    plan = json.loads((tmp_path / "plan" / "plan.json").read_text())
+    assert json.loads(planned.stdout)["digest"] == plan["digest"]
+    assert no_sheet.returncode == 2
+    assert b"Missing argument 'SHEET' (or --plan PLAN_DIR)" in no_sheet.stderr
+    assert lonely.returncode == 2
+    assert b"use it with --plan" in lonely.stderr
+    assert shaped.returncode == 2
+    assert b"differs from the plan's" in shaped.stderr
+    assert applied.returncode == 0, applied.stderr.decode()
+    assert json.loads(applied.stdout)["approved_by"] == "asha"
+    assert sim.stats()["patches_applied"] == {f"{ORG}/{WS}/{c}": 1 for c in ids(3)}

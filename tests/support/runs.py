@@ -1,0 +1,149 @@
+"""Helpers for end-to-end tests: write a sheet, run bulkpatch in-process against a simulator,
+read the reports back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from rich.console import Console
+
+from bulkpatch.cli.display import ConsoleDisplay
+from bulkpatch.cli.exits import report_error
+from bulkpatch.core.errors import BulkpatchError
+from bulkpatch.core.options import RunOptions
+from bulkpatch.core.summary import RunSummary
+from bulkpatch.core.timing import REAL, Timing
+from bulkpatch.ops.apply import Stopper, apply_sheet_async, plan_sheet_async, resume_run_async
+from bulkpatch.simulator import Simulator
+from support.scripted import ScriptedSimulator
+
+#: The ``start_simulator`` fixture's type (see conftest.py).
+StartSimulator = Callable[..., Awaitable[Simulator]]
+#: The ``start_scripted`` fixture's type (see conftest.py).
+StartScripted = Callable[..., Awaitable[ScriptedSimulator]]
+
+
+def write_sheet(path: Path, rows: list[dict[str, Any]]) -> Path:
+    columns: list[str] = []
+    for row in rows:
+        for column in row:
+            if column not in columns:
+                columns.append(column)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return path
+
+
+@dataclass
+class RunOutcome:
+    code: int
+    run_dir: Path | None
+    output: str
+    summary_obj: RunSummary | None = None
+
+    def results(self, name: str = "results.csv") -> list[dict[str, str]]:
+        assert self.run_dir is not None
+        with (self.run_dir / name).open(newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+
+    def outcomes(self) -> dict[str, str]:
+        """campaign_id -> outcome."""
+        return {r["campaign_id"]: r["outcome"] for r in self.results()}
+
+    def summary(self) -> dict[str, Any]:
+        assert self.run_dir is not None
+        data: dict[str, Any] = json.loads((self.run_dir / "summary.json").read_text())
+        return data
+
+
+async def run_sheet(
+    sheet: Path,
+    sim: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    mode: str = "run",
+    run_dir: Path | None = None,
+    stopper: Stopper | None = None,
+    timing: Timing = REAL,
+    **options: Any,
+) -> RunOutcome:
+    """Run ``bulkpatch run`` (or plan/resume) in-process through the library API against ``sim``
+    (anything with ``config.api_key`` and ``base_url``), shown on a console we capture.
+
+    ``timing``: real time unless the test passes ``fake_time.timing()`` (the ``fake_time``
+    fixture), which it should whenever the run retries, backs off, meets an outage or is paced
+    and the test does not measure real time."""
+    monkeypatch.setenv("SARVAM_API_KEY", sim.config.api_key)
+    given = dict(options)  # what a resume overrides: only what the test gave
+    options.setdefault("rate", None)
+    options.setdefault("report_dir", sheet.parent / "reports")
+    options.setdefault("base_url", sim.base_url)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=160)
+    display = ConsoleDisplay(console, console, quiet=False, json_out=False)
+    kwargs: dict[str, Any] = {"on_event": display, "stopper": stopper, "timing": timing}
+    try:
+        if mode == "resume":
+            assert run_dir is not None
+            summary = await resume_run_async(run_dir, overrides=given, **kwargs)
+        elif mode == "plan":
+            summary = await plan_sheet_async(sheet, options=RunOptions(**options), **kwargs)
+        else:
+            summary = await apply_sheet_async(sheet, options=RunOptions(**options), **kwargs)
+    except BulkpatchError as exc:
+        display.stop()
+        code = report_error(console, exc)
+        return RunOutcome(int(code), display.run_dir, buffer.getvalue())
+    return RunOutcome(summary.exit_code, summary.run_dir, buffer.getvalue(), summary)
+
+
+def cli_env(api_key: str | None) -> dict[str, str]:
+    """The environment for a ``bulkpatch`` child process: ours, with the key we choose."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SARVAM_API_KEY", "BULKPATCH_BASE_URL")}
+    env["COLUMNS"] = "160"
+    if api_key is not None:
+        env["SARVAM_API_KEY"] = api_key
+    return env
+
+
+async def bulkpatch(
+    *args: str | Path, api_key: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``python -m bulkpatch ARGS`` in a child process (the event loop keeps serving)."""
+    return await anyio.run_process(
+        [sys.executable, "-m", "bulkpatch", *map(str, args)],
+        env=cli_env(api_key),
+        cwd=cwd,
+        check=False,
+    )
+
+
+def only_run_dir(report_dir: Path) -> Path:
+    dirs = run_dirs(report_dir)
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def run_dirs(report_dir: Path) -> list[Path]:
+    """The run directories in a report directory (not its hidden lock directory)."""
+    if not report_dir.exists():
+        return []
+    return sorted(p for p in report_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def campaign_rows(ids: list[str], org: str, ws: str, **changes: str) -> list[dict[str, Any]]:
+    return [{"org_id": org, "workspace_id": ws, "campaign_id": cid, **changes} for cid in ids]

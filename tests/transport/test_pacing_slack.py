@@ -1,0 +1,171 @@
+"""A server whose limit equals ``--rate`` (issue 10, item 16).
+
+The pacer never starts more than R requests in any second, on its own clock.  The server counts
+arrivals on its clock, and a request held up on its way (a busy event loop, ours or the server's,
+or the network) moves closer to the ones after it: R + 1 arrivals in one server second, a 429.
+The pacer's slack follows the spread of the latencies it sees, so that a run at the server's
+limit draws no 429 when answers jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bulkpatch.simulator import SimulatorConfig, SimulatorState, build_app
+from bulkpatch.transport.pacing import MAX_SLACK, MIN_SLACK, SPREAD_SECONDS, Pacer
+from support.runs import StartSimulator, campaign_rows, run_sheet, write_sheet
+
+#: Zero 429s at a server limit equal to the rate, on real time: with -n, these tests run last,
+#: alone (tests/realtime_last.py); next to other tests a starved loop drew one.
+pytestmark = pytest.mark.realtime
+
+ORG, WS = "org-r", "ws-r"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+
+def most_counted_by_the_server(arrivals: list[float]) -> int:
+    """The most arrivals a server counting per sliding second (``(t - 1, t]``) ever holds."""
+    times = sorted(arrivals)
+    return max(i + 1 - bisect.bisect_right(times, t - 1.0) for i, t in enumerate(times))
+
+
+async def paced_arrivals(rate: int, n: int, *, feed_latencies: bool, held_up: float) -> list[float]:
+    """Start ``n`` requests through a pacer; each reaches the server up to ``held_up`` seconds
+    after it started (and its answer tells the pacer its latency, if ``feed_latencies``)."""
+    clock = FakeClock()
+    pacer = Pacer(rate, clock=clock, sleep=clock.sleep)
+    rng = random.Random(16)
+    arrivals: list[float] = []
+    answers: list[tuple[float, float]] = []  # (when it comes back, latency)
+    for _ in range(n):
+        await pacer.acquire()
+        started = clock.now
+        delay = rng.uniform(0.0, held_up)
+        arrivals.append(started + delay)
+        latency = delay + 0.004
+        bisect.insort(answers, (started + latency, latency))
+        while feed_latencies and answers and answers[0][0] <= clock.now:
+            pacer.answered(answers.pop(0)[1])
+    return arrivals
+
+
+async def test_requests_held_up_on_their_way_break_a_fixed_slack_but_not_a_following_one() -> None:
+    # Without latencies the pacer keeps its smallest slack: arrivals held up by up to 40 ms
+    # crowd one server second ...
+    fixed = await paced_arrivals(50, 1500, feed_latencies=False, held_up=0.040)
+    assert most_counted_by_the_server(fixed) > 50
+    # ... with them, the slack follows the spread and the server never counts more than 50.
+    adaptive = await paced_arrivals(50, 1500, feed_latencies=True, held_up=0.040)
+    assert most_counted_by_the_server(adaptive) <= 50
+    # The price: a little under the ceiling, not more than the bound on the slack allows.
+    achieved = (len(adaptive) - 1) / (max(adaptive) - min(adaptive))
+    assert 50 / (1 + MAX_SLACK) <= achieved <= 50
+
+
+def test_the_slack_is_the_latency_spread_within_bounds_and_forgets_old_answers() -> None:
+    clock = FakeClock()
+    pacer = Pacer(100, clock=clock, sleep=clock.sleep)
+    assert pacer.slack == MIN_SLACK
+    for latency in (0.050, 0.052, 0.051):
+        pacer.answered(latency)
+    assert pacer.slack == MIN_SLACK  # a spread of 2 ms: the floor
+    pacer.answered(0.080)
+    assert pacer.slack == pytest.approx(0.030)
+    pacer.answered(2.0)  # one very slow answer: bounded
+    assert pacer.slack == MAX_SLACK
+    clock.now += SPREAD_SECONDS + 0.1
+    pacer.answered(0.050)
+    assert pacer.slack == MIN_SLACK  # the old answers are forgotten
+    assert pacer.widest_slack == MAX_SLACK
+
+
+@contextlib.asynccontextmanager
+async def held_up_simulator(config: SimulatorConfig, held_up: float) -> AsyncIterator[Any]:
+    """The simulator behind a hop that holds each request up for 0 to ``held_up`` seconds
+    before the rate limiter counts it (a load balancer's queue, a busy network)."""
+    rng = random.Random(config.seed)
+
+    @web.middleware
+    async def hold_up(request: web.Request, handler: Any) -> web.StreamResponse:
+        if not request.path.startswith("/_sim"):
+            await asyncio.sleep(rng.uniform(0.0, held_up))
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    state = SimulatorState(config)
+    app = build_app(state)
+    app.middlewares.append(hold_up)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        yield SimpleNamespace(
+            config=config,
+            base_url=f"http://127.0.0.1:{port}/api/scheduling",
+            stats=state.stats.snapshot,
+        )
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("run", range(2))
+async def test_requests_held_up_before_the_servers_count_draw_no_429_at_its_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: int
+) -> None:
+    rows = 120
+    names = [f"h{run}-{i:03d}" for i in range(rows)]
+    config = SimulatorConfig(
+        seed=run, rate_limit=50, overrides={(ORG, WS, c): {"status": "paused"} for c in names}
+    )
+    sheet = write_sheet(tmp_path / "held.csv", campaign_rows(names, ORG, WS, name=f"Held {run}"))
+    async with held_up_simulator(config, held_up=0.030) as sim:
+        done = await run_sheet(sheet, sim, monkeypatch, rate=50.0, concurrency=32)
+        stats = sim.stats()
+    assert stats["rate_limited"] == 0, stats
+    assert set(done.outcomes().values()) == {"updated"}
+    assert done.summary()["pacer_slack_ms"]["widest"] >= 25
+
+
+@pytest.mark.parametrize("run", range(3))
+async def test_at_a_server_limit_equal_to_the_rate_jittering_answers_draw_no_429(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch, run: int
+) -> None:
+    rows = 80
+    names = [f"r{run}-{i:03d}" for i in range(rows)]
+    sim = await start_simulator(
+        seed=run,
+        rate_limit=50,
+        latency_jitter_ms=10,
+        overrides={(ORG, WS, c): {"status": "paused"} for c in names},
+    )
+    sheet = write_sheet(tmp_path / "jitter.csv", campaign_rows(names, ORG, WS, name=f"Run {run}"))
+    done = await run_sheet(sheet, sim, monkeypatch, rate=50.0, concurrency=32)
+    stats = sim.stats()
+    assert stats["rate_limited"] == 0, stats
+    assert stats["max_starts_in_any_second"] <= 50
+    assert set(done.outcomes().values()) == {"updated"}
+    summary = done.summary()
+    assert summary["achieved_rate"] >= 50 / (1 + MAX_SLACK) * 0.95, summary
+    assert MIN_SLACK * 1000 <= summary["pacer_slack_ms"]["widest"] <= MAX_SLACK * 1000
