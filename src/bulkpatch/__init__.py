@@ -26,9 +26,9 @@ from bulkpatch.core.errors import (
 )
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode, Outcome
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import NextStep, RunSummary
 from bulkpatch.ops.apply import (
-    Stopper,
     apply_sheet,
     apply_sheet_async,
     plan_sheet,

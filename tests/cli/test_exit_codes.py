@@ -49,7 +49,7 @@ def test_a_bug_in_validate_exits_70_with_the_traceback_saved(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError("an injected bug")
 
-    monkeypatch.setattr("bulkpatch.cli.validate.check_sheet", broken)
+    monkeypatch.setattr("bulkpatch.ops.validate.check_sheet", broken)
     result = CliRunner().invoke(cli, ["validate", str(sheet(tmp_path))])
     assert result.exit_code == 70
     assert "internal error (ZeroDivisionError)" in result.output

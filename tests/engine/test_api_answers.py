@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.values import get_path
-from bulkpatch.ops.apply import Stopper
 from support.runs import (
     StartSimulator,
     bulkpatch,

@@ -16,10 +16,9 @@ from yarl import URL
 
 from bulkpatch.core import loop
 from bulkpatch.core.outcomes import Outcome
+from bulkpatch.core.results import FieldChange, RowResult, with_duration
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.text import MESSAGE_CAP, safe_cell
-from bulkpatch.engine.planner import FieldChange
-from bulkpatch.engine.results import RowResult, with_duration
 from bulkpatch.rundir.files import report_cell
 from bulkpatch.transport.breaker import Admission, Breaker
 from bulkpatch.transport.client import ApiClient

@@ -18,9 +18,9 @@ import anyio
 import pytest
 
 from bulkpatch.core.outcomes import Outcome
+from bulkpatch.core.results import LEFT_PAUSED_NOTE, RESUMED_LATER_NOTE, RowResult, resumed_later
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.values import get_path
-from bulkpatch.engine.results import LEFT_PAUSED_NOTE, RESUMED_LATER_NOTE, RowResult, resumed_later
 from bulkpatch.rundir.journal import read_journal
 from bulkpatch.simulator import SimulatorConfig
 from support.faketime import FakeTime

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bulkpatch.ops.apply import Stopper
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.rundir.journal import read_journal
 from bulkpatch.simulator import SimulatorConfig
 from support.faketime import FakeTime

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from bulkpatch.core.rows import CampaignKey
-from bulkpatch.ops.apply import Stopper
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.sheet import open_sheet
 from bulkpatch.simulator import SimulatorConfig, SimulatorState, build_app
 from bulkpatch.simulator.population import generate_campaign

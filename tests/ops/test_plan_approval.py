@@ -10,10 +10,11 @@ from typing import Any, ClassVar
 
 import pytest
 
+from bulkpatch.core.results import FieldChange
 from bulkpatch.core.rows import CampaignKey, RowChange
 from bulkpatch.engine.approval import Approval
 from bulkpatch.engine.planfile import PlannedRow, canonical, changes_list
-from bulkpatch.engine.planner import FieldChange, Patch, Stale, Unchanged
+from bulkpatch.engine.planner import Patch, Stale, Unchanged
 from bulkpatch.rundir.journal import JOURNAL_NAME, read_journal
 from bulkpatch.sheet import file_sha256
 from support.roundtrips import apply_plan, plan_to, read_csv

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import bulkpatch.cli.report  # noqa: F401  (registers the command)
 from bulkpatch.cli import cli
 from bulkpatch.core.errors import BusyError, JournalError, UsageError
-from bulkpatch.ops.apply import Stopper
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.ops.report import MAYBE_PAUSED, NO_ANSWER, NO_OUTCOME, rebuild_reports
 from bulkpatch.rundir.directory import lock_run_dir
 from bulkpatch.simulator import SimulatorConfig

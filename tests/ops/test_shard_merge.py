@@ -15,10 +15,10 @@ from bulkpatch.core.errors import UsageError
 from bulkpatch.core.events import Progress, RunStarted
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.rows import CampaignKey
+from bulkpatch.core.shards import Shard, shard_of
 from bulkpatch.ops.apply import apply_sheet_async
 from bulkpatch.ops.merge import merge_run_dirs
 from bulkpatch.rundir.journal import JOURNAL_NAME, read_journal
-from bulkpatch.sheet.shards import Shard, shard_of
 from bulkpatch.simulator import SimulatorConfig
 from support.runs import StartSimulator, bulkpatch, campaign_rows, run_sheet, write_sheet
 

@@ -16,8 +16,8 @@ import pytest
 
 from bulkpatch.core.errors import UsageError
 from bulkpatch.core.rows import CampaignKey
+from bulkpatch.core.shards import Shard, parse_shard, shard_of
 from bulkpatch.ops.merge import merge_run_dirs
-from bulkpatch.sheet.shards import Shard, parse_shard, shard_of
 from bulkpatch.simulator import SimulatorConfig
 from support.recording_server import closed_port_url, recording_server
 from support.redis_server import MISSING, RedisServer, redis_server_binary

@@ -22,9 +22,10 @@ from bulkpatch.cli.display import ConsoleDisplay
 from bulkpatch.cli.exits import report_error
 from bulkpatch.core.errors import BulkpatchError
 from bulkpatch.core.options import RunOptions
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.timing import REAL, Timing
-from bulkpatch.ops.apply import Stopper, apply_sheet_async, plan_sheet_async, resume_run_async
+from bulkpatch.ops.apply import apply_sheet_async, plan_sheet_async, resume_run_async
 from bulkpatch.simulator import Simulator
 from support.scripted import ScriptedSimulator
 

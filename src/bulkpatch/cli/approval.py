@@ -18,9 +18,9 @@ from click.core import ParameterSource
 
 from bulkpatch.core.events import EventSink
 from bulkpatch.core.maxerrors import parse_max_errors
+from bulkpatch.core.options import BINDING_OPTIONS
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
-from bulkpatch.engine.approval import BINDING_OPTIONS
-from bulkpatch.ops.apply import Stopper
 from bulkpatch.ops.plan import apply_plan_async
 
 F = TypeVar("F", bound=Callable[..., Any])

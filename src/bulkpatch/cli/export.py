@@ -11,12 +11,11 @@ from bulkpatch.cli import cli
 from bulkpatch.cli.readdisplay import make_display, requests_line
 from bulkpatch.cli.run import _execute, _options, _pace, key_options, output_options, pace_options
 from bulkpatch.core.events import EventSink
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.urls import DEFAULT_BASE_URL
-from bulkpatch.ops.apply import Stopper
-from bulkpatch.ops.export import DEFAULT_COLUMNS, SIMULATED_CAMPAIGNS, STATUSES
+from bulkpatch.ops.export import DEFAULT_COLUMNS, SIMULATED_CAMPAIGNS, STATUSES, where_conditions
 from bulkpatch.ops.export import export_campaigns_async as export_async
-from bulkpatch.validation.where import parse_where
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -112,7 +111,7 @@ def export_command(out: Path, **kwargs: Any) -> None:
     columns = _split(kwargs.pop("columns")) or None
     search = kwargs.pop("search")
     try:
-        where = [parse_where(text) for text in kwargs.pop("where")]
+        where = where_conditions(kwargs.pop("where"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 

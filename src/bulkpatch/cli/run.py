@@ -35,12 +35,13 @@ from bulkpatch.core.events import EventSink, Notice
 from bulkpatch.core.loop import run as run_loop
 from bulkpatch.core.options import DEFAULT_KEY_ENV, DEFAULT_RATE, SIMULATE_RATE, RunOptions
 from bulkpatch.core.outcomes import ExitCode
+from bulkpatch.core.shards import chosen_shard
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.urls import DEFAULT_BASE_URL
-from bulkpatch.engine.deliver import deliver_failure
-from bulkpatch.ops.apply import Stopper, apply_sheet_async, plan_sheet_async, resume_run_async
+from bulkpatch.ops.apply import apply_sheet_async, plan_sheet_async, resume_run_async
+from bulkpatch.ops.deliver import deliver_failure
 from bulkpatch.ops.plan import plan_to_dir_async
-from bulkpatch.sheet.shards import chosen_shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 

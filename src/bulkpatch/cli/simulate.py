@@ -15,20 +15,18 @@ import click
 from bulkpatch.cli import cli
 from bulkpatch.core.errors import SheetError
 from bulkpatch.core.urls import is_loopback
-from bulkpatch.simulator import (
+from bulkpatch.ops.simulate import (
     DEFAULT_API_KEY,
     DEFAULT_ORG,
     DEFAULT_WORKSPACE,
-    SimulatorConfig,
-    keys_from_sheet,
-    serve_simulator,
-)
-from bulkpatch.simulator.config import (
     ERROR_SHAPES,
     LIST_SHAPES,
     NOT_EDITABLE_STATUSES,
     PAGE_URI_FORMS,
     REDIRECT_STATUSES,
+    SimulatorConfig,
+    keys_from_sheet,
+    serve_simulator,
 )
 
 _STATUSES = ("paused", "scheduled", "active", "ended", "cancelled")

@@ -18,8 +18,7 @@ from bulkpatch.cli.exits import guarded
 from bulkpatch.core.outcomes import ExitCode
 from bulkpatch.core.rows import Problem
 from bulkpatch.core.text import printable
-from bulkpatch.sheet import open_sheet
-from bulkpatch.validation import SheetCheck, check_sheet
+from bulkpatch.ops.validate import SheetCheck, validate_sheet
 
 #: A (column, rule) shared by at least this many rows is printed once, as a group.
 GROUP_AT = 5
@@ -230,16 +229,25 @@ def validate_command(
     out, err = _consoles()
 
     def action() -> int:
-        opened = open_sheet(sheet, fmt=fmt, sheet_name=sheet_name)
-        if opened.sheet_name is not None and not quiet:
-            err.print(
-                f"validate: reading worksheet `{printable(opened.sheet_name)}` of {sheet}",
-                highlight=False,
-                markup=False,
-            )
+        def opened(name: str | None) -> None:
+            if name is not None and not quiet:
+                err.print(
+                    f"validate: reading worksheet `{printable(name)}` of {sheet}",
+                    highlight=False,
+                    markup=False,
+                )
+
         progress = _Progress(err, quiet=quiet)
         try:
-            check = check_sheet(opened, org=org, workspace=workspace, progress=progress)
+            check = validate_sheet(
+                sheet,
+                fmt=fmt,
+                sheet_name=sheet_name,
+                org=org,
+                workspace=workspace,
+                on_open=opened,
+                progress=progress,
+            )
         finally:
             progress.stop()
         for line in report_lines(check, limit=limit):

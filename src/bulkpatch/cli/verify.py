@@ -19,8 +19,8 @@ from bulkpatch.cli.run import (
 )
 from bulkpatch.core.events import EventSink
 from bulkpatch.core.options import DEFAULT_KEY_ENV
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
-from bulkpatch.ops.apply import Stopper
 from bulkpatch.ops.undo import undo_run_async
 from bulkpatch.ops.verify import VERDICTS, verify_run_async
 

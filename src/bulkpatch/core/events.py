@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from bulkpatch.core.results import RowResult
     from bulkpatch.core.summary import RunSummary
-    from bulkpatch.engine.results import RowResult
 
 
 @dataclass(frozen=True, slots=True)

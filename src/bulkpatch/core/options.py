@@ -44,6 +44,20 @@ def without_password(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+#: Options that shape the plan itself: ``run --plan`` takes them from the plan, and refuses a
+#: different value given on its command line.
+BINDING_OPTIONS = (
+    "org",
+    "workspace",
+    "fmt",
+    "sheet_name",
+    "base_url",
+    "simulate",
+    "pause_active",
+    "seed",
+)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunOptions:
     """Options of ``plan``, ``run`` and ``resume``; every field is keyword-only.
@@ -73,7 +87,7 @@ class RunOptions:
     seed: int = 0
     #: Each org's key from this file (``--keys-file``), each with its own pacer and breaker.
     keys_file: Path | None = None
-    #: ``"K/N"``: apply only the rows of shard K of N (``bulkpatch.sheet.shards``).
+    #: ``"K/N"``: apply only the rows of shard K of N (``bulkpatch.core.shards``).
     shard: str | None = None
     #: ``redis://HOST:PORT/DB``: share one ``rate`` ceiling with every process using it.
     rate_store: str | None = None

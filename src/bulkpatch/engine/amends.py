@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from bulkpatch.core.results import RowResult, result_record, resumed_later
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.summary import ReasonGroup, reason_group
-from bulkpatch.engine.results import RowResult, result_record, resumed_later
 from bulkpatch.engine.stats import RunStats
 from bulkpatch.rundir.files import atomic_text, report_cell
 

@@ -20,13 +20,15 @@ from bulkpatch.core.errors import UsageError
 from bulkpatch.core.events import EventSink, Notice, Progress
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.rows import CampaignKey
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.timing import Timing
 from bulkpatch.core.urls import BaseUrlError, check_base_url
 from bulkpatch.engine.executor import Executor, RunControl
 from bulkpatch.engine.stats import RunStats
 from bulkpatch.engine.target import make_lane
-from bulkpatch.ops.apply import Stopper, load_api_key
+from bulkpatch.simulator import SimulatorConfig, serve_simulator
 from bulkpatch.transport.client import ApiClient, Lane, new_session
+from bulkpatch.transport.credentials import load_api_key
 from bulkpatch.transport.retries import RetryPolicy, Sent, send_with_retries
 from bulkpatch.transport.retrybudget import RetryBudget
 
@@ -49,8 +51,6 @@ async def simulated(
     options: RunOptions, *, org: str, workspace: str, generate: int
 ) -> AsyncIterator[tuple[str, str]]:
     """(base URL, key) of an embedded simulator holding ``generate`` campaigns in org/ws."""
-    from bulkpatch.simulator import SimulatorConfig, serve_simulator
-
     key = "sim-" + secrets.token_hex(8)
     config = SimulatorConfig(
         api_key=key, seed=options.seed, generate=generate, org_id=org, workspace_id=workspace

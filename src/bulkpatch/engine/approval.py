@@ -20,25 +20,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from bulkpatch.core.errors import UsageError
-from bulkpatch.core.options import RunOptions
+from bulkpatch.core.options import BINDING_OPTIONS, RunOptions
 from bulkpatch.core.outcomes import Outcome
 from bulkpatch.core.rows import RowChange
 from bulkpatch.core.values import same_value
 from bulkpatch.engine.planfile import LoadedPlan, PlannedRow, canonical, changes_list
 from bulkpatch.engine.planner import BadAnswer, Patch, RowPlan, Stale, Unchanged
 
-#: Options that shape the plan itself: ``run --plan`` takes them from the plan, and refuses a
-#: different value given on its command line.
-BINDING_OPTIONS = (
-    "org",
-    "workspace",
-    "fmt",
-    "sheet_name",
-    "base_url",
-    "simulate",
-    "pause_active",
-    "seed",
-)
 MAKE_NEW_PLAN = "make a new plan to apply it"
 
 

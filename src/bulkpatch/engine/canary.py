@@ -25,13 +25,13 @@ from typing import Any
 import anyio
 
 from bulkpatch.core.outcomes import Outcome
+from bulkpatch.core.results import FieldChange, RowResult
 from bulkpatch.core.rows import CampaignKey, RowChange
 from bulkpatch.core.text import printable, shorten
 from bulkpatch.core.values import MISSING, get_path, holds, plain, same_value
 from bulkpatch.engine.executor import RunControl
-from bulkpatch.engine.planner import FieldChange, Patch, RowPlan, other_campaign
+from bulkpatch.engine.planner import Patch, RowPlan, other_campaign
 from bulkpatch.engine.recorder import describe_changes, show_value
-from bulkpatch.engine.results import RowResult
 from bulkpatch.transport.retries import Sent
 
 #: How often a row waiting for the canary's decision looks whether the run is stopping.

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from bulkpatch.core.outcomes import Outcome
+from bulkpatch.core.results import RowResult, not_attempted
 from bulkpatch.engine.amends import Amends
-from bulkpatch.engine.results import RowResult, not_attempted
 from bulkpatch.engine.stats import RunStats
 from bulkpatch.engine.target import Lanes
 from bulkpatch.transport.client import Lane

@@ -32,8 +32,7 @@ from typing import Any
 
 from bulkpatch.core.errors import StorageError, UsageError
 from bulkpatch.core.events import Event, EventSink, RowFinished, RunFinished
-from bulkpatch.engine.planner import FieldChange
-from bulkpatch.engine.results import RowResult
+from bulkpatch.core.results import FieldChange, RowResult
 from bulkpatch.html.planpage import PLAN_ROWS_SHOWN, write_plan_page
 from bulkpatch.rundir.files import atomic_text, write_json
 from bulkpatch.sheet import file_sha256

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from bulkpatch.core.columns import FULL_REPLACEMENT_OBJECTS
 from bulkpatch.core.models import EDITABLE_STATUSES, AgentConfig, AllowedSchedule
+from bulkpatch.core.results import FieldChange
 from bulkpatch.core.rows import CampaignKey, RowChange
 from bulkpatch.core.values import (
     MISSING,
@@ -51,15 +52,6 @@ class PlanOptions:
     pause_active: bool = False
     #: Set once pausing must stop (a resume was refused for good): why, for the rows skipped.
     no_pause_reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    """One changed path: the value the campaign holds and the row's target."""
-
-    path: str
-    old: Any
-    new: Any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,8 +18,8 @@ import anyio
 from anyio.abc import ObjectReceiveStream
 
 from bulkpatch.core.outcomes import Outcome
+from bulkpatch.core.results import RowResult
 from bulkpatch.core.rows import RowChange
-from bulkpatch.engine.results import RowResult
 
 #: Rows travel from the feeder to the workers in small batches, so the stream's cost is paid per
 #: batch rather than per row; each worker still applies one row at a time.

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from bulkpatch.core.errors import InvalidSheetError, JournalError, UsageError
 from bulkpatch.core.options import RunOptions
+from bulkpatch.core.shards import Shard
 from bulkpatch.rundir.journal import JournalState
 from bulkpatch.sheet import Sheet, file_sha256, open_sheet
-from bulkpatch.sheet.shards import Shard
 from bulkpatch.transport.keysfile import ResolvedKey
 from bulkpatch.validation import SheetCheck, check_sheet
 

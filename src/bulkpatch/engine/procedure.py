@@ -13,22 +13,21 @@ from collections.abc import Awaitable, Callable, Collection, Iterator
 
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import Outcome
-from bulkpatch.engine.executor import Executor, RunControl
-from bulkpatch.engine.planner import RowPlan, plan_row
-from bulkpatch.engine.pool import Elsewhere, Job, Kept, WorkItem
-from bulkpatch.engine.results import (
+from bulkpatch.core.results import (
     RowResult,
     invalid,
     not_attempted,
-    read_failed,
     result_from_record,
     resumed_later,
-    row_result,
     with_duration,
 )
+from bulkpatch.core.shards import Shard
+from bulkpatch.engine.executor import Executor, RunControl
+from bulkpatch.engine.planner import RowPlan, plan_row
+from bulkpatch.engine.pool import Elsewhere, Job, Kept, WorkItem
+from bulkpatch.engine.results import read_failed, row_result
 from bulkpatch.rundir.journal import JournalState
 from bulkpatch.sheet import Sheet
-from bulkpatch.sheet.shards import Shard
 from bulkpatch.validation import SheetCheck, iter_verdicts
 
 #: Asked after a row is planned, before anything is sent (``bulkpatch.engine.safeguards``): the plan

@@ -13,9 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from bulkpatch.core.events import EventSink, RowFinished
+from bulkpatch.core.results import FieldChange, RowResult, result_record
 from bulkpatch.core.summary import ReasonGroup, reason_group
-from bulkpatch.engine.planner import FieldChange
-from bulkpatch.engine.results import RowResult, result_record
 from bulkpatch.engine.stats import RunStats
 from bulkpatch.rundir.files import OrderedResults
 from bulkpatch.rundir.journal import JournalWriter

@@ -10,16 +10,23 @@ journal's ``done`` line; :func:`result_from_record` reads it back for ``resume``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from bulkpatch.core.outcomes import Outcome
+from bulkpatch.core.results import (
+    APPLIED_BUT,
+    CONFIRMED_ON_RESUME,
+    LEFT_PAUSED_NOTE,
+    RESUME_FAILED,
+    UNSURE_RESUME_FAILED,
+    RowResult,
+    reason_text,
+)
 from bulkpatch.core.rows import CampaignKey, RowChange
-from bulkpatch.core.text import cap, printable
 from bulkpatch.engine.executor import Execution
 from bulkpatch.engine.planner import (
     BadAnswer,
-    FieldChange,
     Invalid,
     Patch,
     PausePatchResume,
@@ -30,44 +37,6 @@ from bulkpatch.engine.planner import (
 )
 from bulkpatch.transport.replies import Kind, Reply
 from bulkpatch.transport.retries import Sent
-
-CONFIRMED_ON_RESUME = (
-    "confirmed by reading back: the change sent before the interruption is in place"
-)
-LEFT_PAUSED_NOTE = "it is LEFT PAUSED — `bulkpatch resume` on the run directory resumes it"
-#: The API's status and updated_at are short; a longer one is cut to this many characters.
-STAMP_LIMIT = 200
-RESUMED_LATER_NOTE = "the campaign, left paused at first, was resumed later"
-_APPLIED_BUT = "the update was applied, but "
-_RESUME_FAILED = "resuming the campaign failed "
-_UNSURE_RESUME_FAILED = ", and resuming it failed "
-
-
-@dataclass(frozen=True, slots=True)
-class RowResult:
-    """A row's one outcome, and what the report says of it."""
-
-    row: int
-    key: CampaignKey | None
-    outcome: Outcome
-    reason: str = ""
-    http_status: int | None = None
-    attempts: int = 0
-    changed_fields: tuple[str, ...] = ()
-    campaign_status: str | None = None
-    updated_at: str | None = None
-    duration_ms: int = 0
-    #: Values before the change, per changed path (journal only; undo data).
-    before: dict[str, Any] = field(default_factory=dict)
-    #: Per changed path, the value read and the target (plan only).
-    changes: tuple[FieldChange, ...] = ()
-    #: False when a PATCH may have landed and nobody could tell: no ``done`` line is written,
-    #: so that ``resume`` reads the campaign back before anything else.
-    settled: bool = True
-
-
-def _reason(text: str) -> str:
-    return cap(printable(text))
 
 
 def _summary_fields(data: Any) -> dict[str, Any]:
@@ -98,7 +67,9 @@ def refused(
             row,
             key,
             Outcome.NOT_ATTEMPTED,
-            _reason(f"{what}: run stopped: {why}" if stop_reason else f"{what}: not sent: {why}"),
+            reason_text(
+                f"{what}: run stopped: {why}" if stop_reason else f"{what}: not sent: {why}"
+            ),
             attempts=attempts,
         )
     if kind is Kind.AUTH:
@@ -115,7 +86,7 @@ def refused(
         row,
         key,
         outcome,
-        _reason(f"{what}: {message}"),
+        reason_text(f"{what}: {message}"),
         http_status=reply.status,
         attempts=attempts,
     )
@@ -148,19 +119,21 @@ def row_result(
     seen: dict[str, Any] = {"campaign_status": plan.status, "updated_at": plan.updated_at}
     fields = plan.changed_fields
     if isinstance(plan, BadAnswer):
-        return RowResult(row, key, Outcome.FAILED, _reason(plan.reason))
+        return RowResult(row, key, Outcome.FAILED, reason_text(plan.reason))
     if isinstance(plan, Invalid):
         return RowResult(
             row,
             key,
             Outcome.INVALID,
-            _reason("; ".join(plan.reasons)),
+            reason_text("; ".join(plan.reasons)),
             changes=plan.changes,
             **seen,
         )
     if isinstance(plan, Stale):
         reason = "stale: " + "; ".join(plan.mismatches)
-        return RowResult(row, key, Outcome.SKIPPED, _reason(reason), changes=plan.changes, **seen)
+        return RowResult(
+            row, key, Outcome.SKIPPED, reason_text(reason), changes=plan.changes, **seen
+        )
     if isinstance(plan, Unchanged):
         if in_doubt:
             return RowResult(
@@ -179,7 +152,7 @@ def row_result(
             row,
             key,
             Outcome.SKIPPED,
-            _reason(plan.reason),
+            reason_text(plan.reason),
             changed_fields=fields,
             changes=plan.changes,
             **seen,
@@ -202,7 +175,7 @@ def _patch_result(change: RowChange, plan: Patch, sent: Sent, *, stop_reason: st
             row,
             key,
             Outcome.UPDATED,
-            _reason(f"confirmed by reading back after: {sent.unclear.describe()}"),
+            reason_text(f"confirmed by reading back after: {sent.unclear.describe()}"),
             http_status=reply.status,
             attempts=sent.sent,
             changed_fields=fields,
@@ -250,8 +223,8 @@ def _paused_result(
             result = replace(result, outcome=Outcome.FAILED)
         reason = f"{result.reason}; could not tell whether the campaign was paused"
         if execution.left_paused:
-            reason += f"{_UNSURE_RESUME_FAILED}({execution.left_paused}): it may be LEFT PAUSED"
-        return replace(result, reason=_reason(reason))
+            reason += f"{UNSURE_RESUME_FAILED}({execution.left_paused}): it may be LEFT PAUSED"
+        return replace(result, reason=reason_text(reason))
     if execution.patch is None:
         result = RowResult(
             row,
@@ -265,120 +238,8 @@ def _paused_result(
     if not execution.left_paused:
         return replace(result, campaign_status="scheduled")
     outcome = Outcome.FAILED if result.outcome is Outcome.UPDATED else result.outcome
-    note = _APPLIED_BUT if result.outcome is Outcome.UPDATED else ""
+    note = APPLIED_BUT if result.outcome is Outcome.UPDATED else ""
     reason = (
         f"{result.reason}; " if result.reason else ""
-    ) + f"{note}{_RESUME_FAILED}({execution.left_paused}); {LEFT_PAUSED_NOTE}"
-    return replace(result, outcome=outcome, reason=_reason(reason), campaign_status="paused")
-
-
-def resumed_later(result: RowResult) -> RowResult:
-    """A finished row whose campaign was left paused, now that a later session resumed it.
-
-    The row keeps its outcome -- except that an update applied before the resume failed is now
-    simply ``updated`` -- and its reason no longer says LEFT PAUSED (nor sends anyone to resume).
-    """
-    reason = result.reason
-    if "LEFT PAUSED" not in reason:
-        return result
-    applied = result.outcome is Outcome.FAILED and _APPLIED_BUT + _RESUME_FAILED in reason
-    for marker in (_APPLIED_BUT + _RESUME_FAILED, _RESUME_FAILED, _UNSURE_RESUME_FAILED):
-        at = reason.find(marker)
-        if at >= 0:
-            reason = reason[:at].rstrip("; ")
-            break
-    if applied:
-        return replace(
-            result,
-            outcome=Outcome.UPDATED,
-            reason=_reason(f"the update was applied; {RESUMED_LATER_NOTE}"),
-            campaign_status="scheduled",
-        )
-    reason = f"{reason}; {RESUMED_LATER_NOTE}" if reason else RESUMED_LATER_NOTE
-    status = "scheduled" if result.campaign_status == "paused" else result.campaign_status
-    return replace(result, reason=_reason(reason), campaign_status=status)
-
-
-def with_duration(result: RowResult, duration_ms: int) -> RowResult:
-    """``result`` with its duration: ``dataclasses.replace`` without its generic machinery
-    (this runs once per row).  Every field is named here; a test checks none is left out."""
-    return RowResult(
-        row=result.row,
-        key=result.key,
-        outcome=result.outcome,
-        reason=result.reason,
-        http_status=result.http_status,
-        attempts=result.attempts,
-        changed_fields=result.changed_fields,
-        campaign_status=result.campaign_status,
-        updated_at=result.updated_at,
-        duration_ms=duration_ms,
-        before=result.before,
-        changes=result.changes,
-        settled=result.settled,
-    )
-
-
-def not_attempted(row: int, key: CampaignKey | None, why: str) -> RowResult:
-    """A row the run did not get to."""
-    return RowResult(row, key, Outcome.NOT_ATTEMPTED, _reason(why))
-
-
-def invalid(row: int, key: CampaignKey | None, reasons: list[str]) -> RowResult:
-    return RowResult(row, key, Outcome.INVALID, _reason("; ".join(reasons)))
-
-
-# ---------------------------------------------------------------------------------------------
-# Records: the report row, which is also the journal's ``done`` line
-# ---------------------------------------------------------------------------------------------
-
-
-def result_record(result: RowResult) -> dict[str, Any]:
-    """The report row of a result, as plain values (also the ``done`` journal line)."""
-    key = result.key
-    return {
-        "row": result.row,
-        "org_id": key.org_id if key else "",
-        "workspace_id": key.workspace_id if key else "",
-        "campaign_id": key.campaign_id if key else "",
-        "outcome": result.outcome.value,
-        "reason": result.reason,
-        "http_status": result.http_status,
-        "attempts": result.attempts,
-        "changed_fields": ";".join(result.changed_fields),
-        "campaign_status": _stamp(result.campaign_status),
-        "updated_at": _stamp(result.updated_at),
-        "duration_ms": result.duration_ms,
-    }
-
-
-def _stamp(value: str | None) -> str | None:
-    """A status or time stamp as the API gave it (raw: the journal keeps what was said), but
-    never a megabyte of it."""
-    return value if value is None or len(value) <= STAMP_LIMIT else cap(value, STAMP_LIMIT)
-
-
-def result_from_record(record: Mapping[str, Any]) -> RowResult:
-    """The inverse of :func:`result_record` (for rows a resumed run keeps; the journal reader
-    has checked the outcome and the row)."""
-    ids = (record.get("org_id"), record.get("workspace_id"), record.get("campaign_id"))
-    key = (
-        CampaignKey(str(ids[0]), str(ids[1]), str(ids[2]))
-        if all(isinstance(v, str) and v for v in ids)
-        else None
-    )
-    changed = record.get("changed_fields") or ""
-    before = record.get("before")
-    return RowResult(
-        row=int(record["row"]),
-        key=key,
-        outcome=Outcome(record["outcome"]),
-        reason=str(record.get("reason") or ""),
-        http_status=record.get("http_status"),
-        attempts=int(record.get("attempts") or 0),
-        changed_fields=tuple(p for p in str(changed).split(";") if p),
-        campaign_status=record.get("campaign_status"),
-        updated_at=record.get("updated_at"),
-        duration_ms=int(record.get("duration_ms") or 0),
-        before=dict(before) if isinstance(before, Mapping) else {},
-    )
+    ) + f"{note}{RESUME_FAILED}({execution.left_paused}); {LEFT_PAUSED_NOTE}"
+    return replace(result, outcome=outcome, reason=reason_text(reason), campaign_status="paused")

@@ -25,13 +25,13 @@ from bulkpatch.core.events import EventSink, Notice
 from bulkpatch.core.maxerrors import ErrorBudget, parse_max_errors
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode, Outcome
+from bulkpatch.core.results import RowResult
 from bulkpatch.core.rows import CampaignKey, RowChange
 from bulkpatch.engine.approval import Approval
 from bulkpatch.engine.canary import Canary
 from bulkpatch.engine.executor import RunControl
 from bulkpatch.engine.planfile import PLAN_JSON, PLAN_ROWS, LoadedPlan, load_plan
 from bulkpatch.engine.planner import RowPlan
-from bulkpatch.engine.results import RowResult
 from bulkpatch.rundir.journal import JOURNAL_NAME, iter_records
 from bulkpatch.transport.retries import Sent
 

@@ -20,12 +20,15 @@ from bulkpatch.core.errors import (
 )
 from bulkpatch.core.events import EventSink, Notice, RunFinished, RunStarted
 from bulkpatch.core.options import RunOptions
+from bulkpatch.core.results import RowResult
 from bulkpatch.core.rows import CampaignKey
-from bulkpatch.core.summary import RunSummary, closing_summary
+from bulkpatch.core.shards import Shard, parse_shard
+from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.timing import Timing
 from bulkpatch.core.urls import check_base_url
 from bulkpatch.engine.amends import Amends
 from bulkpatch.engine.closing import close_reports, emit_tick, formula_warning
+from bulkpatch.engine.ending import closing_summary
 from bulkpatch.engine.executor import Executor, RunControl
 from bulkpatch.engine.keyrefusal import ForbiddenRows
 from bulkpatch.engine.planner import PlanOptions
@@ -33,7 +36,6 @@ from bulkpatch.engine.pool import BATCH, Job, run_pool
 from bulkpatch.engine.preflight import checked_sheet, own_copy
 from bulkpatch.engine.procedure import apply_row, work_items
 from bulkpatch.engine.recorder import Recorder
-from bulkpatch.engine.results import RowResult
 from bulkpatch.engine.safeguards import Safeguards
 from bulkpatch.engine.stats import RunStats
 from bulkpatch.engine.target import Lanes, api_target, build_lanes, read_keys
@@ -55,7 +57,6 @@ from bulkpatch.rundir.files import (
 )
 from bulkpatch.rundir.journal import JOURNAL_NAME, JournalState, JournalWriter, begin_journal
 from bulkpatch.sheet import Sheet, snapshot_sheet
-from bulkpatch.sheet.shards import Shard, parse_shard
 from bulkpatch.transport.client import ApiClient, Lane, new_session
 from bulkpatch.transport.keysfile import ResolvedKey
 from bulkpatch.transport.retrybudget import RetryBudget

@@ -24,6 +24,7 @@ from bulkpatch.core.options import RunOptions
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.timing import Timing
 from bulkpatch.core.urls import check_base_url
+from bulkpatch.simulator import SimulatorConfig, serve_simulator
 from bulkpatch.transport.breaker import Breaker
 from bulkpatch.transport.client import DEFAULT_LABEL, Lane
 from bulkpatch.transport.keysfile import ResolvedKey, load_keys_file, resolve_keys
@@ -68,8 +69,6 @@ async def api_target(
     if not options.simulate:
         yield check_base_url(options.base_url), api_key
         return
-    from bulkpatch.simulator import SimulatorConfig, serve_simulator
-
     key = "sim-" + secrets.token_hex(8)
     campaigns: list[CampaignKey] = []
     overrides: dict[CampaignKey, dict[str, Any]] = {}

@@ -21,62 +21,22 @@ import contextlib
 import functools
 import os
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bulkpatch.core.errors import BulkpatchError, InternalError, JournalError, leaf_error
-from bulkpatch.core.events import EventSink, Notice, ignore
+from bulkpatch.core.events import EventSink, ignore
 from bulkpatch.core.loop import run as run_loop
 from bulkpatch.core.options import RunOptions
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.timing import REAL, Timing
-from bulkpatch.engine.deliver import check_delivery, deliver, deliver_failure
 from bulkpatch.engine.session import Mode, Session
+from bulkpatch.ops.deliver import check_delivery, deliver, deliver_failure
 from bulkpatch.rundir.journal import JOURNAL_NAME, JournalState, read_journal
-from bulkpatch.transport.credentials import load_key
+from bulkpatch.transport.credentials import load_api_key
 
 TRACEBACK_NAME = "traceback.txt"
-
-
-class Stopper:
-    """Stops a run from outside: the command line's signal handler holds one.
-
-    :meth:`stop` asks the run to stop taking rows, finish or cancel what is in flight within a
-    few seconds, resume what it paused and write its reports.  :meth:`flush` makes the journal
-    durable at once (before an immediate exit).
-    """
-
-    def __init__(self) -> None:
-        self._stop: Callable[[str], None] | None = None
-        self._flush: Callable[[], None] | None = None
-        self.reason = ""
-
-    def attach(self, stop: Callable[[str], None], flush: Callable[[], None]) -> None:
-        self._stop, self._flush = stop, flush
-        if self.reason:
-            stop(self.reason)
-
-    def stop(self, reason: str) -> None:
-        if not self.reason:
-            self.reason = reason
-        if self._stop is not None:
-            self._stop(reason)
-
-    def flush(self) -> None:
-        if self._flush is not None:
-            self._flush()
-
-
-def load_api_key(options: RunOptions, on_event: EventSink = ignore) -> str:
-    """The key, from a file or the environment; never from a flag, never printed.  Warnings
-    (a key file others may read) go to ``on_event``."""
-    key, warnings = load_key(
-        env_name=options.api_key_env, file=options.api_key_file, environ=os.environ
-    )
-    for warning in warnings:
-        on_event(Notice("warning", warning, "key_file"))
-    return key
 
 
 async def _guarded(session: Session) -> RunSummary:

@@ -39,12 +39,12 @@ from bulkpatch.core.models import is_valid_id
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode
 from bulkpatch.core.rows import CampaignKey
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.text import shorten
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.core.values import get_path
 from bulkpatch.engine.apireads import Reader, read_all, resolve_target, simulated
-from bulkpatch.ops.apply import Stopper
 from bulkpatch.sheet import sheet_kind, write_table
 from bulkpatch.transport.paging import (
     MAX_PAGES,
@@ -59,7 +59,7 @@ from bulkpatch.transport.paging import (
 from bulkpatch.transport.replies import Kind
 from bulkpatch.transport.retries import Sent
 from bulkpatch.validation.cellvalues import exact_cell, is_formula
-from bulkpatch.validation.where import Condition, matches_all
+from bulkpatch.validation.where import Condition, matches_all, parse_where
 
 #: The change columns exported when ``--columns`` is not given: a campaign's schedule and the
 #: agent's version and pace (fields every campaign holds).
@@ -78,6 +78,11 @@ SIMULATED_CAMPAIGNS = 100
 STATUSES = ("paused", "scheduled", "active", "ended", "cancelled")
 #: Campaigns named in a message at most.
 NAMED = 10
+
+
+def where_conditions(texts: Sequence[str]) -> list[Condition]:
+    """``--where`` texts as conditions; ``ValueError`` says which one cannot be read and why."""
+    return [parse_where(text) for text in texts]
 
 
 def check_columns(columns: Sequence[str]) -> tuple[str, ...]:

@@ -26,14 +26,22 @@ from pathlib import Path
 from typing import Any
 
 from bulkpatch.core.errors import BulkpatchError, UsageError
+from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode, Outcome
+from bulkpatch.core.results import not_attempted, result_record
 from bulkpatch.core.rows import CampaignKey
-from bulkpatch.core.summary import NextStep, ReasonGroup, exit_code_for, next_steps, reason_group
-from bulkpatch.engine.results import not_attempted, result_record
+from bulkpatch.core.shards import Shard, parse_shard, shard_of
+from bulkpatch.core.summary import (
+    NextStep,
+    ReasonGroup,
+    carried_options,
+    exit_code_for,
+    next_steps,
+    reason_group,
+)
 from bulkpatch.rundir.files import RESULT_COLUMNS, atomic_text, report_cell, write_json
 from bulkpatch.rundir.journal import JOURNAL_NAME, read_journal
 from bulkpatch.sheet import copy_rows, open_sheet
-from bulkpatch.sheet.shards import Shard, parse_shard, shard_of
 from bulkpatch.validation import iter_verdicts
 from bulkpatch.version import __version__
 
@@ -309,9 +317,6 @@ def shard_steps(
 def _carried(stored: dict[str, Any]) -> str:
     """The options that reach the same API and campaigns, from a shard's journal ("" when its
     options cannot be read back, e.g. a rate store whose password was not stored)."""
-    from bulkpatch.core.options import RunOptions
-    from bulkpatch.core.summary import carried_options
-
     try:
         return carried_options(RunOptions.from_journal(dict(stored)))
     except (BulkpatchError, TypeError, ValueError):

@@ -23,11 +23,12 @@ from bulkpatch.core.errors import SheetError, UsageError
 from bulkpatch.core.events import EventSink, Notice, RunFinished, ignore
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.engine.approval import MAKE_NEW_PLAN, plan_options
 from bulkpatch.engine.planfile import PlanCollector, load_plan, prepare_plan_dir, write_plan_dir
-from bulkpatch.ops.apply import Stopper, apply_sheet_async, plan_sheet_async
+from bulkpatch.ops.apply import apply_sheet_async, plan_sheet_async
 from bulkpatch.sheet import file_sha256
 
 

@@ -34,15 +34,15 @@ from typing import Any
 from bulkpatch.core.errors import JournalError, UsageError
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import Outcome
+from bulkpatch.core.results import invalid, not_attempted, result_record
 from bulkpatch.core.rows import CampaignKey
+from bulkpatch.core.shards import parse_shard
 from bulkpatch.core.summary import NextStep, ReasonGroup, carried_options, next_steps, reason_group
-from bulkpatch.engine.results import invalid, not_attempted, result_record
 from bulkpatch.html.runreport import REPORT_NAME, load_run_report, save_run_report
 from bulkpatch.rundir.directory import lock_run_dir, storage_error
 from bulkpatch.rundir.files import RESULT_COLUMNS, atomic_text, csv_to_parquet, report_cell
 from bulkpatch.rundir.journal import JOURNAL_NAME, JournalState, read_journal
 from bulkpatch.sheet import Sheet, copy_rows, file_sha256, open_sheet
-from bulkpatch.sheet.shards import parse_shard
 from bulkpatch.validation import check_sheet, iter_verdicts
 
 RESULTS_NAME = "results.csv"

@@ -38,11 +38,12 @@ from bulkpatch.core.errors import UsageError
 from bulkpatch.core.events import EventSink, Notice, ignore
 from bulkpatch.core.outcomes import ExitCode, Outcome
 from bulkpatch.core.rows import CampaignKey
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.text import shorten
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.core.values import merges_key_by_key
-from bulkpatch.ops.apply import Stopper, apply_sheet_async, plan_sheet_async
+from bulkpatch.ops.apply import apply_sheet_async, plan_sheet_async
 from bulkpatch.rundir.files import write_json
 from bulkpatch.rundir.record import RunRecord, open_run, row_changes
 from bulkpatch.sheet import write_table

@@ -34,6 +34,7 @@ from bulkpatch.core.errors import StorageError
 from bulkpatch.core.events import EventSink, Notice, RunFinished, RunStarted, ignore
 from bulkpatch.core.outcomes import ExitCode, Outcome
 from bulkpatch.core.rows import RowChange
+from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.text import cap, printable
 from bulkpatch.core.timing import REAL, Timing
@@ -41,7 +42,6 @@ from bulkpatch.core.values import holds
 from bulkpatch.engine.apireads import Reader, read_all, resolve_target
 from bulkpatch.engine.canary import drift
 from bulkpatch.engine.planner import answer_problem
-from bulkpatch.ops.apply import Stopper
 from bulkpatch.rundir.directory import lock_run_dir
 from bulkpatch.rundir.files import atomic_text, report_cell
 from bulkpatch.rundir.record import open_run, row_changes

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bulkpatch.core.errors import CredentialsError
+from bulkpatch.core.events import EventSink, Notice, ignore
+from bulkpatch.core.options import RunOptions
 
 #: The environment variable a key is read from unless told otherwise.
 DEFAULT_KEY_ENV = "SARVAM_API_KEY"
@@ -272,3 +274,14 @@ def _too_big(what: str, limit: int) -> CredentialsError:
     return CredentialsError(
         f"{what} is larger than {limit:,} bytes, too large to be what it should be; check the path"
     )
+
+
+def load_api_key(options: RunOptions, on_event: EventSink = ignore) -> str:
+    """The key, from a file or the environment; never from a flag, never printed.  Warnings
+    (a key file others may read) go to ``on_event``."""
+    key, warnings = load_key(
+        env_name=options.api_key_env, file=options.api_key_file, environ=os.environ
+    )
+    for warning in warnings:
+        on_event(Notice("warning", warning, "key_file"))
+    return key

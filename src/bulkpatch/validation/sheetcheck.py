@@ -127,7 +127,7 @@ def check_sheet(
     guards (:attr:`SheetCheck.keys`).  Raises :class:`~bulkpatch.sheet.SheetError` when the file
     cannot be read; every problem with its content is data in the returned :class:`SheetCheck`.
     ``progress`` is called after each batch with the number of rows checked so far.  ``holds``
-    (a shard's :meth:`~bulkpatch.sheet.shards.Shard.holds`) has the rows of that shard counted
+    (a shard's :meth:`~bulkpatch.core.shards.Shard.holds`) has the rows of that shard counted
     (:attr:`SheetCheck.shard_rows`).
     """
     sheet = (

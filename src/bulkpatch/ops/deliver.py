@@ -20,8 +20,8 @@ from bulkpatch.core.events import EventSink, Notice
 from bulkpatch.core.failures import ending_error, error_line, exit_code_of
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.summary import RunSummary
-from bulkpatch.engine.notify import build_notification, check_notify_url, send_notification
-from bulkpatch.engine.pushgateway import check_pushgateway_url, push_run_metrics_async
+from bulkpatch.ops.notify import build_notification, check_notify_url, send_notification
+from bulkpatch.ops.pushgateway import check_pushgateway_url, push_run_metrics_async
 from bulkpatch.version import __version__
 
 #: Set on an exception once its ending was delivered, so that it is not delivered twice.

@@ -30,7 +30,7 @@ import anyio.to_thread
 from bulkpatch.core.errors import UsageError
 from bulkpatch.core.outcomes import Outcome
 from bulkpatch.core.text import shorten
-from bulkpatch.engine.notify import os_reason, redact_url
+from bulkpatch.ops.notify import os_reason, redact_url
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry

@@ -1,4 +1,4 @@
-"""--pushgateway: the run's gauges pushed at its end (bulkpatch.engine.pushgateway).
+"""--pushgateway: the run's gauges pushed at its end (bulkpatch.ops.pushgateway).
 
 The fake Pushgateway runs on the test's own event loop: a push that blocked the loop instead
 of running in a thread would never be answered, so every push here goes through a thread.
@@ -17,7 +17,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bulkpatch.core.errors import UsageError
-from bulkpatch.engine.pushgateway import (
+from bulkpatch.ops.pushgateway import (
     METRIC_HELP,
     check_pushgateway_url,
     push_run_metrics,

@@ -1,4 +1,4 @@
-"""--notify-url: the run's summary POSTed once at its end (bulkpatch.engine.notify)."""
+"""--notify-url: the run's summary POSTed once at its end (bulkpatch.ops.notify)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bulkpatch.core.errors import UsageError
-from bulkpatch.engine.notify import (
+from bulkpatch.ops.notify import (
     build_notification,
     check_notify_url,
     format_duration,
