@@ -97,3 +97,11 @@ def test_the_check_refuses_an_unknown_command_or_option() -> None:
     assert bulkpatch_calls("pip install . && bulkpatch run a.csv --simulate") == [
         ["run", "a.csv", "--simulate"]
     ]
+
+
+def test_the_readme_test_command_is_the_one_ci_runs() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    ci_command = ci[ci.index("# The README's test command:") + 1]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"```bash\n{ci_command}\n```" in readme
+    assert "mkdocs build --strict" in ci_command
