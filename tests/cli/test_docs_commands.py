@@ -99,9 +99,9 @@ def test_the_check_refuses_an_unknown_command_or_option() -> None:
     ]
 
 
-def test_the_readme_test_command_is_the_one_ci_runs() -> None:
+def test_the_test_command_in_the_readme_and_contributing_is_the_one_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     ci_command = ci[ci.index("# The README's test command:") + 1]
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert f"```bash\n{ci_command}\n```" in readme
+    for page in ("README.md", "CONTRIBUTING.md"):
+        assert f"```bash\n{ci_command}\n```" in (ROOT / page).read_text(encoding="utf-8"), page
     assert "mkdocs build --strict" in ci_command
