@@ -1,9 +1,9 @@
-"""The five cases of SPEC section 10, each measured side by side and repeated.
+"""The five cases of the performance targets, each measured side by side and repeated.
 
 Every case starts its own simulator process (``bulkpatch simulate`` on a free loopback port) and
 runs each contender as a child process, so process start-up is part of what is measured.  Each
 case returns a JSON-ready dict: its parameters, one record per run, the medians and spreads, and
-the SPEC targets it decides.
+the performance targets it decides.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def target(
     unit: str = "",
     digits: int = 3,
 ) -> dict[str, Any]:
-    """One SPEC section 10 target and whether this run met it.
+    """One performance target and whether this run met it.
 
     ``basis`` says which figure decides: ``median`` of the repetitions, or ``worst`` (the
     repetition furthest from the limit) for limits that must hold every time.
@@ -693,7 +693,7 @@ def _latency_run(
 
 
 def case_latency(bench: Bench) -> dict[str, Any]:
-    """The SPEC's setting (a fixed 100 ms), with two references: wrk at the same setting (what
+    """The target's setting (a fixed 100 ms), with two references: wrk at the same setting (what
     the simulator itself can serve), and bulkpatch against a latency of 100 ms +- 20 ms (the
     same mean; the jitter keeps the 50 requests from falling due together)."""
     rows = bench.sizes.latency_rows

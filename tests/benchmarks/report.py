@@ -153,7 +153,7 @@ def _targets_table(targets: list[dict[str, Any]]) -> list[str]:
             ]
         )
     return _table(
-        ["SPEC section 10 target", "measured: median (min–max)", "decided on", "limit", "result"],
+        ["performance target", "measured: median (min–max)", "decided on", "limit", "result"],
         rows,
     )
 
@@ -351,7 +351,7 @@ def _latency(case: dict[str, Any]) -> list[str]:
     lines += _table(["figure", "median (min–max)"], rows)
     lines += [
         "",
-        "The references are not the SPEC's setting; they show where the limit lies. With a "
+        "The references are not the target's setting; they show where the limit lies. With a "
         "fixed latency the answers to the 50 requests fall due together and the simulator's one "
         "event loop serves them one after another, so even wrk cannot reach the ideal; a "
         "jitter of the same mean spreads them out.",
@@ -470,7 +470,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"Mode: **{mode}**"
         + (
             " (small sizes so the whole run takes under a minute: the figures show the "
-            "benchmark works, not what the SPEC targets are about)"
+            "benchmark works, not what the performance targets are about)"
             if mode == "quick"
             else ""
         )
@@ -495,7 +495,7 @@ def markdown(data: dict[str, Any]) -> str:
         ],
         numbers=False,
     )
-    lines += ["", "## SPEC section 10 targets", ""]
+    lines += ["", "## Performance targets", ""]
     all_targets = [t for case in data["cases"].values() for t in case.get("targets", [])]
     lines += _targets_table(all_targets)
     met = sum(t["met"] for t in all_targets)

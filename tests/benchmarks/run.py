@@ -53,11 +53,11 @@ def _log(text: str) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tests.benchmarks",
-        description="Benchmark bulkpatch against its peers and the SPEC section 10 targets.",
+        description="Benchmark bulkpatch against its peers and its performance targets.",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="Small sizes, under a minute.")
-    mode.add_argument("--full", action="store_true", help="The SPEC sizes (default).")
+    mode.add_argument("--full", action="store_true", help="The targets' sizes (default).")
     parser.add_argument(
         "--out",
         type=Path,

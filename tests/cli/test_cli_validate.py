@@ -166,7 +166,7 @@ def test_a_sheet_with_a_header_and_no_rows_exits_2(tmp_path: Path) -> None:
     assert "no data rows" in result.stdout
 
 
-def test_help_teaches_the_column_kinds_and_points_to_the_readme() -> None:
+def test_help_teaches_the_column_kinds_and_points_to_the_sheet_page() -> None:
     result = CliRunner().invoke(cli, ["validate", "--help"])
     assert result.exit_code == 0
     for words in (
@@ -176,7 +176,7 @@ def test_help_teaches_the_column_kinds_and_points_to_the_readme() -> None:
         "#...",
         "JSON",
         "Mon,Tue",
-        "README",
+        "docs/sheet.md",
         "Exit 0",
     ):
         assert words in result.output, words

@@ -1,4 +1,4 @@
-"""The shared models carry the field rules of SPEC section 4."""
+"""The shared models carry the field rules of docs/sheet.md."""
 
 from __future__ import annotations
 

@@ -1,14 +1,14 @@
 """The benchmark (tests/benchmarks) in quick mode, so that it cannot rot.
 
-It runs as the README says, in a child process, into a temporary directory, and must write its
-three report files with figures that make sense.  Speed targets are not asserted here: a test
+It runs as docs/benchmark.md says, in a child process, into a temporary directory, and must write
+its three report files with figures that make sense.  Speed targets are not asserted here: a test
 machine's speed is not the product's; the full benchmark reports them.
 
 Three tests share its six cases, so that workers can run them side by side, one repetition each
 (``--reps 1``).  The figures are measured while other tests load the machine, so the ceilings
 (pacing, the rate shared through Redis) are checked with a little room: a starved child sends a
 few requests late and then together (204 starts in a second at 200/s was seen).  The exact
-ceilings are asserted where nothing else runs or the clock is ours: tests/test_pacing.py,
+ceilings are asserted where nothing else runs or the clock is ours: tests/transport/test_pacing.py,
 test_run_e2e's pacing against a server limit equal to the rate, and test_ratestore's processes
 sharing the store (both ``realtime``).
 """

@@ -2,8 +2,8 @@
 screenshots of them in headless Chromium.
 
 Run as a script to write docs/plan.png (and, given a second directory, phone-width shots of both
-pages there): ``python tests/html_samples.py docs [PHONE_DIR]``.  docs/report.png is of a real run
-with faults: ``python docs/report_png.py``.
+pages there): ``python tests/support/html_samples.py docs [PHONE_DIR]``.  docs/report.png is of
+a real run with faults: ``python docs/report_png.py``.
 """
 
 from __future__ import annotations

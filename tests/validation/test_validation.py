@@ -1,4 +1,4 @@
-"""Offline validation: every rule of SPEC section 4 accepts a good value and refuses a bad one."""
+"""Offline validation: every field rule (docs/sheet.md) takes a good value and refuses a bad one."""
 
 from __future__ import annotations
 

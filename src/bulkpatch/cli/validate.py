@@ -68,7 +68,7 @@ Values: numbers and true/false as text; lists and objects as JSON
 monday; tuesday or Mon-Sat; end_timestamp as ISO 8601 with a time zone
 (2025-01-31T18:00:00+05:30).
 
-The README's sections "The sheet" and "Validation rules" list every column and rule.
+Every column, cell format and validation rule: docs/sheet.md.
 """
 
 

@@ -1,4 +1,4 @@
-"""The sheet's column grammar (SPEC section 3), derived from the PATCH body model.
+"""The sheet's column grammar (docs/sheet.md), derived from the PATCH body model.
 
 Every dotted path into :class:`~bulkpatch.core.models.UpdateCampaignRequest` is a valid change
 column,

@@ -1,6 +1,6 @@
 """The Scheduling API data as pydantic v2 models: one definition for the client and the simulator.
 
-The rules of SPEC section 4 live here, on small annotated leaf types (``Name``, ``ClockTime``,
+The field rules (docs/sheet.md) live here, on small annotated leaf types (``Name``, ``ClockTime``,
 ``DayList``, ...).  The sheet validator checks one cell against one leaf type, the simulator checks
 a whole PATCH body against :class:`UpdateCampaignRequest`, and both give the same verdict because
 they use the same types.

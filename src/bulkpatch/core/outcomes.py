@@ -1,4 +1,4 @@
-"""Row outcomes (SPEC section 6) and process exit codes (SPEC section 8)."""
+"""Row outcomes and process exit codes (both tabled in docs/applying.md)."""
 
 from __future__ import annotations
 

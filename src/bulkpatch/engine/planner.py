@@ -1,4 +1,4 @@
-"""Every decision of SPEC section 5 about one row, in one pure function: :func:`plan_row`.
+"""Every decision about how one row is applied, in one pure function: :func:`plan_row`.
 
 Given the campaign as read (or ``None`` with ``--no-read``) and the row's change, it says what to
 do, as one of:
@@ -229,7 +229,8 @@ def _field_order(name: str) -> int:
 def checks_against_current(
     current: Mapping[str, Any], change: RowChange, body: Mapping[str, Any]
 ) -> list[str]:
-    """The checks of SPEC section 4 that need the campaign as it is now."""
+    """The rules that need the campaign as it is now: app_id / app_type unchanged, end_timestamp
+    from start + 120 s to start + 30 days, the merged objects valid."""
     problems: list[str] = []
     stored_config = current.get("app_config")
     if isinstance(stored_config, Mapping):

@@ -1,4 +1,4 @@
-"""The run directory's report files (SPEC section 7), each written whole or not at all.
+"""The run directory's report files (see docs/run-directory.md), each written whole or not at all.
 
 Every file is written to a temporary name beside its target, fsynced, then renamed, mode 0600.
 Cells that came from the API or a sheet go through :func:`bulkpatch.core.text.safe_cell` in files

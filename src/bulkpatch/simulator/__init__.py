@@ -1,4 +1,4 @@
-"""The embedded simulator of the Sarvam Scheduling API (SPEC section 9).
+"""The embedded simulator of the Sarvam Scheduling API (see docs/simulator.md).
 
     async with serve_simulator(SimulatorConfig(generate=50, seed=1)) as sim:
         ...  # talk to sim.base_url with sim.headers; inspect sim.state

@@ -18,7 +18,7 @@ Nothing tells us that delay directly, but it is part of the round trip, so the s
 spread of the latencies seen over the last :data:`SPREAD_SECONDS` (slowest minus fastest): never
 less than :data:`MIN_SLACK`, never more than :data:`MAX_SLACK` (at most about 9% under the
 ceiling).  A request held up longer than that can still draw a 429 from a server whose limit
-equals ``--rate``: leave a margin (see the README).
+equals ``--rate``: leave a margin (see docs/applying.md).
 
 Adaptation (AIMD): a 429 (or a 503 with ``Retry-After``) halves the rate, at most once per second;
 then the rate climbs quickly back to just under the rate that drew the 429 and slowly past it, up

@@ -1,4 +1,4 @@
-"""One retry loop for every request: GET, PATCH and PUT status (SPEC section 6).
+"""One retry loop for every request: GET, PATCH and PUT status.
 
 :func:`send_with_retries` sends, and on a reply that is worth another try waits (exponential
 backoff with full jitter, ``Retry-After`` as a floor) and sends again, up to ``max_attempts``.
@@ -69,7 +69,7 @@ async def _never_stop() -> bool:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
-    """How hard to try.  Every knob is keyword-only; the defaults are the SPEC's."""
+    """How hard to try.  Every knob is keyword-only; the defaults are the command line's."""
 
     max_attempts: int = 5
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep

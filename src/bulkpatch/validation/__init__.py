@@ -3,7 +3,7 @@
 The field rules are not written here: every value is checked against the annotated types of
 :mod:`bulkpatch.core.models` through ``pydantic.TypeAdapter``.  What this package adds is the
 sheet's
-grammar (SPEC section 3), one module per concern:
+grammar (its columns and cells: docs/sheet.md), one module per concern:
 
 * :mod:`.words` -- pydantic's errors in plain words;
 * :mod:`.days`, :mod:`.checks`, :mod:`.cells` -- converting a cell to what its column's type
