@@ -18,7 +18,8 @@ from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.shards import Shard, shard_of
 from bulkpatch.ops.apply import apply_sheet_async
 from bulkpatch.ops.merge import merge_run_dirs
-from bulkpatch.rundir.journal import JOURNAL_NAME, read_journal
+from bulkpatch.rundir.journal import read_journal
+from bulkpatch.rundir.names import JOURNAL
 from bulkpatch.simulator import SimulatorConfig
 from support.runs import StartSimulator, bulkpatch, campaign_rows, run_sheet, write_sheet
 
@@ -189,7 +190,7 @@ async def test_a_shard_counts_its_own_rows_and_keeps_the_sheets_and_merge_adds_t
         assert progress[-1].total == progress[-1].done == mine
         data = done.as_dict()
         assert (data["rows"], data["sheet_rows"]) == (mine, 40)
-        start = read_journal(done.run_dir / JOURNAL_NAME).start
+        start = read_journal(done.run_dir / JOURNAL).start
         assert start is not None
         assert start["rows"] == mine
         dirs.append(done.run_dir)

@@ -55,7 +55,8 @@ from bulkpatch.rundir.files import (
     RESULT_COLUMNS,
     OrderedResults,
 )
-from bulkpatch.rundir.journal import JOURNAL_NAME, JournalState, JournalWriter, begin_journal
+from bulkpatch.rundir.journal import JournalState, JournalWriter, begin_journal
+from bulkpatch.rundir.names import JOURNAL
 from bulkpatch.sheet import Sheet, snapshot_sheet
 from bulkpatch.transport.client import ApiClient, Lane, new_session
 from bulkpatch.transport.keysfile import ResolvedKey
@@ -219,9 +220,7 @@ class Session:
         plan_mode = self.mode == "plan"
         if not plan_mode:
             try:
-                self.journal = JournalWriter(
-                    run_dir / JOURNAL_NAME, on_failure=self._journal_failed
-                )
+                self.journal = JournalWriter(run_dir / JOURNAL, on_failure=self._journal_failed)
             except OSError as exc:
                 raise storage_error("write the journal in", run_dir, exc) from None
             begin_journal(
