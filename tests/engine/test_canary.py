@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from bulkpatch.engine.canary import drift
-from bulkpatch.rundir.journal import JOURNAL_NAME, iter_records
+from bulkpatch.rundir.journal import iter_records
+from bulkpatch.rundir.names import JOURNAL
 from support.runs import StartSimulator, bulkpatch, run_sheet, write_sheet
 
 ORG, WS = "org-demo", "ws-demo"
@@ -46,7 +47,7 @@ async def test_a_canary_applies_n_rows_reads_them_back_and_stops_then_resume_doe
     assert "allowed_schedule.allowed_start_time:" in canary["rows"][0]["changes"]
     assert "the run stops here" in first.output
     assert f"bulkpatch resume {first.run_dir}" in first.output
-    [line] = [r for r in iter_records(first.run_dir / JOURNAL_NAME) if r and r["e"] == "canary"]
+    [line] = [r for r in iter_records(first.run_dir / JOURNAL) if r and r["e"] == "canary"]
     assert line["decision"] == "stopped"
     # The rows read back are GETs after the PATCHes: 60 reads at most, 5 read-backs.
     assert sim.stats()["requests"]["GET"]["200"] <= 60 + 5

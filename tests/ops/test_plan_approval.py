@@ -15,7 +15,8 @@ from bulkpatch.core.rows import CampaignKey, RowChange
 from bulkpatch.engine.approval import Approval
 from bulkpatch.engine.planfile import PlannedRow, canonical, changes_list
 from bulkpatch.engine.planner import Patch, Stale, Unchanged
-from bulkpatch.rundir.journal import JOURNAL_NAME, read_journal
+from bulkpatch.rundir.journal import read_journal
+from bulkpatch.rundir.names import JOURNAL
 from bulkpatch.sheet import file_sha256
 from support.roundtrips import apply_plan, plan_to, read_csv
 from support.runs import StartSimulator, bulkpatch, run_sheet, write_sheet
@@ -94,7 +95,7 @@ async def test_run_plan_applies_exactly_the_plan_and_records_who_approved_it(
     plan_outcomes = {r["row"]: r["outcome"] for r in read_csv(tmp_path / "plan" / "plan.csv")}
     assert {r["row"]: r["outcome"] for r in run.results()} == plan_outcomes
     assert run.run_dir.name.startswith("changes-")
-    start = read_journal(run.run_dir / JOURNAL_NAME).start
+    start = read_journal(run.run_dir / JOURNAL).start
     assert start is not None
     assert start["approved_by"] == "asha.rao"
     assert start["plan"]["digest"] == plan["digest"]

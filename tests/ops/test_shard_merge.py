@@ -18,7 +18,8 @@ from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.shards import Shard, shard_of
 from bulkpatch.ops.apply import apply_sheet_async
 from bulkpatch.ops.merge import merge_run_dirs
-from bulkpatch.rundir.journal import JOURNAL_NAME, read_journal
+from bulkpatch.rundir.journal import read_journal
+from bulkpatch.rundir.names import JOURNAL
 from bulkpatch.simulator import SimulatorConfig
 from support.runs import StartSimulator, bulkpatch, campaign_rows, run_sheet, write_sheet
 
@@ -189,7 +190,7 @@ async def test_a_shard_counts_its_own_rows_and_keeps_the_sheets_and_merge_adds_t
         assert progress[-1].total == progress[-1].done == mine
         data = done.as_dict()
         assert (data["rows"], data["sheet_rows"]) == (mine, 40)
-        start = read_journal(done.run_dir / JOURNAL_NAME).start
+        start = read_journal(done.run_dir / JOURNAL).start
         assert start is not None
         assert start["rows"] == mine
         dirs.append(done.run_dir)
@@ -220,3 +221,38 @@ async def test_shard_and_shards_together_are_refused_before_sending(
     assert done.returncode == 2, done.stderr.decode()
     assert b"not both" in done.stderr
     assert sim.stats()["requests_total"] == 0
+
+
+async def test_a_merge_cut_short_leaves_the_earlier_merge_whole_and_the_next_one_cleans_up(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaigns = names(12)
+    sim = await start_simulator(overrides=paused(campaigns))
+    sheet = write_sheet(tmp_path / "s.csv", campaign_rows(campaigns, ORG, WS, name="M"))
+    one = await run_shard(sheet, sim, monkeypatch, "1/2", tmp_path / "r")
+    two = await run_shard(sheet, sim, monkeypatch, "2/2", tmp_path / "r")
+    out = tmp_path / "m"
+    merge_run_dirs([one], out)  # shard 2/2 missing: an incomplete merge
+    earlier = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(earlier) == ["results.csv", "retry.csv", "summary.json"]
+
+    def disk_gone(path: Path, data: Any) -> None:
+        raise OSError(5, "Input/output error")
+
+    with monkeypatch.context() as patched:  # results.csv and retry.csv written, then a fault
+        patched.setattr("bulkpatch.ops.merge.write_summary", disk_gone)
+        with pytest.raises(OSError, match="Input/output error"):
+            merge_run_dirs([one, two], out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == earlier
+
+    # What a merge killed with -9 mid-write leaves behind (this version's and an older one's).
+    (out / ".merging").mkdir()
+    (out / ".merging" / "results.csv").write_text("row\n")
+    for name in (".results.csv.tmp", ".retry.csv.1a2b3c4d.tmp", ".summary.json.tmp"):
+        (out / name).write_text("cut short")
+    data, warnings = merge_run_dirs([one, two], out)
+
+    assert sorted(p.name for p in out.iterdir()) == ["results.csv", "retry.csv", "summary.json"]
+    assert (data["exit_code"], warnings) == (0, [])
+    assert summary(out) == json.loads(json.dumps(data))
+    assert [r["outcome"] for r in results(out)] == ["updated"] * len(campaigns)

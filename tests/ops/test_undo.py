@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from bulkpatch.rundir.journal import JOURNAL_NAME, iter_records
+from bulkpatch.rundir.journal import iter_records
+from bulkpatch.rundir.names import JOURNAL
 from support.roundtrips import read_csv, undo
 from support.runs import StartSimulator, bulkpatch, run_sheet, write_sheet
 
@@ -112,7 +113,7 @@ async def test_undo_of_a_pause_active_run_pauses_restores_resumes_and_leaves_non
     assert run.code == 0, run.output
     resumed = {
         r["key"]: r["updated_at"]
-        for r in iter_records(run.run_dir / JOURNAL_NAME)
+        for r in iter_records(run.run_dir / JOURNAL)
         if r and r["e"] == "resumed"
     }
     assert len(resumed) == 6
@@ -132,7 +133,7 @@ async def test_undo_of_a_pause_active_run_pauses_restores_resumes_and_leaves_non
     for cid in cids:
         assert {**after[cid], "status": "active"} == before[cid]
         assert after[cid]["status"] == "scheduled"  # resumed: it turns active on its own
-    undo_journal = [r for r in iter_records(done.run_dir / JOURNAL_NAME) if r]
+    undo_journal = [r for r in iter_records(done.run_dir / JOURNAL) if r]
     assert sum(1 for r in undo_journal if r["e"] == "paused") == 6
     assert sum(1 for r in undo_journal if r["e"] == "resumed") == 6
     assert done.summary_json()["campaigns_left_paused"] == {}
@@ -150,7 +151,7 @@ async def test_undo_works_across_the_sessions_of_a_resumed_run(
     assert rest.code == 0, rest.output
     # A row settled by reading back on resume has no before-values on its done line; its sent
     # line has them.
-    journal = first.run_dir / JOURNAL_NAME
+    journal = first.run_dir / JOURNAL
     lines = [json.loads(line) for line in journal.read_text().splitlines()]
     dropped = next(r for r in lines if r["e"] == "done" and r["row"] == 4)
     dropped["before"] = {}
@@ -192,7 +193,7 @@ async def test_undo_refuses_a_no_read_run_and_a_run_that_did_not_finish(
         sheet_of(tmp_path, ids(3), name="Blind"), sim, monkeypatch, no_read=True
     )
     cut = await run_sheet(sheet_of(tmp_path, ids(3), name="Cut"), sim, monkeypatch)
-    with (cut.run_dir / JOURNAL_NAME).open("a") as f:  # a write whose answer never came
+    with (cut.run_dir / JOURNAL).open("a") as f:  # a write whose answer never came
         f.write(json.dumps({"e": "sent", "row": 2, "key": f"{ORG}/{WS}/cmp-000002",
                             "op": "patch", "attempt": 1, "fields": ["name"]}) + "\n")  # fmt: skip
     patches = sim.stats()["patches_applied"]

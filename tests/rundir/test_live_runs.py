@@ -10,7 +10,8 @@ import pytest
 
 from bulkpatch.core.errors import BusyError
 from bulkpatch.rundir.directory import earlier_paused, is_live, lock_run_dir, lock_work, same_api
-from bulkpatch.rundir.journal import FORMAT, JOURNAL_NAME
+from bulkpatch.rundir.journal import FORMAT
+from bulkpatch.rundir.names import JOURNAL
 from support.runs import StartSimulator, campaign_rows, run_sheet, write_sheet
 
 BASE = "http://127.0.0.1:9/api/scheduling"
@@ -25,7 +26,7 @@ def cut_off_run(report_dir: Path, name: str) -> Path:
         {"e": "sent", "op": "pause", "row": 1, "key": "org/ws/cmp-1"},
         {"e": "paused", "row": 1, "key": "org/ws/cmp-1"},
     ]
-    (run_dir / JOURNAL_NAME).write_text("".join(json.dumps(x) + "\n" for x in lines))
+    (run_dir / JOURNAL).write_text("".join(json.dumps(x) + "\n" for x in lines))
     return run_dir
 
 

@@ -11,6 +11,7 @@ from bulkpatch.core.errors import (
     leaf_error,
 )
 from bulkpatch.core.outcomes import ExitCode
+from bulkpatch.core.summary import exit_code_for
 from bulkpatch.core.text import printable, shorten
 
 #: Characters of an error's line kept in a notification.
@@ -18,16 +19,13 @@ ERROR_LINE_KEPT = 1000
 
 
 def exit_code_of(error: BaseException) -> ExitCode:
-    """The exit code for an exception that ended a command."""
-    if isinstance(error, KeyboardInterrupt):
-        return ExitCode.ABORTED
-    if isinstance(error, StorageError):
-        return ExitCode.ABORTED if error.sent else ExitCode.USAGE
-    if isinstance(error, UsageError):
-        return ExitCode.USAGE
-    if isinstance(error, BulkpatchError) and not isinstance(error, InternalError):
-        return ExitCode.ABORTED
-    return ExitCode.INTERNAL
+    """The exit code for an exception that ended a command (:func:`exit_code_for` decides it:
+    an interrupt or a stop is resumable, a usage error sent nothing, anything else is a bug)."""
+    usage = isinstance(error, UsageError) or (isinstance(error, StorageError) and not error.sent)
+    stopped = isinstance(error, KeyboardInterrupt) or (
+        isinstance(error, BulkpatchError) and not isinstance(error, InternalError) and not usage
+    )
+    return exit_code_for({}, aborted=stopped, usage=usage, internal=not (stopped or usage))
 
 
 def ending_error(error: BaseException) -> BaseException:

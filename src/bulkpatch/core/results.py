@@ -1,10 +1,12 @@
-"""A row's one outcome as data: :class:`RowResult`, and its record in the reports and journal.
+"""A row's one outcome as data: :class:`RowResult`, its line of results.csv
+(:func:`report_row`) and its journal line (:func:`done_record`, read back by
+:func:`result_from_done`).
 
 The outcome itself is decided in ``engine/results.py``
 (:func:`~bulkpatch.engine.results.row_result`)
 from a plan and what happened; this module holds the value that decision makes, the rows that
 need no decision (``not_attempted``, ``invalid``), the late change a resume makes to a row left
-paused, and the conversion to and from the plain record the reports and ``resume`` read.
+paused, and its two records: the report's row and the journal's line, each of its own shape.
 """
 
 from __future__ import annotations
@@ -122,18 +124,37 @@ def invalid(row: int, key: CampaignKey | None, reasons: list[str]) -> RowResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Records: the report row, which is also the journal's ``done`` line
+# Records: the report row (results.csv) and the journal's ``done`` line, two shapes of their own
 # ---------------------------------------------------------------------------------------------
 
+#: results.csv's columns, in order: which row, what came of it, then the details.
+REPORT_COLUMNS: tuple[str, ...] = (
+    "row",
+    "org_id",
+    "workspace_id",
+    "campaign_id",
+    "outcome",
+    "reason",
+    "http_status",
+    "attempts",
+    "changed_fields",
+    "campaign_status",
+    "updated_at",
+    "duration_ms",
+)
+#: The columns of :data:`REPORT_COLUMNS` that hold whole numbers (typed so in results.parquet).
+REPORT_INTEGERS: frozenset[str] = frozenset({"row", "http_status", "attempts", "duration_ms"})
 
-def result_record(result: RowResult) -> dict[str, Any]:
-    """The report row of a result, as plain values (also the ``done`` journal line)."""
-    key = result.key
+#: The format of a ``done`` journal line (its ``"v"``).  A line without one was written before
+#: lines carried it, in the same shape as format 1; a reader refuses a newer format.
+DONE_FORMAT = 1
+
+
+def report_row(result: RowResult) -> dict[str, Any]:
+    """A result's line of results.csv, as plain values keyed by :data:`REPORT_COLUMNS`."""
     return {
         "row": result.row,
-        "org_id": key.org_id if key else "",
-        "workspace_id": key.workspace_id if key else "",
-        "campaign_id": key.campaign_id if key else "",
+        **_ids(result.key),
         "outcome": result.outcome.value,
         "reason": result.reason,
         "http_status": result.http_status,
@@ -145,15 +166,48 @@ def result_record(result: RowResult) -> dict[str, Any]:
     }
 
 
+def _ids(key: CampaignKey | None) -> dict[str, str]:
+    if key is None:
+        return {"org_id": "", "workspace_id": "", "campaign_id": ""}
+    return {"org_id": key.org_id, "workspace_id": key.workspace_id, "campaign_id": key.campaign_id}
+
+
+def done_record(result: RowResult) -> dict[str, Any]:
+    """A result as the journal keeps it (the fields of a ``done`` line, and of an ``unsettled``
+    one): what :func:`result_from_done` needs to give the row back to ``resume``, ``undo``,
+    ``verify`` and ``report`` -- the values before the change included."""
+    # Field names and values as format 1 had them: an older bulkpatch reads this line too.
+    record: dict[str, Any] = {"v": DONE_FORMAT, "row": result.row, **_ids(result.key)}
+    record["outcome"] = result.outcome.value
+    record["reason"] = result.reason
+    record["http_status"] = result.http_status
+    record["attempts"] = result.attempts
+    record["changed_fields"] = ";".join(result.changed_fields)
+    record["campaign_status"] = _stamp(result.campaign_status)
+    record["updated_at"] = _stamp(result.updated_at)
+    record["duration_ms"] = result.duration_ms
+    record["before"] = result.before
+    return record
+
+
+def done_format(record: Mapping[str, Any]) -> int | None:
+    """The format of a ``done`` line (1 for one written before lines carried it); None for one
+    this version cannot read (a newer format)."""
+    v = record.get("v", 1)
+    if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= DONE_FORMAT:
+        return v
+    return None
+
+
 def _stamp(value: str | None) -> str | None:
     """A status or time stamp as the API gave it (raw: the journal keeps what was said), but
     never a megabyte of it."""
     return value if value is None or len(value) <= STAMP_LIMIT else cap(value, STAMP_LIMIT)
 
 
-def result_from_record(record: Mapping[str, Any]) -> RowResult:
-    """The inverse of :func:`result_record` (for rows a resumed run keeps; the journal reader
-    has checked the outcome and the row)."""
+def result_from_done(record: Mapping[str, Any]) -> RowResult:
+    """The result a ``done`` line (of any format this version reads) holds: the inverse of
+    :func:`done_record` (the journal reader has checked the outcome, the row and the format)."""
     ids = (record.get("org_id"), record.get("workspace_id"), record.get("campaign_id"))
     key = (
         CampaignKey(str(ids[0]), str(ids[1]), str(ids[2]))

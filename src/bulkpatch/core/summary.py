@@ -9,7 +9,7 @@ exact command to run where there is one.  :class:`RunSummary` is what the librar
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from bulkpatch.core.options import DEFAULT_KEY_ENV, RunOptions
 from bulkpatch.core.outcomes import ExitCode, Outcome
 from bulkpatch.core.text import shorten
 from bulkpatch.core.urls import DEFAULT_BASE_URL
+from bulkpatch.version import __version__
 
 #: Groups given a step of their own at most; the rest share one last step.
 MAX_STEPS = 8
@@ -25,14 +26,74 @@ MAX_STEPS = 8
 TOP_REASONS = 5
 
 
-def exit_code_for(outcomes: Mapping[str, int], *, aborted: bool, left_paused: int) -> ExitCode:
-    """0 every row updated or unchanged; 1 some rows not; 3 aborted or a campaign left paused
-    (both resumable)."""
+def exit_code_for(
+    outcomes: Mapping[str, int],
+    *,
+    aborted: bool = False,
+    left_paused: int = 0,
+    canary_held: bool = False,
+    mismatches: int = 0,
+    usage: bool = False,
+    internal: bool = False,
+) -> ExitCode:
+    """The one place an exit code is decided, from what a command came to.
+
+    ``outcomes``: rows per outcome.  ``internal``: a bug ended it (70).  ``usage``: a usage
+    error or an invalid input ended it before anything was sent (2).  ``aborted``: it stopped
+    before its end, and ``left_paused``: campaigns it left paused -- both resumable (3).
+    ``mismatches``: rows not as they should be that have no outcome of their own (``verify``'s
+    campaigns that do not hold the change, ``export``'s campaigns that could not be read): 1.
+    ``canary_held``: a canary held and stopped the run as asked; the rows it held back
+    (``not_attempted``) do not make it 1 -- a row rejected, failed or skipped before still does.
+    Else 0 when every row is ``updated`` or ``unchanged``, 1 when some are not.
+    """
+    if internal:
+        return ExitCode.INTERNAL
+    if usage:
+        return ExitCode.USAGE
     if aborted or left_paused:
         return ExitCode.ABORTED
-    if any(n for name, n in outcomes.items() if not Outcome(name).ok):
+    not_ok = {name for name, n in outcomes.items() if n and not Outcome(name).ok}
+    if canary_held:
+        not_ok.discard(Outcome.NOT_ATTEMPTED.value)
+    if not_ok or mismatches:
         return ExitCode.SOME_ROWS_NOT_OK
     return ExitCode.OK
+
+
+def summary_content(
+    mode: str,
+    outcomes: Mapping[str, int],
+    steps: Sequence[NextStep],
+    exit_code: int | None,
+    *,
+    rows: int | None = None,
+    fields: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The content of summary.json (and of a command's JSON report of the same kind): what the
+    command measured (``fields``), then what every summary says the same way -- the rows, a
+    count for every outcome, the next steps, the reasons a notification names, the exit code
+    (None: not known, e.g. a rebuild of a run that did not finish).  Never a key."""
+    return {
+        "bulkpatch": __version__,
+        "mode": mode,
+        **(fields or {}),
+        "rows": sum(outcomes.values()) if rows is None else rows,
+        "outcomes": {o.value: int(outcomes.get(o.value, 0)) for o in Outcome},
+        "next_steps": [s.as_dict() for s in steps],
+        "top_reasons": top_reasons(steps),
+        "exit_code": None if exit_code is None else int(exit_code),
+    }
+
+
+def top_reasons(steps: Sequence[NextStep], limit: int = TOP_REASONS) -> list[dict[str, Any]]:
+    """The reason groups of the rows that did not succeed, most rows first, at most ``limit``:
+    what a notification shows (outcome, rows, reason, the command to run)."""
+    ordered = sorted(steps, key=lambda step: -step.rows)  # stable: ties keep their order
+    return [
+        {"outcome": s.outcome, "rows": s.rows, "reason": s.label, "command": s.command}
+        for s in ordered[:limit]
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,22 +6,19 @@ A row is recorded -- its ``done`` line, its line of ``results.csv``, its count -
 ends, so that memory stays flat and the journal is current.  If the campaign it left paused is
 resumed later in the same session, :class:`Amends` gives the row its true result: a new ``done``
 line (the journal's last word for the row), the counts and next steps moved, and its line of the
-results file rewritten once the file is complete (:func:`rewrite_rows`, only when there is a row
-to amend).
+results file rewritten once the file is complete
+(:func:`~bulkpatch.rundir.files.rewrite_results`, only when there is a row to amend).
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, Protocol
 
-from bulkpatch.core.results import RowResult, result_record, resumed_later
+from bulkpatch.core.results import RowResult, done_record, report_row, resumed_later
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.summary import ReasonGroup, reason_group
 from bulkpatch.engine.stats import RunStats
-from bulkpatch.rundir.files import atomic_text, report_cell
 
 
 class _Journal(Protocol):
@@ -40,7 +37,7 @@ class Amends:
 
     def __init__(self) -> None:
         self._left: dict[CampaignKey, RowResult] = {}
-        #: row -> its amended report record (for :func:`rewrite_rows`)
+        #: row -> its amended line of results.csv (for ``rewrite_results``)
         self.records: dict[int, dict[str, Any]] = {}
 
     def note(self, result: RowResult, left_paused: Mapping[CampaignKey, Any]) -> None:
@@ -76,12 +73,11 @@ class Amends:
     ) -> None:
         """Give a recorded row a new result: a new ``done`` line (the journal's last word for
         the row, which ``resume`` follows), the counts and groups moved, the report line kept
-        for :func:`rewrite_rows`."""
+        for ``rewrite_results``."""
         groups: dict[ReasonGroup, int] = recorder.groups
-        record = result_record(new)
-        self.records[new.row] = record
+        self.records[new.row] = report_row(new)
         if journal is not None:
-            journal.write("done", flush=False, before=new.before, **record)
+            journal.write("done", flush=False, **done_record(new))
         stats.outcomes[old.outcome.value] -= 1
         stats.outcomes[new.outcome.value] += 1
         if not old.outcome.ok:
@@ -94,18 +90,3 @@ class Amends:
         else:
             group = reason_group(new.outcome.value, new.reason)
             groups[group] = groups.get(group, 0) + 1
-
-
-def rewrite_rows(path: Path, records: Mapping[int, Mapping[str, Any]]) -> None:
-    """Replace the lines of these rows in a finished results file, streaming it (whole or not at
-    all)."""
-    with path.open(newline="", encoding="utf-8") as f, atomic_text(path) as out:
-        reader = csv.reader(f)
-        writer = csv.writer(out, lineterminator="\n")
-        header = next(reader)
-        writer.writerow(header)
-        for line in reader:
-            record = records.get(int(line[0])) if line and line[0].isdigit() else None
-            if record is not None:
-                line = [report_cell(record.get(c)) for c in header]
-            writer.writerow(line)

@@ -14,15 +14,22 @@ from typing import Any
 
 from bulkpatch.core.errors import StorageError
 from bulkpatch.core.events import EventSink, Progress
-from bulkpatch.engine.amends import Amends, rewrite_rows
+from bulkpatch.engine.amends import Amends
 from bulkpatch.engine.recorder import Recorder
 from bulkpatch.engine.stats import RunStats
 from bulkpatch.html.planpage import write_plan_page
 from bulkpatch.html.runreport import write_run_report
 from bulkpatch.rundir.directory import storage_error
-from bulkpatch.rundir.files import OrderedResults, csv_to_parquet, write_json
+from bulkpatch.rundir.files import (
+    OrderedResults,
+    parquet_twin,
+    rewrite_results,
+    write_retry,
+    write_summary,
+)
 from bulkpatch.rundir.journal import JournalWriter
-from bulkpatch.sheet import Sheet, copy_rows
+from bulkpatch.rundir.names import PLAN_HTML, SUMMARY_JSON, retry_name
+from bulkpatch.sheet import Sheet
 
 
 def emit_tick(
@@ -69,11 +76,13 @@ def close_reports(
     try:
         results.commit()
         if amends.records:
-            rewrite_rows(results.path, amends.records)
+            rewrite_results(results.path, amends.records)
         if journal is not None:
             journal.write("end", exit_code=exit_code)
             journal.close()
-        return write_end_files(mode, sheet, recorder, run_dir, data, plan_meta=plan_meta)
+        return write_end_files(
+            mode, sheet, recorder, run_dir, data, results_path=results.path, plan_meta=plan_meta
+        )
     except (OSError, StorageError) as exc:
         results.abandon()
         if journal is not None:
@@ -93,6 +102,7 @@ def write_end_files(
     run_dir: Path,
     data: Mapping[str, Any],
     *,
+    results_path: Path,
     plan_meta: Mapping[str, Any],
 ) -> int:
     """Write the session's report files; returns how many note cells in the retry sheet start
@@ -100,13 +110,11 @@ def write_end_files(
     formula_notes = 0
     if mode != "plan":
         if sheet.kind == "parquet":
-            csv_to_parquet(run_dir / "results.csv", run_dir / "results.parquet")
-        formula_notes = copy_rows(
-            sheet, recorder.retry_rows, run_dir / f"retry.{sheet.kind}"
-        ).formula_notes
-    write_json(run_dir / "summary.json", data)
+            parquet_twin(results_path)
+        formula_notes = write_retry(sheet, recorder.retry_rows, run_dir).formula_notes
+    write_summary(run_dir / SUMMARY_JSON, data)
     if mode == "plan":
-        write_plan_page(run_dir / "plan.html", recorder.page_rows(), plan_meta)
+        write_plan_page(run_dir / PLAN_HTML, recorder.page_rows(), plan_meta)
     else:
         write_run_report(run_dir)
     return formula_notes
@@ -115,6 +123,6 @@ def write_end_files(
 def formula_warning(count: int, kind: str) -> str:
     """The warning for note cells of the retry sheet that start like a formula."""
     return (
-        f"{count} note cell(s) in retry.{kind} start with a formula character (=, +, -, @); "
+        f"{count} note cell(s) in {retry_name(kind)} start with a formula character (=, +, -, @); "
         "a spreadsheet may run them when the file is opened"
     )

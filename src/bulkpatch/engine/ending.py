@@ -10,17 +10,17 @@ from typing import Any
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode
 from bulkpatch.core.summary import (
-    TOP_REASONS,
     NextStep,
     ReasonGroup,
     carried_options,
     exit_code_for,
     next_steps,
+    summary_content,
 )
 from bulkpatch.engine.executor import RunControl
 from bulkpatch.engine.stats import RunStats
+from bulkpatch.rundir.names import PLAN_HTML, REPORT_HTML
 from bulkpatch.transport.client import Lane
-from bulkpatch.version import __version__
 
 
 def summary_data(
@@ -40,15 +40,16 @@ def summary_data(
 ) -> dict[str, Any]:
     """The content of ``summary.json``: counts, rates, what is left to do (never a key)."""
     first = lanes[0] if lanes else None
-    return {
-        "bulkpatch": __version__,
-        "mode": mode,
+    measured = stats.as_dict()
+    measured.pop("outcomes")
+    rows = measured.pop("rows")
+    fields = {
         "sheet": dict(sheet),
         "run_dir": str(run_dir),
-        "report": str(run_dir / ("plan.html" if mode == "plan" else "report.html")),
+        "report": str(run_dir / (PLAN_HTML if mode == "plan" else REPORT_HTML)),
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
-        **stats.as_dict(),
+        **measured,
         "target_rate": options.rate,
         "final_rate": first.pacer.current_rate if first is not None else options.rate,
         "rate_cuts": sum(lane.pacer.throttle_events for lane in lanes),
@@ -67,21 +68,9 @@ def summary_data(
         "campaigns_left_paused": {str(k): why for k, (_, why) in control.left_paused.items()},
         "campaigns_paused_by_earlier_runs": dict(earlier),
         "stop_reason": control.stop_reason or None,
-        "next_steps": [s.as_dict() for s in steps],
-        "top_reasons": top_reasons(steps),
         "options": options.for_journal(),
-        "exit_code": code,
     }
-
-
-def top_reasons(steps: Sequence[NextStep], limit: int = TOP_REASONS) -> list[dict[str, Any]]:
-    """The reason groups of the rows that did not succeed, most rows first, at most ``limit``:
-    what a notification shows (outcome, rows, reason, the command to run)."""
-    ordered = sorted(steps, key=lambda step: -step.rows)  # stable: ties keep their order
-    return [
-        {"outcome": s.outcome, "rows": s.rows, "reason": s.label, "command": s.command}
-        for s in ordered[:limit]
-    ]
+    return summary_content(mode, stats.outcomes, steps, code, rows=rows, fields=fields)
 
 
 def closing_summary(
@@ -100,11 +89,14 @@ def closing_summary(
     shard: str | None,
     earlier: Mapping[str, str],
 ) -> tuple[ExitCode, list[NextStep], dict[str, Any]]:
-    """What a session comes to: its exit code (the safeguards may turn a canary's stop into
-    0), its next steps, and the content of ``summary.json``."""
-    outcomes = dict(stats.outcomes)
-    code = exit_code_for(outcomes, aborted=control.aborted, left_paused=len(control.left_paused))
-    code = ExitCode(safeguards.exit_code(code, outcomes))
+    """What a session comes to: its exit code (a canary that held and stopped the run may
+    make it 0), its next steps, and the content of ``summary.json``."""
+    code = exit_code_for(
+        stats.outcomes,
+        aborted=control.aborted,
+        left_paused=len(control.left_paused),
+        canary_held=safeguards.canary_held,
+    )
     steps = next_steps(
         groups,
         run_dir,

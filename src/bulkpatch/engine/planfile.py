@@ -35,13 +35,10 @@ from bulkpatch.core.events import Event, EventSink, RowFinished, RunFinished
 from bulkpatch.core.results import FieldChange, RowResult
 from bulkpatch.html.planpage import PLAN_ROWS_SHOWN, write_plan_page
 from bulkpatch.rundir.files import atomic_text, write_json
+from bulkpatch.rundir.names import PLAN_CSV, PLAN_HTML, PLAN_JSON, PLAN_ROWS, SHEET_STEM, tmp_name
 from bulkpatch.sheet import file_sha256
 from bulkpatch.version import __version__
 
-PLAN_JSON = "plan.json"
-PLAN_CSV = "plan.csv"
-PLAN_HTML = "plan.html"
-PLAN_ROWS = "plan-rows.jsonl"
 #: plan.json's format; a reader refuses a newer one.
 PLAN_FORMAT = 1
 
@@ -201,12 +198,12 @@ def _copy_name(shown: str, suffix: str) -> str:
     unless it is one of the plan's files."""
     name = Path(shown).name
     if name in (PLAN_JSON, PLAN_CSV, PLAN_HTML, PLAN_ROWS) or Path(name).suffix != suffix:
-        return "sheet" + suffix
+        return SHEET_STEM + suffix
     return name
 
 
 def _copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp = dst.with_name(tmp_name(dst.name))
     shutil.copyfile(src, tmp)
     os.chmod(tmp, 0o600)
     os.replace(tmp, dst)

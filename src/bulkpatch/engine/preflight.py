@@ -14,6 +14,7 @@ from bulkpatch.core.errors import InvalidSheetError, JournalError, UsageError
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.shards import Shard
 from bulkpatch.rundir.journal import JournalState
+from bulkpatch.rundir.names import sheet_copies
 from bulkpatch.sheet import Sheet, file_sha256, open_sheet
 from bulkpatch.transport.keysfile import ResolvedKey
 from bulkpatch.validation import SheetCheck, check_sheet
@@ -25,7 +26,7 @@ def own_copy(
     """The run's own copy of the sheet, its sha256, and a note when the original has changed
     or gone since the run started ("" when it has not)."""
     assert prior.start is not None
-    copies = sorted(run_dir.glob("sheet.*"))
+    copies = sheet_copies(run_dir)
     if not copies:
         raise JournalError(f"{run_dir} holds no copy of its sheet (sheet.csv, ...)")
     copy = copies[0]

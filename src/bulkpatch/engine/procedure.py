@@ -17,7 +17,7 @@ from bulkpatch.core.results import (
     RowResult,
     invalid,
     not_attempted,
-    result_from_record,
+    result_from_done,
     resumed_later,
     with_duration,
 )
@@ -56,7 +56,7 @@ def work_items(
             continue
         in_doubt = prior is not None and row in prior.in_doubt
         if prior is not None and row in prior.done:
-            kept = result_from_record(prior.done[row])
+            kept = result_from_done(prior.done[row])
             if kept.outcome is not Outcome.NOT_ATTEMPTED:
                 if row in resumed and (now := resumed_later(kept)) is not kept:
                     yield now  # with its before-values: the undo data stays

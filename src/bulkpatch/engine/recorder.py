@@ -1,5 +1,6 @@
-"""One owner for what a finished row leaves behind: the journal's ``done`` line, the results file
-in sheet order, the retry rows, the outcome counts, the reason groups and the events.
+"""One owner for what a finished row leaves behind: the journal's ``done`` (or ``unsettled``)
+line, the results file in sheet order, the retry rows, the outcome counts, the reason groups and
+the events.
 
 Every row passes through :meth:`Recorder.record` exactly once, so outcomes are counted once.
 """
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bulkpatch.core.events import EventSink, RowFinished
-from bulkpatch.core.results import FieldChange, RowResult, result_record
+from bulkpatch.core.results import FieldChange, RowResult, done_record, report_row
 from bulkpatch.core.summary import ReasonGroup, reason_group
 from bulkpatch.engine.stats import RunStats
 from bulkpatch.rundir.files import OrderedResults
@@ -64,10 +65,14 @@ class Recorder:
 
     def record(self, result: RowResult, *, fresh: bool = True) -> None:
         """A row is finished.  ``fresh``: it finished in this session (else it was kept from an
-        earlier one, or cut off in flight, and gets no new ``done`` line)."""
-        record = result_record(result)
-        if self._journal is not None and fresh and result.settled:
-            self._journal.write("done", flush=False, before=result.before, **record)
+        earlier one, or cut off in flight, or its PATCH outcome stayed unknown, and gets no new
+        ``done`` line)."""
+        record = report_row(result)
+        if self._journal is not None and (fresh or not result.settled):
+            # A row whose PATCH may have landed gets no ``done`` line (``resume`` reads it back
+            # first), but the journal keeps what this session reported of it.
+            kind = "done" if result.settled else "unsettled"
+            self._journal.write(kind, flush=False, **done_record(result))
         if self._plan_mode:
             record["changes"] = describe_changes(result.changes)
             self._keep_for_page(result, record)

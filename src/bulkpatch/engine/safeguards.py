@@ -8,7 +8,7 @@ A session asks its :class:`Safeguards` three things:
   stopped the run; the row is ``not_attempted`` and ``resume`` takes it up);
 * :meth:`~Safeguards.finished` -- after a row ended: the canary and the error budget count it
   (and may stop the run);
-* :meth:`~Safeguards.exit_code` / :meth:`~Safeguards.summary_fields` -- at the end.
+* :attr:`~Safeguards.canary_held` / :meth:`~Safeguards.summary_fields` -- at the end.
 
 A run without ``--plan``, ``--canary`` or ``--max-errors`` gets inert safeguards.
 """
@@ -16,7 +16,7 @@ A run without ``--plan``, ``--canary`` or ``--max-errors`` gets inert safeguards
 from __future__ import annotations
 
 import shutil
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +24,25 @@ from bulkpatch.core.errors import StorageError, UsageError
 from bulkpatch.core.events import EventSink, Notice
 from bulkpatch.core.maxerrors import ErrorBudget, parse_max_errors
 from bulkpatch.core.options import RunOptions
-from bulkpatch.core.outcomes import ExitCode, Outcome
 from bulkpatch.core.results import RowResult
 from bulkpatch.core.rows import CampaignKey, RowChange
 from bulkpatch.engine.approval import Approval
 from bulkpatch.engine.canary import Canary
 from bulkpatch.engine.executor import RunControl
-from bulkpatch.engine.planfile import PLAN_JSON, PLAN_ROWS, LoadedPlan, load_plan
+from bulkpatch.engine.planfile import LoadedPlan, load_plan
 from bulkpatch.engine.planner import RowPlan
-from bulkpatch.rundir.journal import JOURNAL_NAME, iter_records
+from bulkpatch.rundir.journal import iter_records
+from bulkpatch.rundir.names import (
+    APPROVED_PLAN_JSON,
+    APPROVED_PLAN_ROWS,
+    JOURNAL,
+    PLAN_JSON,
+    PLAN_ROWS,
+    RETRY_STEM,
+)
 from bulkpatch.transport.retries import Sent
 
 #: The approved plan's files, as a run directory keeps them.
-APPROVED_PLAN_JSON = "approved-plan.json"
-APPROVED_PLAN_ROWS = "approved-plan-rows.jsonl"
 
 
 class Safeguards:
@@ -71,7 +76,7 @@ class Safeguards:
         prior_start: dict[str, Any] | None,
         control: RunControl,
         emit: EventSink,
-        retry_name: str = "retry.csv",
+        retry_name: str = f"{RETRY_STEM}.csv",
     ) -> Safeguards:
         """The safeguards ``options`` ask for.  A new run with ``plan_dir`` checks the plan
         (and that ``sheet_sha256`` is its sheet) and keeps a copy in ``run_dir``; a resumed run
@@ -178,20 +183,10 @@ class Safeguards:
         if self.canary is not None:
             await self.canary.at_end()
 
-    def exit_code(self, code: int, outcomes: Mapping[str, int]) -> int:
-        """A canary that held and stopped the run as asked ends it with 0 -- unless a row
-        ended otherwise than ``updated``, ``unchanged`` or ``not_attempted`` (the rows the
-        canary held back): a row rejected, failed or skipped before the stop still counts."""
-        held_back_only = all(count == 0 or name in _CANARY_FINE for name, count in outcomes.items())
-        if (
-            self.canary is not None
-            and self.canary.stopped_here
-            and code == ExitCode.SOME_ROWS_NOT_OK
-            and not self._control.aborted
-            and held_back_only
-        ):
-            return int(ExitCode.OK)
-        return code
+    @property
+    def canary_held(self) -> bool:
+        """A canary held and stopped the run as asked (the exit code's ``canary_held``)."""
+        return self.canary is not None and self.canary.stopped_here
 
     def summary_fields(self) -> dict[str, Any]:
         """What summary.json records of the safeguards."""
@@ -201,12 +196,6 @@ class Safeguards:
         if self.budget is not None:
             fields["error_budget"] = self.budget.as_dict()
         return fields
-
-
-#: Outcomes that leave a run stopped by its canary at exit 0.
-_CANARY_FINE = frozenset(
-    {Outcome.UPDATED.value, Outcome.UNCHANGED.value, Outcome.NOT_ATTEMPTED.value}
-)
 
 
 def _approved_plan(
@@ -241,7 +230,7 @@ def _approved_plan(
 
 def _canary_decided(run_dir: Path) -> dict[str, Any] | None:
     """The journal's ``canary`` line, once an earlier session decided the canary."""
-    journal = run_dir / JOURNAL_NAME
+    journal = run_dir / JOURNAL
     try:
         for record in iter_records(journal):
             if record is not None and record.get("e") == "canary":

@@ -55,7 +55,8 @@ from bulkpatch.rundir.files import (
     RESULT_COLUMNS,
     OrderedResults,
 )
-from bulkpatch.rundir.journal import JOURNAL_NAME, JournalState, JournalWriter, begin_journal
+from bulkpatch.rundir.journal import JournalState, JournalWriter, begin_journal
+from bulkpatch.rundir.names import JOURNAL, PLAN_CSV, RESULTS_CSV, retry_name
 from bulkpatch.sheet import Sheet, snapshot_sheet
 from bulkpatch.transport.client import ApiClient, Lane, new_session
 from bulkpatch.transport.keysfile import ResolvedKey
@@ -165,7 +166,7 @@ class Session:
                 prior_start=self.prior.start if self.prior is not None else None,
                 control=self.control,
                 emit=self._emit,
-                retry_name=f"retry.{sheet.kind}",
+                retry_name=retry_name(sheet.kind),
             )
             if not options.simulate:
                 work = f"{sha}|shard {self._shard}" if self._shard else sha
@@ -219,9 +220,7 @@ class Session:
         plan_mode = self.mode == "plan"
         if not plan_mode:
             try:
-                self.journal = JournalWriter(
-                    run_dir / JOURNAL_NAME, on_failure=self._journal_failed
-                )
+                self.journal = JournalWriter(run_dir / JOURNAL, on_failure=self._journal_failed)
             except OSError as exc:
                 raise storage_error("write the journal in", run_dir, exc) from None
             begin_journal(
@@ -233,7 +232,7 @@ class Session:
                 options=options.for_journal(),
                 safeguards=self.safeguards.journal_fields(),
             )
-        name, columns = ("plan.csv", PLAN_COLUMNS) if plan_mode else ("results.csv", RESULT_COLUMNS)
+        name, columns = (PLAN_CSV, PLAN_COLUMNS) if plan_mode else (RESULTS_CSV, RESULT_COLUMNS)
         try:
             results = OrderedResults(run_dir / name, check.row_numbers(), columns)
         except OSError as exc:
@@ -504,7 +503,7 @@ class Session:
             groups=recorder.groups,
             run_dir=run_dir,
             sheet={"path": str(self.sheet_path), "sha256": sha, "copy": str(sheet.path)},
-            retry_name=f"retry.{sheet.kind}",
+            retry_name=retry_name(sheet.kind),
             started=started,
             lanes=self._lanes.all() if self._lanes is not None else [],
             shard=str(self._shard) if self._shard else None,

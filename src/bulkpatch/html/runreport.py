@@ -10,10 +10,12 @@
 
 Journal records used (``"e"`` is the kind, ``"t"`` unix time): ``start`` and ``resume`` open a
 session; ``end`` closes it; ``done`` gives a row's outcome (the last one per row wins; a later
-``sent`` patch for the row makes it open again); ``sent`` pause / ``paused`` / ``resumed`` /
-``pause_refused`` tell which campaigns were left paused; ``tick`` is one sample a second of the
-requests started, the answers by status, the latency percentiles, the target rate and the circuit
-breaker.  Unknown kinds are ignored, so older pages read newer journals.
+``sent`` patch for the row makes it open again), and so does ``unsettled`` (a row whose PATCH
+outcome stayed unknown: counted as its session reported it, as results.csv has it); ``sent``
+pause / ``paused`` / ``resumed`` / ``pause_refused`` tell which campaigns were left paused;
+``tick`` is one sample a second of the requests started, the answers by status, the latency
+percentiles, the target rate and the circuit breaker.  Unknown kinds are ignored, so older
+pages read newer journals.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bulkpatch.html.kit import NO_OUTCOME, clean
 from bulkpatch.html.samples import Samples, Traffic, count, num
 from bulkpatch.rundir.files import atomic_text
 from bulkpatch.rundir.journal import iter_records
+from bulkpatch.rundir.names import JOURNAL, REPORT_HTML, SUMMARY_JSON
 
 #: Failed rows listed in the page at most (all of them are in results.csv and retry.csv).
 FAILURES_SHOWN = 5_000
@@ -209,7 +212,7 @@ class _Fold:
             self._open("start", record)
         elif kind == "resume":
             self._open("resume", record)
-        elif kind == "done":
+        elif kind in ("done", "unsettled"):
             self._done(record)
         elif kind == "sent":
             self._sent(record)
@@ -351,7 +354,7 @@ def build_run_report(records: Iterable[Any], summary: Mapping[str, Any] | None) 
 # The shell
 # ----------------------------------------------------------------------------------------------
 
-REPORT_NAME = "report.html"
+REPORT_NAME = REPORT_HTML
 
 
 def read_summary(path: Path) -> dict[str, Any] | None:
@@ -364,13 +367,12 @@ def read_summary(path: Path) -> dict[str, Any] | None:
 
 def load_run_report(run_dir: Path) -> RunReport:
     """The report of the run in ``run_dir``, from its journal (and summary.json, if present)."""
-    journal = run_dir / "journal.jsonl"
+    journal = run_dir / JOURNAL
     if not journal.is_file():
         raise UsageError(
-            f"{run_dir} has no journal.jsonl: give the directory of a run (one that holds "
-            "journal.jsonl)."
+            f"{run_dir} has no {JOURNAL}: give the directory of a run (one that holds {JOURNAL})."
         )
-    return build_run_report(iter_records(journal), read_summary(run_dir / "summary.json"))
+    return build_run_report(iter_records(journal), read_summary(run_dir / SUMMARY_JSON))
 
 
 def save_run_report(run_dir: Path, report: RunReport) -> Path:
@@ -378,7 +380,7 @@ def save_run_report(run_dir: Path, report: RunReport) -> Path:
     from bulkpatch.html.runpage import render_run_report
 
     page = render_run_report(report)
-    out = run_dir / REPORT_NAME
+    out = run_dir / REPORT_HTML
     with atomic_text(out) as f:
         f.write(page)
     return out

@@ -33,10 +33,9 @@ from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.engine.session import Mode, Session
 from bulkpatch.ops.deliver import check_delivery, deliver, deliver_failure
-from bulkpatch.rundir.journal import JOURNAL_NAME, JournalState, read_journal
+from bulkpatch.rundir.journal import JournalState, read_journal
+from bulkpatch.rundir.names import JOURNAL, TRACEBACK
 from bulkpatch.transport.credentials import load_api_key
-
-TRACEBACK_NAME = "traceback.txt"
 
 
 async def _guarded(session: Session) -> RunSummary:
@@ -66,16 +65,16 @@ async def _guarded(session: Session) -> RunSummary:
 
 def _saved(session: Session) -> Path | None:
     where = session.run_dir
-    if where is None or not (where / TRACEBACK_NAME).is_file():
+    if where is None or not (where / TRACEBACK).is_file():
         return None
-    return where / TRACEBACK_NAME
+    return where / TRACEBACK
 
 
 def _save(session: Session, error: BaseException) -> None:
     """Append the traceback to the run directory's traceback.txt (mode 0600)."""
     if session.run_dir is None:
         return
-    path = session.run_dir / TRACEBACK_NAME
+    path = session.run_dir / TRACEBACK
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as f:
@@ -194,9 +193,9 @@ _DELIVERY_FIELDS = ("notify_url", "notify_format", "pushgateway", "metrics_job",
 
 def _resumed(path: Path, overrides: dict[str, Any]) -> tuple[RunOptions, JournalState]:
     """The journal of the run in ``path``, and its options with ``overrides``."""
-    journal = path / JOURNAL_NAME
+    journal = path / JOURNAL
     if not journal.is_file():
-        raise JournalError(f"{path} has no {JOURNAL_NAME}; is it a run directory?")
+        raise JournalError(f"{path} has no {JOURNAL}; is it a run directory?")
     state = read_journal(journal)
     if state.start is None:
         raise JournalError(f"{journal} has no start record; it cannot be resumed")

@@ -37,10 +37,9 @@ from bulkpatch.core.errors import SheetError, UsageError
 from bulkpatch.core.events import EventSink, Notice, RunFinished, RunStarted, ignore
 from bulkpatch.core.models import is_valid_id
 from bulkpatch.core.options import RunOptions
-from bulkpatch.core.outcomes import ExitCode
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.stopper import Stopper
-from bulkpatch.core.summary import RunSummary
+from bulkpatch.core.summary import RunSummary, exit_code_for
 from bulkpatch.core.text import shorten
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.core.values import get_path
@@ -416,8 +415,8 @@ def _finish(
 ) -> RunSummary:
     control = reader.control
     written = False
+    code = exit_code_for({}, aborted=control.stopping, mismatches=len(tally.unreadable))
     if control.stopping:
-        code = ExitCode.ABORTED
         on_event(
             Notice(
                 "error",
@@ -428,7 +427,6 @@ def _finish(
     else:
         write_table(target, header(columns), tally.rows)
         written = True
-        code = ExitCode.SOME_ROWS_NOT_OK if tally.unreadable else ExitCode.OK
         _warnings(target, tally, on_event)
     counts = {
         "exported": len(tally.rows) if written else 0,

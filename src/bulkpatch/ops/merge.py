@@ -10,17 +10,22 @@ different sheets (sha256), split differently (another N), or two for the same sh
 or left a campaign paused, or is missing) are not in it: their next step resumes or runs that
 shard, so that following every next step applies each row once.  ``summary.json`` adds the
 shards' counts up.
+
+The merged files replace an earlier merge's as a whole: each is written in a staging directory
+inside ``--out`` first, and they are renamed into place only once all are written (summary.json
+last); temporary files an earlier merge left behind (one that was killed) are removed first.
 """
 
 from __future__ import annotations
 
-import csv
 import heapq
 import json
+import os
 import shlex
+import shutil
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +33,7 @@ from typing import Any
 from bulkpatch.core.errors import BulkpatchError, UsageError
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode, Outcome
-from bulkpatch.core.results import not_attempted, result_record
+from bulkpatch.core.results import not_attempted, report_row
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.shards import Shard, parse_shard, shard_of
 from bulkpatch.core.summary import (
@@ -38,12 +43,25 @@ from bulkpatch.core.summary import (
     exit_code_for,
     next_steps,
     reason_group,
+    summary_content,
 )
-from bulkpatch.rundir.files import RESULT_COLUMNS, atomic_text, report_cell, write_json
-from bulkpatch.rundir.journal import JOURNAL_NAME, read_journal
-from bulkpatch.sheet import copy_rows, open_sheet
+from bulkpatch.rundir.files import read_results, write_results, write_retry, write_summary
+from bulkpatch.rundir.journal import read_journal
+from bulkpatch.rundir.names import (
+    JOURNAL,
+    RESULTS_CSV,
+    RESULTS_PARQUET,
+    RETRY_STEM,
+    SUMMARY_JSON,
+    is_tmp_of,
+    retry_name,
+    sheet_copies,
+)
+from bulkpatch.sheet import Sheet, open_sheet
 from bulkpatch.validation import iter_verdicts
-from bulkpatch.version import __version__
+
+#: The directory inside ``--out`` the merged files are written in before they are put in place.
+STAGING = ".merging"
 
 #: What a missing shard's step says of its command.
 SAME_OPTIONS = (
@@ -71,12 +89,12 @@ class ShardDir:
 
 
 def _read_dir(path: Path) -> ShardDir:
-    journal = path / JOURNAL_NAME
+    journal = path / JOURNAL
     if not journal.is_file():
-        raise UsageError(f"{path} has no {JOURNAL_NAME}; is it a run directory?")
+        raise UsageError(f"{path} has no {JOURNAL}; is it a run directory?")
     start = read_journal(journal).start or {}
-    summary_path = path / "summary.json"
-    if not summary_path.is_file() or not (path / "results.csv").is_file():
+    summary_path = path / SUMMARY_JSON
+    if not summary_path.is_file() or not (path / RESULTS_CSV).is_file():
         raise UsageError(
             f"{path} has no summary.json or results.csv: the shard has not finished; "
             f"`bulkpatch resume {path}` first"
@@ -115,17 +133,15 @@ def split_of(shards: Sequence[ShardDir]) -> int | None:
 
 
 def _rows(path: Path, index: int) -> Iterator[tuple[int, int, dict[str, str]]]:
-    with (path / "results.csv").open(newline="", encoding="utf-8") as f:
-        for record in csv.DictReader(f):
-            yield int(record["row"]), index, record
+    for record in read_results(path / RESULTS_CSV):
+        yield int(record["row"]), index, record
 
 
 def _sheet_rows(shard: ShardDir) -> Iterator[tuple[int, CampaignKey | None]] | None:
     """The sheet's rows (number, campaign) from the run's own copy; None when it has none."""
-    copies = sorted(shard.path.glob("sheet.*"))
-    if not copies:
+    sheet = _sheet(shard)
+    if sheet is None:
         return None
-    sheet = open_sheet(copies[0], sheet_name=shard.options.get("sheet_name"))
     return (
         (v.row, v.key)
         for v in iter_verdicts(
@@ -147,7 +163,7 @@ def with_missing_rows(
     count: int | None,
     sheet: str,
     present: dict[str, int],
-) -> Iterator[tuple[int, int | None, str | None, dict[str, Any]]]:
+) -> Iterator[tuple[int, int | None, str | None, Mapping[str, Any]]]:
     """Every row of the sheet in order, as ``(row, shard index or None, missing shard or None,
     record)``: the shards' own records, and for a row no shard reports, a ``not_attempted``
     record naming the shard it belongs to (``present``: shard -> index of those merged)."""
@@ -162,22 +178,27 @@ def with_missing_rows(
             continue
         owner = str(Shard(shard_of(key, count) if key else 1, count)) if count else None
         if owner is not None and owner not in present:
-            record = result_record(not_attempted(row, key, missing_reason(owner, sheet)))
+            record = report_row(not_attempted(row, key, missing_reason(owner, sheet)))
             yield row, None, owner, record
         else:  # a run directory whose results lack a row of its own: resume it
             why = f"not in the results of shard {owner}" if owner else "not in the run's results"
-            yield row, present.get(owner or ""), None, result_record(not_attempted(row, key, why))
+            yield row, present.get(owner or ""), None, report_row(not_attempted(row, key, why))
     while pending is not None:
         yield pending[0], pending[1], None, pending[2]
         pending = next(results, None)
 
 
-def merge_run_dirs(dirs: Sequence[Path], out: Path) -> tuple[dict[str, Any], list[str]]:
-    """Merge shard run directories into ``out``; returns (summary data, warnings)."""
-    if not dirs:
-        raise UsageError("give the shards' run directories to merge")
-    refuse_out_in_inputs(out, dirs)
-    shards = [_read_dir(Path(d)) for d in dirs]
+def _sheet(shard: ShardDir) -> Sheet | None:
+    """The shard's own copy of the sheet (None when it has none)."""
+    copies = sheet_copies(shard.path)
+    if not copies:
+        return None
+    return open_sheet(copies[0], sheet_name=shard.options.get("sheet_name"))
+
+
+def checked_split(shards: Sequence[ShardDir]) -> tuple[int | None, list[str]]:
+    """The N the shards were split by, and the shards of it missing here; shards of different
+    sheets, or two for the same shard, are refused."""
     if len({s.sha256 for s in shards}) != 1:
         raise UsageError(
             "these run directories come from different sheets (their sha256 differ); "
@@ -191,6 +212,63 @@ def merge_run_dirs(dirs: Sequence[Path], out: Path) -> tuple[dict[str, Any], lis
     count = split_of(shards)
     given = {s.shard.index for s in shards if s.shard}
     absent = [f"{k}/{count}" for k in range(1, count + 1) if k not in given] if count else []
+    return count, absent
+
+
+@dataclass
+class MergeTally:
+    """What the merged rows come to, counted as they are written."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    groups: Counter[ReasonGroup] = field(default_factory=Counter)
+    to_resume: Counter[int] = field(default_factory=Counter)  # shard index -> rows to resume
+    resume_outcomes: dict[int, Counter[str]] = field(default_factory=dict)
+    to_run: Counter[str] = field(default_factory=Counter)  # missing shard -> its rows
+    retry: set[int] = field(default_factory=set)
+
+    def add(
+        self, row: int, index: int | None, owner: str | None, record: Mapping[str, Any]
+    ) -> None:
+        outcome = str(record["outcome"])
+        self.outcomes[outcome] += 1
+        if Outcome(outcome).ok:
+            return
+        group = reason_group(outcome, str(record["reason"] or ""))
+        if owner is not None:
+            self.to_run[owner] += 1
+        elif index is not None and group.action == "resume":
+            self.to_resume[index] += 1
+            self.resume_outcomes.setdefault(index, Counter())[outcome] += 1
+        else:
+            self.retry.add(row)
+            self.groups[group] += 1
+
+
+def merged_rows(
+    shards: Sequence[ShardDir], count: int | None, sheet_path: str, tally: MergeTally
+) -> Iterator[Mapping[str, Any]]:
+    """Every row of the sheet in order, from the shards' results (a k-way merge), counted in
+    ``tally``; a row in two shards is refused."""
+    merged = heapq.merge(*(_rows(s.path, i) for i, s in enumerate(shards)), key=lambda r: r[0])
+    present = {str(s.shard): i for i, s in enumerate(shards) if s.shard} or {"": 0}
+    last = 0
+    for row, index, owner, record in with_missing_rows(
+        merged, _sheet_rows(shards[0]), count, sheet_path, present
+    ):
+        if row == last:
+            raise UsageError(f"row {row} is in two of these directories; they overlap")
+        last = row
+        tally.add(row, index, owner, record)
+        yield record
+
+
+def merge_run_dirs(dirs: Sequence[Path], out: Path) -> tuple[dict[str, Any], list[str]]:
+    """Merge shard run directories into ``out``; returns (summary data, warnings)."""
+    if not dirs:
+        raise UsageError("give the shards' run directories to merge")
+    refuse_out_in_inputs(out, dirs)
+    shards = [_read_dir(Path(d)) for d in dirs]
+    count, absent = checked_split(shards)
     sheet_info = shards[0].summary.get("sheet") or {}
     sheet_path = str(sheet_info.get("path") or "SHEET")
     warnings: list[str] = []
@@ -199,69 +277,50 @@ def merge_run_dirs(dirs: Sequence[Path], out: Path) -> tuple[dict[str, Any], lis
             f"shard(s) {', '.join(absent)} are missing: their rows are reported not_attempted "
             "and the merge is not complete"
         )
+    staging = fresh_staging(out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create {out}: {exc.strerror}") from None
+        tally = MergeTally()
+        write_results(staging / RESULTS_CSV, merged_rows(shards, count, sheet_path, tally))
+        sheet = _sheet(shards[0])
+        if sheet is not None:
+            write_retry(sheet, tally.retry, staging)
+        stopped = [i for i, s in enumerate(shards) if s.stopped or tally.to_resume[i]]
+        left_paused: dict[str, str] = {}
+        refused: dict[str, str] = {}
+        for s in shards:
+            left_paused.update(s.summary.get("campaigns_left_paused") or {})
+            refused.update(s.summary.get("keys_refused") or {})
+        code = exit_code_for(
+            tally.outcomes,
+            aborted=bool(stopped or tally.to_run or absent),
+            left_paused=len(left_paused),
+        )
+        steps = [
+            *shard_steps(shards, stopped, tally.to_resume, tally.resume_outcomes),
+            *missing_steps(tally.to_run, sheet_path, carry=_carried(shards[0].options)),
+            *next_steps(
+                tally.groups,
+                out,
+                retry_name=retry_name(sheet.kind if sheet else "csv"),
+                resumable=False,
+            ),
+        ]
+        fields = merged_fields(shards, sheet_info, absent, warnings)
+        fields.update(campaigns_left_paused=left_paused, keys_refused=refused)
+        data = summary_content("merge", tally.outcomes, steps, code, fields=fields)
+        write_summary(staging / SUMMARY_JSON, data)
+        swap_in(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return data, warnings
 
-    outcomes: Counter[str] = Counter()
-    groups: Counter[ReasonGroup] = Counter()
-    to_resume: Counter[int] = Counter()  # shard index -> its rows a resume is to do
-    resume_outcomes: dict[int, Counter[str]] = {}
-    to_run: Counter[str] = Counter()  # missing shard -> its rows
-    retry: set[int] = set()
-    last = 0
-    sheet_rows = _sheet_rows(shards[0])
-    merged = heapq.merge(*(_rows(s.path, i) for i, s in enumerate(shards)), key=lambda r: r[0])
-    with atomic_text(out / "results.csv") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(RESULT_COLUMNS)
-        present = {str(s.shard): i for i, s in enumerate(shards) if s.shard} or {"": 0}
-        for row, index, owner, record in with_missing_rows(
-            merged, sheet_rows, count, sheet_path, present
-        ):
-            if row == last:
-                raise UsageError(f"row {row} is in two of these directories; they overlap")
-            last = row
-            outcome = record["outcome"]
-            outcomes[outcome] += 1
-            writer.writerow([report_cell(record.get(c)) for c in RESULT_COLUMNS])
-            if Outcome(outcome).ok:
-                continue
-            group = reason_group(outcome, str(record["reason"] or ""))
-            if owner is not None:
-                to_run[owner] += 1
-            elif index is not None and group.action == "resume":
-                to_resume[index] += 1
-                resume_outcomes.setdefault(index, Counter())[outcome] += 1
-            else:
-                retry.add(row)
-                groups[group] += 1
-    copies = sorted(shards[0].path.glob("sheet.*"))
-    retry_name = "retry.csv"
-    if copies:
-        sheet = open_sheet(copies[0], sheet_name=shards[0].options.get("sheet_name"))
-        retry_name = f"retry.{sheet.kind}"
-        copy_rows(sheet, retry, out / retry_name)
 
-    left_paused: dict[str, str] = {}
-    refused: dict[str, str] = {}
-    for s in shards:
-        left_paused.update(s.summary.get("campaigns_left_paused") or {})
-        refused.update(s.summary.get("keys_refused") or {})
-    stopped = [i for i, s in enumerate(shards) if s.stopped or to_resume[i]]
-    code = exit_code_for(
-        outcomes, aborted=bool(stopped or to_run or absent), left_paused=len(left_paused)
-    )
-    steps = [
-        *shard_steps(shards, stopped, to_resume, resume_outcomes),
-        *missing_steps(to_run, sheet_path, carry=_carried(shards[0].options)),
-        *next_steps(groups, out, retry_name=retry_name, resumable=False),
-    ]
-    data: dict[str, Any] = {
-        "bulkpatch": __version__,
-        "mode": "merge",
-        "sheet": sheet_info or None,
+def merged_fields(
+    shards: Sequence[ShardDir], sheet: Mapping[str, Any], absent: list[str], warnings: list[str]
+) -> dict[str, Any]:
+    """What summary.json says of the shards merged (their counts added up)."""
+    return {
+        "sheet": dict(sheet) or None,
         "merged": datetime.now(UTC).isoformat(),
         "shards": [
             {
@@ -272,21 +331,49 @@ def merge_run_dirs(dirs: Sequence[Path], out: Path) -> tuple[dict[str, Any], lis
             for s in shards
         ],
         "missing_shards": absent,
-        "rows": sum(outcomes.values()),
-        "outcomes": {o.value: outcomes.get(o.value, 0) for o in Outcome},
         "requests": {
             "total": sum(int((s.summary.get("requests") or {}).get("total", 0)) for s in shards)
         },
         "throttled_429": sum(int(s.summary.get("throttled_429", 0)) for s in shards),
         "duration_s": max(float(s.summary.get("duration_s", 0.0)) for s in shards),
-        "campaigns_left_paused": left_paused,
-        "keys_refused": refused,
-        "next_steps": [s.as_dict() for s in steps],
         "warnings": warnings,
-        "exit_code": int(code),
     }
-    write_json(out / "summary.json", data)
-    return data, warnings
+
+
+# ---------------------------------------------------------------------------------------------
+# The merged files, replaced as a whole
+# ---------------------------------------------------------------------------------------------
+
+
+def _ours(name: str) -> bool:
+    """A file of a merge's output (or its temporary file)."""
+    if name.startswith(f".{RETRY_STEM}.") and name.endswith(".tmp"):
+        return True
+    return any(is_tmp_of(name, target) for target in (RESULTS_CSV, RESULTS_PARQUET, SUMMARY_JSON))
+
+
+def fresh_staging(out: Path) -> Path:
+    """An empty staging directory in ``out`` (made if need be), with whatever an earlier merge
+    that was killed left behind removed: its staging directory and its temporary files."""
+    staging = out / STAGING
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        for entry in out.iterdir():
+            if entry.is_file() and _ours(entry.name):
+                entry.unlink(missing_ok=True)
+        staging.mkdir(mode=0o700)
+    except OSError as exc:
+        raise UsageError(f"cannot create {out}: {exc.strerror}") from None
+    return staging
+
+
+def swap_in(staging: Path, out: Path) -> None:
+    """Rename every file written in ``staging`` into ``out``, summary.json last."""
+    names = sorted(p.name for p in staging.iterdir() if p.is_file() and not p.name.startswith("."))
+    names.sort(key=lambda name: name == SUMMARY_JSON)
+    for name in names:
+        os.replace(staging / name, out / name)
 
 
 def shard_steps(

@@ -7,10 +7,11 @@ could write them:
 * ``report.html`` from the journal (and summary.json, when it speaks for the last session);
 * ``results.csv`` (and ``results.parquet`` for a Parquet sheet): one line per row of the run's
   own copy of the sheet (``sheet.*``; of a ``--shard`` run, per row of its shard), in its
-  order, from the row's last ``done`` line; a row
-  with none is ``not_attempted`` (its reason says whether its PATCH was sent, and whether its
-  campaign may be left paused) -- or ``invalid`` when the sheet check says so, as the run
-  would have reported it;
+  order, from the row's last ``done`` line -- or, for a row whose PATCH outcome stayed unknown,
+  its ``unsettled`` line (the row as its session reported it); a row with neither is
+  ``not_attempted`` (its reason says whether its PATCH was sent, and whether its campaign may
+  be left paused) -- or ``invalid`` when the sheet check says so, as the run would have
+  reported it;
 * ``retry.<kind>``: the sheet's own rows whose outcome is not ``updated`` / ``unchanged``.
 
 ``summary.json`` is left as the run wrote it: its request counts, retries and latency
@@ -24,7 +25,6 @@ nothing and refuse (:class:`~bulkpatch.core.errors.BusyError`).
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,19 +34,32 @@ from typing import Any
 from bulkpatch.core.errors import JournalError, UsageError
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import Outcome
-from bulkpatch.core.results import invalid, not_attempted, result_record
+from bulkpatch.core.results import invalid, not_attempted, report_row, result_from_done
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.shards import parse_shard
-from bulkpatch.core.summary import NextStep, ReasonGroup, carried_options, next_steps, reason_group
-from bulkpatch.html.runreport import REPORT_NAME, load_run_report, save_run_report
+from bulkpatch.core.summary import (
+    NextStep,
+    ReasonGroup,
+    carried_options,
+    next_steps,
+    reason_group,
+    summary_content,
+)
+from bulkpatch.html.runreport import load_run_report, save_run_report
 from bulkpatch.rundir.directory import lock_run_dir, storage_error
-from bulkpatch.rundir.files import RESULT_COLUMNS, atomic_text, csv_to_parquet, report_cell
-from bulkpatch.rundir.journal import JOURNAL_NAME, JournalState, read_journal
-from bulkpatch.sheet import Sheet, copy_rows, file_sha256, open_sheet
+from bulkpatch.rundir.files import write_results, write_retry
+from bulkpatch.rundir.journal import JournalState, read_journal
+from bulkpatch.rundir.names import (
+    JOURNAL,
+    PLAN_CSV,
+    REPORT_HTML,
+    RESULTS_CSV,
+    SUMMARY_JSON,
+    retry_name,
+    sheet_copies,
+)
+from bulkpatch.sheet import Sheet, file_sha256, open_sheet
 from bulkpatch.validation import check_sheet, iter_verdicts
-
-RESULTS_NAME = "results.csv"
-SUMMARY_NAME = "summary.json"
 
 #: Reasons of rows the journal gives no outcome.
 NO_OUTCOME = "no outcome in the journal: the run stopped before this row"
@@ -72,7 +85,7 @@ class Rebuilt:
     rows: int
     #: outcome -> rows, as results.csv has them
     outcomes: Mapping[str, int]
-    #: Rows with no ``done`` line in the journal (counted in ``outcomes`` as not_attempted).
+    #: Rows with no outcome in the journal (counted in ``outcomes`` as not_attempted).
     no_outcome: int
     #: The journal's last session has an ``end`` line.
     finished: bool
@@ -81,20 +94,23 @@ class Rebuilt:
     next_steps: tuple[NextStep, ...] = ()
     #: Campaigns the run paused and did not resume: "org/ws/campaign" -> row.
     paused: Mapping[str, int] = field(default_factory=dict)
+    #: The exit code the journal's ``end`` line gives the run (None: it did not finish).
+    exit_code: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        """What was rebuilt, with the rows' counts and next steps as summary.json has them."""
+        extra = {
             "run_dir": str(self.run_dir),
             "written": [str(p) for p in self.written],
             "sheet_copy": str(self.sheet_copy),
-            "rows": self.rows,
-            "outcomes": {o.value: self.outcomes.get(o.value, 0) for o in Outcome},
             "no_outcome": self.no_outcome,
             "finished": self.finished,
             "summary_json": "kept as the run wrote it" if self.summary_kept else "none",
             "campaigns_maybe_left_paused": dict(self.paused),
-            "next_steps": [s.as_dict() for s in self.next_steps],
         }
+        return summary_content(
+            "report", self.outcomes, self.next_steps, self.exit_code, rows=self.rows, fields=extra
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,27 +122,79 @@ def row_record(
     row: int,
     key: CampaignKey | None,
     *,
-    done: Mapping[str, Any] | None,
+    said: Mapping[str, Any] | None,
     problems: list[str] | None,
     sent: bool,
     paused: bool,
 ) -> dict[str, Any]:
     """The results line of one row.
 
-    ``done``: the row's last ``done`` line; ``problems``: the sheet check's rules the row breaks
-    (None when it is valid); ``sent``: a PATCH went out with no ``done`` line after it;
-    ``paused``: the run paused the row's campaign and did not resume it.
+    ``said``: the row's last ``done`` line, or the ``unsettled`` line of a row in doubt (what
+    its session reported); ``problems``: the sheet check's rules the row breaks (None when it
+    is valid); ``sent``: a PATCH went out with no ``done`` line after it; ``paused``: the run
+    paused the row's campaign and did not resume it.
     """
-    if done is not None:
-        return {c: done.get(c) for c in RESULT_COLUMNS}
+    if said is not None:
+        return report_row(result_from_done(said))
     if problems is not None:
-        return result_record(invalid(row, key, problems))
+        return report_row(invalid(row, key, problems))
     why = (NO_ANSWER if sent else NO_OUTCOME) + (MAYBE_PAUSED if paused else "")
-    return result_record(not_attempted(row, key, why))
+    return report_row(not_attempted(row, key, why))
 
 
 def _problem_text(column: str, rule: str) -> str:
     return f"{column}: {rule}" if column else rule
+
+
+@dataclass
+class _Tally:
+    """What the rebuilt rows come to, counted as they are written."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    groups: Counter[ReasonGroup] = field(default_factory=Counter)
+    retry_rows: set[int] = field(default_factory=set)
+    no_outcome: int = 0
+
+    def add(self, record: Mapping[str, Any], *, said: bool) -> None:
+        outcome = str(record["outcome"])
+        self.outcomes[outcome] += 1
+        if not said and outcome == Outcome.NOT_ATTEMPTED.value:
+            self.no_outcome += 1
+        if not Outcome(outcome).ok:
+            self.retry_rows.add(int(record["row"]))
+            self.groups[reason_group(outcome, str(record.get("reason") or ""))] += 1
+
+
+def rows_of(
+    sheet: Sheet, state: JournalState, options: RunOptions, tally: _Tally
+) -> Iterator[dict[str, Any]]:
+    """The results lines of the run's rows (of its shard), in sheet order, counted in
+    ``tally`` as they go."""
+    shard = parse_shard(options.shard) if options.shard else None
+    paused_rows = set(state.paused.values())
+    check = check_sheet(
+        sheet, org=options.org, workspace=options.workspace, no_read=options.no_read
+    )
+    for verdict in iter_verdicts(sheet, org=options.org, workspace=options.workspace, check=check):
+        if shard is not None and not shard.holds(verdict.key):
+            continue  # another shard's row: in that shard's reports
+        row = verdict.row
+        said = state.done.get(row) or state.unsettled.get(row)
+        problems = (
+            [_problem_text(p.column, p.rule) for p in verdict.problems]
+            if verdict.change is None
+            else None
+        )
+        record = row_record(
+            row,
+            verdict.key,
+            said=said,
+            problems=problems,
+            sent=row in state.in_doubt,
+            paused=row in paused_rows,
+        )
+        tally.add(record, said=said is not None)
+        yield record
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,17 +208,17 @@ def rebuild_reports(run_dir: str | Path) -> Rebuilt:
     ``run_dir`` is not a run's directory, its journal cannot be read, its sheet copy is gone or
     changed, or another bulkpatch is working in it."""
     folder = Path(run_dir)
-    journal = folder / JOURNAL_NAME
+    journal = folder / JOURNAL
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a directory: give the directory of a run.")
     if not journal.is_file():
-        if (folder / "plan.csv").is_file():
+        if (folder / PLAN_CSV).is_file():
             raise UsageError(
                 f"{folder} is a plan's directory: `bulkpatch plan` wrote plan.csv and plan.html "
                 "there whole; there is no journal to rebuild them from."
             )
         raise UsageError(
-            f"{folder} has no {JOURNAL_NAME}: give the directory of a run (one that `bulkpatch "
+            f"{folder} has no {JOURNAL}: give the directory of a run (one that `bulkpatch "
             "run` made)."
         )
     lock = lock_run_dir(folder)
@@ -173,68 +241,21 @@ def _rebuild(folder: Path, journal: Path) -> Rebuilt:
     except OSError as exc:
         raise storage_error("write the reports in", folder, exc, sent=False) from None
     options = RunOptions.from_journal(dict(state.start.get("options") or {}))
-    shard = parse_shard(options.shard) if options.shard else None
     sheet = _own_copy(folder, state)
-    retry_rows: set[int] = set()
-    outcomes: Counter[str] = Counter()
-    groups: Counter[ReasonGroup] = Counter()
-    no_outcome = 0
-    paused_rows = set(state.paused.values())
-    results = folder / RESULTS_NAME
-
-    def lines() -> Iterator[dict[str, Any]]:
-        nonlocal no_outcome
-        check = check_sheet(
-            sheet, org=options.org, workspace=options.workspace, no_read=options.no_read
-        )
-        for verdict in iter_verdicts(
-            sheet, org=options.org, workspace=options.workspace, check=check
-        ):
-            if shard is not None and not shard.holds(verdict.key):
-                continue  # another shard's row: in that shard's reports
-            row = verdict.row
-            done = state.done.get(row)
-            problems = (
-                [_problem_text(p.column, p.rule) for p in verdict.problems]
-                if verdict.change is None
-                else None
-            )
-            record = row_record(
-                row,
-                verdict.key,
-                done=done,
-                problems=problems,
-                sent=row in state.in_doubt,
-                paused=row in paused_rows,
-            )
-            if done is None and problems is None:
-                no_outcome += 1
-            outcome = str(record["outcome"])
-            outcomes[outcome] += 1
-            if not Outcome(outcome).ok:
-                retry_rows.add(row)
-                groups[reason_group(outcome, str(record.get("reason") or ""))] += 1
-            yield record
-
+    tally = _Tally()
     try:
-        with atomic_text(results) as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(RESULT_COLUMNS)
-            for record in lines():
-                writer.writerow([report_cell(record.get(c)) for c in RESULT_COLUMNS])
-        written.append(results)
-        if sheet.kind == "parquet":
-            parquet = folder / "results.parquet"
-            csv_to_parquet(results, parquet)
-            written.append(parquet)
+        written += write_results(
+            folder / RESULTS_CSV,
+            rows_of(sheet, state, options, tally),
+            parquet=sheet.kind == "parquet",
+        )
     except OSError as exc:
         raise storage_error("write the reports in", folder, exc, sent=False) from None
-    retry_name = f"retry.{sheet.kind}"
-    written.append(copy_rows(sheet, retry_rows, folder / retry_name).path)
+    written.append(write_retry(sheet, tally.retry_rows, folder).path)
     steps = next_steps(
-        groups,
+        tally.groups,
         folder,
-        retry_name=retry_name,
+        retry_name=retry_name(sheet.kind),
         simulated=options.simulate,
         resumable=True,
         carry=carried_options(options),
@@ -243,24 +264,25 @@ def _rebuild(folder: Path, journal: Path) -> Rebuilt:
         run_dir=folder,
         written=tuple(written),
         sheet_copy=sheet.path,
-        rows=sum(outcomes.values()),
-        outcomes=dict(outcomes),
-        no_outcome=no_outcome,
+        rows=sum(tally.outcomes.values()),
+        outcomes=dict(tally.outcomes),
+        no_outcome=tally.no_outcome,
         finished=report.finished,
-        summary_kept=(folder / SUMMARY_NAME).is_file(),
+        summary_kept=(folder / SUMMARY_JSON).is_file(),
         next_steps=tuple(steps),
         paused=dict(state.paused),
+        exit_code=report.exit_code if report.finished else None,
     )
 
 
 def _own_copy(folder: Path, state: JournalState) -> Sheet:
     """The run's own copy of its sheet, checked against the journal's sha256."""
     assert state.start is not None
-    copies = sorted(p for p in folder.glob("sheet.*") if p.is_file())
+    copies = sheet_copies(folder)
     if not copies:
         raise JournalError(
             f"{folder} holds no copy of its sheet (sheet.csv, ...), so the rows' order and ids "
-            f"are unknown: {REPORT_NAME} was rebuilt, {RESULTS_NAME} and the retry file were not."
+            f"are unknown: {REPORT_HTML} was rebuilt, {RESULTS_CSV} and the retry file were not."
         )
     copy = copies[0]
     try:
@@ -269,8 +291,8 @@ def _own_copy(folder: Path, state: JournalState) -> Sheet:
         raise JournalError(f"cannot read {copy}: {exc.strerror or exc}") from None
     if sha != state.start.get("sha256"):
         raise JournalError(
-            f"{copy} differs from the sheet the run started with (sha256): {REPORT_NAME} was "
-            f"rebuilt, {RESULTS_NAME} and the retry file were not."
+            f"{copy} differs from the sheet the run started with (sha256): {REPORT_HTML} was "
+            f"rebuilt, {RESULTS_CSV} and the retry file were not."
         )
     options = RunOptions.from_journal(dict(state.start.get("options") or {}))
     return open_sheet(copy, sheet_name=options.sheet_name)

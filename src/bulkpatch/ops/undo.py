@@ -39,17 +39,17 @@ from bulkpatch.core.events import EventSink, Notice, ignore
 from bulkpatch.core.outcomes import ExitCode, Outcome
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.stopper import Stopper
-from bulkpatch.core.summary import RunSummary
+from bulkpatch.core.summary import RunSummary, exit_code_for, summary_content
 from bulkpatch.core.text import shorten
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.core.values import merges_key_by_key
 from bulkpatch.ops.apply import apply_sheet_async, plan_sheet_async
-from bulkpatch.rundir.files import write_json
+from bulkpatch.rundir.files import write_summary
+from bulkpatch.rundir.names import SUMMARY_JSON, UNDO_CSV
 from bulkpatch.rundir.record import RunRecord, open_run, row_changes
 from bulkpatch.sheet import write_table
 from bulkpatch.validation.cellvalues import exact_cell, is_formula
 
-UNDO_NAME = "undo.csv"
 UNDO_NOTE = "#undo_of_row"
 #: Problems named one by one at most (all are counted).
 NAMED = 20
@@ -247,7 +247,7 @@ def write_undo(record: RunRecord, on_event: EventSink = ignore) -> tuple[Path, U
             f"none of the {plan.updated} row(s) the run in {where} updated can be undone "
             "(see above); nothing was sent"
         )
-    path = where / UNDO_NAME
+    path = where / UNDO_CSV
     columns, table = undo_table(plan.rows, plan.order)
     write_table(path, columns, table)
     formulas = sum(1 for row in table for cell in row if isinstance(cell, str) and is_formula(cell))
@@ -255,7 +255,7 @@ def write_undo(record: RunRecord, on_event: EventSink = ignore) -> tuple[Path, U
         on_event(
             Notice(
                 "warning",
-                f"{formulas} cell(s) of {UNDO_NAME} start with a formula character (=, +, -, @); "
+                f"{formulas} cell(s) of {UNDO_CSV} start with a formula character (=, +, -, @); "
                 "a spreadsheet may run them when it opens the file",
                 "formula_cells",
             )
@@ -284,12 +284,9 @@ async def undo_run_async(
     path, plan = write_undo(record, on_event)
     if not plan.rows:
         on_event(Notice("info", f"the run in {where} updated no campaign: nothing to undo"))
+        nothing = summary_content("undo", {}, (), exit_code_for({}), fields={"undo": str(path)})
         return RunSummary(
-            run_dir=where,
-            mode="undo",
-            exit_code=0,
-            outcomes={},
-            data={"mode": "undo", "undo": str(path), "rows": 0, "exit_code": 0},
+            run_dir=where, mode="undo", exit_code=nothing["exit_code"], outcomes={}, data=nothing
         )
     on_event(
         Notice(
@@ -320,7 +317,7 @@ async def undo_run_async(
     data = {**summary.data, "undo_of": str(where), "undo": str(path)}
     if plan.problems and summary.exit_code == ExitCode.OK and not plan_only:
         # Every row went well, yet something the run did stays (said above): not a full undo.
-        code = int(ExitCode.SOME_ROWS_NOT_OK)
+        code = int(exit_code_for(summary.outcomes, mismatches=len(plan.problems)))
         on_event(
             Notice(
                 "warning",
@@ -329,8 +326,15 @@ async def undo_run_async(
                 "undo_incomplete",
             )
         )
-        data.update(exit_code=code, not_undone=plan.problems)
-        write_json(summary.run_dir / "summary.json", data)
+        data = summary_content(
+            str(data["mode"]),
+            summary.outcomes,
+            summary.next_steps,
+            code,
+            rows=data.get("rows"),
+            fields={**data, "not_undone": plan.problems},
+        )
+        write_summary(summary.run_dir / SUMMARY_JSON, data)
         return replace(summary, exit_code=code, data=data)
     return replace(summary, data=data)
 

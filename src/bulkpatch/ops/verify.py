@@ -32,10 +32,10 @@ import anyio
 
 from bulkpatch.core.errors import StorageError
 from bulkpatch.core.events import EventSink, Notice, RunFinished, RunStarted, ignore
-from bulkpatch.core.outcomes import ExitCode, Outcome
+from bulkpatch.core.outcomes import Outcome
 from bulkpatch.core.rows import RowChange
 from bulkpatch.core.stopper import Stopper
-from bulkpatch.core.summary import RunSummary
+from bulkpatch.core.summary import RunSummary, exit_code_for
 from bulkpatch.core.text import cap, printable
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.core.values import holds
@@ -44,11 +44,11 @@ from bulkpatch.engine.canary import drift
 from bulkpatch.engine.planner import answer_problem
 from bulkpatch.rundir.directory import lock_run_dir
 from bulkpatch.rundir.files import atomic_text, report_cell
+from bulkpatch.rundir.names import VERIFY_CSV
 from bulkpatch.rundir.record import open_run, row_changes
 from bulkpatch.transport.replies import Kind
 from bulkpatch.transport.retries import Sent
 
-VERIFY_NAME = "verify.csv"
 VERIFY_COLUMNS = (
     "row",
     "org_id",
@@ -125,7 +125,7 @@ async def verify_run_async(
             await reader.guarded(
                 lambda: read_all(reader, sorted(changes), lambda r: changes[r].key, keep)
             )
-        _write(where / VERIFY_NAME, done, changes, found, reader.control.stop_reason)
+        _write(where / VERIFY_CSV, done, changes, found, reader.control.stop_reason)
     finally:
         lock.release()
     return _finish(where, reader, done, changes, found, started, on_event)
@@ -178,12 +178,7 @@ def _finish(
     for row in done:
         counts[found[row][0] if row in found else "unknown"] += 1
     control = reader.control
-    if control.stopping:
-        code = ExitCode.ABORTED
-    elif counts["holds"] == len(done):
-        code = ExitCode.OK
-    else:
-        code = ExitCode.SOME_ROWS_NOT_OK
+    code = exit_code_for({}, aborted=control.stopping, mismatches=len(done) - counts["holds"])
     if not done:
         on_event(
             Notice(
@@ -205,7 +200,7 @@ def _finish(
     data: dict[str, Any] = {
         "mode": "verify",
         "run_dir": str(where),
-        "report": str(where / VERIFY_NAME),
+        "report": str(where / VERIFY_CSV),
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
         "rows": len(done),

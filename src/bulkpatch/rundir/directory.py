@@ -27,11 +27,11 @@ from urllib.parse import urlsplit
 
 from bulkpatch.core.errors import BusyError, StorageError
 from bulkpatch.core.urls import is_loopback
-from bulkpatch.rundir.journal import JOURNAL_NAME, read_journal
+from bulkpatch.rundir.journal import read_journal
+from bulkpatch.rundir.names import JOURNAL, LOCK, LOCKS_DIR, SUMMARY_JSON
 
 #: Characters of the sheet's stem kept in a run directory's name.
 STEM_CHARS = 80
-LOCKS_DIR = ".bulkpatch-locks"
 
 _CAUSES = {
     errno.ENOSPC: "the disk is full",
@@ -145,7 +145,7 @@ class FileLock:
 def lock_run_dir(run_dir: Path) -> FileLock:
     try:
         return FileLock.take(
-            run_dir / ".lock",
+            run_dir / LOCK,
             holder=f"pid {os.getpid()}",
             busy=f"another bulkpatch ({{holder}}) is working in {run_dir}; wait for it to finish",
         )
@@ -156,7 +156,7 @@ def lock_run_dir(run_dir: Path) -> FileLock:
 def is_live(run_dir: Path) -> bool:
     """Whether a bulkpatch process is working in ``run_dir`` now (holds its lock)."""
     try:
-        fd = os.open(run_dir / ".lock", os.O_RDONLY)
+        fd = os.open(run_dir / LOCK, os.O_RDONLY)
     except OSError:
         return False
     try:
@@ -251,7 +251,7 @@ def earlier_paused(
     for run_dir in entries:
         if skip is not None and run_dir.resolve() == skip:  # the run itself, however named
             continue
-        journal = run_dir / JOURNAL_NAME
+        journal = run_dir / JOURNAL
         if not journal.is_file() or is_live(run_dir):
             continue  # a run still going (another shard, say) resumes its own campaigns
         options = _journal_options(journal)
@@ -260,7 +260,7 @@ def earlier_paused(
         last = _last_record(journal)
         if last is not None and last.get("e") == "end":
             with contextlib.suppress(OSError, ValueError):
-                summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+                summary = json.loads((run_dir / SUMMARY_JSON).read_text(encoding="utf-8"))
                 if not summary.get("campaigns_left_paused"):
                     continue
         with contextlib.suppress(Exception):  # a damaged journal says nothing here

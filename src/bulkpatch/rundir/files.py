@@ -1,10 +1,17 @@
-"""The run directory's report files (see docs/run-directory.md), each written whole or not at all.
+"""The run directory's report files (see docs/run-directory.md), each written whole or not at
+all, each by one function here:
+
+* results.csv (and results.parquet beside it for a Parquet sheet): :class:`ResultsFile`, fed
+  row by row -- :func:`write_results` for rows at hand (a rebuild, a merge, an amend), and
+  :class:`OrderedResults` for a run's rows, which arrive in any order;
+* summary.json: :func:`write_summary` (its content is built by
+  :func:`bulkpatch.core.summary.summary_content`);
+* the retry sheet: :func:`write_retry`.
 
 Every file is written to a temporary name beside its target, fsynced, then renamed, mode 0600.
 Cells that came from the API or a sheet go through :func:`bulkpatch.core.text.safe_cell` in files
-that
-spreadsheets open, so no cell starts a formula and no control character or 5 MB message lands in
-one (the journal keeps the raw value).
+that spreadsheets open, so no cell starts a formula and no control character or 5 MB message
+lands in one (the journal keeps the raw value).
 """
 
 from __future__ import annotations
@@ -13,35 +20,23 @@ import contextlib
 import csv
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import polars as pl
 
+from bulkpatch.core.results import REPORT_COLUMNS, REPORT_INTEGERS
 from bulkpatch.core.text import FORMULA_STARTS, MESSAGE_CAP, safe_cell
+from bulkpatch.rundir.names import RESULTS_PARQUET, retry_name, tmp_name
+from bulkpatch.sheet import CopyResult, Sheet, copy_rows
 
-#: Which row, and what came of it: the first columns of every report.
-ROW_AND_OUTCOME: tuple[str, ...] = (
-    "row",
-    "org_id",
-    "workspace_id",
-    "campaign_id",
-    "outcome",
-    "reason",
-)
-RESULT_COLUMNS: tuple[str, ...] = (
-    *ROW_AND_OUTCOME,
-    "http_status",
-    "attempts",
-    "changed_fields",
-    "campaign_status",
-    "updated_at",
-    "duration_ms",
-)
+#: results.csv's columns (:func:`bulkpatch.core.results.report_row` gives a row of them).
+RESULT_COLUMNS: tuple[str, ...] = REPORT_COLUMNS
+#: plan.csv's columns: which row, what would come of it, and the changes.
 PLAN_COLUMNS: tuple[str, ...] = (
-    *ROW_AND_OUTCOME,
+    *REPORT_COLUMNS[:6],
     "campaign_status",
     "updated_at",
     "changed_fields",
@@ -50,7 +45,7 @@ PLAN_COLUMNS: tuple[str, ...] = (
 
 
 def tmp_for(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp")
+    return path.with_name(tmp_name(path.name))
 
 
 @contextmanager
@@ -75,6 +70,17 @@ def write_json(path: Path, data: Any) -> None:
         f.write("\n")
 
 
+def write_summary(path: Path, data: Mapping[str, Any]) -> None:
+    """Write summary.json (``data``: :func:`bulkpatch.core.summary.summary_content`)."""
+    write_json(path, dict(data))
+
+
+def write_retry(sheet: Sheet, rows: Collection[int], folder: Path) -> CopyResult:
+    """Write the retry sheet into ``folder``: the sheet's own rows ``rows`` (those that did not
+    end ``updated`` / ``unchanged``), in the sheet's own format, named for it."""
+    return copy_rows(sheet, rows, folder / retry_name(sheet.kind))
+
+
 def report_cell(value: Any) -> Any:
     """A cell of a report a spreadsheet opens: empty for None, never a formula."""
     if value is None:
@@ -86,6 +92,82 @@ def report_cell(value: Any) -> Any:
     ):
         return value
     return safe_cell(value)
+
+
+class ResultsFile:
+    """A report CSV being written (results.csv, plan.csv): a header, then a line per record.
+
+    Lines go to a temporary file beside ``path``; :meth:`commit` puts it in place (and, with
+    ``parquet``, a Parquet twin beside it), :meth:`abandon` leaves nothing behind.
+    """
+
+    def __init__(self, path: Path, columns: tuple[str, ...] = RESULT_COLUMNS) -> None:
+        self.path = path
+        self._columns = columns
+        self._tmp = tmp_for(path)
+        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._file = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._file, lineterminator="\n")
+        self._writer.writerow(columns)
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        self._writer.writerow(map(report_cell, map(record.get, self._columns)))
+
+    def commit(self, *, parquet: bool = False) -> tuple[Path, ...]:
+        """Put the file in place, then its Parquet twin with ``parquet``; returns the paths."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._tmp, self.path)
+        if not parquet:
+            return (self.path,)
+        return self.path, parquet_twin(self.path)
+
+    def abandon(self) -> None:
+        with contextlib.suppress(OSError):  # a full disk fails the flush that close does
+            if not self._file.closed:
+                self._file.close()
+        with contextlib.suppress(OSError):  # a directory that refuses writes refuses this too
+            self._tmp.unlink(missing_ok=True)
+
+
+def write_results(
+    path: Path,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    parquet: bool = False,
+    columns: tuple[str, ...] = RESULT_COLUMNS,
+) -> tuple[Path, ...]:
+    """Write results.csv (at ``path``) from ``records`` in order, and with ``parquet`` its
+    Parquet twin, whole or not at all; returns the paths written.  An ``OSError`` propagates."""
+    out = ResultsFile(path, columns)
+    try:
+        for record in records:
+            out.write(record)
+        return out.commit(parquet=parquet)
+    except BaseException:
+        out.abandon()
+        raise
+
+
+def read_results(path: Path) -> Iterator[dict[str, str]]:
+    """The lines of a report CSV, as written (text)."""
+    with path.open(newline="", encoding="utf-8") as f:
+        yield from csv.DictReader(f)
+
+
+def rewrite_results(path: Path, records: Mapping[int, Mapping[str, Any]]) -> None:
+    """Replace the lines of these rows in a finished results file, streaming it (whole or not
+    at all)."""
+    with path.open(newline="", encoding="utf-8") as f:
+        header = tuple(next(csv.reader(f), ()))
+    lines = read_results(path)
+    write_results(path, (_amended(line, records) for line in lines), columns=header)
+
+
+def _amended(line: dict[str, str], records: Mapping[int, Mapping[str, Any]]) -> Mapping[str, Any]:
+    row = line.get("row") or ""
+    return records.get(int(row), line) if row.isdigit() else line
 
 
 class OrderedResults:
@@ -100,17 +182,12 @@ class OrderedResults:
         self, path: Path, order: Iterator[int], columns: tuple[str, ...] = RESULT_COLUMNS
     ) -> None:
         self.path = path
-        self._columns = columns
-        self._tmp = tmp_for(path)
-        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        self._file = os.fdopen(fd, "w", encoding="utf-8", newline="")
-        self._writer = csv.writer(self._file, lineterminator="\n")
-        self._writer.writerow(columns)
+        self._file = ResultsFile(path, columns)
         self._order = order
         self._next = next(order, None)
-        self._pending: dict[int, dict[str, Any] | None] = {}
+        self._pending: dict[int, Mapping[str, Any] | None] = {}
 
-    def add(self, row: int, record: dict[str, Any] | None) -> None:
+    def add(self, row: int, record: Mapping[str, Any] | None) -> None:
         """Row ``row`` is finished; ``None``: it has no line here (another shard's row)."""
         if row != self._next:
             self._pending[row] = record
@@ -122,36 +199,27 @@ class OrderedResults:
             self._write(pending.pop(self._next))
             self._next = next(self._order, None)
 
-    def _write(self, record: dict[str, Any] | None) -> None:
+    def _write(self, record: Mapping[str, Any] | None) -> None:
         if record is not None:
-            self._writer.writerow(map(report_cell, map(record.get, self._columns)))
+            self._file.write(record)
 
     def commit(self) -> None:
         """Write what is left (in order), then put the file in place."""
         for row in sorted(self._pending):
             self._write(self._pending.pop(row))
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        os.replace(self._tmp, self.path)
+        self._file.commit()
 
     def abandon(self) -> None:
-        with contextlib.suppress(OSError):  # a full disk fails the flush that close does
-            if not self._file.closed:
-                self._file.close()
-        with contextlib.suppress(OSError):  # a directory that refuses writes refuses this too
-            self._tmp.unlink(missing_ok=True)
+        self._file.abandon()
 
 
-def csv_to_parquet(csv_path: Path, parquet_path: Path) -> None:
-    """A Parquet copy of a report CSV (for a Parquet sheet), written whole or not at all."""
+def parquet_twin(csv_path: Path) -> Path:
+    """results.parquet beside results.csv (for a Parquet sheet), written whole or not at all."""
+    parquet_path = csv_path.with_name(RESULTS_PARQUET)
     tmp = tmp_for(parquet_path)
     schema = {c: pl.String for c in RESULT_COLUMNS}
     frame = pl.scan_csv(csv_path, schema_overrides=schema, infer_schema=False).with_columns(
-        pl.col("row").cast(pl.Int64),
-        pl.col("http_status").cast(pl.Int64, strict=False),
-        pl.col("attempts").cast(pl.Int64),
-        pl.col("duration_ms").cast(pl.Int64),
+        *(pl.col(c).cast(pl.Int64, strict=c != "http_status") for c in sorted(REPORT_INTEGERS))
     )
     try:
         frame.sink_parquet(tmp)
@@ -160,3 +228,4 @@ def csv_to_parquet(csv_path: Path, parquet_path: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return parquet_path

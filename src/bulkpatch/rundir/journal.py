@@ -9,7 +9,12 @@ Events, one JSON object a line (``"e"`` names the kind, ``"t"`` the unix time):
 * ``paused``  this run paused a campaign (so it must resume it)
 * ``pause_refused``  a pause that was sent did not happen
 * ``resumed`` this run resumed a campaign it paused
-* ``done``    a row's outcome (the report row) and the before-values of what it changed
+* ``done``    a row's outcome and the before-values of what it changed
+  (:func:`~bulkpatch.core.results.done_record`; its ``"v"`` is the line's own format)
+* ``unsettled`` a row whose PATCH may have landed and nobody could tell: the result the session
+  reported for it, in the shape of a ``done`` line -- but it is no ``done`` line: the row's
+  ``sent`` line stays open, so that ``resume`` reads the campaign back first; the reports
+  rebuilt from the journal give the row as the session did
 * ``tick``    once a second while requests go out: requests started, answers by status,
   latency percentiles, the target rate (for ``report.html``)
 * ``end``     the session finished, with its exit code
@@ -38,13 +43,13 @@ import anyio.to_thread
 
 from bulkpatch.core.errors import JournalError
 from bulkpatch.core.outcomes import Outcome
+from bulkpatch.core.results import done_format
 from bulkpatch.version import __version__
 
 FSYNC_EVERY = 1.0
 FLUSH_EVERY = 1.0
 #: The journal's format.  A reader refuses a journal of a newer format.
 FORMAT = 1
-JOURNAL_NAME = "journal.jsonl"
 
 _OUTCOMES = frozenset(o.value for o in Outcome)
 #: One encoder for every line (``json.dumps`` with options builds a new one per call).
@@ -150,6 +155,8 @@ class JournalState:
     done: dict[int, dict[str, Any]] = field(default_factory=dict)
     #: row -> the last ``sent`` record, for rows without a ``done`` line
     in_doubt: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: row -> the ``unsettled`` line of a row in doubt: the result its session reported
+    unsettled: dict[int, dict[str, Any]] = field(default_factory=dict)
     #: campaign key ("org/ws/campaign") -> row, for campaigns this run paused, or may have
     #: paused (a pause was sent and its answer never came), and did not resume
     paused: dict[str, int] = field(default_factory=dict)
@@ -214,14 +221,18 @@ def read_journal(path: Path) -> JournalState:
                 op = record.get("op")
                 if op == "patch":
                     state.done.pop(row, None)  # a later session took the row up again
+                    state.unsettled.pop(row, None)
                     sent[row] = record
                 elif op == "pause" and isinstance(record.get("key"), str):
                     pausing[record["key"]] = row
             elif kind == "done":
-                if not isinstance(row, int) or record.get("outcome") not in _OUTCOMES:
+                if not isinstance(row, int) or not _readable_result(record):
                     raise _unsupported(state, record, path)
                 state.done[row] = record
+                state.unsettled.pop(row, None)
                 sent.pop(row, None)
+            elif kind == "unsettled" and isinstance(row, int) and _readable_result(record):
+                state.unsettled[row] = record  # its ``sent`` line stays open
             elif kind == "pause_refused" and isinstance(record.get("key"), str):
                 pausing.pop(record["key"], None)
             elif kind == "paused" and isinstance(record.get("key"), str):
@@ -238,6 +249,11 @@ def read_journal(path: Path) -> JournalState:
     return state
 
 
+def _readable_result(record: dict[str, Any]) -> bool:
+    """A ``done`` (or ``unsettled``) line this version reads: a known outcome, a known format."""
+    return record.get("outcome") in _OUTCOMES and done_format(record) is not None
+
+
 def _check_format(record: dict[str, Any], path: Path) -> None:
     fmt = record.get("journal", 1)
     if not isinstance(fmt, int) or fmt > FORMAT:
@@ -252,8 +268,9 @@ def _unsupported(state: JournalState, record: dict[str, Any], path: Path) -> Jou
     by = state.version or "another version"
     return JournalError(
         f"unsupported journal {path} (written by bulkpatch {by}): a done line holds outcome "
-        f"{record.get('outcome')!r} for row {record.get('row')!r}, which this bulkpatch does "
-        "not know; use the bulkpatch version that wrote it"
+        f"{record.get('outcome')!r} for row {record.get('row')!r} in format "
+        f"{record.get('v', 1)!r}, which this bulkpatch does not know; use the bulkpatch version "
+        "that wrote it"
     )
 
 

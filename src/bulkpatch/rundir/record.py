@@ -15,7 +15,8 @@ from typing import Any
 from bulkpatch.core.errors import JournalError, SheetError
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.rows import RowChange
-from bulkpatch.rundir.journal import JOURNAL_NAME, JournalState, iter_records, read_journal
+from bulkpatch.rundir.journal import JournalState, iter_records, read_journal
+from bulkpatch.rundir.names import JOURNAL, PLAN_CSV, sheet_copies
 from bulkpatch.sheet import Sheet, file_sha256, open_sheet
 from bulkpatch.validation import iter_verdicts
 
@@ -38,20 +39,20 @@ class RunRecord:
 
     def records(self) -> list[dict[str, Any]]:
         """Every journal record, in order."""
-        return [r for r in iter_records(self.run_dir / JOURNAL_NAME) if r is not None]
+        return [r for r in iter_records(self.run_dir / JOURNAL) if r is not None]
 
 
 def open_run(run_dir: Path, *, what: str, overrides: Mapping[str, Any] | None = None) -> RunRecord:
     """Read a run directory for ``what`` (``verify``, ``undo``); :class:`JournalError` when it
     is not one, or its sheet copy changed, or it ran against the in-process simulator."""
-    journal = run_dir / JOURNAL_NAME
+    journal = run_dir / JOURNAL
     if not journal.is_file():
-        if (run_dir / "plan.csv").is_file():
+        if (run_dir / PLAN_CSV).is_file():
             raise JournalError(
                 f"{run_dir} is the directory of a plan, which sent nothing: there is nothing to "
                 f"{what}"
             )
-        raise JournalError(f"{run_dir} has no {JOURNAL_NAME}; is it a run directory?")
+        raise JournalError(f"{run_dir} has no {JOURNAL}; is it a run directory?")
     state = read_journal(journal)
     if state.start is None:
         raise JournalError(f"{journal} has no start record; it cannot be read")
@@ -65,7 +66,7 @@ def open_run(run_dir: Path, *, what: str, overrides: Mapping[str, Any] | None = 
             f"this run used --simulate; the in-process simulator ended with it, so there is "
             f"nothing to {what}"
         )
-    copies = sorted(run_dir.glob("sheet.*"))
+    copies = sheet_copies(run_dir)
     if not copies:
         raise JournalError(f"{run_dir} holds no copy of its sheet (sheet.csv, ...)")
     copy = copies[0]
