@@ -38,7 +38,7 @@ from bulkpatch.core.results import invalid, not_attempted, result_record
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.shards import parse_shard
 from bulkpatch.core.summary import NextStep, ReasonGroup, carried_options, next_steps, reason_group
-from bulkpatch.html.runreport import REPORT_NAME, load_run_report, save_run_report
+from bulkpatch.html.reportfile import REPORT_NAME, load_run_report, save_run_report
 from bulkpatch.rundir.directory import lock_run_dir, storage_error
 from bulkpatch.rundir.files import RESULT_COLUMNS, atomic_text, csv_to_parquet, report_cell
 from bulkpatch.rundir.journal import JOURNAL_NAME, JournalState, read_journal

@@ -157,7 +157,7 @@ def _write_parquet(tmp: Path, columns: Sequence[str], rows: Iterable[Sequence[An
 
 
 def _write_xlsx(tmp: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    import xlsxwriter
+    import xlsxwriter  # lazy: only an .xlsx being written needs it
 
     options = {
         "constant_memory": True,
@@ -216,6 +216,7 @@ def _write_cell(sheet: Any, row: int, col: int, value: Any, columns: Sequence[st
 
 
 def _copy_parquet(sheet: Sheet, wanted: set[int], target: Path, notes: list[int]) -> CopyResult:
+    # lazy: pyarrow is slow to import and only a Parquet being written needs it
     import pyarrow as pa
     import pyarrow.parquet as pq
 
