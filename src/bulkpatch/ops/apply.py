@@ -18,7 +18,6 @@ forms start one (a script, an Airflow task).
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import traceback
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 from bulkpatch.core.errors import BulkpatchError, InternalError, JournalError, leaf_error
 from bulkpatch.core.events import EventSink, ignore
-from bulkpatch.core.loop import run as run_loop
+from bulkpatch.core.loop import sync
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
@@ -211,14 +210,14 @@ def _resumed(path: Path, overrides: dict[str, Any]) -> tuple[RunOptions, Journal
 
 def apply_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
     """:func:`apply_sheet_async` in an event loop of its own (for scripts and Airflow tasks)."""
-    return run_loop(functools.partial(apply_sheet_async, sheet, **kwargs))
+    return sync(apply_sheet_async, sheet, **kwargs)
 
 
 def plan_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
     """:func:`plan_sheet_async` in an event loop of its own."""
-    return run_loop(functools.partial(plan_sheet_async, sheet, **kwargs))
+    return sync(plan_sheet_async, sheet, **kwargs)
 
 
 def resume_run(run_dir: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
     """:func:`resume_run_async` in an event loop of its own."""
-    return run_loop(functools.partial(resume_run_async, run_dir, **kwargs))
+    return sync(resume_run_async, run_dir, **kwargs)
