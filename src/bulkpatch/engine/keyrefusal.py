@@ -19,6 +19,7 @@ from bulkpatch.engine.amends import Amends
 from bulkpatch.engine.stats import RunStats
 from bulkpatch.engine.target import Lanes
 from bulkpatch.transport.client import Lane
+from bulkpatch.transport.replies import refuses_campaign
 
 
 class ForbiddenRows:
@@ -33,7 +34,7 @@ class ForbiddenRows:
         if key is None:
             return result
         lane = lanes(key.org_id)
-        if result.outcome is Outcome.REJECTED and result.http_status == 403:
+        if result.outcome is Outcome.REJECTED and refuses_campaign(result.http_status):
             if lane.guard.refused:
                 return refused_row(result, lane)
             self._rows.setdefault(lane.label, []).append(result)

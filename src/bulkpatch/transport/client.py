@@ -36,6 +36,7 @@ from bulkpatch.transport.replies import (
     Kind,
     Reply,
     answer_reply,
+    is_success,
     parse_retry_after,
     transport_reply,
 )
@@ -208,11 +209,11 @@ class ApiClient:
         self._budget.note_request()
         if breaker.record(reply, probe=probe):
             reply = replace(reply, systemic=True)
-        if reply.status is not None:
+        if reply.answered:
             lane.pacer.answered(reply.latency)  # the pacer's slack follows the latency spread
         if reply.slow_down:
             lane.pacer.throttled(sent_at=started)
-        elif reply.status is not None and reply.status < 500:
+        elif reply.answered and not reply.server_failure:
             lane.pacer.succeeded()
         if self._on_reply is not None:
             self._on_reply(reply)
@@ -260,7 +261,7 @@ class ApiClient:
                     raw = await response.read()
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     # The status line came back but the body did not.
-                    if 200 <= status < 300:
+                    if is_success(status):
                         return transport_reply(
                             method,
                             f"answer cut short ({_name(exc)})",
