@@ -21,7 +21,6 @@ import anyio
 import click
 from rich.console import Console
 
-from bulkpatch.cli import cli
 from bulkpatch.cli.approval import (
     given_options,
     plan_out_option,
@@ -31,6 +30,7 @@ from bulkpatch.cli.approval import (
 )
 from bulkpatch.cli.display import ConsoleDisplay, JsonLog, resume_command
 from bulkpatch.cli.exits import guarded
+from bulkpatch.cli.group import cli
 from bulkpatch.core.events import EventSink, Notice
 from bulkpatch.core.loop import run as run_loop
 from bulkpatch.core.options import DEFAULT_KEY_ENV, DEFAULT_RATE, SIMULATE_RATE, RunOptions

@@ -153,6 +153,7 @@ class Lanes:
         """Give every lane its share of a rate kept in a Redis store (``--rate-store``).  A
         store that cannot be had (unreachable for ``max_outage``, or refusing us) leaves every
         lane unable to send and returns why ("" when shared)."""
+        # Imported here: redis is slow to import, and only a run with --rate-store needs it.
         from bulkpatch.transport.ratestore import (
             RateStoreUnavailable,
             open_rate_store,

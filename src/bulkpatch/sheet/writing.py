@@ -216,9 +216,8 @@ def _write_cell(sheet: Any, row: int, col: int, value: Any, columns: Sequence[st
 
 
 def _copy_parquet(sheet: Sheet, wanted: set[int], target: Path, notes: list[int]) -> CopyResult:
-    # lazy: pyarrow is slow to import and only a Parquet being written needs it
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # lazy: slow to import, and only a Parquet being written needs it
+    import pyarrow.parquet as pq  # lazy, as above
 
     formulas = [0]
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import aiohttp
 from multidict import CIMultiDict
@@ -161,8 +162,6 @@ class ApiClient:
         if isinstance(query, str):
             path = query
         else:
-            from urllib.parse import urlencode
-
             path = workspace_path(org_id, workspace_id) + "/campaigns?" + urlencode(query)
         return await self.send(CampaignKey(org_id, workspace_id, ""), "GET", path)
 
