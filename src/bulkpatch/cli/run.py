@@ -1,9 +1,8 @@
 """``bulkpatch plan``, ``bulkpatch run`` and ``bulkpatch resume``: the library calls, shown.
 
 This module parses options, builds :class:`~bulkpatch.core.options.RunOptions`, runs the library
-call
-with a display sink, turns SIGINT / SIGTERM into a graceful stop (a second one exits at once), and
-exits with the code of :mod:`bulkpatch.cli.exits`.
+call with a display sink, turns SIGINT / SIGTERM into a graceful stop (a second one exits at once),
+and exits with the code of :mod:`bulkpatch.cli.exits`.
 """
 
 from __future__ import annotations

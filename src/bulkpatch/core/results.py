@@ -1,10 +1,10 @@
 """A row's one outcome as data: :class:`RowResult`, and its record in the reports and journal.
 
 The outcome itself is decided in ``engine/results.py``
-(:func:`~bulkpatch.engine.results.row_result`)
-from a plan and what happened; this module holds the value that decision makes, the rows that
-need no decision (``not_attempted``, ``invalid``), the late change a resume makes to a row left
-paused, and the conversion to and from the plain record the reports and ``resume`` read.
+(:func:`~bulkpatch.engine.results.row_result`) from a plan and what happened; this module holds the
+value that decision makes, the rows that need no decision (``not_attempted``, ``invalid``), the late
+change a resume makes to a row left paused, and the conversion to and from the plain record the
+reports and ``resume`` read.
 """
 
 from __future__ import annotations

@@ -2,11 +2,9 @@
 
 A 403 refuses one campaign; 403s from several campaigns in a row refuse the key
 (:class:`bulkpatch.transport.client.KeyGuard`).  The rows whose 403s made that streak were recorded
-as
-``rejected`` before anyone could tell: once the key is refused they become ``not_attempted``
+as ``rejected`` before anyone could tell: once the key is refused they become ``not_attempted``
 (:class:`bulkpatch.engine.amends.Amends` gives them a new ``done`` line), so that ``resume`` with a
-good
-key applies them.  A 403 recorded after the refusal is ``not_attempted`` from the start.
+good key applies them.  A 403 recorded after the refusal is ``not_attempted`` from the start.
 """
 
 from __future__ import annotations

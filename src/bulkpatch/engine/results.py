@@ -2,9 +2,8 @@
 
 :func:`row_result` is the only place that decides a row's outcome and reason from a
 :class:`~bulkpatch.engine.planner.RowPlan` and an :class:`~bulkpatch.engine.executor.Execution` (or
-the failed
-read that left no plan).  :func:`result_record` is the report row of a result, which is also the
-journal's ``done`` line; :func:`result_from_record` reads it back for ``resume``.
+the failed read that left no plan).  :func:`result_record` is the report row of a result, which is
+also the journal's ``done`` line; :func:`result_from_record` reads it back for ``resume``.
 """
 
 from __future__ import annotations

@@ -3,9 +3,8 @@
 * :func:`api_target` -- the real API, or the embedded simulator seeded with the sheet (and, with a
   keys file, accepting each org's key for that org).
 * :class:`Lanes` -- one :class:`~bulkpatch.transport.client.Lane` per API key: its pacer at
-``--rate`` (or
-  the keys file's rate for it), its breaker, its key guard, and with ``--rate-store`` its share of
-  a rate kept in Redis.  Without ``--keys-file`` there is one lane for every org.
+  ``--rate`` (or the keys file's rate for it), its breaker, its key guard, and with ``--rate-store``
+  its share of a rate kept in Redis.  Without ``--keys-file`` there is one lane for every org.
 """
 
 from __future__ import annotations

@@ -5,9 +5,8 @@
 
 Each call makes (or continues) a run directory, checks the sheet, runs the pool and writes the
 reports; it returns a :class:`~bulkpatch.core.summary.RunSummary` and tells ``on_event`` what
-happens
-as it goes.  It prints nothing, installs no signal handler and never exits the process: that is
-the command line's job (``bulkpatch.cli``).  Errors meant for the user are
+happens as it goes.  It prints nothing, installs no signal handler and never exits the process: that
+is the command line's job (``bulkpatch.cli``).  Errors meant for the user are
 :class:`~bulkpatch.core.errors.BulkpatchError`; a bug is re-raised as
 :class:`~bulkpatch.core.errors.InternalError` after its traceback is written to the run directory.
 

@@ -2,9 +2,8 @@
 
 Every file is written to a temporary name beside its target, fsynced, then renamed, mode 0600.
 Cells that came from the API or a sheet go through :func:`bulkpatch.core.text.safe_cell` in files
-that
-spreadsheets open, so no cell starts a formula and no control character or 5 MB message lands in
-one (the journal keeps the raw value).
+that spreadsheets open, so no cell starts a formula and no control character or 5 MB message lands
+in one (the journal keeps the raw value).
 """
 
 from __future__ import annotations

@@ -3,8 +3,7 @@
 Every request of a run goes through :meth:`ApiClient.send`, which waits for the key's breaker and
 pacer (and the shared rate, if any), sends, and turns whatever happened into a
 :class:`~bulkpatch.transport.replies.Reply` -- a value, never an exception -- whose kind the pacer,
-the
-breaker and the key guard then act on.  aiohttp and timeout exceptions are mapped here and only
+the breaker and the key guard then act on.  aiohttp and timeout exceptions are mapped here and only
 here.
 
 Each API key has a :class:`Lane`: its headers, its pacer, its breaker and its guard.  A run with
