@@ -100,14 +100,7 @@ def open_csv(path: Path, head: bytes, source: Path | None) -> Sheet:
             f"reader sees {width}; check the quoting of the first line"
         )
     names, unnamed = split_unnamed(header)
-    return Sheet(
-        path=path,
-        kind="csv",
-        columns=tuple(names),
-        reader=iter_csv,
-        source=source,
-        unnamed_columns=unnamed,
-    )
+    return Sheet(path, "csv", tuple(names), iter_csv, source=source, unnamed_columns=unnamed)
 
 
 def _read_header(shown: Path, head: bytes, body: bytes) -> list[str]:

@@ -12,7 +12,6 @@ read), so nothing in this package imports in a circle.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import secrets
@@ -24,7 +23,13 @@ from bulkpatch.sheet.base import CANONICAL_EXTENSION, Sheet, SheetKind, sheet_ki
 from bulkpatch.sheet.csvfile import open_csv
 from bulkpatch.sheet.excelfile import open_xlsx
 from bulkpatch.sheet.parquetfile import open_parquet
-from bulkpatch.sheet.regular import open_regular, os_failure, read_head, refuse_irregular
+from bulkpatch.sheet.regular import (
+    fsync_dir,
+    open_regular,
+    os_failure,
+    read_head,
+    refuse_irregular,
+)
 
 _COPY_BYTES = 1 << 20
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -116,7 +121,7 @@ def snapshot_sheet(
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StorageError(f"cannot copy the sheet into {folder}: {exc.strerror or exc}") from None
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return replace(sheet, path=target), digest
 
 
@@ -158,12 +163,3 @@ def _copy_hashing(fd: int, src: Path, folder: Path, target: Path) -> tuple[Path,
         raise
     os.close(out)
     return tmp, digest.hexdigest()
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -35,14 +35,7 @@ def open_parquet(path: Path, head: bytes, source: Path | None) -> Sheet:
         raise SheetError(f"{shown}: is not a readable Parquet file: {first_line(exc)}") from None
     if not names:
         raise SheetError(f"{shown}: has no columns")
-    return Sheet(
-        path=path,
-        kind="parquet",
-        columns=tuple(names),
-        reader=iter_parquet,
-        row_count_hint=count,
-        source=source,
-    )
+    return Sheet(path, "parquet", tuple(names), iter_parquet, row_count_hint=count, source=source)
 
 
 def iter_parquet(sheet: Sheet, batch_size: int, raw: bool) -> Iterator[tuple[int, Cells]]:

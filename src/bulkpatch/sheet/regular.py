@@ -7,6 +7,7 @@ a path swapped between the two checks is refused too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -93,3 +94,13 @@ def read_head(path: Path, shown: Path | None = None) -> bytes:
         raise os_failure(exc, shown or path) from None
     finally:
         os.close(fd)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Flush ``folder``'s entries to disk, so a rename in it survives a crash (best effort)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -232,6 +232,10 @@ class ApiClient:
             return self._base_url.with_path(self._base_path + path, encoded=True)
         return self._base + path
 
+    def _no_answer(self, method: str, error: str, started: float, *, sent: bool = True) -> Reply:
+        """A request without a (whole) answer; ``sent``: it may have reached the server."""
+        return transport_reply(method, error, maybe_sent=sent, latency=self._clock() - started)
+
     async def _send_once(
         self,
         lane: Lane,
@@ -260,31 +264,14 @@ class ApiClient:
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     # The status line came back but the body did not.
                     if is_success(status):
-                        return transport_reply(
-                            method,
-                            f"answer cut short ({_name(exc)})",
-                            maybe_sent=True,
-                            latency=self._clock() - started,
-                        )
+                        return self._no_answer(method, f"answer cut short ({_name(exc)})", started)
                     raw = b""
         except aiohttp.ClientConnectorError as exc:
-            return transport_reply(
-                method,
-                f"cannot connect ({_name(exc)})",
-                maybe_sent=False,
-                latency=self._clock() - started,
-            )
+            return self._no_answer(method, f"cannot connect ({_name(exc)})", started, sent=False)
         except TimeoutError:
-            return transport_reply(
-                method, "timed out", maybe_sent=True, latency=self._clock() - started
-            )
+            return self._no_answer(method, "timed out", started)
         except aiohttp.ClientError as exc:
-            return transport_reply(
-                method,
-                f"connection lost ({_name(exc)})",
-                maybe_sent=True,
-                latency=self._clock() - started,
-            )
+            return self._no_answer(method, f"connection lost ({_name(exc)})", started)
         return answer_reply(
             method,
             status,
