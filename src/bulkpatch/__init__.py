@@ -8,9 +8,12 @@ The library calls (the command line is a thin shell around them)::
     print(summary.exit_code, summary.outcomes, summary.run_dir)
 
 See ``apply_sheet``, ``plan_sheet``, ``resume_run`` (and their ``*_async`` forms for a running
-event loop), :class:`RunOptions`, :class:`RunSummary` and the events in ``bulkpatch.core.events``.
-The round trip: ``export_campaigns``, ``plan_to_dir``, ``apply_plan``, ``verify_run``,
-``undo_run``.
+event loop), :class:`RunOptions`, :class:`RunSummary` and the events an ``on_event`` callable
+receives (:class:`RunStarted`, :class:`RowFinished`, :class:`Progress`, :class:`Notice`,
+:class:`RunFinished`).  The round trip: ``export_campaigns``, ``plan_to_dir``, ``apply_plan``,
+``verify_run``, ``undo_run``.  Every error raised on purpose is a :class:`BulkpatchError`.
+
+``__all__`` is the public API, pinned by ``tests/test_public_api.py``.
 """
 
 from bulkpatch.core.errors import (
@@ -24,8 +27,18 @@ from bulkpatch.core.errors import (
     StorageError,
     UsageError,
 )
+from bulkpatch.core.events import (
+    Event,
+    EventSink,
+    Notice,
+    Progress,
+    RowFinished,
+    RunFinished,
+    RunStarted,
+)
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode, Outcome
+from bulkpatch.core.results import RowResult
 from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import NextStep, RunSummary
 from bulkpatch.ops.apply import (
@@ -46,13 +59,21 @@ __all__ = [
     "BulkpatchError",
     "BusyError",
     "CredentialsError",
+    "Event",
+    "EventSink",
     "ExitCode",
     "InternalError",
     "InvalidSheetError",
     "JournalError",
     "NextStep",
+    "Notice",
     "Outcome",
+    "Progress",
+    "RowFinished",
+    "RowResult",
+    "RunFinished",
     "RunOptions",
+    "RunStarted",
     "RunSummary",
     "SheetError",
     "Stopper",

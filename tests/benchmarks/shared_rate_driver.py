@@ -6,8 +6,7 @@
 ``--limiter``:
 
 * ``gcra``: bulkpatch's shared rate (``bulkpatch.transport.ratestore``), after this process's own
-pacer,
-  as ``bulkpatch run --rate-store`` uses them;
+  pacer, as ``bulkpatch run --rate-store`` uses them;
 * ``limits`` / ``limits-slack``: the ``limits`` library's async moving window on Redis (through
   redis-py), ``R`` (or ``R / (1 + SLACK)``, the same margin as the GCRA) per 1-second window;
   one task per process at a time asks the store (else every waiter polls at once); when the

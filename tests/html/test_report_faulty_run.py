@@ -16,7 +16,7 @@ import anyio
 import pytest
 from test_html_browser import with_probe
 
-from bulkpatch.html.runreport import load_run_report
+from bulkpatch.html.reportfile import load_run_report
 from support.html_audit import external_references
 from support.html_samples import chromium
 from support.runs import StartSimulator, run_sheet, write_sheet

@@ -13,7 +13,8 @@ import pytest
 from bulkpatch.core.errors import UsageError
 from bulkpatch.html import runreport
 from bulkpatch.html.kit import NO_OUTCOME
-from bulkpatch.html.runreport import build_run_report, write_run_report
+from bulkpatch.html.reportfile import write_run_report
+from bulkpatch.html.runreport import build_run_report
 from bulkpatch.html.samples import MAX_POINTS
 from bulkpatch.rundir.journal import iter_records
 from support.html_audit import external_references

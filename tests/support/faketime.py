@@ -9,10 +9,9 @@ time (a network without latency); a real-time wait (the simulator's ``latency_ms
 process) lets the fake clock run on meanwhile, so tests on this clock avoid both.
 
 Pass it to the library as ``fake.timing()`` (a :class:`bulkpatch.core.timing.Timing`): the pacer,
-the
-breaker, the retry budget, the retries and the run's statistics then all read this clock.  A
-scripted simulator can read it too (``scripted.FrontOnClock``: an outage window or a server's
-rate limit on the same clock).  Tests get one from the ``fake_time`` fixture.
+the breaker, the retry budget, the retries and the run's statistics then all read this clock.  A
+scripted simulator can read it too (``scripted.FrontOnClock``: an outage window or a server's rate
+limit on the same clock).  Tests get one from the ``fake_time`` fixture.
 """
 
 from __future__ import annotations

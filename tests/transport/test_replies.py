@@ -8,11 +8,15 @@ import pytest
 
 from bulkpatch.transport.replies import (
     Kind,
+    Reply,
     answer_reply,
     classify_answer,
     classify_no_answer,
     error_message,
+    is_success,
     parse_retry_after,
+    refuses_campaign,
+    transport_reply,
 )
 
 
@@ -102,3 +106,28 @@ def test_retry_after_reads_seconds_and_http_dates_and_is_capped() -> None:
     assert parse_retry_after("Sat, 28 Nov 2026 11:00:00 GMT", now=now) == 0.0
     assert parse_retry_after("soon", now=now) is None
     assert parse_retry_after(None) is None
+
+
+@pytest.mark.parametrize(
+    ("reply", "server_failure"),
+    [
+        (answer_reply("PATCH", 500, b""), True),
+        (answer_reply("GET", 503, b"busy", retry_after=2.0), True),
+        (transport_reply("PATCH", "timed out", maybe_sent=True), True),
+        (transport_reply("GET", "cannot connect", maybe_sent=False), True),
+        (answer_reply("PATCH", 429, b""), False),
+        (answer_reply("PATCH", 422, b'{"detail": "bad"}'), False),
+        (answer_reply("GET", 200, b"{}"), False),
+        (Reply("PATCH", Kind.STOPPED), False),
+    ],
+)
+def test_a_server_failure_is_no_answer_or_a_5xx_never_a_4xx_or_a_429(
+    reply: Reply, server_failure: bool
+) -> None:
+    assert reply.server_failure is server_failure
+    assert reply.answered is (reply.status is not None)
+
+
+def test_only_a_2xx_is_a_success_and_only_a_403_refuses_one_campaign() -> None:
+    assert [s for s in (199, 200, 204, 299, 300, 404) if is_success(s)] == [200, 204, 299]
+    assert [s for s in (None, 401, 403, 404, 429) if refuses_campaign(s)] == [403]

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from bulkpatch.cli import cli
+from bulkpatch.cli.group import cli
 from bulkpatch.cli.readdisplay import make_display, requests_line
 from bulkpatch.cli.run import _execute, _options, _pace, key_options, output_options, pace_options
 from bulkpatch.core.events import EventSink

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bulkpatch.cli import cli
 from bulkpatch.cli.exits import guarded
+from bulkpatch.cli.group import cli
 from bulkpatch.core.outcomes import Outcome
 from bulkpatch.ops.merge import merge_run_dirs
 

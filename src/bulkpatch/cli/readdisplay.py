@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,28 +28,19 @@ from bulkpatch.core.text import printable
 _STYLE = {"info": "", "warning": "yellow", "error": "red"}
 
 
+@dataclass(eq=False)
 class ReadDisplay:
-    def __init__(
-        self,
-        err: Console,
-        out: Console,
-        *,
-        quiet: bool,
-        json_out: bool,
-        label: str,
-        closing: Callable[[RunSummary], list[str]],
-    ) -> None:
-        self.err = err
-        self.out = out
-        self.quiet = quiet
-        self.json_out = json_out
-        self.label = label
-        self.closing = closing
-        #: Never a run directory to resume (the signal handler asks).
-        self.run_dir: Path | None = None
-        self._bar: Bar | None = None
-        self._task: TaskID | None = None
-        self._last_line = time.monotonic()
+    err: Console
+    out: Console
+    quiet: bool = field(kw_only=True)
+    json_out: bool = field(kw_only=True)
+    label: str = field(kw_only=True)
+    closing: Callable[[RunSummary], list[str]] = field(kw_only=True)
+    #: Never a run directory to resume (the signal handler asks).
+    run_dir: Path | None = field(default=None, init=False)
+    _bar: Bar | None = field(default=None, init=False)
+    _task: TaskID | None = field(default=None, init=False)
+    _last_line: float = field(default_factory=time.monotonic, init=False)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Notice):

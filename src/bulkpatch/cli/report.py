@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from bulkpatch.cli import cli
 from bulkpatch.cli.display import next_step_lines
 from bulkpatch.cli.exits import guarded
+from bulkpatch.cli.group import cli
 from bulkpatch.core.outcomes import Outcome
 from bulkpatch.ops.report import Rebuilt, rebuild_reports
 

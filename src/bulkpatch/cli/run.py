@@ -1,9 +1,8 @@
 """``bulkpatch plan``, ``bulkpatch run`` and ``bulkpatch resume``: the library calls, shown.
 
 This module parses options, builds :class:`~bulkpatch.core.options.RunOptions`, runs the library
-call
-with a display sink, turns SIGINT / SIGTERM into a graceful stop (a second one exits at once), and
-exits with the code of :mod:`bulkpatch.cli.exits`.
+call with a display sink, turns SIGINT / SIGTERM into a graceful stop (a second one exits at once),
+and exits with the code of :mod:`bulkpatch.cli.exits`.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import anyio
 import click
 from rich.console import Console
 
-from bulkpatch.cli import cli
 from bulkpatch.cli.approval import (
     given_options,
     plan_out_option,
@@ -31,6 +29,7 @@ from bulkpatch.cli.approval import (
 )
 from bulkpatch.cli.display import ConsoleDisplay, JsonLog, resume_command
 from bulkpatch.cli.exits import guarded
+from bulkpatch.cli.group import cli
 from bulkpatch.core.events import EventSink, Notice
 from bulkpatch.core.loop import run as run_loop
 from bulkpatch.core.options import DEFAULT_KEY_ENV, DEFAULT_RATE, SIMULATE_RATE, RunOptions

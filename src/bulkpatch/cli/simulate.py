@@ -7,12 +7,13 @@ import contextlib
 import gc
 import shlex
 import signal
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from bulkpatch.cli import cli
+from bulkpatch.cli.group import cli
 from bulkpatch.core.errors import SheetError
 from bulkpatch.core.urls import is_loopback
 from bulkpatch.ops.simulate import (
@@ -28,6 +29,8 @@ from bulkpatch.ops.simulate import (
     keys_from_sheet,
     serve_simulator,
 )
+
+FC = TypeVar("FC", bound=Callable[..., Any])
 
 _STATUSES = ("paused", "scheduled", "active", "ended", "cancelled")
 _DEFAULT_GENERATE = 100
@@ -94,7 +97,14 @@ def _parse_key_counts(
     return out
 
 
-_RATE = click.FloatRange(0, 1)
+def _share(name: str, help: str) -> Callable[[FC], FC]:
+    """An option taking a share of requests, 0 to 1 (0: the fault is off)."""
+    return click.option(name, type=click.FloatRange(0, 1), default=0.0, metavar="P", help=help)
+
+
+def _count(name: str, help: str) -> Callable[[FC], FC]:
+    """An option taking a whole number N >= 0 (unset: no such limit)."""
+    return click.option(name, type=click.IntRange(min=0), metavar="N", help=help)
 
 
 @cli.command("simulate")
@@ -160,20 +170,13 @@ _RATE = click.FloatRange(0, 1)
     default=0.0,
     help="Latency varies uniformly by up to this much either way.",
 )
-@click.option(
+@_share(
     "--fail-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    metavar="P",
-    help="Share of requests answered 500/502/503 (JSON or HTML bodies), nothing stored.",
+    "Share of requests answered 500/502/503 (JSON or HTML bodies), nothing stored.",
 )
-@click.option(
+@_share(
     "--reset-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    metavar="P",
-    help="Share of requests whose connection is dropped (half before the change is stored, "
-    "half after).",
+    "Share of requests whose connection is dropped (half before the change is stored, half after).",
 )
 @click.option(
     "--outage",
@@ -181,24 +184,11 @@ _RATE = click.FloatRange(0, 1)
     callback=_parse_outage,
     help="From START seconds after start-up, every request answers 503 for SECONDS.",
 )
-@click.option(
-    "--revoke-after",
-    type=click.IntRange(min=0),
-    metavar="N",
-    help="Every key is revoked after N requests with it: later requests get 401.",
-)
-@click.option(
-    "--live-limit",
-    type=click.IntRange(min=0),
-    metavar="N",
-    help="Most active + scheduled campaigns per org, checked on resume.",
-)
-@click.option(
+@_count("--revoke-after", "Every key is revoked after N requests with it: later requests get 401.")
+@_count("--live-limit", "Most active + scheduled campaigns per org, checked on resume.")
+@_share(
     "--fail-after-store-rate",
-    type=_RATE,
-    default=0.0,
-    metavar="P",
-    help="Share of stored PATCHes and status changes then answered 500/502/504 (JSON or HTML): "
+    "Share of stored PATCHes and status changes then answered 500/502/504 (JSON or HTML): "
     "the change IS stored.",
 )
 @click.option(
@@ -220,12 +210,9 @@ _RATE = click.FloatRange(0, 1)
     show_default=True,
     help="The status of --redirect-to.",
 )
-@click.option(
+@_share(
     "--wrong-id-rate",
-    type=_RATE,
-    default=0.0,
-    metavar="P",
-    help="Share of campaign GETs answered with another campaign's detail (its own id).",
+    "Share of campaign GETs answered with another campaign's detail (its own id).",
 )
 @click.option(
     "--hostile-text",
@@ -295,41 +282,7 @@ _RATE = click.FloatRange(0, 1)
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds campaigns and faults.")
 @click.option("--allow-remote", is_flag=True, help="Allow a --host that is not loopback.")
-def simulate(
-    host: str,
-    port: int,
-    api_key: str,
-    sheet: Path | None,
-    generate: int | None,
-    sheet_format: str | None,
-    org: str | None,
-    workspace: str | None,
-    status: str | None,
-    rate_limit: int | None,
-    latency_ms: float,
-    latency_jitter_ms: float,
-    fail_rate: float,
-    reset_rate: float,
-    outage: tuple[float, float] | None,
-    revoke_after: int | None,
-    live_limit: int | None,
-    fail_after_store_rate: float,
-    forbid: tuple[str, ...],
-    redirect_to: str | None,
-    redirect_status: str,
-    wrong_id_rate: float,
-    hostile_text: bool,
-    error_body_bytes: int,
-    error_shape: str,
-    not_editable_status: str,
-    extra_api_keys: tuple[str, ...],
-    key_orgs: dict[str, tuple[str, ...]],
-    revoke_key_after: dict[str, int],
-    list_shape: str,
-    next_page_uri: str,
-    seed: int,
-    allow_remote: bool,
-) -> None:
+def simulate(**options: Any) -> None:
     """Serve the embedded simulator of the Scheduling API until Ctrl-C.
 
     It serves the real API's paths under http://HOST:PORT/api/scheduling, with the API's rules
@@ -337,57 +290,17 @@ def simulate(
     Statistics: GET /_sim/stats; state: GET /_sim/campaigns; change a campaign as someone else
     would: PATCH /_sim/campaigns/ORG/WS/ID with {"dotted.path": value}.
     """
+    host: str = options["host"]
+    allow_remote: bool = options["allow_remote"]
+    sheet: Path | None = options["sheet"]
     if not allow_remote and not is_loopback(host):
         raise click.UsageError(
             f"--host {host} is not a loopback address; add --allow-remote to serve it anyway"
         )
-    if sheet is not None and generate is not None:
+    if sheet is not None and options["generate"] is not None:
         raise click.UsageError("use either --campaigns SHEET or --generate N, not both")
-    keys: tuple[Any, ...] = ()
-    if sheet is not None:
-        try:
-            keys = tuple(
-                keys_from_sheet(sheet, org_id=org, workspace_id=workspace, format=sheet_format)
-            )
-        except SheetError as exc:
-            raise click.BadParameter(str(exc), param_hint="--campaigns") from None
-    extra: dict[str, Any] = {}
-    if status is not None:
-        extra["status_weights"] = ((status, 1.0),)
-    try:
-        config = SimulatorConfig(
-            api_key=api_key,
-            seed=seed,
-            generate=_DEFAULT_GENERATE if sheet is None and generate is None else generate or 0,
-            org_id=org or DEFAULT_ORG,
-            workspace_id=workspace or DEFAULT_WORKSPACE,
-            campaigns=keys,
-            rate_limit=rate_limit,
-            latency_ms=latency_ms,
-            latency_jitter_ms=latency_jitter_ms,
-            fail_rate=fail_rate,
-            reset_rate=reset_rate,
-            outage=outage,
-            revoke_after=revoke_after,
-            live_limit_per_org=live_limit,
-            fail_after_store_rate=fail_after_store_rate,
-            forbid=forbid,
-            redirect_to=redirect_to,
-            redirect_status=int(redirect_status),
-            wrong_id_rate=wrong_id_rate,
-            hostile_text=hostile_text,
-            error_body_bytes=error_body_bytes,
-            error_shape=error_shape,  # type: ignore[arg-type]  # checked by click.Choice
-            not_editable_status=int(not_editable_status),
-            extra_api_keys=extra_api_keys,
-            key_orgs=key_orgs,
-            revoke_keys_after=revoke_key_after,
-            list_shape=list_shape,  # type: ignore[arg-type]
-            next_page_uri=next_page_uri,  # type: ignore[arg-type]
-            **extra,
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+    config = _config(options, _campaigns(options))
+    port: int = options["port"]
     try:
         asyncio.run(_serve(config, host, port, sheet, allow_remote))
     except KeyboardInterrupt:  # a signal that arrived before the handlers were installed
@@ -397,6 +310,77 @@ def simulate(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}"
         ) from None
     click.echo("Simulator stopped.", err=True)
+
+
+def _campaigns(options: dict[str, Any]) -> tuple[Any, ...]:
+    """The keys of the campaigns ``--campaigns SHEET`` names (none without it)."""
+    sheet: Path | None = options["sheet"]
+    if sheet is None:
+        return ()
+    try:
+        return tuple(
+            keys_from_sheet(
+                sheet,
+                org_id=options["org"],
+                workspace_id=options["workspace"],
+                format=options["sheet_format"],
+            )
+        )
+    except SheetError as exc:
+        raise click.BadParameter(str(exc), param_hint="--campaigns") from None
+
+
+#: Options that are the simulator's settings of the same name.
+_SAME_NAMES = (
+    "api_key",
+    "seed",
+    "rate_limit",
+    "latency_ms",
+    "latency_jitter_ms",
+    "fail_rate",
+    "reset_rate",
+    "outage",
+    "revoke_after",
+    "fail_after_store_rate",
+    "forbid",
+    "redirect_to",
+    "wrong_id_rate",
+    "hostile_text",
+    "error_body_bytes",
+    "error_shape",
+    "extra_api_keys",
+    "key_orgs",
+    "list_shape",
+    "next_page_uri",
+)
+
+
+def _config(options: dict[str, Any], keys: tuple[Any, ...]) -> SimulatorConfig:
+    """The simulator's settings from the command's options (a bad one is a usage error)."""
+    generate: int | None = options["generate"]
+    status: str | None = options["status"]
+    extra: dict[str, Any] = {}
+    if status is not None:
+        extra["status_weights"] = ((status, 1.0),)
+    try:
+        return SimulatorConfig(
+            **{name: options[name] for name in _SAME_NAMES},
+            generate=(
+                _DEFAULT_GENERATE
+                if options["sheet"] is None and generate is None
+                else generate or 0
+            ),
+            org_id=options["org"] or DEFAULT_ORG,
+            workspace_id=options["workspace"] or DEFAULT_WORKSPACE,
+            campaigns=keys,
+            live_limit_per_org=options["live_limit"],
+            redirect_status=int(options["redirect_status"]),
+            not_editable_status=int(options["not_editable_status"]),
+            revoke_keys_after=options["revoke_key_after"],
+            **extra,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 async def _serve(

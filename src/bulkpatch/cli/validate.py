@@ -13,8 +13,8 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from bulkpatch.cli import cli
 from bulkpatch.cli.exits import guarded
+from bulkpatch.cli.group import cli
 from bulkpatch.core.outcomes import ExitCode
 from bulkpatch.core.rows import Problem
 from bulkpatch.core.text import printable

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from bulkpatch.cli import cli
+from bulkpatch.cli.group import cli
 from bulkpatch.cli.readdisplay import make_display, requests_line
 from bulkpatch.cli.run import (
     _display,

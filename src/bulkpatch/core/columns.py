@@ -1,10 +1,9 @@
 """The sheet's column grammar (docs/sheet.md), derived from the PATCH body model.
 
 Every dotted path into :class:`~bulkpatch.core.models.UpdateCampaignRequest` is a valid change
-column,
-whole objects included.  ``expect.<path>`` columns are guards, ``#``/``_`` columns are notes,
-``org_id``/``workspace_id``/``campaign_id`` are keys.  Anything else is refused with the closest
-valid name.
+column, whole objects included.  ``expect.<path>`` columns are guards, ``#``/``_`` columns are
+notes, ``org_id``/``workspace_id``/``campaign_id`` are keys.  Anything else is refused with the
+closest valid name.
 """
 
 from __future__ import annotations

@@ -12,14 +12,16 @@ synchronous calls); the ``*_async`` calls run on whatever loop their caller runs
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 import anyio
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 #: Set to ``asyncio`` to run on asyncio's own loop even where uvloop is installed.
 LOOP_ENV = "BULKPATCH_EVENT_LOOP"
@@ -35,3 +37,12 @@ def use_uvloop() -> bool:
 def run(func: Callable[[], Awaitable[T]]) -> T:
     """``anyio.run(func)`` on uvloop when :func:`use_uvloop` says so."""
     return anyio.run(func, backend_options={"use_uvloop": use_uvloop()})
+
+
+def sync(func: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """``await func(*args, **kwargs)`` in an event loop of its own (:func:`run`).
+
+    Every synchronous library call (``apply_sheet``, ``plan_to_dir``, ``verify_run``, ...) is its
+    ``*_async`` form through this one function, so all of them run on the same loop.
+    """
+    return run(functools.partial(func, *args, **kwargs))

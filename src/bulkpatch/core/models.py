@@ -18,7 +18,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import lru_cache
+from importlib.resources import files
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -123,8 +125,6 @@ def _timezones() -> frozenset[str]:
     """The region names of the ``tzdata`` package's own list: the same on every host, whatever
     its system time zone files hold (``localtime``, ``posixrules``, ``posix/...`` are not
     zones)."""
-    from importlib.resources import files
-
     names = files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
     regional = {n for n in names if "/" in n and n.split("/", 1)[0] in TIMEZONE_REGIONS}
     return frozenset({*regional, "UTC"})
@@ -232,8 +232,6 @@ _SPACE_RE = re.compile(r"\s")
 
 
 def _check_https_url(value: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.netloc or _SPACE_RE.search(value):
         raise ValueError("must be an absolute https:// URL")

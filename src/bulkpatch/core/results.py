@@ -3,10 +3,10 @@
 :func:`result_from_done`).
 
 The outcome itself is decided in ``engine/results.py``
-(:func:`~bulkpatch.engine.results.row_result`)
-from a plan and what happened; this module holds the value that decision makes, the rows that
-need no decision (``not_attempted``, ``invalid``), the late change a resume makes to a row left
-paused, and its two records: the report's row and the journal's line, each of its own shape.
+(:func:`~bulkpatch.engine.results.row_result`) from a plan and what happened; this module holds
+the value that decision makes, the rows that need no decision (``not_attempted``, ``invalid``),
+the late change a resume makes to a row left paused, and its two records: the report's row and
+the journal's line, each of its own shape.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ line), so a resumed run knows the canary is behind it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -73,25 +73,23 @@ class CanaryRow:
         }
 
 
+@dataclass(eq=False)
 class Canary:
-    def __init__(
-        self, size: int, *, keep_going: bool, control: RunControl, say: Say, resume_hint: str
-    ) -> None:
-        self.size = size
-        self.keep_going = keep_going
-        self._control = control
-        self._say = say
-        self._resume_hint = resume_hint
-        self.rows: dict[int, CanaryRow] = {}
-        self.decided = anyio.Event()
-        self.held: bool | None = None
-        #: The canary held and the run stopped as asked (exit 0).
-        self.stopped_here = False
-        #: held / continued / stopped / failed, once decided.
-        self.decision: str | None = None
-        self._deciding = False
-        self._read: Reader | None = None
-        self._journal: Callable[..., Any] | None = None
+    size: int
+    keep_going: bool = field(kw_only=True)
+    control: RunControl = field(kw_only=True)
+    say: Say = field(kw_only=True)
+    resume_hint: str = field(kw_only=True)
+    rows: dict[int, CanaryRow] = field(default_factory=dict, init=False)
+    decided: anyio.Event = field(default_factory=anyio.Event, init=False)
+    held: bool | None = field(default=None, init=False)
+    #: The canary held and the run stopped as asked (exit 0).
+    stopped_here: bool = field(default=False, init=False)
+    #: held / continued / stopped / failed, once decided.
+    decision: str | None = field(default=None, init=False)
+    _deciding: bool = field(default=False, init=False)
+    _read: Reader | None = field(default=None, init=False)
+    _journal: Callable[..., Any] | None = field(default=None, init=False)
 
     def bind(self, read: Reader, journal: Callable[..., Any] | None) -> None:
         self._read = read
@@ -103,8 +101,8 @@ class Canary:
             return True
         while True:
             if self.decided.is_set():
-                return bool(self.held) and self.keep_going and not self._control.stopping
-            if self._control.stopping:
+                return bool(self.held) and self.keep_going and not self.control.stopping
+            if self.control.stopping:
                 return False
             if len(self.rows) < self.size:
                 self.rows[change.row] = CanaryRow(change, plan.changes)
@@ -122,13 +120,13 @@ class Canary:
 
     async def at_end(self) -> None:
         """The run is through the sheet: a canary that never filled is decided now."""
-        if self.rows and not self.decided.is_set() and not self._control.stopping:
+        if self.rows and not self.decided.is_set() and not self.control.stopping:
             await self.decide(whole_sheet=True)
 
     async def decide(self, *, whole_sheet: bool = False) -> None:
         if self._deciding or self.decided.is_set():
             return
-        if self._control.stopping:  # stopped for another reason: the canary stays undecided
+        if self.control.stopping:  # stopped for another reason: the canary stays undecided
             return
         self._deciding = True
         try:
@@ -180,7 +178,7 @@ class Canary:
             text = f"canary row {r.change.row} {r.change.key}: {r.check}" + (
                 f" — {describe_changes(r.changes)}" if r.changes else ""
             )
-            self._say(level, shorten(text, 600), "canary_row")
+            self.say(level, shorten(text, 600), "canary_row")
         n = len(rows)
         decision: str
         if not held:
@@ -190,14 +188,14 @@ class Canary:
                 f"canary: {len(bad)} of {n} rows did not hold (row {first.change.row}: "
                 f"{shorten(first.check, 200)}); look at them before going on"
             )
-            self._control.stop(reason, abort=True)
-            self._say("error", f"{reason}; {self._resume_hint} continues the run", "canary_failed")
+            self.control.stop(reason, abort=True)
+            self.say("error", f"{reason}; {self.resume_hint} continues the run", "canary_failed")
             decision = "failed"
         elif whole_sheet:
-            self._say("info", f"canary: all {n} rows that wrote read back as set", "canary_held")
+            self.say("info", f"canary: all {n} rows that wrote read back as set", "canary_held")
             decision = "held"
         elif self.keep_going:
-            self._say(
+            self.say(
                 "info",
                 f"canary: the first {n} rows that write read back as set; going on "
                 "(--canary-continue)",
@@ -206,15 +204,15 @@ class Canary:
             decision = "continued"
         else:
             self.stopped_here = True
-            self._control.stop(
+            self.control.stop(
                 f"canary: the first {n} rows that write were applied and read back as set; the "
                 "run stops here as asked (--canary)",
                 abort=False,
             )
-            self._say(
+            self.say(
                 "info",
                 f"canary: the first {n} rows that write read back as set; the run stops here. "
-                f"Look at them, then `{self._resume_hint}` applies the rest",
+                f"Look at them, then `{self.resume_hint}` applies the rest",
                 "canary_stopped",
             )
             decision = "stopped"

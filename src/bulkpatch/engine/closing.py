@@ -18,7 +18,7 @@ from bulkpatch.engine.amends import Amends
 from bulkpatch.engine.recorder import Recorder
 from bulkpatch.engine.stats import RunStats
 from bulkpatch.html.planpage import write_plan_page
-from bulkpatch.html.runreport import write_run_report
+from bulkpatch.html.reportfile import write_run_report
 from bulkpatch.rundir.directory import storage_error
 from bulkpatch.rundir.files import (
     OrderedResults,

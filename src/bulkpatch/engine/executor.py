@@ -2,8 +2,7 @@
 
 The executor decides nothing about a row (the planner did); it sends what the plan says through
 :func:`~bulkpatch.transport.retries.send_with_retries` and reports what happened as an
-:class:`Execution`,
-which ``results.row_result`` turns into the row's outcome.
+:class:`Execution`, which ``results.row_result`` turns into the row's outcome.
 
 Two promises hold here:
 

@@ -2,11 +2,9 @@
 
 A 403 refuses one campaign; 403s from several campaigns in a row refuse the key
 (:class:`bulkpatch.transport.client.KeyGuard`).  The rows whose 403s made that streak were recorded
-as
-``rejected`` before anyone could tell: once the key is refused they become ``not_attempted``
+as ``rejected`` before anyone could tell: once the key is refused they become ``not_attempted``
 (:class:`bulkpatch.engine.amends.Amends` gives them a new ``done`` line), so that ``resume`` with a
-good
-key applies them.  A 403 recorded after the refusal is ``not_attempted`` from the start.
+good key applies them.  A 403 recorded after the refusal is ``not_attempted`` from the start.
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ from bulkpatch.engine.amends import Amends
 from bulkpatch.engine.stats import RunStats
 from bulkpatch.engine.target import Lanes
 from bulkpatch.transport.client import Lane
+from bulkpatch.transport.replies import refuses_campaign
 
 
 class ForbiddenRows:
@@ -33,7 +32,7 @@ class ForbiddenRows:
         if key is None:
             return result
         lane = lanes(key.org_id)
-        if result.outcome is Outcome.REJECTED and result.http_status == 403:
+        if result.outcome is Outcome.REJECTED and refuses_campaign(result.http_status):
             if lane.guard.refused:
                 return refused_row(result, lane)
             self._rows.setdefault(lane.label, []).append(result)

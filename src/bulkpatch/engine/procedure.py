@@ -3,8 +3,7 @@
 :func:`work_items` turns the sheet's streaming pass into jobs (and results already known:
 invalid rows, rows an earlier session finished); :func:`apply_row` reads a campaign, plans the
 row (:func:`~bulkpatch.engine.planner.plan_row`), has the executor carry the plan out, and turns it
-all
-into the row's result (:func:`~bulkpatch.engine.results.row_result`).
+all into the row's result (:func:`~bulkpatch.engine.results.row_result`).
 """
 
 from __future__ import annotations

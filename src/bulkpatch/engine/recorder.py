@@ -11,6 +11,7 @@ import heapq
 import json
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from bulkpatch.core.events import EventSink, RowFinished
@@ -42,51 +43,45 @@ def show_value(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@dataclass(eq=False, kw_only=True)
 class Recorder:
-    def __init__(
-        self,
-        *,
-        results: OrderedResults,
-        stats: RunStats,
-        journal: JournalWriter | None,
-        on_event: EventSink,
-        plan_mode: bool = False,
-    ) -> None:
-        self._results = results
-        self._stats = stats
-        self._journal = journal
-        self._on_event = on_event
-        self._plan_mode = plan_mode
-        #: Rows that did not end updated / unchanged (for retry.csv).
-        self.retry_rows: set[int] = set()
-        self.groups: Counter[ReasonGroup] = Counter()
-        #: In plan mode: the first PAGE_ROWS rows, as (-row, record) in a heap.
-        self._page: list[tuple[int, dict[str, Any]]] = []
+    """One owner for what a finished row leaves behind (see the module's docstring)."""
+
+    results: OrderedResults
+    stats: RunStats
+    journal: JournalWriter | None
+    on_event: EventSink
+    plan_mode: bool = False
+    #: Rows that did not end updated / unchanged (for retry.csv).
+    retry_rows: set[int] = field(default_factory=set, init=False)
+    groups: Counter[ReasonGroup] = field(default_factory=Counter, init=False)
+    #: In plan mode: the first PAGE_ROWS rows, as (-row, record) in a heap.
+    _page: list[tuple[int, dict[str, Any]]] = field(default_factory=list, init=False)
 
     def record(self, result: RowResult, *, fresh: bool = True) -> None:
         """A row is finished.  ``fresh``: it finished in this session (else it was kept from an
         earlier one, or cut off in flight, or its PATCH outcome stayed unknown, and gets no new
         ``done`` line)."""
         record = report_row(result)
-        if self._journal is not None and (fresh or not result.settled):
+        if self.journal is not None and (fresh or not result.settled):
             # A row whose PATCH may have landed gets no ``done`` line (``resume`` reads it back
             # first), but the journal keeps what this session reported of it.
             kind = "done" if result.settled else "unsettled"
-            self._journal.write(kind, flush=False, **done_record(result))
-        if self._plan_mode:
+            self.journal.write(kind, flush=False, **done_record(result))
+        if self.plan_mode:
             record["changes"] = describe_changes(result.changes)
             self._keep_for_page(result, record)
-        self._results.add(result.row, record)
+        self.results.add(result.row, record)
         outcome = result.outcome
         if not outcome.ok:
             self.retry_rows.add(result.row)
             self.groups[reason_group(outcome.value, result.reason)] += 1
-        self._stats.record_outcome(outcome)
-        self._on_event(RowFinished(result))
+        self.stats.record_outcome(outcome)
+        self.on_event(RowFinished(result))
 
     def skip(self, row: int) -> None:
         """A row of another shard: no line in this shard's reports."""
-        self._results.add(row, None)
+        self.results.add(row, None)
 
     def _keep_for_page(self, result: RowResult, record: dict[str, Any]) -> None:
         entry = {

@@ -2,9 +2,9 @@
 
 :func:`row_result` is the only place that decides a row's outcome and reason from a
 :class:`~bulkpatch.engine.planner.RowPlan` and an :class:`~bulkpatch.engine.executor.Execution` (or
-the failed
-read that left no plan).  Its records -- the report row and the journal's ``done`` line -- are
-made in :mod:`bulkpatch.core.results` (``report_row``, ``done_record``, ``result_from_done``).
+the failed read that left no plan).  Its records -- the report row and the journal's ``done``
+line -- are made in :mod:`bulkpatch.core.results` (``report_row``, ``done_record``,
+``result_from_done``).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,25 +46,16 @@ from bulkpatch.transport.retries import Sent
 #: The approved plan's files, as a run directory keeps them.
 
 
+@dataclass(eq=False, kw_only=True)
 class Safeguards:
-    def __init__(
-        self,
-        *,
-        control: RunControl,
-        emit: EventSink,
-        approval: Approval | None = None,
-        canary: Canary | None = None,
-        budget: ErrorBudget | None = None,
-        approved_by: str | None = None,
-    ) -> None:
-        self._control = control
-        self._emit = emit
-        self.approval = approval
-        self.canary = canary
-        self.budget = budget
-        self.approved_by = approved_by
-        #: What an earlier session of the run recorded (plan, approval, canary decision).
-        self._earlier: dict[str, Any] = {}
+    control: RunControl
+    emit: EventSink
+    approval: Approval | None = None
+    canary: Canary | None = None
+    budget: ErrorBudget | None = None
+    approved_by: str | None = None
+    #: What an earlier session of the run recorded (plan, approval, canary decision).
+    _earlier: dict[str, Any] = field(default_factory=dict, init=False)
 
     @classmethod
     def prepare(
@@ -125,7 +117,7 @@ class Safeguards:
     def _announce(self, resumed: bool) -> None:
         if self.approval is not None:
             by = f", approved by {self.approved_by}" if self.approved_by else ""
-            self._emit(
+            self.emit(
                 Notice(
                     "info",
                     f"applying the approved plan {self.approval.plan.path} (digest "
@@ -136,7 +128,7 @@ class Safeguards:
             )
         if self.canary is not None:
             again = " (the run's first session never decided it)" if resumed else ""
-            self._emit(
+            self.emit(
                 Notice(
                     "info",
                     f"canary: the first {self.canary.size} rows that write are applied and read "
@@ -174,8 +166,8 @@ class Safeguards:
         if self.budget is not None:
             why = self.budget.note(result.outcome)
             if why:
-                self._control.stop(why, abort=True)
-                self._emit(Notice("error", f"stopping: {why}", "max_errors"))
+                self.control.stop(why, abort=True)
+                self.emit(Notice("error", f"stopping: {why}", "max_errors"))
         if self.canary is not None:
             await self.canary.finished(result)
 

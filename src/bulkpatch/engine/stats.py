@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bulkpatch.core.outcomes import Outcome
-from bulkpatch.transport.replies import Reply
+from bulkpatch.transport.replies import Kind, Reply
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -65,14 +65,14 @@ class RunStats:
         key = str(reply.status) if reply.status is not None else "none"
         self.statuses[key] += 1
         self._tick_statuses[key] += 1
-        if reply.status == 429:
+        if reply.kind is Kind.THROTTLED:
             self.throttled += 1
         self.latencies.append(reply.latency)
         self._tick_latencies.append(reply.latency)
 
     def record_retry(self, reply: Reply) -> None:
         self.retries += 1
-        if reply.kind.name == "UNKNOWN":
+        if reply.kind is Kind.UNKNOWN:
             self.reconciliations += 1
 
     def record_outcome(self, outcome: Outcome) -> None:

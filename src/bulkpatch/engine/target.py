@@ -3,9 +3,8 @@
 * :func:`api_target` -- the real API, or the embedded simulator seeded with the sheet (and, with a
   keys file, accepting each org's key for that org).
 * :class:`Lanes` -- one :class:`~bulkpatch.transport.client.Lane` per API key: its pacer at
-``--rate`` (or
-  the keys file's rate for it), its breaker, its key guard, and with ``--rate-store`` its share of
-  a rate kept in Redis.  Without ``--keys-file`` there is one lane for every org.
+  ``--rate`` (or the keys file's rate for it), its breaker, its key guard, and with ``--rate-store``
+  its share of a rate kept in Redis.  Without ``--keys-file`` there is one lane for every org.
 """
 
 from __future__ import annotations
@@ -153,6 +152,7 @@ class Lanes:
         """Give every lane its share of a rate kept in a Redis store (``--rate-store``).  A
         store that cannot be had (unreachable for ``max_outage``, or refusing us) leaves every
         lane unable to send and returns why ("" when shared)."""
+        # Imported here: redis is slow to import, and only a run with --rate-store needs it.
         from bulkpatch.transport.ratestore import (
             RateStoreUnavailable,
             open_rate_store,

@@ -5,8 +5,8 @@
   row (its latest outcome), at most :data:`FAILURES_SHOWN` failed rows, and the per-second samples
   folded into at most :data:`bulkpatch.html.samples.MAX_POINTS` points.
 * :func:`bulkpatch.html.runpage.render_run_report` -- pure: a :class:`RunReport` to HTML.
-* :func:`write_run_report` -- the thin shell: reads the run directory, writes ``report.html``
-  whole or not at all, mode 0600.
+* :func:`bulkpatch.html.reportfile.write_run_report` -- the thin shell: reads the run directory,
+  writes ``report.html`` whole or not at all, mode 0600.
 
 Journal records used (``"e"`` is the kind, ``"t"`` unix time): ``start`` and ``resume`` open a
 session; ``end`` closes it; ``done`` gives a row's outcome (the last one per row wins; a later
@@ -20,20 +20,14 @@ pages read newer journals.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from bulkpatch.core.errors import UsageError
 from bulkpatch.core.outcomes import Outcome
 from bulkpatch.html.kit import NO_OUTCOME, clean
 from bulkpatch.html.samples import Samples, Traffic, count, num
-from bulkpatch.rundir.files import atomic_text
-from bulkpatch.rundir.journal import iter_records
-from bulkpatch.rundir.names import JOURNAL, REPORT_HTML, SUMMARY_JSON
 
 #: Failed rows listed in the page at most (all of them are in results.csv and retry.csv).
 FAILURES_SHOWN = 5_000
@@ -348,45 +342,3 @@ def build_run_report(records: Iterable[Any], summary: Mapping[str, Any] | None) 
     for record in records:
         fold.add(record)
     return fold.report(summary)
-
-
-# ----------------------------------------------------------------------------------------------
-# The shell
-# ----------------------------------------------------------------------------------------------
-
-REPORT_NAME = REPORT_HTML
-
-
-def read_summary(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def load_run_report(run_dir: Path) -> RunReport:
-    """The report of the run in ``run_dir``, from its journal (and summary.json, if present)."""
-    journal = run_dir / JOURNAL
-    if not journal.is_file():
-        raise UsageError(
-            f"{run_dir} has no {JOURNAL}: give the directory of a run (one that holds {JOURNAL})."
-        )
-    return build_run_report(iter_records(journal), read_summary(run_dir / SUMMARY_JSON))
-
-
-def save_run_report(run_dir: Path, report: RunReport) -> Path:
-    """Write ``report`` as ``run_dir/report.html``, whole or not at all, mode 0600."""
-    from bulkpatch.html.runpage import render_run_report
-
-    page = render_run_report(report)
-    out = run_dir / REPORT_HTML
-    with atomic_text(out) as f:
-        f.write(page)
-    return out
-
-
-def write_run_report(run_dir: Path) -> Path:
-    """Build ``report.html`` from ``run_dir``'s journal (and summary.json, if present) and write
-    it whole or not at all, mode 0600.  Returns its path."""
-    return save_run_report(run_dir, load_run_report(run_dir))

@@ -5,9 +5,8 @@
 
 Each call makes (or continues) a run directory, checks the sheet, runs the pool and writes the
 reports; it returns a :class:`~bulkpatch.core.summary.RunSummary` and tells ``on_event`` what
-happens
-as it goes.  It prints nothing, installs no signal handler and never exits the process: that is
-the command line's job (``bulkpatch.cli``).  Errors meant for the user are
+happens as it goes.  It prints nothing, installs no signal handler and never exits the process: that
+is the command line's job (``bulkpatch.cli``).  Errors meant for the user are
 :class:`~bulkpatch.core.errors.BulkpatchError`; a bug is re-raised as
 :class:`~bulkpatch.core.errors.InternalError` after its traceback is written to the run directory.
 
@@ -18,7 +17,6 @@ forms start one (a script, an Airflow task).
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import traceback
 from pathlib import Path
@@ -26,7 +24,7 @@ from typing import Any
 
 from bulkpatch.core.errors import BulkpatchError, InternalError, JournalError, leaf_error
 from bulkpatch.core.events import EventSink, ignore
-from bulkpatch.core.loop import run as run_loop
+from bulkpatch.core.loop import sync
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
@@ -210,14 +208,14 @@ def _resumed(path: Path, overrides: dict[str, Any]) -> tuple[RunOptions, Journal
 
 def apply_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
     """:func:`apply_sheet_async` in an event loop of its own (for scripts and Airflow tasks)."""
-    return run_loop(functools.partial(apply_sheet_async, sheet, **kwargs))
+    return sync(apply_sheet_async, sheet, **kwargs)
 
 
 def plan_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
     """:func:`plan_sheet_async` in an event loop of its own."""
-    return run_loop(functools.partial(plan_sheet_async, sheet, **kwargs))
+    return sync(plan_sheet_async, sheet, **kwargs)
 
 
 def resume_run(run_dir: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
     """:func:`resume_run_async` in an event loop of its own."""
-    return run_loop(functools.partial(resume_run_async, run_dir, **kwargs))
+    return sync(resume_run_async, run_dir, **kwargs)

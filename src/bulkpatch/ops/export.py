@@ -22,7 +22,6 @@ An export that is stopped (a refused key, an outage, Ctrl-C) writes nothing.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -30,11 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from bulkpatch.core.columns import CHANGE_PATHS, suggest
 from bulkpatch.core.errors import SheetError, UsageError
 from bulkpatch.core.events import EventSink, Notice, RunFinished, RunStarted, ignore
+from bulkpatch.core.loop import sync
 from bulkpatch.core.models import is_valid_id
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.rows import CampaignKey
@@ -504,4 +502,4 @@ def _warnings(target: Path, tally: _Tally, on_event: EventSink) -> None:
 
 def export_campaigns(out: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
     """:func:`export_campaigns_async` in an event loop of its own."""
-    return anyio.run(functools.partial(export_campaigns_async, out, **kwargs))
+    return sync(export_campaigns_async, out, **kwargs)

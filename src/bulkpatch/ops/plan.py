@@ -10,17 +10,15 @@ approved" checks.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from bulkpatch.core.errors import SheetError, UsageError
 from bulkpatch.core.events import EventSink, Notice, RunFinished, ignore
+from bulkpatch.core.loop import sync
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode
 from bulkpatch.core.stopper import Stopper
@@ -143,9 +141,9 @@ def plan_to_dir(
     sheet: str | os.PathLike[str], out: str | os.PathLike[str], **kwargs: Any
 ) -> RunSummary:
     """:func:`plan_to_dir_async` in an event loop of its own."""
-    return anyio.run(functools.partial(plan_to_dir_async, sheet, out, **kwargs))
+    return sync(plan_to_dir_async, sheet, out, **kwargs)
 
 
 def apply_plan(plan_dir: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
     """:func:`apply_plan_async` in an event loop of its own."""
-    return anyio.run(functools.partial(apply_plan_async, plan_dir, **kwargs))
+    return sync(apply_plan_async, plan_dir, **kwargs)

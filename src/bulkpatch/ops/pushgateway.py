@@ -153,7 +153,7 @@ def push_run_metrics(
     result: list[str | None] = []
 
     def push() -> None:
-        from prometheus_client import pushadd_to_gateway
+        from prometheus_client import pushadd_to_gateway  # lazy, as above
 
         try:
             pushadd_to_gateway(

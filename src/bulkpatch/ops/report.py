@@ -45,7 +45,7 @@ from bulkpatch.core.summary import (
     reason_group,
     summary_content,
 )
-from bulkpatch.html.runreport import load_run_report, save_run_report
+from bulkpatch.html.reportfile import load_run_report, save_run_report
 from bulkpatch.rundir.directory import lock_run_dir, storage_error
 from bulkpatch.rundir.files import write_results, write_retry
 from bulkpatch.rundir.journal import JournalState, read_journal

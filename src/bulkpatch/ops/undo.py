@@ -24,18 +24,16 @@ left paused) must be resumed first.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from bulkpatch.core.columns import CHANGE_PATHS
 from bulkpatch.core.errors import UsageError
 from bulkpatch.core.events import EventSink, Notice, ignore
+from bulkpatch.core.loop import sync
 from bulkpatch.core.outcomes import ExitCode, Outcome
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.stopper import Stopper
@@ -341,4 +339,4 @@ async def undo_run_async(
 
 def undo_run(run_dir: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
     """:func:`undo_run_async` in an event loop of its own."""
-    return anyio.run(functools.partial(undo_run_async, run_dir, **kwargs))
+    return sync(undo_run_async, run_dir, **kwargs)

@@ -20,7 +20,6 @@ says ``unknown`` for the rows not read.
 from __future__ import annotations
 
 import csv
-import functools
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -28,10 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from bulkpatch.core.errors import StorageError
 from bulkpatch.core.events import EventSink, Notice, RunFinished, RunStarted, ignore
+from bulkpatch.core.loop import sync
 from bulkpatch.core.outcomes import Outcome
 from bulkpatch.core.rows import RowChange
 from bulkpatch.core.stopper import Stopper
@@ -223,4 +221,4 @@ def _finish(
 
 def verify_run(run_dir: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
     """:func:`verify_run_async` in an event loop of its own."""
-    return anyio.run(functools.partial(verify_run_async, run_dir, **kwargs))
+    return sync(verify_run_async, run_dir, **kwargs)

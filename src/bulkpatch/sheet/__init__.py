@@ -11,6 +11,12 @@
 Every way a file can fail to be read ends in a :class:`SheetError` whose text is a sentence a
 person can act on ("... is not UTF-8 text: ..."), never a library's traceback.  Only regular
 files are read: a named pipe or a device is refused before it is opened for reading.
+
+Owns reading and writing sheet files: the opened :class:`Sheet` (``base``), opening and
+snapshotting (``files``, which chooses the reader once), the readers (``csvfile``,
+``parquetfile``, ``excelfile``, sharing ``frames`` and ``regular``) and writing (``writing``).
+
+May import: ``bulkpatch.core`` only.
 """
 
 from bulkpatch.core.errors import SheetError

@@ -1,9 +1,13 @@
-"""The opened sheet (:class:`Sheet`) and what every reader shares: kinds, extensions, messages."""
+"""The opened sheet (:class:`Sheet`) and what every reader shares: kinds, extensions, messages.
+
+The readers (``csvfile``, ``parquetfile``, ``excelfile``) import this module, never the other
+way: an opened :class:`Sheet` carries its reader, which ``files`` chose once from the kind.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +34,8 @@ EXTENSIONS: dict[str, SheetKind] = {
 CANONICAL_EXTENSION: dict[SheetKind, str] = {"csv": ".csv", "parquet": ".parquet", "xlsx": ".xlsx"}
 
 Cells = dict[str, Any]
+#: A reader's row iterator: ``(sheet, batch_size, raw)`` to ``(row_number, cells)`` pairs.
+RowReader = Callable[["Sheet", int, bool], Iterator[tuple[int, Cells]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,8 @@ class Sheet:
     #: Column names in file order, trimmed (the CSV byte-order mark removed).  Trailing columns
     #: without a name are not listed (see :attr:`unnamed_columns`).
     columns: tuple[str, ...]
+    #: The reader of this kind of file, chosen once when the sheet was opened.
+    reader: RowReader = field(repr=False, compare=False)
     #: The number of data rows when the file says so cheaply (Parquet metadata), else None.
     row_count_hint: int | None = None
     #: The file named in messages: the user's own file when :attr:`path` is a copy of it.
@@ -82,17 +90,7 @@ class Sheet:
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        if self.kind == "csv":
-            from bulkpatch.sheet.csvfile import iter_csv
-
-            return iter_csv(self, batch_size, raw)
-        if self.kind == "parquet":
-            from bulkpatch.sheet.parquetfile import iter_parquet
-
-            return iter_parquet(self, batch_size, raw)
-        from bulkpatch.sheet.excelfile import iter_xlsx
-
-        return iter_xlsx(self, batch_size, raw)
+        return self.reader(self, batch_size, raw)
 
 
 def sheet_kind(path: str | os.PathLike[str], fmt: str | None = None) -> SheetKind:

@@ -32,8 +32,8 @@ import polars as pl
 
 from bulkpatch.core.errors import SheetError
 from bulkpatch.sheet.base import Cells, Sheet, first_line, split_unnamed
-from bulkpatch.sheet.files import SNIFF_BYTES, open_regular
 from bulkpatch.sheet.frames import frame_rows, keys_of, shape
+from bulkpatch.sheet.regular import SNIFF_BYTES, open_regular
 
 #: Bytes of CSV read at a time (cut at a record end): the reader holds about one such block.
 CSV_BLOCK_BYTES = 256 << 10
@@ -100,9 +100,7 @@ def open_csv(path: Path, head: bytes, source: Path | None) -> Sheet:
             f"reader sees {width}; check the quoting of the first line"
         )
     names, unnamed = split_unnamed(header)
-    return Sheet(
-        path=path, kind="csv", columns=tuple(names), source=source, unnamed_columns=unnamed
-    )
+    return Sheet(path, "csv", tuple(names), iter_csv, source=source, unnamed_columns=unnamed)
 
 
 def _read_header(shown: Path, head: bytes, body: bytes) -> list[str]:

@@ -52,7 +52,7 @@ def _sniff_not_xlsx(shown: Path, head: bytes) -> None:
 
 def _load(path: Path, shown: Path, sheet_name: str | None) -> tuple[str, pl.DataFrame]:
     """The chosen worksheet's name and its cells as text (the header row included)."""
-    import fastexcel
+    import fastexcel  # lazy: the Excel engine loads only when a workbook is read
 
     try:
         reader = fastexcel.read_excel(str(path))
@@ -99,6 +99,7 @@ def open_xlsx(path: Path, head: bytes, source: Path | None, sheet_name: str | No
         path=path,
         kind="xlsx",
         columns=tuple(names),
+        reader=iter_xlsx,
         row_count_hint=data.height,
         source=source,
         sheet_name=chosen,

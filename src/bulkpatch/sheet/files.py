@@ -5,104 +5,34 @@
   open the copy, so that a run reads exactly the bytes it hashed however the original changes.
 * :func:`file_sha256` -- the SHA-256 of a file.
 
-A named pipe, a device or a socket is refused before it is opened for reading (it could block
-for ever, or never end); the file is then opened without blocking and checked again, so that
-a path swapped between the two checks is refused too.
+The reader of a sheet is chosen here, once, from its kind (``_open``); the readers themselves
+import only ``base``, ``frames`` and ``regular`` (which refuses a pipe or a device before it is
+read), so nothing in this package imports in a circle.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import secrets
-import stat
 from dataclasses import replace
 from pathlib import Path
 
 from bulkpatch.core.errors import SheetError, StorageError
 from bulkpatch.sheet.base import CANONICAL_EXTENSION, Sheet, SheetKind, sheet_kind
+from bulkpatch.sheet.csvfile import open_csv
+from bulkpatch.sheet.excelfile import open_xlsx
+from bulkpatch.sheet.parquetfile import open_parquet
+from bulkpatch.sheet.regular import (
+    fsync_dir,
+    open_regular,
+    os_failure,
+    read_head,
+    refuse_irregular,
+)
 
-#: Bytes read at the start of a file to tell what it is (and the CSV header).
-SNIFF_BYTES = 64 * 1024
 _COPY_BYTES = 1 << 20
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-
-
-def _not_regular(mode: int) -> str | None:
-    """What a non-regular file is, in words; None for a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
-def _refuse(mode: int, shown: Path) -> None:
-    what = _not_regular(mode)
-    if what is None:
-        return
-    if what == "a directory":
-        raise SheetError(f"{shown}: is a directory, not a sheet")
-    raise SheetError(
-        f"{shown}: is {what}, not a regular file: bulkpatch reads a sheet saved to a file "
-        "(it hashes and copies it before reading); save it to a file first"
-    )
-
-
-def _os_failure(exc: OSError, shown: Path) -> SheetError:
-    if isinstance(exc, FileNotFoundError):
-        return SheetError(f"{shown}: no such file")
-    if isinstance(exc, PermissionError):
-        return SheetError(f"{shown}: cannot read it: permission denied")
-    if isinstance(exc, IsADirectoryError):
-        return SheetError(f"{shown}: is a directory, not a sheet")
-    if isinstance(exc, NotADirectoryError):
-        return SheetError(f"{shown}: no such file (a part of the path is not a folder)")
-    return SheetError(f"{shown}: cannot read it: {exc.strerror or exc}")
-
-
-def open_regular(path: Path, shown: Path | None = None) -> int:
-    """A read-only descriptor of ``path``, which must be a regular file (never blocks)."""
-    shown = shown or path
-    try:
-        _refuse(os.stat(path).st_mode, shown)
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise _os_failure(exc, shown) from None
-    try:
-        _refuse(os.fstat(fd).st_mode, shown)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def read_head(path: Path, shown: Path | None = None) -> bytes:
-    """The first :data:`SNIFF_BYTES` of a regular file."""
-    fd = open_regular(path, shown)
-    try:
-        chunks: list[bytes] = []
-        size = 0
-        while size < SNIFF_BYTES:
-            chunk = os.read(fd, SNIFF_BYTES - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks)
-    except OSError as exc:
-        raise _os_failure(exc, shown or path) from None
-    finally:
-        os.close(fd)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -112,11 +42,11 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     ``OSError`` when the file cannot be read.
     """
     p = Path(path)
-    _refuse(os.stat(p).st_mode, p)
+    refuse_irregular(os.stat(p).st_mode, p)
     fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     digest = hashlib.sha256()
     try:
-        _refuse(os.fstat(fd).st_mode, p)
+        refuse_irregular(os.fstat(fd).st_mode, p)
         while block := os.read(fd, _COPY_BYTES):
             digest.update(block)
     finally:
@@ -144,16 +74,11 @@ def _open(path: Path, fmt: str | None, sheet_name: str | None, source: Path | No
         raise SheetError(
             f"{shown}: --sheet-name picks a worksheet of an .xlsx workbook; this sheet is {kind}"
         )
+    # The one place a reader is chosen: the opened Sheet carries its reader's row iterator.
     if kind == "csv":
-        from bulkpatch.sheet.csvfile import open_csv
-
         return open_csv(path, head, source)
     if kind == "parquet":
-        from bulkpatch.sheet.parquetfile import open_parquet
-
         return open_parquet(path, head, source)
-    from bulkpatch.sheet.excelfile import open_xlsx
-
     return open_xlsx(path, head, source, sheet_name)
 
 
@@ -196,7 +121,7 @@ def snapshot_sheet(
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StorageError(f"cannot copy the sheet into {folder}: {exc.strerror or exc}") from None
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return replace(sheet, path=target), digest
 
 
@@ -213,7 +138,7 @@ def _copy_hashing(fd: int, src: Path, folder: Path, target: Path) -> tuple[Path,
             try:
                 block = os.read(fd, _COPY_BYTES)
             except OSError as exc:
-                raise _os_failure(exc, src) from None
+                raise os_failure(exc, src) from None
             if not block:
                 break
             digest.update(block)
@@ -238,12 +163,3 @@ def _copy_hashing(fd: int, src: Path, folder: Path, target: Path) -> tuple[Path,
         raise
     os.close(out)
     return tmp, digest.hexdigest()
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

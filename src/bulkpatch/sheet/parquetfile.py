@@ -17,7 +17,7 @@ from bulkpatch.sheet.base import Cells, Sheet, first_line
 
 
 def open_parquet(path: Path, head: bytes, source: Path | None) -> Sheet:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # lazy: pyarrow is slow to import and only Parquet needs it
 
     shown = source or path
     if not head:
@@ -35,13 +35,11 @@ def open_parquet(path: Path, head: bytes, source: Path | None) -> Sheet:
         raise SheetError(f"{shown}: is not a readable Parquet file: {first_line(exc)}") from None
     if not names:
         raise SheetError(f"{shown}: has no columns")
-    return Sheet(
-        path=path, kind="parquet", columns=tuple(names), row_count_hint=count, source=source
-    )
+    return Sheet(path, "parquet", tuple(names), iter_parquet, row_count_hint=count, source=source)
 
 
 def iter_parquet(sheet: Sheet, batch_size: int, raw: bool) -> Iterator[tuple[int, Cells]]:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # lazy: pyarrow is slow to import and only Parquet needs it
 
     columns = sheet.columns
     try:

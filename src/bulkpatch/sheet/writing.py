@@ -11,7 +11,6 @@ objects become JSON text, numbers stay numbers where the format has them.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
@@ -30,6 +29,7 @@ from bulkpatch.core.text import FORMULA_STARTS
 from bulkpatch.sheet.base import Sheet, SheetKind, sheet_kind
 from bulkpatch.sheet.excelfile import EXCEL_MAX_ROWS
 from bulkpatch.sheet.frames import keys_of
+from bulkpatch.sheet.regular import fsync_dir
 
 #: The longest text an Excel cell holds.
 EXCEL_MAX_TEXT = 32_767
@@ -157,7 +157,7 @@ def _write_parquet(tmp: Path, columns: Sequence[str], rows: Iterable[Sequence[An
 
 
 def _write_xlsx(tmp: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    import xlsxwriter
+    import xlsxwriter  # lazy: only an .xlsx being written needs it
 
     options = {
         "constant_memory": True,
@@ -216,8 +216,8 @@ def _write_cell(sheet: Any, row: int, col: int, value: Any, columns: Sequence[st
 
 
 def _copy_parquet(sheet: Sheet, wanted: set[int], target: Path, notes: list[int]) -> CopyResult:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # lazy: slow to import, and only a Parquet being written needs it
+    import pyarrow.parquet as pq  # lazy, as above
 
     formulas = [0]
 
@@ -268,7 +268,7 @@ def _atomic(target: Path, write: Callable[[Path], int]) -> int:
     try:
         count = write(tmp)
         os.chmod(tmp, 0o600)
-        _fsync(tmp)
+        fsync_dir(tmp)
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -280,12 +280,3 @@ def _atomic(target: Path, write: Callable[[Path], int]) -> int:
         tmp.unlink(missing_ok=True)
         raise
     return count
-
-
-def _fsync(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -8,7 +8,10 @@ the API's rules), ``faults`` (deterministic fault decisions), ``stats`` (request
 ``errors`` (error codes and messages), ``error_bodies`` (their bodies: shape, hostile text,
 padding), ``listing`` (the list endpoint's query and page shapes), ``app`` (the API's routes behind
 the fault gate), ``admin`` (``/_sim/*``), ``server`` (the context manager), ``sheet`` (keys from a
-sheet).
+sheet).  It owns all of the fake API; bulkpatch's own code talks to it only over HTTP.
+
+May import: ``bulkpatch.sheet`` (to read campaign keys from a sheet) and ``bulkpatch.core`` (the
+models the client shares); it sits beside ``rundir`` and ``transport``, which it does not import.
 """
 
 from __future__ import annotations

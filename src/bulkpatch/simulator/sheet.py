@@ -29,8 +29,7 @@ def keys_from_sheet(
     A missing ``org_id`` / ``workspace_id`` column or an empty cell takes ``org_id`` /
     ``workspace_id`` (default ``org-demo`` / ``ws-demo``).  Rows without a usable campaign id are
     left out: the client refuses them anyway.  Raises :class:`~bulkpatch.core.errors.SheetError`
-    when
-    the sheet cannot be read or has no ``campaign_id`` column.
+    when the sheet cannot be read or has no ``campaign_id`` column.
     """
     sheet = open_sheet(path, fmt=cast(SheetKind | None, format))
     if "campaign_id" not in sheet.columns:

@@ -18,7 +18,7 @@ from enum import Enum
 
 import anyio
 
-from bulkpatch.transport.replies import Kind, Reply
+from bulkpatch.transport.replies import Reply
 
 WINDOW = 20  # replies the breaker looks at
 MIN_SAMPLES = 8
@@ -34,13 +34,6 @@ class Admission(Enum):
     GO = "go"
     PROBE = "probe"  # the one request that tests whether the API is back
     STOP = "stop"  # the outage outlasted max_outage: do not send
-
-
-def is_server_failure(reply: Reply) -> bool:
-    """A failure of the server as a whole: no answer, or a 5xx."""
-    if reply.status is None:
-        return reply.kind in (Kind.TRANSIENT, Kind.UNKNOWN)
-    return reply.status >= 500
 
 
 class Breaker:
@@ -108,7 +101,7 @@ class Breaker:
         """Note a reply; True when it failed because the API as a whole is failing (then it
         does not count against the row's attempts)."""
         now = self._clock()
-        failure = is_server_failure(reply)
+        failure = reply.server_failure
         if probe:
             self._probing = False
             if failure:

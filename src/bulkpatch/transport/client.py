@@ -3,8 +3,7 @@
 Every request of a run goes through :meth:`ApiClient.send`, which waits for the key's breaker and
 pacer (and the shared rate, if any), sends, and turns whatever happened into a
 :class:`~bulkpatch.transport.replies.Reply` -- a value, never an exception -- whose kind the pacer,
-the
-breaker and the key guard then act on.  aiohttp and timeout exceptions are mapped here and only
+the breaker and the key guard then act on.  aiohttp and timeout exceptions are mapped here and only
 here.
 
 Each API key has a :class:`Lane`: its headers, its pacer, its breaker and its guard.  A run with
@@ -22,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import aiohttp
 from multidict import CIMultiDict
@@ -36,6 +36,7 @@ from bulkpatch.transport.replies import (
     Kind,
     Reply,
     answer_reply,
+    is_success,
     parse_retry_after,
     transport_reply,
 )
@@ -160,8 +161,6 @@ class ApiClient:
         if isinstance(query, str):
             path = query
         else:
-            from urllib.parse import urlencode
-
             path = workspace_path(org_id, workspace_id) + "/campaigns?" + urlencode(query)
         return await self.send(CampaignKey(org_id, workspace_id, ""), "GET", path)
 
@@ -208,11 +207,11 @@ class ApiClient:
         self._budget.note_request()
         if breaker.record(reply, probe=probe):
             reply = replace(reply, systemic=True)
-        if reply.status is not None:
+        if reply.answered:
             lane.pacer.answered(reply.latency)  # the pacer's slack follows the latency spread
         if reply.slow_down:
             lane.pacer.throttled(sent_at=started)
-        elif reply.status is not None and reply.status < 500:
+        elif reply.answered and not reply.server_failure:
             lane.pacer.succeeded()
         if self._on_reply is not None:
             self._on_reply(reply)
@@ -232,6 +231,10 @@ class ApiClient:
         if _PLAIN_PATH.fullmatch(path):
             return self._base_url.with_path(self._base_path + path, encoded=True)
         return self._base + path
+
+    def _no_answer(self, method: str, error: str, started: float, *, sent: bool = True) -> Reply:
+        """A request without a (whole) answer; ``sent``: it may have reached the server."""
+        return transport_reply(method, error, maybe_sent=sent, latency=self._clock() - started)
 
     async def _send_once(
         self,
@@ -260,32 +263,15 @@ class ApiClient:
                     raw = await response.read()
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     # The status line came back but the body did not.
-                    if 200 <= status < 300:
-                        return transport_reply(
-                            method,
-                            f"answer cut short ({_name(exc)})",
-                            maybe_sent=True,
-                            latency=self._clock() - started,
-                        )
+                    if is_success(status):
+                        return self._no_answer(method, f"answer cut short ({_name(exc)})", started)
                     raw = b""
         except aiohttp.ClientConnectorError as exc:
-            return transport_reply(
-                method,
-                f"cannot connect ({_name(exc)})",
-                maybe_sent=False,
-                latency=self._clock() - started,
-            )
+            return self._no_answer(method, f"cannot connect ({_name(exc)})", started, sent=False)
         except TimeoutError:
-            return transport_reply(
-                method, "timed out", maybe_sent=True, latency=self._clock() - started
-            )
+            return self._no_answer(method, "timed out", started)
         except aiohttp.ClientError as exc:
-            return transport_reply(
-                method,
-                f"connection lost ({_name(exc)})",
-                maybe_sent=True,
-                latency=self._clock() - started,
-            )
+            return self._no_answer(method, f"connection lost ({_name(exc)})", started)
         return answer_reply(
             method,
             status,

@@ -13,17 +13,15 @@ script runs alone in Redis) and no need for synchronised clocks (only Redis's cl
 Slots are ``T = (1 + slack) / R`` apart, so ``R + 1`` consecutive slots span ``1 + slack``
 seconds; the slack is room for the jitter between a slot and the server's count. It is the
 process's own pacer's (:mod:`bulkpatch.transport.pacing`): at least ``SLACK`` (10 ms), wider while
-the
-spread of recent latencies says requests are held up on their way; each reservation passes its
-``T`` (the script adds it to the slot it hands out). A start never comes before its slot: it
-aims at the moment the answer came plus the wait Redis gave. It may come after it: by the
-answer's way back, by the time the answer waited to be read (a round trip longer than the
-shortest one seen) and by a late wake-up (a stalled event loop). A start that would be more than
-``MAX_LATE`` (5 ms) late by those counts could crowd the next second, so the slot is given up
-and another reserved. The other 5 ms are for what cannot be seen from here: the shortest way
-back from Redis (a store on the same network: well under a millisecond) and the way from
-``acquire`` to the server. The price: 1% of the rate (198/s for 200), and, on an overloaded
-machine, the slots given up.
+the spread of recent latencies says requests are held up on their way; each reservation passes its
+``T`` (the script adds it to the slot it hands out). A start never comes before its slot: it aims at
+the moment the answer came plus the wait Redis gave. It may come after it: by the answer's way back,
+by the time the answer waited to be read (a round trip longer than the shortest one seen) and by a
+late wake-up (a stalled event loop). A start that would be more than ``MAX_LATE`` (5 ms) late by
+those counts could crowd the next second, so the slot is given up and another reserved. The other
+5 ms are for what cannot be seen from here: the shortest way back from Redis (a store on the same
+network: well under a millisecond) and the way from ``acquire`` to the server. The price: 1% of the
+rate (198/s for 200), and, on an overloaded machine, the slots given up.
 
 While Redis cannot be reached, ``acquire`` pauses: one task probes with backoff while the others
 wait, the outage is reported through ``on_outage`` / ``on_recover``, and after ``max_outage``

@@ -2,8 +2,9 @@
 
 The client (``client.py``) maps whatever happened -- an answer, a transport error, a timeout --
 into a :class:`Reply` whose :class:`Kind` is decided here, by pure functions.  The pacer, the
-circuit breaker, the retry loop and the row executor all read ``reply.kind``; nothing else looks at
-status codes.
+circuit breaker, the retry loop and the row executor all read ``reply.kind`` or a predicate
+defined here (:attr:`Reply.answered`, :attr:`Reply.server_failure`, :func:`is_success`,
+:func:`refuses_campaign`); nothing else looks at status codes.
 
     Kind
      ├── OK          2xx with a readable body (an empty body is fine for a status change)
@@ -89,6 +90,18 @@ class Reply:
     def ok(self) -> bool:
         return self.kind is Kind.OK
 
+    @property
+    def answered(self) -> bool:
+        """The server answered with a status line (whatever the status)."""
+        return self.status is not None
+
+    @property
+    def server_failure(self) -> bool:
+        """A failure of the server as a whole: no answer, or a 5xx (never a 4xx or a 429)."""
+        if self.status is None:
+            return self.kind in (Kind.TRANSIENT, Kind.UNKNOWN)
+        return self.status >= 500
+
     def describe(self) -> str:
         """``HTTP 503: busy`` or ``timed out``: short, for a reason column."""
         if self.status is None:
@@ -98,9 +111,19 @@ class Reply:
         return self.message or f"HTTP {self.status}"
 
 
+def is_success(status: int) -> bool:
+    """A 2xx status: the request was carried out (if its body can be read)."""
+    return 200 <= status < 300
+
+
+def refuses_campaign(status: int | None) -> bool:
+    """A row's recorded status is the API refusing that one campaign to the key (a 403)."""
+    return status is not None and classify_answer("GET", status, readable=True) is Kind.FORBIDDEN
+
+
 def classify_answer(method: str, status: int, *, readable: bool) -> Kind:
     """The kind of an answer with a status line."""
-    if 200 <= status < 300:
+    if is_success(status):
         if readable:
             return Kind.OK
         return Kind.UNKNOWN if method in WRITES else Kind.TRANSIENT
@@ -146,14 +169,14 @@ def answer_reply(
         try:
             data = json.loads(text)
         except ValueError:
-            readable = not (200 <= status < 300)
+            readable = not is_success(status)
         else:
             # A GET answers a campaign (an object) or a page of the list, which may be a bare
             # JSON list; the reader of each checks the shape it needs.
             wanted = (dict, list) if method == "GET" else dict
-            if 200 <= status < 300 and method != "PUT" and not isinstance(data, wanted):
+            if is_success(status) and method != "PUT" and not isinstance(data, wanted):
                 readable = False
-    elif 200 <= status < 300 and method != "PUT":
+    elif is_success(status) and method != "PUT":
         readable = False  # a GET or PATCH must answer the campaign
     kind = classify_answer(method, status, readable=readable)
     if kind is Kind.OK:
@@ -161,7 +184,7 @@ def answer_reply(
     elif 300 <= status < 400:
         where = printable(location) if location else "an address it did not give"
         message = f"the API redirected to {shorten(where, 200)}; check --base-url"
-    elif 200 <= status < 300:
+    elif is_success(status):
         message = f"HTTP {status} with an answer that could not be read"
     else:
         message = error_message(status, text)

@@ -2,8 +2,7 @@
 
 The field rules are not written here: every value is checked against the annotated types of
 :mod:`bulkpatch.core.models` through ``pydantic.TypeAdapter``.  What this package adds is the
-sheet's
-grammar (its columns and cells: docs/sheet.md), one module per concern:
+sheet's grammar (its columns and cells: docs/sheet.md), one module per concern:
 
 * :mod:`.words` -- pydantic's errors in plain words;
 * :mod:`.days`, :mod:`.checks`, :mod:`.cells` -- converting a cell to what its column's type
@@ -16,7 +15,10 @@ grammar (its columns and cells: docs/sheet.md), one module per concern:
 * :mod:`.sheetcheck` -- the whole sheet in one read (duplicates, ``--no-read`` problems, the
   campaign keys), and the run's streaming pass.
 
-Nothing here raises on bad cell text: any cell yields a value or a rule it breaks.
+Nothing here raises on bad cell text: any cell yields a value or a rule it breaks.  It owns
+every offline judgement of a sheet; nothing here touches the network.
+
+May import: ``bulkpatch.sheet`` and ``bulkpatch.core`` only.
 """
 
 from bulkpatch.core.text import shorten

@@ -107,6 +107,98 @@ def _duplicate_rule(key: CampaignKey, rows: Sequence[int]) -> str:
     )
 
 
+@dataclass(slots=True)
+class _Pass:
+    """What the one pass of :func:`check_sheet` has found so far."""
+
+    no_read: bool
+    collect_keys: bool
+    problems: list[Problem] = field(default_factory=list)
+    invalid: set[int] = field(default_factory=set)
+    blank: set[int] = field(default_factory=set)
+    keys: list[tuple[CampaignKey, dict[str, Any]]] = field(default_factory=list)
+    rows: int = 0
+    shard_rows: int = 0
+    #: The row expected next: one after the last row read.
+    expected: int = 1
+    no_read_kept: list[Problem] = field(default_factory=list)
+    no_read_count: int = 0
+    no_read_rows: set[int] = field(default_factory=set)
+    # (org, workspace) -> campaign -> first row: small keys so a million rows stay cheap.
+    seen: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    repeats: dict[int, list[int]] = field(default_factory=dict)
+    keys_of_first: dict[int, CampaignKey] = field(default_factory=dict)
+
+    def campaign(
+        self,
+        row: int,
+        ids: tuple[str, str, str],
+        valid: bool,
+        changes: Any,
+        expects: dict[str, Any],
+    ) -> None:
+        """A row with valid ids: its key, its ``--no-read`` problems, whether it repeats one."""
+        if self.collect_keys:
+            self.keys.append((CampaignKey(*ids), expects))
+        if self.no_read and valid:
+            self._no_read(RowChange(row, CampaignKey(*ids), changes, expects))
+        scope = (ids[0], ids[1])
+        campaigns = self.seen.get(scope)
+        if campaigns is None:
+            campaigns = self.seen[scope] = {}
+        first = campaigns.setdefault(ids[2], row)
+        if first != row:
+            key = CampaignKey(*ids)
+            self.problems.append(
+                Problem(row, "campaign_id", shorten(key.campaign_id), _duplicate_rule(key, [first]))
+            )
+            self.invalid.add(row)
+            self.invalid.add(first)
+            self.repeats.setdefault(first, []).append(row)
+            self.keys_of_first.setdefault(first, key)
+
+    def _no_read(self, change: RowChange) -> None:
+        reasons = no_read_problems(change)
+        if reasons:
+            self.no_read_count += len(reasons)
+            self.no_read_rows.add(change.row)
+            room = NO_READ_KEPT - len(self.no_read_kept)
+            if room > 0:
+                self.no_read_kept.extend(reasons[:room])
+
+    def result(self, sheet: Sheet, header: list[Problem], sharded: bool) -> SheetCheck:
+        """The :class:`SheetCheck`, once every row is read."""
+        problems = self.problems
+        for first, later in self.repeats.items():
+            key = self.keys_of_first[first]
+            problems.append(
+                Problem(first, "campaign_id", shorten(key.campaign_id), _duplicate_rule(key, later))
+            )
+        problems.sort(key=lambda p: p.row)
+        if self.rows == 0:
+            header.append(
+                Problem(0, "", "", "the sheet has a header but no data rows: nothing to do")
+            )
+        return SheetCheck(
+            path=sheet.path,
+            kind=sheet.kind,
+            columns=sheet.columns,
+            rows=self.rows,
+            header_problems=header,
+            problems=problems,
+            invalid_rows=frozenset(self.invalid),
+            blank_rows=len(self.blank),
+            first_row=sheet.first_row,
+            last_row=self.expected - 1,
+            blank_row_numbers=frozenset(self.blank),
+            no_read_problems=self.no_read_kept,
+            no_read_problem_count=self.no_read_count,
+            no_read_rows=frozenset(self.no_read_rows),
+            keys=self.keys,
+            shard_rows=self.shard_rows if sharded else None,
+        )
+
+
 def check_sheet(
     source: str | Path | Sheet,
     *,
@@ -134,95 +226,41 @@ def check_sheet(
         source if isinstance(source, Sheet) else open_sheet(source, fmt=fmt, sheet_name=sheet_name)
     )
     validator = RowValidator(sheet.columns, org=org, workspace=workspace, copy_values=False)
-    problems: list[Problem] = []
-    invalid: set[int] = set()
-    # (org, workspace) -> campaign -> first row: small keys so a million rows stay cheap.
-    seen: dict[tuple[str, str], dict[str, int]] = {}
-    repeats: dict[int, list[int]] = {}
-    keys_of_first: dict[int, CampaignKey] = {}
-    keys: list[tuple[CampaignKey, dict[str, Any]]] = []
-    no_read_kept: list[Problem] = []
-    no_read_count = 0
-    no_read_rows: set[int] = set()
-    blank: set[int] = set()
+    found = _Pass(no_read=no_read, collect_keys=collect_keys, expected=sheet.first_row)
+    _read(sheet, validator, found, batch_size, progress, holds)
+    return found.result(sheet, list(validator.header_problems), holds is not None)
+
+
+def _read(
+    sheet: Sheet,
+    validator: RowValidator,
+    found: _Pass,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+    holds: Callable[[CampaignKey | None], bool] | None,
+) -> None:
+    """The one pass: every row validated once, what it shows noted in ``found``."""
     examine = validator.examine
-    rows = 0
-    shard_rows = 0
-    expected = sheet.first_row
+    problems = found.problems
     next_report = batch_size
     for row, cells in sheet.iter_rows(batch_size):
-        rows += 1
-        if row != expected:
-            blank.update(range(expected, row))
-        expected = row + 1
-        ids, found, changes, expects = examine(row, cells)
+        found.rows += 1
+        if row != found.expected:
+            found.blank.update(range(found.expected, row))
+        found.expected = row + 1
+        ids, row_problems, changes, expects = examine(row, cells)
         if holds is not None and holds(CampaignKey(*ids) if ids is not None else None):
-            shard_rows += 1
-        if found:
-            problems.extend(found)
-            invalid.add(row)
+            found.shard_rows += 1
+        if row_problems:
+            problems.extend(row_problems)
+            found.invalid.add(row)
         if ids is not None:
-            if collect_keys:
-                keys.append((CampaignKey(*ids), expects))
-            if no_read and not found:
-                change = RowChange(row, CampaignKey(*ids), changes, expects)
-                reasons = no_read_problems(change)
-                if reasons:
-                    no_read_count += len(reasons)
-                    no_read_rows.add(row)
-                    room = NO_READ_KEPT - len(no_read_kept)
-                    if room > 0:
-                        no_read_kept.extend(reasons[:room])
-            scope = (ids[0], ids[1])
-            campaigns = seen.get(scope)
-            if campaigns is None:
-                campaigns = seen[scope] = {}
-            first = campaigns.setdefault(ids[2], row)
-            if first != row:
-                key = CampaignKey(*ids)
-                problems.append(
-                    Problem(
-                        row, "campaign_id", shorten(key.campaign_id), _duplicate_rule(key, [first])
-                    )
-                )
-                invalid.add(row)
-                invalid.add(first)
-                repeats.setdefault(first, []).append(row)
-                keys_of_first.setdefault(first, key)
-        if progress is not None and rows >= next_report:
-            progress(rows)
+            found.campaign(row, ids, not row_problems, changes, expects)
+        if progress is not None and found.rows >= next_report:
+            progress(found.rows)
             next_report += batch_size
     if progress is not None:
-        progress(rows)
-    for first, later in repeats.items():
-        key = keys_of_first[first]
-        problems.append(
-            Problem(first, "campaign_id", shorten(key.campaign_id), _duplicate_rule(key, later))
-        )
-    problems.sort(key=lambda p: p.row)
-    header_problems = list(validator.header_problems)
-    if rows == 0:
-        header_problems.append(
-            Problem(0, "", "", "the sheet has a header but no data rows: nothing to do")
-        )
-    return SheetCheck(
-        path=sheet.path,
-        kind=sheet.kind,
-        columns=sheet.columns,
-        rows=rows,
-        header_problems=header_problems,
-        problems=problems,
-        invalid_rows=frozenset(invalid),
-        blank_rows=len(blank),
-        first_row=sheet.first_row,
-        last_row=expected - 1,
-        blank_row_numbers=frozenset(blank),
-        no_read_problems=no_read_kept,
-        no_read_problem_count=no_read_count,
-        no_read_rows=frozenset(no_read_rows),
-        keys=keys,
-        shard_rows=shard_rows if holds is not None else None,
-    )
+        progress(found.rows)
 
 
 def iter_verdicts(
