@@ -56,6 +56,7 @@ from bulkpatch.rundir.files import (
     OrderedResults,
 )
 from bulkpatch.rundir.journal import JOURNAL_NAME, JournalState, JournalWriter, begin_journal
+from bulkpatch.rundir.record import SIMULATOR_STATE
 from bulkpatch.sheet import Sheet, snapshot_sheet
 from bulkpatch.transport.client import ApiClient, Lane, new_session
 from bulkpatch.transport.keysfile import ResolvedKey
@@ -267,7 +268,10 @@ class Session:
         )
         self._recorder = recorder
         try:
-            target = api_target(self.options, self._api_key, check.keys, self._org_keys)
+            state_file = run_dir / SIMULATOR_STATE  # kept by a --simulate run
+            target = api_target(
+                self.options, self._api_key, check.keys, self._org_keys, save_to=state_file
+            )
             async with target as (base_url, api_key):
                 await self._pool(sheet, check, recorder, base_url, api_key)
         except BaseException:
