@@ -8,16 +8,21 @@ Writes, beside this file:
   Monday to Saturday (a note column, and two rows guarded with ``expect.status``);
 * ``migration.parquet``: point 400 agent campaigns at app version 7, the new webhook and a new
   retry policy (a native Parquet struct);
-* ``nightly-end-dates.csv``: a warehouse export of new end dates (ISO 8601 with offsets);
+* ``nightly-end-dates.csv``: a warehouse export of new end dates (ISO 8601 with offsets), each
+  guarded by the end the warehouse saw (``expect.end_timestamp``: a campaign someone changed in
+  between is skipped, never overwritten);
 * ``retry-policy.xlsx``: an Excel workbook (worksheet ``Changes`` first, then ``Readme``) giving
   150 campaigns a new retry policy: numbers and booleans as Excel cells, the dialling window as
   text cells ``HH:MM`` (a time-formatted cell would be a date: see the README).
 
 ``bad-rows.csv`` and ``bad-column.csv`` are written by hand: each line shows one kind of error.
 
-End dates must lie between a campaign's start + 120 s and start + 30 days; the embedded simulator
-starts its campaigns near today, so pass ``--base-date`` (today's date) before a demo run of the
-nightly sheet if the one in the repository has aged.
+End dates must lie between a campaign's start + 120 s and start + 30 days.  The nightly sheet's
+dates lie years ahead (``--base-date``, default 2031-03-01), and the embedded simulator
+(``--simulate``) seeds each campaign with the end its row expects (and a start that makes that end
+possible), so the sheet runs the same on any date.  ``tests/sheet/test_input_examples.py`` runs
+every example through ``validate`` and ``run --simulate``; when it says one has gone stale, rebuild
+them with this script (``python input_examples/make_examples.py``) and commit the result.
 """
 
 from __future__ import annotations
@@ -114,13 +119,15 @@ def nightly_end_dates(out: Path, base: date, rows: int = 120) -> None:
     offsets = [timezone(timedelta(hours=5, minutes=30)), UTC, timezone(timedelta(hours=-4))]
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["org_id", "workspace_id", "campaign_id", "end_timestamp"])
+        header = ["org_id", "workspace_id", "campaign_id", "expect.end_timestamp", "end_timestamp"]
+        writer.writerow(header)
         for i in range(rows):
             zone = offsets[i % len(offsets)]
             day = base + timedelta(days=1 + i % 7)
             end = datetime(day.year, day.month, day.day, 21, 30, tzinfo=zone)
-            text = end.isoformat().replace("+00:00", "Z")
-            writer.writerow([ORG, "ws-nightly", campaign_id(2001 + i), text])
+            seen = end - timedelta(days=1)  # the end the warehouse read: one day earlier
+            texts = [t.isoformat().replace("+00:00", "Z") for t in (seen, end)]
+            writer.writerow([ORG, "ws-nightly", campaign_id(2001 + i), *texts])
 
 
 def retry_policy(out: Path, rows: int = 150) -> None:
@@ -161,7 +168,7 @@ def retry_policy(out: Path, rows: int = 150) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base-date", type=date.fromisoformat, default=date(2026, 12, 1))
+    parser.add_argument("--base-date", type=date.fromisoformat, default=date(2031, 3, 1))
     args = parser.parse_args()
     mass_schedule_change(HERE / "mass-schedule-change.csv")
     migration(HERE / "migration.parquet")

@@ -19,6 +19,7 @@ from bulkpatch.sheet import open_sheet
 from bulkpatch.simulator import SimulatorConfig, SimulatorState, build_app
 from bulkpatch.simulator.population import generate_campaign
 from bulkpatch.validation.where import matches_all, parse_where
+from support.disks import bulkpatch_limited, tmpfs
 from support.roundtrips import export, read_csv, write_rows
 from support.runs import StartSimulator, bulkpatch, run_sheet
 
@@ -391,6 +392,34 @@ async def test_the_command_exports_from_the_embedded_simulator_and_its_sheet_run
     assert bad.returncode == 2
     assert b"compares numbers or ISO 8601 times" in bad.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize("ext", ["xlsx", "parquet", "csv"])
+async def test_an_export_onto_a_full_disk_says_so_exits_2_and_leaves_nothing_in_the_destination(
+    tmp_path: Path, ext: str
+) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / f"live.{ext}"
+    args = ("export", out, "--org", "org-x", "--workspace", "ws-y", "--simulate", "--quiet")
+
+    full = await bulkpatch_limited(6000, *args, api_key="unused-fake-key", cwd=tmp_path)
+
+    err = full.stderr.decode()
+    assert full.returncode == 2, err
+    assert f"cannot write {out}: File too large" in err
+    assert "Traceback" not in err
+    assert "Exception ignored" not in err
+    assert list(out_dir.iterdir()) == []
+    with tmpfs(tmp_path / "small", "size=12k,mode=0700") as disk:
+        out = disk / f"live.{ext}"
+        full = await bulkpatch("export", out, *args[2:], cwd=tmp_path)
+        err = full.stderr.decode()
+        assert full.returncode == 2, err
+        assert f"cannot write {out}: No space left on device" in err
+        assert "Traceback" not in err
+        assert "Exception ignored" not in err
+        assert list(disk.iterdir()) == []
 
 
 async def test_ctrl_c_stops_the_export_at_once_and_writes_nothing(

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import stat
 from pathlib import Path
 from typing import Any, ClassVar
 
+import anyio
 import pytest
 
 from bulkpatch.core.results import FieldChange
 from bulkpatch.core.rows import CampaignKey, RowChange
+from bulkpatch.engine import planfile
 from bulkpatch.engine.approval import Approval
 from bulkpatch.engine.planfile import PlannedRow, canonical, changes_list
 from bulkpatch.engine.planner import Patch, Stale, Unchanged
 from bulkpatch.rundir.journal import read_journal
 from bulkpatch.rundir.names import JOURNAL
 from bulkpatch.sheet import file_sha256
+from support.disks import tmpfs
 from support.roundtrips import apply_plan, plan_to, read_csv
 from support.runs import StartSimulator, bulkpatch, run_sheet, write_sheet
 
@@ -79,6 +84,49 @@ async def test_a_plan_directory_that_holds_anything_is_never_overwritten(
     assert done.code == 2
     assert "a plan is never overwritten" in done.output
     assert sim.stats()["requests_total"] == 0
+
+
+@pytest.mark.parametrize("made", [False, True], ids=["new PLAN_DIR", "empty PLAN_DIR"])
+async def test_a_plan_that_does_not_fit_on_the_disk_leaves_plan_dir_as_it_was_for_the_next_try(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch, made: bool
+) -> None:
+    sim = await editable(start_simulator, 200)
+    sheet = sheet_of(tmp_path, ids(200), name="A new name long enough to fill a small disk")
+    with tmpfs(tmp_path / "small", "size=24k,mode=0700") as disk:
+        plan_dir = disk / "plan"
+        if made:
+            plan_dir.mkdir()
+
+        done = await plan_to(sheet, plan_dir, sim, monkeypatch)
+
+        assert done.code == 2, done.output
+        assert f"cannot write the plan into {plan_dir}: No space left on device" in done.output
+        assert plan_dir.exists() is made
+        assert list(disk.rglob("*")) == ([plan_dir] if made else [])
+        await anyio.run_process(["mount", "-o", "remount,size=8m", str(disk)])
+
+        again = await plan_to(sheet, plan_dir, sim, monkeypatch)
+
+        assert again.code == 0, again.output
+        assert {p.name for p in plan_dir.iterdir()} == PLAN_FILES
+
+
+async def test_a_plan_whose_last_file_cannot_be_written_removes_the_ones_written_before(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await editable(start_simulator, 3)
+    sheet = sheet_of(tmp_path, ids(3), name="New name")
+
+    def full(path: Path, *args: Any, **kwargs: Any) -> None:
+        path.write_text("half a page")  # written in part, then the disk is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(planfile, "write_plan_page", full)
+    done = await plan_to(sheet, tmp_path / "plan", sim, monkeypatch)
+
+    assert done.code == 2, done.output
+    assert f"cannot write the plan into {tmp_path / 'plan'}: No space left" in done.output
+    assert not (tmp_path / "plan").exists()
 
 
 async def test_run_plan_applies_exactly_the_plan_and_records_who_approved_it(

@@ -19,9 +19,8 @@ import csv
 import errno
 import json
 import os
-import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from bulkpatch.rundir.directory import lock_work
 from bulkpatch.sheet import file_sha256
 from bulkpatch.sheet import files as sheet_files
 from bulkpatch.sheet import writing as sheet_writing
+from support.disks import bulkpatch_limited, tmpfs
 from support.runs import (
     StartSimulator,
     bulkpatch,
@@ -180,28 +180,6 @@ async def test_a_sheet_with_a_240_character_name_runs_in_a_run_directory_of_a_sa
     assert set(outcomes(run_dir).values()) == {"updated"}
 
 
-LIMITED = (
-    "import resource, runpy, signal, sys; "
-    "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
-    "limit = int(sys.argv.pop(1)); "
-    "resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)); "
-    "sys.argv[0] = 'bulkpatch'; "
-    "runpy.run_module('bulkpatch', run_name='__main__')"
-)
-
-
-async def bulkpatch_limited(
-    limit: int, *args: str | Path, api_key: str
-) -> subprocess.CompletedProcess[bytes]:
-    """``bulkpatch ARGS`` in a process that may write no file larger than ``limit`` bytes
-    (the kernel refuses the write: EFBIG, as a full disk refuses it with ENOSPC)."""
-    return await anyio.run_process(
-        [sys.executable, "-c", LIMITED, str(limit), *map(str, args)],
-        env=cli_env(api_key),
-        check=False,
-    )
-
-
 async def test_files_growing_past_what_may_be_written_stop_the_run_resumably(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
@@ -265,19 +243,6 @@ async def test_a_sheet_that_cannot_be_copied_into_the_run_directory_sends_nothin
 
 
 # -- a real small file system, where this machine allows mounting one ---------------------------
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, options: str) -> Iterator[Path]:
-    path.mkdir()
-    command = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)]
-    mounted = subprocess.run(command, capture_output=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip("mounting a small tmpfs needs privileges this machine does not give")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 async def test_a_full_disk_stops_the_run_with_exit_3_and_resume_finishes_once_space_is_freed(

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bulkpatch.core.rows import CampaignKey
@@ -74,6 +75,22 @@ async def test_a_wrong_id_may_come_from_another_workspace_when_the_campaign_is_a
     lone = CampaignKey("org-b", "ws-b", "cmp-b")
     sim = await start_simulator(campaigns=(lone, ("org-a", "ws-a", "cmp-a")), wrong_id_rate=1.0)
     assert (await api_for(sim).get(lone)).body["campaign_id"] == "cmp-a"
+
+
+async def test_a_deep_json_fault_answers_gets_and_pages_with_lists_nested_100000_deep(
+    start_simulator: StartSimulator, http_session: aiohttp.ClientSession
+) -> None:
+    sim = await start_simulator(generate=2, deep_json_rate=1.0, status_weights=(("paused", 1.0),))
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for url in (sim.campaign_url(FIRST), sim.workspace_url("org-demo", "ws-demo") + "/campaigns"):
+        async with http_session.get(url, headers=sim.headers) as response:
+            assert response.status == 200
+            assert response.content_type == "application/json"
+            assert await response.read() == deep
+    api = Api(sim, http_session)
+    assert (await api.get(GHOST)).status == 404  # an unknown campaign is still not found
+    assert (await api.patch(FIRST, {"name": "Still fine"})).status == 200
+    assert sim.stats()["deep_json_answers"] == 2
 
 
 # --- hostile text --------------------------------------------------------------------------------

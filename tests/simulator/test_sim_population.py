@@ -70,6 +70,29 @@ def test_generated_end_timestamps_keep_the_120_seconds_to_30_days_rule() -> None
         assert start + timedelta(seconds=120) <= end <= start + timedelta(days=30)
 
 
+def test_an_end_set_from_outside_that_its_start_makes_impossible_moves_the_start_with_it() -> None:
+    far, near, guarded = (CampaignKey("o", "w", c) for c in ("far", "near", "guarded"))
+    state = _state(
+        overrides={
+            far: {"end_timestamp": "2031-03-02T21:30:00+05:30"},
+            guarded: {
+                "end_timestamp": "2031-03-02T21:30:00Z",
+                "start_timestamp": "2031-01-01T00:00:00Z",
+            },
+        },
+        campaigns=(near,),
+    )
+    moved = state.get(far)
+    assert moved["end_timestamp"] == "2031-03-02T21:30:00+05:30"
+    assert moved["start_timestamp"] == "2031-02-20T16:00:00Z"  # ten days before, in UTC
+    start, end = (state.get(near)[f] for f in ("start_timestamp", "end_timestamp"))
+    later = datetime.fromisoformat(end) + timedelta(days=1)
+    assert later <= datetime.fromisoformat(start) + timedelta(days=30)
+    kept = state.update(near, {"end_timestamp": later.isoformat()})
+    assert kept["start_timestamp"] == start  # still possible: kept
+    assert state.get(guarded)["start_timestamp"] == "2031-01-01T00:00:00Z"  # set: never moved
+
+
 def test_the_status_mix_is_mostly_editable_with_some_active_and_a_few_finished() -> None:
     statuses = Counter(c["status"] for c in _state(generate=2000, seed=3).dump())
     editable = statuses["paused"] + statuses["scheduled"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -131,3 +132,47 @@ def test_a_server_failure_is_no_answer_or_a_5xx_never_a_4xx_or_a_429(
 def test_only_a_2xx_is_a_success_and_only_a_403_refuses_one_campaign() -> None:
     assert [s for s in (199, 200, 204, 299, 300, 404) if is_success(s)] == [200, 204, 299]
     assert [s for s in (None, 401, 403, 404, 429) if refuses_campaign(s)] == [403]
+
+
+# --- answers nested too deep, or too long ---------------------------------------------------
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize(("method", "kind"), [("GET", Kind.TRANSIENT), ("PATCH", Kind.UNKNOWN)])
+def test_a_2xx_nested_100000_deep_is_an_unreadable_answer_not_a_recursion_error(
+    method: str, kind: Kind
+) -> None:
+    reply = answer_reply(method, 200, nested(100_000))
+    assert reply.kind is kind
+    assert reply.data is None
+    assert reply.message == "HTTP 200 with an unreadable answer (nested deeper than 64 levels)"
+
+
+def test_an_error_body_nested_too_deep_is_shown_as_capped_text() -> None:
+    reply = answer_reply("PATCH", 400, nested(100_000))
+    assert reply.kind is Kind.REJECTED
+    assert reply.message.startswith("HTTP 400: [[[")
+    assert "[cut: " in reply.message
+    assert error_message(422, nested(100_000).decode()).startswith("HTTP 422: [[[")
+
+
+def test_the_depth_bound_counts_brackets_not_text_inside_strings() -> None:
+    at_bound = b'{"a":' * 63 + b"[1]" + b"}" * 63
+    assert answer_reply("GET", 200, at_bound).kind is Kind.OK
+    assert answer_reply("GET", 200, b"[" + at_bound + b"]").kind is Kind.TRANSIENT
+    text = json.dumps({"campaign_id": "c", "description": "[[[{{{" * 1000 + '\\"[['}).encode()
+    reply = answer_reply("GET", 200, text)
+    assert reply.kind is Kind.OK
+    assert reply.data["description"].startswith("[[[{{{")
+
+
+def test_a_2xx_cut_at_the_size_bound_is_unreadable_and_an_error_keeps_its_message() -> None:
+    reply = answer_reply("GET", 200, b'{"campaign_id": "c", "x": "', cut=True)
+    assert reply.kind is Kind.TRANSIENT
+    assert reply.message == "HTTP 200 with an unreadable answer (longer than 16 MiB)"
+    refused = answer_reply("PATCH", 400, b'{"detail": "Campaign is loc', cut=True)
+    assert refused.kind is Kind.REJECTED
+    assert refused.message == 'HTTP 400: {"detail": "Campaign is loc'

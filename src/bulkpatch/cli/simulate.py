@@ -214,6 +214,10 @@ def _count(name: str, help: str) -> Callable[[FC], FC]:
     "--wrong-id-rate",
     "Share of campaign GETs answered with another campaign's detail (its own id).",
 )
+@_share(
+    "--deep-json-rate",
+    "Share of GETs answered 200 with a JSON body nested 100,000 deep.",
+)
 @click.option(
     "--hostile-text",
     is_flag=True,
@@ -345,6 +349,7 @@ _SAME_NAMES = (
     "forbid",
     "redirect_to",
     "wrong_id_rate",
+    "deep_json_rate",
     "hostile_text",
     "error_body_bytes",
     "error_shape",

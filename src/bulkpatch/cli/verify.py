@@ -25,6 +25,12 @@ from bulkpatch.ops.undo import undo_run_async
 from bulkpatch.ops.verify import VERDICTS, verify_run_async
 
 RUN_DIR = click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+SIMULATE = click.option(
+    "--simulate",
+    is_flag=True,
+    help="For a --simulate run: against a simulator started from the campaigns the run's "
+    "simulator ended with (RUN_DIR/simulator-state.json). No key, no network.",
+)
 
 
 def _overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +57,7 @@ def _verify_closing(summary: RunSummary) -> list[str]:
 
 @cli.command("verify")
 @RUN_DIR
+@SIMULATE
 @pace_options(resuming=True)
 @key_options
 @output_options
@@ -65,14 +72,17 @@ def verify_command(run_dir: Path, **kwargs: Any) -> None:
 
     \b
     Exit codes: 0 every row holds; 1 some drifted, are gone or could not be read;
-                2 not a run directory, or a --simulate run; 3 stopped (refused key, outage,
-                Ctrl-C; rows not read are `unknown`); 70 internal error.
+                2 not a run directory, or --simulate not as the run ran; 3 stopped
+                (refused key, outage, Ctrl-C; rows not read are `unknown`); 70 internal error.
     """
+    simulate = kwargs.pop("simulate")
     display, err = make_display(kwargs, label="verifying", closing=_verify_closing)
     overrides = _overrides(kwargs)
 
     async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
-        return await verify_run_async(run_dir, overrides=overrides, on_event=sink, stopper=stopper)
+        return await verify_run_async(
+            run_dir, overrides=overrides, on_event=sink, stopper=stopper, simulate=simulate
+        )
 
     _execute(call, display, err)  # type: ignore[arg-type]
 
@@ -89,6 +99,7 @@ def verify_command(run_dir: Path, **kwargs: Any) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the undo's run directory is made [default: the run's own report directory].",
 )
+@SIMULATE
 @pace_options(resuming=True)
 @key_options
 @output_options
@@ -106,10 +117,13 @@ def undo_command(run_dir: Path, **kwargs: Any) -> None:
 
     \b
     Exit codes: as for `bulkpatch run` (of the undo run); 2 also when the run cannot be
-                undone (--no-read, not finished: resume it first, a --simulate run).
+                undone (--no-read, not finished: resume it first, --simulate not as the
+                run ran). With --simulate the simulator's campaigns are written back to
+                RUN_DIR/simulator-state.json after the undo.
     """
     report_dir = kwargs.pop("report_dir")
     plan_only = kwargs.pop("plan_only")
+    simulate = kwargs.pop("simulate")
     display, err = _display(kwargs)
     overrides = _overrides(kwargs)
     if report_dir is not None:
@@ -117,7 +131,12 @@ def undo_command(run_dir: Path, **kwargs: Any) -> None:
 
     async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
         return await undo_run_async(
-            run_dir, plan_only=plan_only, overrides=overrides, on_event=sink, stopper=stopper
+            run_dir,
+            plan_only=plan_only,
+            overrides=overrides,
+            on_event=sink,
+            stopper=stopper,
+            simulate=simulate,
         )
 
     _execute(call, display, err)

@@ -85,6 +85,9 @@ class RunOptions:
     no_read: bool = False
     #: Seeds the ``--simulate`` population.
     seed: int = 0
+    #: With ``simulate``: start the simulator from the campaigns in this file (a run's
+    #: ``simulator-state.json``) instead of the sheet's, and write its final state back there.
+    simulator_state: Path | None = None
     #: Each org's key from this file (``--keys-file``), each with its own pacer and breaker.
     keys_file: Path | None = None
     #: ``"K/N"``: apply only the rows of shard K of N (``bulkpatch.core.shards``).
@@ -111,7 +114,7 @@ class RunOptions:
     max_errors: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("report_dir", "api_key_file", "keys_file", "plan_dir"):
+        for name in ("report_dir", "api_key_file", "keys_file", "plan_dir", "simulator_state"):
             value = getattr(self, name)
             if isinstance(value, str):  # from Python: a path given as text
                 object.__setattr__(self, name, Path(value))
@@ -138,7 +141,7 @@ class RunOptions:
         """Options a journal recorded (unknown names from other versions are ignored)."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in stored.items() if k in known}
-        for name in ("report_dir", "api_key_file", "keys_file", "plan_dir"):
+        for name in ("report_dir", "api_key_file", "keys_file", "plan_dir", "simulator_state"):
             if values.get(name) is not None:
                 values[name] = Path(values[name])
         values.pop("notify_url", None)  # a secret: given again on resume

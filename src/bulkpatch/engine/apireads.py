@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -26,7 +27,7 @@ from bulkpatch.core.urls import BaseUrlError, check_base_url
 from bulkpatch.engine.executor import Executor, RunControl
 from bulkpatch.engine.stats import RunStats
 from bulkpatch.engine.target import make_lane
-from bulkpatch.simulator import SimulatorConfig, serve_simulator
+from bulkpatch.simulator import SimulatorConfig, SnapshotError, load_state, serve_simulator
 from bulkpatch.transport.client import ApiClient, Lane, new_session
 from bulkpatch.transport.credentials import load_api_key
 from bulkpatch.transport.retries import RetryPolicy, Sent, send_with_retries
@@ -56,6 +57,20 @@ async def simulated(
         api_key=key, seed=options.seed, generate=generate, org_id=org, workspace_id=workspace
     )
     async with serve_simulator(config) as sim:
+        yield sim.base_url, key
+
+
+@asynccontextmanager
+async def from_state(options: RunOptions, path: Path) -> AsyncIterator[tuple[str, str]]:
+    """(base URL, key) of an embedded simulator holding the campaigns saved in ``path`` (a
+    ``--simulate`` run's ``simulator-state.json``); :class:`UsageError` when it cannot be read."""
+    key = "sim-" + secrets.token_hex(8)
+    config = SimulatorConfig(api_key=key, seed=options.seed)
+    try:
+        state = load_state(path, config)
+    except (OSError, SnapshotError) as exc:
+        raise UsageError(f"cannot start the simulator from {exc}") from None
+    async with serve_simulator(config, state=state) as sim:
         yield sim.base_url, key
 
 

@@ -20,6 +20,7 @@ in which anything changed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -134,7 +135,33 @@ def prepare_plan_dir(out: Path) -> None:
         raise UsageError(f"cannot use {out} as the plan directory: {exc.strerror or exc}") from None
 
 
-def write_plan_dir(
+def write_plan_dir(out: Path, **facts: Any) -> dict[str, Any]:
+    """Write the plan directory from a finished plan run (``facts``: the keywords of
+    :func:`_write_plan_files`); returns plan.json's content.  All or nothing: when a file cannot
+    be written (a full disk), what was written is removed, and PLAN_DIR is left as it was found
+    (absent or empty) for the next try."""
+    prepare_plan_dir(out)
+    existed = out.exists()
+    try:
+        return _write_plan_files(out, **facts)
+    except BaseException:
+        _clear(out, remove=not existed)
+        raise
+
+
+def _clear(out: Path, *, remove: bool) -> None:
+    """Empty ``out`` (it was empty before this plan), and remove it when it was made here."""
+    with contextlib.suppress(OSError):
+        for child in out.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+        if remove:
+            out.rmdir()
+
+
+def _write_plan_files(
     out: Path,
     *,
     run_dir: Path,
@@ -146,8 +173,7 @@ def write_plan_dir(
     counts: Mapping[str, int],
     created: str | None = None,
 ) -> dict[str, Any]:
-    """Write the plan directory from a finished plan run; returns plan.json's content."""
-    prepare_plan_dir(out)
+    """Write the plan's files into ``out`` (checked to be absent or empty)."""
     try:
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
         sheet_name = _copy_name(sheet_shown, sheet_copy.suffix)
@@ -203,10 +229,16 @@ def _copy_name(shown: str, suffix: str) -> str:
 
 
 def _copy(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` whole or not at all, 0600 from the start."""
     tmp = dst.with_name(tmp_name(dst.name))
-    shutil.copyfile(src, tmp)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, dst)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as copy, src.open("rb") as original:
+            shutil.copyfileobj(original, copy)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # ---------------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ from bulkpatch.rundir.files import (
     OrderedResults,
 )
 from bulkpatch.rundir.journal import JournalState, JournalWriter, begin_journal
-from bulkpatch.rundir.names import JOURNAL, PLAN_CSV, RESULTS_CSV, retry_name
+from bulkpatch.rundir.names import JOURNAL, PLAN_CSV, RESULTS_CSV, SIMULATOR_STATE, retry_name
 from bulkpatch.sheet import Sheet, snapshot_sheet
 from bulkpatch.transport.client import ApiClient, Lane, new_session
 from bulkpatch.transport.keysfile import ResolvedKey
@@ -266,7 +266,10 @@ class Session:
         )
         self._recorder = recorder
         try:
-            target = api_target(self.options, self._api_key, check.keys, self._org_keys)
+            state_file = run_dir / SIMULATOR_STATE  # kept by a --simulate run
+            target = api_target(
+                self.options, self._api_key, check.keys, self._org_keys, save_to=state_file
+            )
             async with target as (base_url, api_key):
                 await self._pool(sheet, check, recorder, base_url, api_key)
         except BaseException:

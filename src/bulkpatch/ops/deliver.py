@@ -2,7 +2,8 @@
 
 Every ending is told: a run's summary when it has one, else what is known of the failure that
 ended it (:func:`failure_summary`: exit code, the error's line, the run directory if any).
-Both are bounded in time and never change the run's outcome or exit code: a failure to deliver
+Both are sent at once, within one bound of :data:`DELIVERY_TIMEOUT` seconds for the two, and
+never change the run's outcome or exit code: a failure to deliver (a receiver too slow is one)
 is a warning :class:`~bulkpatch.core.events.Notice`.
 """
 
@@ -15,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from bulkpatch.core.errors import BulkpatchError
 from bulkpatch.core.events import EventSink, Notice
 from bulkpatch.core.failures import ending_error, error_line, exit_code_of
@@ -24,6 +27,11 @@ from bulkpatch.ops.notify import build_notification, check_notify_url, send_noti
 from bulkpatch.ops.pushgateway import check_pushgateway_url, push_run_metrics_async
 from bulkpatch.version import __version__
 
+#: Seconds the notification and the push may take together: they are sent at once, and a
+#: receiver that has not answered by then is given up with a warning.
+DELIVERY_TIMEOUT = 10.0
+#: Beyond the bound, how long a sender that overruns it is waited for before it is abandoned.
+_BACKSTOP = 0.5
 #: Set on an exception once its ending was delivered, so that it is not delivered twice.
 _DELIVERED = "_bulkpatch_delivered"
 
@@ -100,19 +108,39 @@ async def deliver_data(
     on_event: EventSink,
     *,
     what: str = "the run's summary",
+    timeout: float = DELIVERY_TIMEOUT,  # noqa: ASYNC109 -- the bound is the call's own contract
 ) -> None:
-    """POST ``data`` to --notify-url and push its gauges to --pushgateway (those given)."""
-    if options.notify_url:
+    """POST ``data`` to --notify-url and push its gauges to --pushgateway (those given), both at
+    once, within one bound of ``timeout`` seconds for the two: a receiver still silent then is
+    abandoned with a warning, and the other's delivery stands."""
+    said: dict[str, str | None] = {}
+
+    async def notify(url: str) -> None:
         payload = build_notification(data, fmt=options.notify_format)
-        why = await send_notification(options.notify_url, payload)
+        said["notify"] = await send_notification(url, payload, timeout=timeout)
+
+    async def push(url: str) -> None:
+        grouping = {"shard": options.shard.replace("/", "-of-")} if options.shard else {}
+        said["metrics"] = await push_run_metrics_async(
+            url, data, job=options.metrics_job, grouping=grouping, timeout=timeout
+        )
+
+    # Started together, each within the bound: together they end by it.  The scope is the
+    # backstop that holds the bound whatever a sender does (a push runs in a thread: abandoned,
+    # it ends within its own bound).
+    with anyio.move_on_after(timeout + _BACKSTOP):
+        async with anyio.create_task_group() as tg:
+            if options.notify_url:
+                tg.start_soon(notify, options.notify_url)
+            if options.pushgateway:
+                tg.start_soon(push, options.pushgateway)
+    if options.notify_url:
+        why = said.get("notify", f"no answer within {timeout:g} s")
         if why:
             on_event(Notice("warning", f"could not notify: {why}", "notify"))
         else:
             on_event(Notice("info", f"notified {what}", "notify"))
     if options.pushgateway:
-        grouping = {"shard": options.shard.replace("/", "-of-")} if options.shard else {}
-        why = await push_run_metrics_async(
-            options.pushgateway, data, job=options.metrics_job, grouping=grouping
-        )
+        why = said.get("metrics", f"no answer within {timeout:g} s")
         if why:
             on_event(Notice("warning", f"could not push the run's metrics: {why}", "metrics"))

@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bulkpatch.core.columns import CHANGE_PATHS, suggest
 from bulkpatch.core.errors import SheetError, UsageError
 from bulkpatch.core.events import EventSink, Notice, RunFinished, RunStarted, ignore
 from bulkpatch.core.loop import sync
@@ -40,8 +39,8 @@ from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary, exit_code_for
 from bulkpatch.core.text import shorten
 from bulkpatch.core.timing import REAL, Timing
-from bulkpatch.core.values import get_path
 from bulkpatch.engine.apireads import Reader, read_all, resolve_target, simulated
+from bulkpatch.ops.exportrows import campaign_row, check_columns, header, value_cells
 from bulkpatch.sheet import sheet_kind, write_table
 from bulkpatch.transport.paging import (
     MAX_PAGES,
@@ -55,7 +54,7 @@ from bulkpatch.transport.paging import (
 )
 from bulkpatch.transport.replies import Kind
 from bulkpatch.transport.retries import Sent
-from bulkpatch.validation.cellvalues import exact_cell, is_formula
+from bulkpatch.validation.cellvalues import is_formula
 from bulkpatch.validation.where import Condition, matches_all, parse_where
 
 #: The change columns exported when ``--columns`` is not given: a campaign's schedule and the
@@ -80,81 +79,6 @@ NAMED = 10
 def where_conditions(texts: Sequence[str]) -> list[Condition]:
     """``--where`` texts as conditions; ``ValueError`` says which one cannot be read and why."""
     return [parse_where(text) for text in texts]
-
-
-def check_columns(columns: Sequence[str]) -> tuple[str, ...]:
-    """The chosen change columns, checked: known paths, none inside another."""
-    chosen: list[str] = []
-    for column in columns:
-        name = column.strip()
-        if not name or name in chosen:
-            continue
-        if name.startswith("expect.") or name == "updated_at":
-            raise UsageError(
-                f"--columns: `{name}` is not a change column; export writes `expect.updated_at` "
-                "and an `expect.` copy of each chosen column by itself"
-            )
-        if name not in CHANGE_PATHS:
-            hint = suggest(name)
-            raise UsageError(
-                f"--columns: `{name}` is not a change column"
-                + (f" — did you mean `{hint}`?" if hint else "")
-                + " (`bulkpatch validate --help` lists them)"
-            )
-        chosen.append(name)
-    for a in chosen:
-        for b in chosen:
-            if b.startswith(a + "."):
-                raise UsageError(
-                    f"--columns: `{b}` lies inside `{a}`, so a row would set it twice; "
-                    "choose one of them"
-                )
-    if not chosen:
-        raise UsageError("--columns names no column")
-    return tuple(chosen)
-
-
-def header(columns: Sequence[str]) -> list[str]:
-    notes = ["#status"] + ([] if "name" in columns else ["#name"])
-    return [
-        "org_id",
-        "workspace_id",
-        "campaign_id",
-        *notes,
-        *columns,
-        "expect.updated_at",
-        *(f"expect.{c}" for c in columns),
-    ]
-
-
-def value_cells(detail: dict[str, Any], columns: Sequence[str]) -> list[str | None]:
-    """The campaign's current values as exact cells (None: an empty cell)."""
-    return [exact_cell(c, get_path(detail, c)) for c in columns]
-
-
-def campaign_row(
-    key: CampaignKey,
-    detail: dict[str, Any],
-    columns: Sequence[str],
-    values: list[str | None] | None = None,
-) -> list[Any]:
-    """One sheet row: keys, notes, current values, guards (None: an empty cell)."""
-    if values is None:
-        values = value_cells(detail, columns)
-    guards = [exact_cell(c, get_path(detail, c), expect=True) for c in columns]
-    notes: list[Any] = [str(detail.get("status") or "")]
-    if "name" not in columns:
-        notes.append(str(detail.get("name") or ""))
-    stamp = detail.get("updated_at")
-    return [
-        key.org_id,
-        key.workspace_id,
-        key.campaign_id,
-        *notes,
-        *values,
-        stamp if isinstance(stamp, str) and stamp else None,
-        *guards,
-    ]
 
 
 class _Tally:

@@ -197,7 +197,8 @@ async def push_run_metrics_async(
     call = functools.partial(
         push_run_metrics, url, summary, job=job, grouping=grouping, timeout=timeout
     )
-    return await anyio.to_thread.run_sync(call)
+    # Abandoned on cancellation (a caller's deadline): the thread ends within its own bound.
+    return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
 
 
 def _now() -> float:

@@ -43,7 +43,7 @@ from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.core.values import merges_key_by_key
 from bulkpatch.ops.apply import apply_sheet_async, plan_sheet_async
 from bulkpatch.rundir.files import write_summary
-from bulkpatch.rundir.names import SUMMARY_JSON, UNDO_CSV
+from bulkpatch.rundir.names import SIMULATOR_STATE, SUMMARY_JSON, UNDO_CSV
 from bulkpatch.rundir.record import RunRecord, open_run, row_changes
 from bulkpatch.sheet import write_table
 from bulkpatch.validation.cellvalues import exact_cell, is_formula
@@ -270,15 +270,20 @@ async def undo_run_async(
     stopper: Stopper | None = None,
     api_key: str | None = None,
     timing: Timing = REAL,
+    simulate: bool = False,
 ) -> RunSummary:
     """Undo a run: write ``undo.csv`` and run it (``plan_only``: plan it, send nothing).
+
+    ``simulate``: the run used ``--simulate``; the undo runs against a simulator started from
+    the campaigns the run's simulator ended with, and writes them back there after it (so a
+    ``verify --simulate`` of the run then sees the undo).
 
     ``overrides`` change how the undo goes (``rate``, ``concurrency``, ``report_dir``, the key
     source, ``max_errors``).  Returns the undo run's summary (or, when the run updated nothing,
     an empty one).
     """
     where = Path(run_dir)
-    record = open_run(where, what="undo")
+    record = open_run(where, what="undo", simulate=simulate)
     path, plan = write_undo(record, on_event)
     if not plan.rows:
         on_event(Notice("info", f"the run in {where} updated no campaign: nothing to undo"))
@@ -306,6 +311,7 @@ async def undo_run_async(
         canary=None,
         canary_continue=False,
         max_errors=None,
+        simulator_state=(where / SIMULATOR_STATE) if simulate else None,
     )
     options = replace(options, **dict(overrides or {}))
     call = plan_sheet_async if plan_only else apply_sheet_async

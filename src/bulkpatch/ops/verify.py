@@ -12,8 +12,11 @@ written to ``verify.csv`` in the run directory (cells a spreadsheet will not run
 ``unknown`` it could not be read (the reason is in ``details``), or the verify stopped first
 ==========  ==============================================================================
 
+A ``--simulate`` run is verified with ``simulate=True`` (``verify RUN_DIR --simulate``): against
+a simulator started from the campaigns the run's simulator ended with (``simulator-state.json``).
+
 Exit codes: 0 every row holds; 1 some drifted, are gone or unknown; 2 not a run directory (or
-a run against ``--simulate``); 3 stopped (a refused key, an outage, Ctrl-C): ``verify.csv`` then
+``simulate`` not as the run ran); 3 stopped (a refused key, an outage, Ctrl-C): ``verify.csv`` then
 says ``unknown`` for the rows not read.
 """
 
@@ -23,6 +26,7 @@ import csv
 import os
 from collections import Counter
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,13 +41,13 @@ from bulkpatch.core.summary import RunSummary, exit_code_for
 from bulkpatch.core.text import cap, printable
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.core.values import holds
-from bulkpatch.engine.apireads import Reader, read_all, resolve_target
+from bulkpatch.engine.apireads import Reader, from_state, read_all, resolve_target
 from bulkpatch.engine.canary import drift
 from bulkpatch.engine.planner import answer_problem
 from bulkpatch.rundir.directory import lock_run_dir
 from bulkpatch.rundir.files import atomic_text, report_cell
-from bulkpatch.rundir.names import VERIFY_CSV
-from bulkpatch.rundir.record import open_run, row_changes
+from bulkpatch.rundir.names import SIMULATOR_STATE, VERIFY_CSV
+from bulkpatch.rundir.record import RunRecord, open_run, row_changes
 from bulkpatch.transport.replies import Kind
 from bulkpatch.transport.retries import Sent
 
@@ -85,12 +89,32 @@ async def verify_run_async(
     stopper: Stopper | None = None,
     api_key: str | None = None,
     timing: Timing = REAL,
+    simulate: bool = False,
 ) -> RunSummary:
     """Verify a run (see the module's docstring); ``overrides`` as for ``resume``."""
     where = Path(run_dir)
-    record = open_run(where, what="verify", overrides=overrides)
+    record = open_run(where, what="verify", overrides=overrides, simulate=simulate)
     options = record.options
-    key = resolve_target(options, api_key, on_event)
+    source: AbstractAsyncContextManager[tuple[str, str]]
+    if simulate:
+        source = from_state(options, where / SIMULATOR_STATE)
+    else:
+        key = resolve_target(options, api_key, on_event)
+        source = nullcontext((options.base_url.rstrip("/"), key))
+    async with source as (base_url, key):
+        return await _verify(where, record, base_url, key, on_event, stopper, timing)
+
+
+async def _verify(
+    where: Path,
+    record: RunRecord,
+    base_url: str,
+    key: str,
+    on_event: EventSink,
+    stopper: Stopper | None,
+    timing: Timing,
+) -> RunSummary:
+    options = record.options
     lock = lock_run_dir(where)
     try:
         done = record.rows_with(Outcome.UPDATED.value, Outcome.UNCHANGED.value)
@@ -99,7 +123,7 @@ async def verify_run_async(
         found: dict[int, tuple[str, str, Mapping[str, Any]]] = {}
         reader = Reader(
             options,
-            base_url=options.base_url.rstrip("/"),
+            base_url=base_url,
             api_key=key,
             timing=timing,
             on_event=on_event,

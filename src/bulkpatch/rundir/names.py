@@ -62,3 +62,7 @@ def is_tmp_of(name: str, target: str) -> bool:
 def sheet_copies(run_dir: Path) -> list[Path]:
     """The run's copies of its sheet (one, normally), in name order."""
     return sorted(p for p in run_dir.glob(f"{SHEET_STEM}.*") if p.is_file())
+
+
+#: The campaigns a ``--simulate`` run's simulator ended with (``bulkpatch.simulator.snapshot``).
+SIMULATOR_STATE = "simulator-state.json"

@@ -16,7 +16,7 @@ from bulkpatch.core.errors import JournalError, SheetError
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.rows import RowChange
 from bulkpatch.rundir.journal import JournalState, iter_records, read_journal
-from bulkpatch.rundir.names import JOURNAL, PLAN_CSV, sheet_copies
+from bulkpatch.rundir.names import JOURNAL, PLAN_CSV, SIMULATOR_STATE, sheet_copies
 from bulkpatch.sheet import Sheet, file_sha256, open_sheet
 from bulkpatch.validation import iter_verdicts
 
@@ -42,9 +42,17 @@ class RunRecord:
         return [r for r in iter_records(self.run_dir / JOURNAL) if r is not None]
 
 
-def open_run(run_dir: Path, *, what: str, overrides: Mapping[str, Any] | None = None) -> RunRecord:
+def open_run(
+    run_dir: Path,
+    *,
+    what: str,
+    overrides: Mapping[str, Any] | None = None,
+    simulate: bool = False,
+) -> RunRecord:
     """Read a run directory for ``what`` (``verify``, ``undo``); :class:`JournalError` when it
-    is not one, or its sheet copy changed, or it ran against the in-process simulator."""
+    is not one, or its sheet copy changed, or ``simulate`` does not match how it ran (a
+    ``--simulate`` run is gone back to only with ``--simulate``, from the simulator's state it
+    left: :data:`SIMULATOR_STATE`)."""
     journal = run_dir / JOURNAL
     if not journal.is_file():
         if (run_dir / PLAN_CSV).is_file():
@@ -61,11 +69,7 @@ def open_run(run_dir: Path, *, what: str, overrides: Mapping[str, Any] | None = 
         options = RunOptions.from_journal(stored, **(overrides or {}))
     except (TypeError, ValueError) as exc:
         raise JournalError(f"{journal}: its options cannot be used ({exc})") from None
-    if options.simulate:
-        raise JournalError(
-            f"this run used --simulate; the in-process simulator ended with it, so there is "
-            f"nothing to {what}"
-        )
+    _check_simulated(run_dir, options.simulate, simulate, what)
     copies = sheet_copies(run_dir)
     if not copies:
         raise JournalError(f"{run_dir} holds no copy of its sheet (sheet.csv, ...)")
@@ -94,3 +98,18 @@ def row_changes(record: RunRecord, rows: Collection[int]) -> dict[int, RowChange
         if verdict.row in wanted and verdict.change is not None:
             found[verdict.row] = verdict.change
     return found
+
+
+def _check_simulated(run_dir: Path, simulated: bool, simulate: bool, what: str) -> None:
+    if simulated and not simulate:
+        raise JournalError(
+            f"this run used --simulate: add --simulate to {what} it against a simulator started "
+            f"from the campaigns the run left ({run_dir / SIMULATOR_STATE})"
+        )
+    if simulate and not simulated:
+        raise JournalError(f"this run did not use --simulate: {what} it without --simulate")
+    if simulate and not (run_dir / SIMULATOR_STATE).is_file():
+        raise JournalError(
+            f"this run used --simulate but left no {SIMULATOR_STATE} (an older bulkpatch kept "
+            f"none), so there is nothing to {what}"
+        )

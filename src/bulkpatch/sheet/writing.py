@@ -2,7 +2,9 @@
 (:func:`write_table`), as CSV, Parquet or ``.xlsx`` chosen by the file's extension.
 
 Every file is written whole or not at all (a temporary file, renamed over the target) and is
-readable by its owner only (0600): sheets hold campaign data.
+readable by its owner only (0600): sheets hold campaign data.  A write that fails -- a full disk
+included -- leaves nothing behind (no temporary file, no scratch file of the ``.xlsx`` writer) and
+raises :class:`StorageError` naming the file and the cause.
 
 Values are written so that bulkpatch reads them back as they were: text stays text (an ``.xlsx``
 cell is never turned into a formula, a number or a link because of what it holds), lists and
@@ -11,16 +13,20 @@ objects become JSON text, numbers stay numbers where the format has them.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import math
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import polars as pl
 
@@ -152,39 +158,114 @@ def _write_parquet(tmp: Path, columns: Sequence[str], rows: Iterable[Sequence[An
     frame = pl.DataFrame(
         {name: _column_values(values) for name, values in zip(columns, table, strict=True)}
     )
-    frame.write_parquet(tmp)
+    # Encoded in memory (the table is there already), then written by us: a failed write is an
+    # OSError naming its cause, not the encoder's "transport error".
+    encoded = io.BytesIO()
+    frame.write_parquet(encoded)
+    with open(tmp, "wb") as handle:
+        handle.write(encoded.getbuffer())
     return count
+
+
+class _Output:
+    """The ``.xlsx`` file the workbook writes through.  Once :meth:`abandon` ed, writes go
+    nowhere (only the position moves): a zip writer that failed is closed by the collector
+    later, and would write its end record -- and fail again, printing a traceback -- into a file
+    already given up."""
+
+    def __init__(self, path: Path) -> None:
+        self._file: IO[bytes] | None = open(path, "wb")  # noqa: SIM115  # closed by close()
+        self._pos = 0
+
+    def write(self, data: bytes) -> int:
+        if self._file is None:
+            self._pos += len(data)
+            return len(data)
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def tell(self) -> int:
+        return self._pos if self._file is None else self._file.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if self._file is not None:
+            return self._file.seek(offset, whence)
+        self._pos = offset if whence == os.SEEK_SET else self._pos + offset
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Flush and close the file: raises what the last write meets (a full disk)."""
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
+
+    def abandon(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._pos = file.tell()
+            with contextlib.suppress(OSError):
+                file.close()
 
 
 def _write_xlsx(tmp: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     import xlsxwriter  # lazy: only an .xlsx being written needs it
+    from xlsxwriter.exceptions import FileCreateError  # lazy: likewise
 
+    # The writer's scratch files (a worksheet's rows, the parts of the zip) go in a private
+    # directory beside the target, removed whatever happens: they are never left behind.
+    scratch = tempfile.mkdtemp(prefix=f"{tmp.name}.", suffix=".d", dir=tmp.parent)
     options = {
         "constant_memory": True,
         "strings_to_formulas": False,
         "strings_to_urls": False,
         "strings_to_numbers": False,
-        "tmpdir": str(tmp.parent),
+        "tmpdir": scratch,
     }
-    workbook = xlsxwriter.Workbook(str(tmp), options)
+    workbook: Any = None
+    output: _Output | None = None
     try:
-        sheet = workbook.add_worksheet("Sheet1")
-        bold = workbook.add_format({"bold": True})
-        for col, name in enumerate(columns):
-            sheet.write_string(0, col, name, bold)
-        sheet.freeze_panes(1, 0)
-        count = 0
-        for row in rows:
-            count += 1
-            if count >= EXCEL_MAX_ROWS:
-                raise SheetError(
-                    f"more than {EXCEL_MAX_ROWS - 1:,} rows, the most an Excel worksheet holds "
-                    "under its header: write .csv or .parquet instead"
-                )
-            for col, value in enumerate(row):
-                _write_cell(sheet, count, col, value, columns)
+        output = _Output(tmp)
+        workbook = xlsxwriter.Workbook(output, options)
+        count = _xlsx_rows(workbook, columns, rows)
+        try:
+            workbook.close()
+        except FileCreateError as exc:  # xlsxwriter's wrapper of the OSError it met
+            cause = exc.args[0] if exc.args else exc
+            raise cause if isinstance(cause, OSError) else OSError(str(cause)) from None
+        output.close()
     finally:
-        workbook.close()
+        if output is not None:
+            output.abandon()
+        for worksheet in workbook.worksheets() if workbook is not None else ():
+            with contextlib.suppress(Exception):  # the rows' scratch file, if still open
+                worksheet._opt_close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return count
+
+
+def _xlsx_rows(workbook: Any, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    sheet = workbook.add_worksheet("Sheet1")
+    bold = workbook.add_format({"bold": True})
+    for col, name in enumerate(columns):
+        sheet.write_string(0, col, name, bold)
+    sheet.freeze_panes(1, 0)
+    count = 0
+    for row in rows:
+        count += 1
+        if count >= EXCEL_MAX_ROWS:
+            raise SheetError(
+                f"more than {EXCEL_MAX_ROWS - 1:,} rows, the most an Excel worksheet holds "
+                "under its header: write .csv or .parquet instead"
+            )
+        for col, value in enumerate(row):
+            _write_cell(sheet, count, col, value, columns)
     return count
 
 

@@ -29,6 +29,7 @@ from bulkpatch.simulator.faults import FaultPlan
 from bulkpatch.simulator.population import generate_campaign
 from bulkpatch.simulator.server import Simulator, serve_simulator
 from bulkpatch.simulator.sheet import keys_from_sheet
+from bulkpatch.simulator.snapshot import SnapshotError, load_state, save_state
 from bulkpatch.simulator.state import SimulatorState
 from bulkpatch.simulator.stats import SimStats
 
@@ -45,9 +46,12 @@ __all__ = [
     "Simulator",
     "SimulatorConfig",
     "SimulatorState",
+    "SnapshotError",
     "as_key",
     "build_app",
     "generate_campaign",
     "keys_from_sheet",
+    "load_state",
+    "save_state",
     "serve_simulator",
 ]

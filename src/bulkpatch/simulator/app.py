@@ -6,7 +6,7 @@ faults in the order a real deployment would meet them (each step only when its f
     redirect (3xx) -> outage (503) -> auth (401) -> revoked key (401) -> rate limit (429)
     -> latency -> injected failure (5xx) -> dropped before store
     -> key not allowed on the org (403) -> forbidden campaign (403)
-    -> the handler (a GET may answer another campaign: wrong id)
+    -> the handler (a GET may answer another campaign: wrong id; or JSON nested too deep)
     -> dropped after store, or failed after store (a stored change answered 5xx)
 
 The redirect, the outage and the rate limit belong to the front (load balancer, gateway); the
@@ -41,7 +41,7 @@ from bulkpatch.simulator import errors
 from bulkpatch.simulator.admin import admin_routes
 from bulkpatch.simulator.config import acting_user
 from bulkpatch.simulator.error_bodies import ErrorWriter
-from bulkpatch.simulator.faults import FaultPlan, Reset
+from bulkpatch.simulator.faults import DEEP_JSON, FaultPlan, Reset
 from bulkpatch.simulator.listing import page_body, parse_query
 from bulkpatch.simulator.state import SimulatorState
 from bulkpatch.simulator.stats import DROPPED
@@ -236,9 +236,17 @@ def _api_handlers(state: SimulatorState, faults: FaultPlan) -> dict[str, Handler
     stats = state.stats
     hostile = config.hostile_text
 
+    def deep_json() -> web.Response | None:
+        if not (faults.deep_json_rate and faults.deep_json()):
+            return None
+        stats.deep_json_answers += 1
+        return web.Response(body=DEEP_JSON, content_type="application/json")
+
     async def get_campaign(request: web.Request, key: CampaignKey | None, who: str) -> web.Response:
         assert key is not None
         body = state.campaign_json(key)
+        if faults.deep_json_rate and (deep := deep_json()) is not None:
+            return deep
         if faults.wrong_id_rate:
             pick = faults.wrong_id()
             other = state.other_campaign_json(key, pick) if pick is not None else None
@@ -266,6 +274,8 @@ def _api_handlers(state: SimulatorState, faults: FaultPlan) -> dict[str, Handler
         request: web.Request, key: CampaignKey | None, who: str
     ) -> web.Response:
         query = parse_query(request.query)
+        if faults.deep_json_rate and (deep := deep_json()) is not None:
+            return deep
         match = request.match_info
         items, total = state.list_campaigns(
             match["org_id"],

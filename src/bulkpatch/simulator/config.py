@@ -108,6 +108,9 @@ class SimulatorConfig:
     redirect_status: int = 307
     #: Share of campaign GETs answered with *another* existing campaign's detail.
     wrong_id_rate: float = 0.0
+    #: Share of GETs (a campaign, a page of the list) answered 200 with a JSON body nested
+    #: :data:`DEEP_JSON_LEVELS` deep (a parser that recurses per level dies on it).
+    deep_json_rate: float = 0.0
     #: Most ``active`` + ``scheduled`` campaigns per org, checked on resume (None: no limit).
     live_limit_per_org: int | None = None
     #: PATCHes of these campaigns are refused with 400 and this message, whatever they hold:
@@ -149,7 +152,7 @@ class SimulatorConfig:
         if self.latency_ms < 0 or self.latency_jitter_ms < 0:
             problems.append("latency_ms and latency_jitter_ms must be >= 0")
         rates = ("fail_rate", "reset_rate", "reset_after_share", "fail_after_store_rate")
-        for name in (*rates, "wrong_id_rate"):
+        for name in (*rates, "wrong_id_rate", "deep_json_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0 or math.isnan(value):
                 problems.append(f"{name} must be between 0 and 1")
@@ -236,6 +239,8 @@ class SimulatorConfig:
             parts.append(f"redirect ({self.redirect_status}) to {self.redirect_to}")
         if self.wrong_id_rate:
             parts.append(f"wrong-id rate {self.wrong_id_rate:g}")
+        if self.deep_json_rate:
+            parts.append(f"deep-JSON rate {self.deep_json_rate:g}")
         if self.hostile_text:
             parts.append("hostile text")
         if self.error_body_bytes:

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from bulkpatch.simulator.config import SimulatorConfig
 
 _FAILURE_STATUSES = (500, 502, 503)
+#: How deep the ``deep_json_rate`` answer nests its lists.
+DEEP_JSON_LEVELS = 100_000
+#: The ``deep_json_rate`` answer: well-formed JSON, a list in a list ... 100,000 deep.
+DEEP_JSON = b"[" * DEEP_JSON_LEVELS + b"]" * DEEP_JSON_LEVELS
 #: A change stored, then its answer lost: an app error or a proxy giving up on the backend.
 _AFTER_STORE_STATUSES = (500, 502, 504)
 
@@ -55,6 +59,7 @@ class FaultPlan:
         self._reset_rng = random.Random(f"{seed}|reset")
         self._after_store_rng = random.Random(f"{seed}|fail-after-store")
         self._wrong_id_rng = random.Random(f"{seed}|wrong-id")
+        self._deep_json_rng = random.Random(f"{seed}|deep-json")
         self._windows: dict[str, deque[float]] = {}
         self._uses: dict[str, int] = {}
         self._revoked: set[str] = set()
@@ -83,6 +88,7 @@ class FaultPlan:
         )
         self.fail_after_store_rate = config.fail_after_store_rate
         self.wrong_id_rate = config.wrong_id_rate
+        self.deep_json_rate = config.deep_json_rate
         self.latency_s = config.latency_ms / 1000.0
         self.jitter_s = config.latency_jitter_ms / 1000.0
         self.has_latency = self.latency_s > 0 or self.jitter_s > 0
@@ -185,6 +191,10 @@ class FaultPlan:
         if not self.wrong_id_rate or rng.random() >= self.wrong_id_rate:
             return None
         return rng.random()
+
+    def deep_json(self) -> bool:
+        """For a GET: True to answer it with :data:`DEEP_JSON` instead."""
+        return bool(self.deep_json_rate) and self._deep_json_rng.random() < self.deep_json_rate
 
     def reset(self) -> Reset | None:
         if not self.reset_rate or self._reset_rng.random() >= self.reset_rate:

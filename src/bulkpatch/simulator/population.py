@@ -274,7 +274,30 @@ def apply_overrides(detail: dict[str, Any], overrides: Mapping[str, Any]) -> Non
         if path in ("app_id", "app_type", "app_version"):
             path = f"app_config.{path}"
         set_path(detail, path, value)
+    if "end_timestamp" in overrides and "start_timestamp" not in overrides:
+        _keep_run_possible(detail)
     sync_summary(detail)
+
+
+def _keep_run_possible(detail: dict[str, Any]) -> None:
+    """An end set from outside (a sheet's ``expect.end_timestamp``, an admin edit) that its
+    start makes impossible -- before start + 120 s, or after start + 30 days -- moves the start
+    with it, ten days before the end: the API holds no such campaign."""
+    try:
+        start = _instant(detail.get("start_timestamp"))
+        end = _instant(detail.get("end_timestamp"))
+    except (TypeError, ValueError):
+        return
+    if start is None or end is None or start + MIN_RUN <= end <= start + MAX_RUN:
+        return
+    detail["start_timestamp"] = format_timestamp(end - timedelta(days=10))
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else None
 
 
 def sync_summary(detail: dict[str, Any]) -> None:

@@ -33,6 +33,7 @@ from bulkpatch.core.urls import campaign_path, check_base_url, workspace_path
 from bulkpatch.transport.breaker import Admission, Breaker
 from bulkpatch.transport.pacing import Pacer
 from bulkpatch.transport.replies import (
+    MAX_BODY_BYTES,
     Kind,
     Reply,
     answer_reply,
@@ -260,12 +261,12 @@ class ApiClient:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 location = response.headers.get("Location")
                 try:
-                    raw = await response.read()
+                    raw, cut = await read_body(response)
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     # The status line came back but the body did not.
                     if is_success(status):
                         return self._no_answer(method, f"answer cut short ({_name(exc)})", started)
-                    raw = b""
+                    raw, cut = b"", False
         except aiohttp.ClientConnectorError as exc:
             return self._no_answer(method, f"cannot connect ({_name(exc)})", started, sent=False)
         except TimeoutError:
@@ -279,7 +280,27 @@ class ApiClient:
             retry_after=retry_after,
             location=location,
             latency=self._clock() - started,
+            cut=cut,
         )
+
+
+async def read_body(
+    response: aiohttp.ClientResponse, limit: int = MAX_BODY_BYTES
+) -> tuple[bytes, bool]:
+    """The answer's body, at most ``limit`` bytes of it, and whether it was longer (the rest is
+    not read: the connection is then closed, not reused)."""
+    length = response.content_length
+    if length is not None and length <= limit and "Content-Encoding" not in response.headers:
+        return await response.read(), False  # the common case: a known, modest length
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            chunks.append(chunk[: len(chunk) - (size - limit)])
+            return b"".join(chunks), True
+        chunks.append(chunk)
+    return b"".join(chunks), False
 
 
 def _name(exc: BaseException) -> str:

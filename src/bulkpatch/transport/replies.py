@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -45,6 +46,15 @@ MESSAGE_LIMIT = 300
 _CUT_NOTE_ROOM = 40
 #: Methods that change a campaign: an unclear answer to them is an unknown outcome.
 WRITES: frozenset[str] = frozenset({"PATCH", "PUT"})
+#: The most bytes of an answer's body that are read (a page of 100 campaigns is far less); a
+#: longer 2xx body is unreadable, a longer error body is read for its message as far as this.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+#: The deepest nesting of objects and lists an answer is parsed with (a campaign nests about 5
+#: deep; a page of the list 2 more).  Deeper answers are unreadable, never parsed: a parser --
+#: and everything that walks the parsed value -- recurses once per level.
+MAX_JSON_DEPTH = 64
+#: A JSON string (skipped whole) or one bracket.
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
 class Kind(Enum):
@@ -152,6 +162,38 @@ def classify_no_answer(method: str, *, maybe_sent: bool) -> Kind:
     return Kind.TRANSIENT
 
 
+class TooDeep(ValueError):
+    """A JSON text nested deeper than :data:`MAX_JSON_DEPTH`."""
+
+
+def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when the JSON ``text`` nests objects and lists more than ``limit`` deep (brackets
+    inside strings do not count).  Counting the brackets first keeps the common answer cheap."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for match in _JSON_TOKENS.finditer(text):
+        token = match.group()
+        if token == "[" or token == "{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif token == "]" or token == "}":
+            depth -= 1
+    return False
+
+
+def load_json(text: str) -> Any:
+    """``json.loads`` bounded in depth: :class:`ValueError` (:class:`TooDeep` when nested too
+    deep) for a text that cannot be read, never a ``RecursionError``."""
+    if too_deep(text):
+        raise TooDeep(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text)
+    except RecursionError:  # not reached under the bound; kept so that nothing escapes
+        raise TooDeep("nested too deep to read") from None
+
+
 def answer_reply(
     method: str,
     status: int,
@@ -160,14 +202,21 @@ def answer_reply(
     retry_after: float | None = None,
     location: str | None = None,
     latency: float = 0.0,
+    cut: bool = False,
 ) -> Reply:
-    """A :class:`Reply` for an answer with a status line and a body (read whole)."""
+    """A :class:`Reply` for an answer with a status line and a body (read whole, or ``cut`` at
+    :data:`MAX_BODY_BYTES`)."""
     text = body.decode("utf-8", errors="replace")
     data: Any = None
     readable = True
-    if text:
+    why = ""
+    if cut and 200 <= status < 300:
+        readable, why = False, f"longer than {MAX_BODY_BYTES // (1024 * 1024)} MiB"
+    elif text:
         try:
-            data = json.loads(text)
+            data = load_json(text)
+        except TooDeep as exc:
+            readable, why = not (200 <= status < 300), str(exc)
         except ValueError:
             readable = not is_success(status)
         else:
@@ -185,7 +234,7 @@ def answer_reply(
         where = printable(location) if location else "an address it did not give"
         message = f"the API redirected to {shorten(where, 200)}; check --base-url"
     elif is_success(status):
-        message = f"HTTP {status} with an answer that could not be read"
+        message = f"HTTP {status} with an unreadable answer" + (f" ({why})" if why else "")
     else:
         message = error_message(status, text)
     return Reply(
@@ -221,7 +270,7 @@ def error_message(status: int, body: str) -> str:
     server text.
     """
     try:
-        data = json.loads(body) if body else None
+        data = load_json(body) if body else None
     except ValueError:
         data = None
     found = _message_in(data)
