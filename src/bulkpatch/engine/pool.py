@@ -12,7 +12,8 @@ One task group; the feeder waits for room in the stream before it reads on (back
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 from anyio.abc import ObjectReceiveStream
@@ -31,10 +32,12 @@ CUT_OFF_REASON = (
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A row to apply.  ``in_doubt``: an earlier session sent it and never learnt the answer."""
+    """A row to apply.  ``in_doubt``: an earlier session sent it and never learnt the answer;
+    ``sent_before``: the before-values that write's journal ``sent`` line carries."""
 
     change: RowChange
     in_doubt: bool = False
+    sent_before: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

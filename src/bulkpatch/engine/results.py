@@ -27,6 +27,7 @@ from bulkpatch.core.rows import CampaignKey, RowChange
 from bulkpatch.engine.executor import Execution
 from bulkpatch.engine.planner import (
     BadAnswer,
+    Confirmed,
     Invalid,
     Patch,
     PausePatchResume,
@@ -135,13 +136,16 @@ def row_result(
             row, key, Outcome.SKIPPED, reason_text(reason), changes=plan.changes, **seen
         )
     if isinstance(plan, Unchanged):
-        if in_doubt:
+        if in_doubt or isinstance(plan, Confirmed):
+            # What the write changed: its before-values' paths, when its journal line had them.
+            before = plan.before if isinstance(plan, Confirmed) else {}
             return RowResult(
                 row,
                 key,
                 Outcome.UPDATED,
                 CONFIRMED_ON_RESUME,
-                changed_fields=tuple(change.changes),
+                changed_fields=tuple(before or change.changes),
+                before=before,
                 **seen,
             )
         return RowResult(
