@@ -21,7 +21,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from support.runs import (
     run_sheet,
     write_sheet,
 )
+from support.storage import tmpfs
 
 ORG, WS = "org-s", "ws-s"
 VERSION = "app_config.app_version"
@@ -265,19 +266,6 @@ async def test_a_sheet_that_cannot_be_copied_into_the_run_directory_sends_nothin
 
 
 # -- a real small file system, where this machine allows mounting one ---------------------------
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, options: str) -> Iterator[Path]:
-    path.mkdir()
-    command = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)]
-    mounted = subprocess.run(command, capture_output=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip("mounting a small tmpfs needs privileges this machine does not give")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 async def test_a_full_disk_stops_the_run_with_exit_3_and_resume_finishes_once_space_is_freed(

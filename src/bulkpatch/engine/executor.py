@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import anyio
 
 from bulkpatch.core.rows import CampaignKey, RowChange
+from bulkpatch.core.text import cap, printable
 from bulkpatch.core.values import holds
 from bulkpatch.engine.planner import Patch, PausePatchResume, PlanOptions, RowPlan, other_campaign
 from bulkpatch.transport.client import ApiClient
@@ -94,6 +95,16 @@ class RunControl:
             self.plan_options = PlanOptions(
                 pause_active=self.plan_options.pause_active, no_pause_reason=reason
             )
+
+
+def still_paused(control: RunControl) -> str:
+    """``"; N campaign(s) this run paused are LEFT PAUSED: key (why); ..."`` naming every one
+    (why capped), or "" when none is: for a message that ends the run early."""
+    left = control.left_paused
+    if not left:
+        return ""
+    named = "; ".join(f"{key} ({cap(printable(why), 120)})" for key, (_, why) in left.items())
+    return f"; {len(left)} campaign(s) this run paused are LEFT PAUSED: {named}"
 
 
 def refused_why(why: str, refusal: str) -> str:
@@ -247,7 +258,10 @@ class Executor:
         def reached(campaign: Mapping[str, Any]) -> bool:
             return campaign.get("status") in targets
 
-        if not self._log("sent", row=row, key=str(key), op=action):
+        if not self._log("sent", row=row, key=str(key), op=action) and action != "resume":
+            # A pause that cannot be journaled is not sent.  A resume is sent all the same: a
+            # campaign this run paused must not stay paused because the disk is full (its
+            # journal line is best effort; a later ``resume`` finds the campaign live).
             return StatusStep(Reply("PUT", Kind.STOPPED, message="not sent: journal"), False)
         sent = await send_with_retries(
             lambda: self._client.set_status(key, action),
@@ -342,10 +356,12 @@ class Executor:
         *,
         within: float,
         refused: Callable[[CampaignKey], str] | None = None,
+        give_up: Callable[[], bool] = lambda: False,
     ) -> dict[CampaignKey, str]:
         """Try to resume campaigns still paused, again and again with backoff, for ``within``
-        seconds.  Returns the ones that stay paused, with why.  ``refused(key)`` says why a
-        campaign's key can send nothing more (its API key was refused): it is given up at once."""
+        seconds (or until ``give_up()``: the run is interrupted).  Returns the ones that stay
+        paused, with why.  ``refused(key)`` says why a campaign's key can send nothing more
+        (its API key was refused): it is given up at once."""
         deadline = self._clock() + within
         pending = dict(left)
         failed: dict[CampaignKey, str] = {}
@@ -372,11 +388,13 @@ class Executor:
                     why = failed.pop(key, "") or earlier
                     given_up[key] = (pending.pop(key), refused_why(why, refusal))
                     self._control.left_paused[key] = given_up[key]
-            if not pending or self._clock() >= deadline:
+            if not pending or self._clock() >= deadline or give_up():
                 break
             attempt += 1
             delay = backoff_delay(attempt, uniform=lambda low, high: high)
             await self._sleep(min(delay, max(0.0, deadline - self._clock())))
+            if give_up():
+                break
         for key, why in failed.items():
             if key in pending:
                 self._control.left_paused[key] = (pending[key], why)

@@ -29,7 +29,7 @@ from bulkpatch.core.urls import check_base_url
 from bulkpatch.engine.amends import Amends
 from bulkpatch.engine.closing import close_reports, emit_tick, formula_warning
 from bulkpatch.engine.ending import closing_summary
-from bulkpatch.engine.executor import Executor, RunControl
+from bulkpatch.engine.executor import Executor, RunControl, still_paused
 from bulkpatch.engine.keyrefusal import ForbiddenRows
 from bulkpatch.engine.planner import PlanOptions
 from bulkpatch.engine.pool import BATCH, Job, run_pool
@@ -462,7 +462,9 @@ class Session:
             f"for up to {within:g} s (--max-outage)",
             "resuming_left_paused",
         )
-        await executor.resume_left_paused(left, within=within, refused=self._refusal)
+        await executor.resume_left_paused(
+            left, within=within, refused=self._refusal, give_up=self.interrupted.is_set
+        )
 
     async def _tick(self) -> None:
         """Once a second: a ``tick`` journal line and a progress event."""
@@ -533,7 +535,7 @@ class Session:
             self._notice("warning", formula_warning(formula_notes, sheet.kind), "formula_notes")
         failure = self._storage_failure or (self.journal.failure if self.journal else "")
         if failure:
-            raise StorageError(failure)
+            raise StorageError(failure + still_paused(control))
         summary = RunSummary(
             run_dir=run_dir,
             mode=self.mode,
