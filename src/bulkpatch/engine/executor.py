@@ -11,7 +11,8 @@ Two promises hold here:
   back before anything is sent again;
 * a campaign this run paused is resumed -- in a shielded scope, also when the run is cancelled --
   or named loudly as left paused (and kept in the journal, so ``resume`` picks it up).  Once a
-  resume is refused for good (an org's limit of live campaigns, say), no more campaigns are paused.
+  resume is refused for good (an org's limit of live campaigns, say), no more campaigns of that
+  org are paused.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ class RunControl:
     #: Campaigns this run paused and could not resume: key -> (row, why).
     left_paused: dict[CampaignKey, tuple[int, str]] = field(default_factory=dict)
     plan_options: PlanOptions = field(default_factory=PlanOptions)
+    #: Orgs where pausing stopped (a resume there was refused for good: the org's limit of
+    #: live campaigns, or its key) -> why.  Other orgs go on pausing.
+    no_pause: dict[str, str] = field(default_factory=dict)
     #: Keys the API refused, by label ("the key for org org-a") -> why.
     refused_keys: dict[str, str] = field(default_factory=dict)
 
@@ -90,11 +94,16 @@ class RunControl:
                 counts[refused] = counts.get(refused, 0) + 1
         return counts
 
-    def stop_pausing(self, reason: str) -> None:
-        if not self.plan_options.no_pause_reason:
-            self.plan_options = PlanOptions(
-                pause_active=self.plan_options.pause_active, no_pause_reason=reason
-            )
+    def stop_pausing(self, org_id: str, reason: str) -> None:
+        """No more campaigns of ``org_id`` are paused in this run (the first reason stays)."""
+        self.no_pause.setdefault(org_id, reason)
+
+    def options_for(self, org_id: str) -> PlanOptions:
+        """How to plan a row of ``org_id``."""
+        why = self.no_pause.get(org_id)
+        if not why:
+            return self.plan_options
+        return PlanOptions(pause_active=self.plan_options.pause_active, no_pause_reason=why)
 
 
 def still_paused(control: RunControl) -> str:
@@ -345,8 +354,9 @@ class Executor:
         reply = step.reply
         if reply.kind.refusal:
             self._control.stop_pausing(
+                key.org_id,
                 f"resuming {key} was refused ({reply.describe()}), so bulkpatch pauses no more "
-                "campaigns in this run"
+                f"campaigns of org {key.org_id} in this run",
             )
         return reply.describe()
 

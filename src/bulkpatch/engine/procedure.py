@@ -88,14 +88,15 @@ async def apply_row(
     started = clock()
     change = job.change
     if no_read and not job.in_doubt:
-        plan = plan_row(None, change, control.plan_options)
+        plan = plan_row(None, change, control.options_for(change.key.org_id))
     else:
         read = await executor.read(change.key)
         if not read.reply.ok:
             result = read_failed(change, read, stop_reason=control.stop_reason)
             return with_duration(result, int((clock() - started) * 1000))
         sent = job.sent_before if job.in_doubt else None
-        plan = plan_row(read.reply.data, change, control.plan_options, sent=sent)
+        options = control.options_for(change.key.org_id)
+        plan = plan_row(read.reply.data, change, options, sent=sent)
     if gate is not None:
         gated = await gate(plan, change, in_doubt=job.in_doubt)
         if gated is None:
