@@ -404,3 +404,28 @@ def _leaves(value: Any, prefix: str) -> list[tuple[str, Any]]:
             out.extend(_leaves(v, f"{prefix}.{k}"))
         return out
     return [(prefix, value)]
+
+
+def test_an_accepted_answer_differs_only_by_ids_and_the_values_the_patch_set() -> None:
+    from bulkpatch.engine.results import answer_differs
+
+    row = change(
+        **{"app_config.app_version": 7, "end_timestamp": "2026-12-10T09:00:00Z", "name": "N"}
+    )
+    fields = tuple(row.changes)
+    same = {"campaign_id": "cmp-1", "app_version": 7, "name": "N", "description": "other"}
+    # The API may normalise a time, leave a field out or say null: none of that differs.
+    assert answer_differs(row, fields, {**same, "end_timestamp": "2026-12-10T14:30:00+05:30"}) == ""
+    assert answer_differs(row, fields, {**same, "app_version": None}) == ""
+    assert answer_differs(row, fields, {"campaign_id": "cmp-1"}) == ""
+    other = answer_differs(row, fields, {**same, "campaign_id": "cmp-2", "app_version": 8})
+    assert other.startswith("answer differs: ")
+    assert "campaign_id 'cmp-2'" in other
+    assert "app_config.app_version 8, not 7" in other
+    hostile = answer_differs(row, fields, {**same, "name": "\x1b[31m=cmd" + "x" * 5000})
+    assert "\x1b" not in hostile
+    assert len(hostile) < 1000
+    whole = change(app_config={"app_id": "app-7", "app_version": 9})
+    assert "app_version 8, not 9" in answer_differs(
+        whole, ("app_config",), same | {"app_version": 8}
+    )

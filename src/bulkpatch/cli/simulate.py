@@ -228,6 +228,13 @@ _RATE = click.FloatRange(0, 1)
     help="Share of campaign GETs answered with another campaign's detail (its own id).",
 )
 @click.option(
+    "--patch-answer-differs-rate",
+    type=_RATE,
+    default=0.0,
+    metavar="P",
+    help="Share of stored PATCHes answered 200 naming another campaign or another app_version.",
+)
+@click.option(
     "--hostile-text",
     is_flag=True,
     help="Error messages carry rich markup ([/]), a formula start (=, +, -, @) and control "
@@ -318,6 +325,7 @@ def simulate(
     redirect_to: str | None,
     redirect_status: str,
     wrong_id_rate: float,
+    patch_answer_differs_rate: float,
     hostile_text: bool,
     error_body_bytes: int,
     error_shape: str,
@@ -375,6 +383,7 @@ def simulate(
             redirect_to=redirect_to,
             redirect_status=int(redirect_status),
             wrong_id_rate=wrong_id_rate,
+            patch_answer_differs_rate=patch_answer_differs_rate,
             hostile_text=hostile_text,
             error_body_bytes=error_body_bytes,
             error_shape=error_shape,  # type: ignore[arg-type]  # checked by click.Choice

@@ -36,6 +36,7 @@ from bulkpatch.engine.pool import BATCH, Job, run_pool
 from bulkpatch.engine.preflight import checked_sheet, own_copy
 from bulkpatch.engine.procedure import apply_row, work_items
 from bulkpatch.engine.recorder import Recorder
+from bulkpatch.engine.results import ANSWER_DIFFERS
 from bulkpatch.engine.safeguards import Safeguards
 from bulkpatch.engine.stats import RunStats
 from bulkpatch.engine.target import Lanes, api_target, build_lanes, read_keys
@@ -107,6 +108,8 @@ class Session:
         self.safeguards = Safeguards(control=self.control, emit=on_event)
         self._forbidden = ForbiddenRows()
         self._recorder: Recorder | None = None
+        #: Rows whose PATCH was accepted with an answer that differs from what was sent.
+        self._answers_differing = 0
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -397,6 +400,8 @@ class Session:
                 if fresh:
                     result = self._forbidden.check(result, lanes)
                 self._amends.note(result, control.left_paused)
+                if ANSWER_DIFFERS in result.reason:
+                    self._answers_differing += 1
                 try:
                     recorder.record(result, fresh=fresh)
                 except OSError as exc:  # the results file: the disk is full, say
@@ -513,6 +518,7 @@ class Session:
             earlier=self._earlier,
         )
         data["sheet_rows"] = self._sheet_rows
+        data["answers_differing"] = self._answers_differing
         formula_notes = close_reports(
             self.mode,
             sheet,

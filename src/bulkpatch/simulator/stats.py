@@ -60,6 +60,7 @@ class SimStats:
         self.outside_key_orgs = 0
         self.redirects = 0
         self.wrong_id_answers = 0
+        self.patch_answers_differing = 0
         self.admin_edits = 0
         self._timeline = array("I")
         self._timeline_used = 0
@@ -159,6 +160,7 @@ class SimStats:
             "outside_key_orgs": self.outside_key_orgs,
             "redirects": self.redirects,
             "wrong_id_answers": self.wrong_id_answers,
+            "patch_answers_differing": self.patch_answers_differing,
             "admin_edits": self.admin_edits,
         }
 
