@@ -361,3 +361,33 @@ async def test_a_redirect_is_not_retried_and_names_where_it_pointed(
         assert f"the API redirected to {where}" in row["reason"]
         assert "check --base-url" in row["reason"]
         assert "gave up after retries" not in row["reason"]
+
+
+# -- a PATCH accepted with an answer naming another campaign, or another value ------------------
+
+
+async def test_a_patch_answered_with_another_campaign_or_version_is_updated_with_a_remark(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ids(60, prefix="a")
+    sim = await start_simulator(
+        patch_answer_differs_rate=0.3,
+        overrides={(ORG, WS, c): {"status": "paused", VERSION: 1} for c in names},
+    )
+    sheet = write_sheet(tmp_path / "answers.csv", campaign_rows(names, ORG, WS, **{VERSION: "7"}))
+    run = await run_sheet(sheet, sim, monkeypatch)
+    differing = sim.stats()["patch_answers_differing"]
+    assert differing >= 8, sim.stats()
+    assert run.code == 0, run.output
+    results = run.results()
+    assert {r["outcome"] for r in results} == {"updated"}  # the writes were accepted
+    remarked = [r for r in results if r["reason"].startswith("answer differs: ")]
+    assert len(remarked) == differing
+    for row in remarked:
+        reason = row["reason"]
+        assert "campaign_id" in reason or f"{VERSION} 8, not 7" in reason, reason
+        if "campaign_id" in reason:  # another campaign's status and stamp are not this one's
+            assert row["updated_at"] == ""
+    assert {get_path(sim.state.get((ORG, WS, c)), VERSION) for c in names} == {7}
+    assert run.summary()["answers_differing"] == differing
+    assert f"{differing} update(s) were accepted with an answer naming another" in run.output

@@ -353,3 +353,61 @@ async def test_a_second_ctrl_c_exits_at_once_and_the_journal_still_allows_resume
     )
     assert done.returncode == 0, done.stderr.decode()
     assert_all_applied_once(sim, names, active_every=2)
+
+
+GUARDED_ROWS, GUARDED_KILL = 80, 40  # kill -9 once 40 PATCHes were stored
+
+
+def guarded_sheet(path: Path, names: list[str]) -> Path:
+    """``expect.app_config.app_version=3`` and ``app_config.app_version=7``, as exported sheets
+    and undo sheets are guarded."""
+    rows = campaign_rows(names, ORG, WS, **{"expect.app_config.app_version": "3"})
+    for row in rows:
+        row["app_config.app_version"] = "7"
+    return write_sheet(path, rows)
+
+
+def versions(sim: Any, names: list[str]) -> set[Any]:
+    return {get_path(sim.state.get((ORG, WS, n)), "app_config.app_version") for n in names}
+
+
+async def killed_after_patches(args: list[str], sim: Any, patches: int) -> None:
+    await killed_when(
+        args, sim.config.api_key, lambda: sim.stats()["patches_applied_total"] >= patches
+    )
+
+
+@pytest.mark.slow
+async def test_writes_in_flight_at_a_kill_9_are_updated_on_resume_and_undone_even_by_a_resumed_undo(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ids(GUARDED_ROWS, prefix="g")
+    sim = await start_simulator(
+        latency_ms=150,
+        overrides={(ORG, WS, c): {"status": "paused", "app_config.app_version": 3} for c in names},
+    )
+    sheet = guarded_sheet(tmp_path / "guarded.csv", names)
+    reports = tmp_path / "reports"
+    args = ["run", str(sheet), "--base-url", sim.base_url, "--rate", "unlimited",
+            "--concurrency", "8", "--report-dir", str(reports), "--quiet"]  # fmt: skip
+    await killed_after_patches(args, sim, GUARDED_KILL)
+    run_dir = only_run_dir(reports)
+    assert read_journal(run_dir / "journal.jsonl").in_doubt  # writes were in flight
+
+    resumed = await run_sheet(sheet, sim, monkeypatch, mode="resume", run_dir=run_dir)
+    assert resumed.code == 0, resumed.output
+    assert set(resumed.outcomes().values()) == {"updated"}
+    confirmed = [r for r in resumed.results() if r["reason"].startswith("confirmed by reading")]
+    assert confirmed  # the rows in flight, found in place
+    assert versions(sim, names) == {7}
+
+    # Undo it, killed half-way, then resumed: every campaign is back at 3, none stale.
+    undone = GUARDED_ROWS + GUARDED_KILL
+    await killed_after_patches(["undo", str(run_dir), "--quiet"], sim, undone)
+    (undo_dir,) = [d for d in run_dirs(reports) if d != run_dir]
+    assert read_journal(undo_dir / "journal.jsonl").in_doubt
+    again = await run_sheet(sheet, sim, monkeypatch, mode="resume", run_dir=undo_dir)
+    assert again.code == 0, again.output
+    assert set(again.outcomes().values()) == {"updated"}
+    assert versions(sim, names) == {3}
+    assert sim.stats()["max_patches_per_campaign"] == 2  # once each way

@@ -199,7 +199,10 @@ async def test_after_a_resume_is_refused_for_good_no_more_campaigns_are_paused(
         assert "LEFT PAUSED" in rows[name]["reason"]
     skipped = [c for c in active if c not in left and rows[c]["outcome"] == "skipped"]
     assert len(skipped) >= len(active) - 8 - len(left)
-    assert "bulkpatch pauses no more campaigns in this run" in rows[skipped[0]]["reason"]
+    assert (
+        f"bulkpatch pauses no more campaigns of org {org} in this run"
+        in (rows[skipped[0]]["reason"])
+    )
     steps = {step["reason"]: step for step in summary["next_steps"]}
     rerun = steps["campaign is active; pausing was stopped"]["command"]
     assert rerun == (
@@ -376,3 +379,47 @@ async def test_read_backs_answered_with_another_campaign_settle_nothing_from_it(
         if row["outcome"] == "updated":  # every row said to be updated holds the change
             value = get_path(sim.state.get((ORG, WS, row["campaign_id"])), VERSION)
             assert value == TARGET, row
+
+
+async def test_a_refused_key_stops_pausing_only_for_its_own_org(
+    tmp_path: Path,
+    start_simulator: StartSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_time: FakeTime,
+) -> None:
+    keys = {"org-a": "key-A-fake-0001", "org-b": "key-B-fake-0002"}
+    orgs = {"org-b": ids(3, "b"), "org-a": ids(7, "a")}  # org-b's rows come first
+    sim = await start_simulator(
+        SimulatorConfig(
+            api_key=keys["org-a"],
+            extra_api_keys=(keys["org-b"],),
+            key_orgs={key: {org} for org, key in keys.items()},
+            revoke_keys_after={keys["org-b"]: 3},  # GET, pause, PATCH; not the resume
+            overrides={(o, WS, c): {"status": "active", VERSION: 1} for o, cs in orgs.items()
+                       for c in cs},
+        )
+    )  # fmt: skip
+    keys_file = tmp_path / "keys.toml"
+    keys_file.write_text(
+        "\n".join(f'[orgs.{org}]\napi_key_env = "KEY_{org[-1].upper()}"\n' for org in keys)
+    )
+    for org, key in keys.items():
+        monkeypatch.setenv(f"KEY_{org[-1].upper()}", key)
+    rows = [r for org, cs in orgs.items() for r in campaign_rows(cs, org, WS, **{VERSION: "4"})]
+    run = await run_sheet(
+        write_sheet(tmp_path / "two-orgs.csv", rows),
+        sim,
+        monkeypatch,
+        keys_file=keys_file,
+        pause_active=True,
+        concurrency=1,
+        max_outage=5.0,
+        timing=fake_time.timing(),
+    )
+    assert run.code == 3, run.output
+    outcomes = {r["campaign_id"]: r for r in run.results()}
+    for name in orgs["org-a"]:  # org-a's key is fine: paused, updated, resumed
+        assert outcomes[name]["outcome"] == "updated", outcomes[name]["reason"]
+        assert sim.state.status_of(("org-a", WS, name)) != "paused"
+    assert list(run.summary()["campaigns_left_paused"]) == [f"org-b/{WS}/b0000"]
+    assert {outcomes[n]["outcome"] for n in orgs["org-b"][1:]} == {"not_attempted"}

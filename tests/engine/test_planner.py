@@ -10,10 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bulkpatch.core.outcomes import Outcome
 from bulkpatch.core.rows import CampaignKey, RowChange
 from bulkpatch.core.values import get_path, holds, same_value
 from bulkpatch.engine.planner import (
     BadAnswer,
+    Confirmed,
     Invalid,
     Patch,
     PausePatchResume,
@@ -25,6 +27,7 @@ from bulkpatch.engine.planner import (
     guard_mismatches,
     plan_row,
 )
+from bulkpatch.engine.results import row_result
 from bulkpatch.simulator import generate_campaign
 
 KEY = CampaignKey("org-1", "ws-1", "cmp-1")
@@ -182,6 +185,34 @@ def test_a_row_whose_targets_are_already_there_is_unchanged_and_sends_nothing() 
         PLAIN,
     )
     assert isinstance(plan, Unchanged)
+
+
+GUARDED = change({"app_config.app_version": 3}, **{"app_config.app_version": 7})
+
+
+def test_a_sent_row_whose_change_is_in_place_is_confirmed_although_its_guard_now_fails() -> None:
+    # Killed after sending: the campaign holds 7, which the row's own write put there.
+    now = campaign(app_config={**campaign()["app_config"], "app_version": 7})
+    sent = {"app_config.app_version": 3}
+    plan = plan_row(now, GUARDED, PLAIN, sent=sent)
+    assert isinstance(plan, Confirmed), plan
+    assert plan.before == sent
+    result = row_result(GUARDED, plan, None)
+    assert result.outcome is Outcome.UPDATED
+    assert result.before == sent  # undo puts 3 back
+    assert result.changed_fields == ("app_config.app_version",)
+
+
+def test_a_fresh_row_whose_guard_fails_is_stale_even_when_its_change_is_there() -> None:
+    now = campaign(app_config={**campaign()["app_config"], "app_version": 7})
+    assert isinstance(plan_row(now, GUARDED, PLAIN), Stale)
+
+
+def test_a_sent_row_whose_change_is_not_there_still_answers_to_its_guard() -> None:
+    someone_else = campaign(app_config={**campaign()["app_config"], "app_version": 5})
+    assert isinstance(plan_row(someone_else, GUARDED, PLAIN, sent={}), Stale)
+    untouched = campaign()  # the write never landed: the guard holds, send it again
+    assert isinstance(plan_row(untouched, GUARDED, PLAIN, sent={}), Patch)
 
 
 def test_only_the_fields_that_differ_are_sent() -> None:
@@ -373,3 +404,28 @@ def _leaves(value: Any, prefix: str) -> list[tuple[str, Any]]:
             out.extend(_leaves(v, f"{prefix}.{k}"))
         return out
     return [(prefix, value)]
+
+
+def test_an_accepted_answer_differs_only_by_ids_and_the_values_the_patch_set() -> None:
+    from bulkpatch.engine.results import answer_differs
+
+    row = change(
+        **{"app_config.app_version": 7, "end_timestamp": "2026-12-10T09:00:00Z", "name": "N"}
+    )
+    fields = tuple(row.changes)
+    same = {"campaign_id": "cmp-1", "app_version": 7, "name": "N", "description": "other"}
+    # The API may normalise a time, leave a field out or say null: none of that differs.
+    assert answer_differs(row, fields, {**same, "end_timestamp": "2026-12-10T14:30:00+05:30"}) == ""
+    assert answer_differs(row, fields, {**same, "app_version": None}) == ""
+    assert answer_differs(row, fields, {"campaign_id": "cmp-1"}) == ""
+    other = answer_differs(row, fields, {**same, "campaign_id": "cmp-2", "app_version": 8})
+    assert other.startswith("answer differs: ")
+    assert "campaign_id 'cmp-2'" in other
+    assert "app_config.app_version 8, not 7" in other
+    hostile = answer_differs(row, fields, {**same, "name": "\x1b[31m=cmd" + "x" * 5000})
+    assert "\x1b" not in hostile
+    assert len(hostile) < 1000
+    whole = change(app_config={"app_id": "app-7", "app_version": 9})
+    assert "app_version 8, not 9" in answer_differs(
+        whole, ("app_config",), same | {"app_version": 8}
+    )

@@ -48,7 +48,7 @@ async def faulty_run(
     monkeypatch: pytest.MonkeyPatch,
     fake_time: FakeTime,
 ) -> tuple[Path, Any]:
-    sim = await start_simulator(generate=ROWS, fail_rate=0.1, fail_after_store_rate=0.1)
+    sim = await start_simulator(generate=ROWS, fail_rate=0.4, fail_after_store_rate=0.3)
     rows = [
         {
             "org_id": ORG,

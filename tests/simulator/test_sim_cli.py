@@ -146,6 +146,7 @@ def test_every_fault_and_shape_flag_reaches_the_simulator_config(
         *("--redirect-to", "https://moved.example.invalid", "--redirect-status", "308"),
         *("--wrong-id-rate", "0.1"),
         *("--deep-json-rate", "0.2"),
+        *("--patch-answer-differs-rate", "0.2"),
         "--hostile-text",
         *("--error-body-bytes", "5000000"),
         *("--error-shape", "alternate"),
@@ -162,6 +163,7 @@ def test_every_fault_and_shape_flag_reaches_the_simulator_config(
     assert (config.redirect_to, config.redirect_status) == ("https://moved.example.invalid", 308)
     assert config.wrong_id_rate == 0.1
     assert config.deep_json_rate == 0.2
+    assert config.patch_answer_differs_rate == 0.2
     assert config.hostile_text is True
     assert config.error_body_bytes == 5_000_000
     assert (config.error_shape, config.not_editable_status) == ("alternate", 422)
@@ -188,6 +190,7 @@ def test_simulate_help_documents_every_fault_and_shape_flag() -> None:
         "--redirect-status",
         "--wrong-id-rate",
         "--deep-json-rate",
+        "--patch-answer-differs-rate",
         "--hostile-text",
         "--error-body-bytes",
         "--error-shape",

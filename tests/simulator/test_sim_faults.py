@@ -263,6 +263,19 @@ async def test_injected_failures_repeat_under_the_same_seed(
     assert set(first) - {200}
 
 
+def test_patch_answers_differ_at_their_rate_both_ways_and_repeat_under_the_seed() -> None:
+    def picks(seed: int) -> list[str | None]:
+        plan = FaultPlan(SimulatorConfig(patch_answer_differs_rate=0.3, seed=seed))
+        return [plan.answer_differs() for _ in range(400)]
+
+    first = picks(3)
+    assert first == picks(3)
+    assert first != picks(4)
+    assert set(first) == {None, "campaign_id", "app_version"}
+    assert 80 < sum(p is not None for p in first) < 160
+    assert FaultPlan(SimulatorConfig()).answer_differs() is None
+
+
 # --- dropped connections -------------------------------------------------------------------------
 
 

@@ -331,6 +331,15 @@ class ConsoleDisplay:
                 markup=False,
             )
 
+        differing = int(data.get("answers_differing") or 0)
+        if differing:
+            self.err.print(
+                f"{differing:,} update(s) were accepted with an answer naming another campaign "
+                "or other values than sent (reason 'answer differs:' in results.csv)",
+                highlight=False,
+                markup=False,
+            )
+
     def plan_table(self, plan_csv: Path, limit: int = PLAN_SHOWN) -> None:
         """The first rows of the plan: per row its outcome and ``field: old -> new``."""
         table = Table(title="plan (nothing was sent)", show_lines=False)

@@ -218,6 +218,10 @@ def _count(name: str, help: str) -> Callable[[FC], FC]:
     "--deep-json-rate",
     "Share of GETs answered 200 with a JSON body nested 100,000 deep.",
 )
+@_share(
+    "--patch-answer-differs-rate",
+    "Share of stored PATCHes answered 200 naming another campaign or another app_version.",
+)
 @click.option(
     "--hostile-text",
     is_flag=True,
@@ -350,6 +354,7 @@ _SAME_NAMES = (
     "redirect_to",
     "wrong_id_rate",
     "deep_json_rate",
+    "patch_answer_differs_rate",
     "hostile_text",
     "error_body_bytes",
     "error_shape",

@@ -10,7 +10,8 @@ Two promises hold here:
   back before anything is sent again;
 * a campaign this run paused is resumed -- in a shielded scope, also when the run is cancelled --
   or named loudly as left paused (and kept in the journal, so ``resume`` picks it up).  Once a
-  resume is refused for good (an org's limit of live campaigns, say), no more campaigns are paused.
+  resume is refused for good (an org's limit of live campaigns, say), no more campaigns of that
+  org are paused.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 import anyio
 
 from bulkpatch.core.rows import CampaignKey, RowChange
+from bulkpatch.core.text import cap, printable
 from bulkpatch.core.values import holds
 from bulkpatch.engine.planner import Patch, PausePatchResume, PlanOptions, RowPlan, other_campaign
 from bulkpatch.transport.client import ApiClient
@@ -65,6 +67,9 @@ class RunControl:
     #: Campaigns this run paused and could not resume: key -> (row, why).
     left_paused: dict[CampaignKey, tuple[int, str]] = field(default_factory=dict)
     plan_options: PlanOptions = field(default_factory=PlanOptions)
+    #: Orgs where pausing stopped (a resume there was refused for good: the org's limit of
+    #: live campaigns, or its key) -> why.  Other orgs go on pausing.
+    no_pause: dict[str, str] = field(default_factory=dict)
     #: Keys the API refused, by label ("the key for org org-a") -> why.
     refused_keys: dict[str, str] = field(default_factory=dict)
 
@@ -88,11 +93,26 @@ class RunControl:
                 counts[refused] = counts.get(refused, 0) + 1
         return counts
 
-    def stop_pausing(self, reason: str) -> None:
-        if not self.plan_options.no_pause_reason:
-            self.plan_options = PlanOptions(
-                pause_active=self.plan_options.pause_active, no_pause_reason=reason
-            )
+    def stop_pausing(self, org_id: str, reason: str) -> None:
+        """No more campaigns of ``org_id`` are paused in this run (the first reason stays)."""
+        self.no_pause.setdefault(org_id, reason)
+
+    def options_for(self, org_id: str) -> PlanOptions:
+        """How to plan a row of ``org_id``."""
+        why = self.no_pause.get(org_id)
+        if not why:
+            return self.plan_options
+        return PlanOptions(pause_active=self.plan_options.pause_active, no_pause_reason=why)
+
+
+def still_paused(control: RunControl) -> str:
+    """``"; N campaign(s) this run paused are LEFT PAUSED: key (why); ..."`` naming every one
+    (why capped), or "" when none is: for a message that ends the run early."""
+    left = control.left_paused
+    if not left:
+        return ""
+    named = "; ".join(f"{key} ({cap(printable(why), 120)})" for key, (_, why) in left.items())
+    return f"; {len(left)} campaign(s) this run paused are LEFT PAUSED: {named}"
 
 
 def refused_why(why: str, refusal: str) -> str:
@@ -246,7 +266,10 @@ class Executor:
         def reached(campaign: Mapping[str, Any]) -> bool:
             return campaign.get("status") in targets
 
-        if not self._log("sent", row=row, key=str(key), op=action):
+        if not self._log("sent", row=row, key=str(key), op=action) and action != "resume":
+            # A pause that cannot be journaled is not sent.  A resume is sent all the same: a
+            # campaign this run paused must not stay paused because the disk is full (its
+            # journal line is best effort; a later ``resume`` finds the campaign live).
             return StatusStep(Reply("PUT", Kind.STOPPED, message="not sent: journal"), False)
         sent = await send_with_retries(
             lambda: self._client.set_status(key, action),
@@ -330,8 +353,9 @@ class Executor:
         reply = step.reply
         if reply.kind.refusal:
             self._control.stop_pausing(
+                key.org_id,
                 f"resuming {key} was refused ({reply.describe()}), so bulkpatch pauses no more "
-                "campaigns in this run"
+                f"campaigns of org {key.org_id} in this run",
             )
         return reply.describe()
 
@@ -341,10 +365,12 @@ class Executor:
         *,
         within: float,
         refused: Callable[[CampaignKey], str] | None = None,
+        give_up: Callable[[], bool] = lambda: False,
     ) -> dict[CampaignKey, str]:
         """Try to resume campaigns still paused, again and again with backoff, for ``within``
-        seconds.  Returns the ones that stay paused, with why.  ``refused(key)`` says why a
-        campaign's key can send nothing more (its API key was refused): it is given up at once."""
+        seconds (or until ``give_up()``: the run is interrupted).  Returns the ones that stay
+        paused, with why.  ``refused(key)`` says why a campaign's key can send nothing more
+        (its API key was refused): it is given up at once."""
         deadline = self._clock() + within
         pending = dict(left)
         failed: dict[CampaignKey, str] = {}
@@ -371,11 +397,13 @@ class Executor:
                     why = failed.pop(key, "") or earlier
                     given_up[key] = (pending.pop(key), refused_why(why, refusal))
                     self._control.left_paused[key] = given_up[key]
-            if not pending or self._clock() >= deadline:
+            if not pending or self._clock() >= deadline or give_up():
                 break
             attempt += 1
             delay = backoff_delay(attempt, uniform=lambda low, high: high)
             await self._sleep(min(delay, max(0.0, deadline - self._clock())))
+            if give_up():
+                break
         for key, why in failed.items():
             if key in pending:
                 self._control.left_paused[key] = (pending[key], why)

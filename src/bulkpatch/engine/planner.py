@@ -8,6 +8,7 @@ do, as one of:
      ├── Invalid            a check that needs the campaign failed; nothing is sent
      ├── Stale              an ``expect.`` guard does not hold; nothing is sent
      ├── Unchanged          the campaign already holds every target value
+     │    └── Confirmed     ... and an earlier session sent this row's write: it is in place
      ├── Skip               its status does not allow an update (or pausing is off)
      ├── Patch              send this body
      └── PausePatchResume   pause, send this body, resume (an active campaign)
@@ -89,6 +90,14 @@ class Unchanged(RowPlan):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Confirmed(Unchanged):
+    """The change an earlier session sent (and never heard back about) is in place: the row is
+    ``updated``.  ``before``: the values before that write, from its journal ``sent`` line."""
+
+    before: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Skip(RowPlan):
     reason: str
 
@@ -106,8 +115,20 @@ class PausePatchResume(Patch):
     pass
 
 
-def plan_row(current: Mapping[str, Any] | None, change: RowChange, options: PlanOptions) -> RowPlan:
-    """What to do with ``change``, given the campaign as read (``None``: not read)."""
+def plan_row(
+    current: Mapping[str, Any] | None,
+    change: RowChange,
+    options: PlanOptions,
+    *,
+    sent: Mapping[str, Any] | None = None,
+) -> RowPlan:
+    """What to do with ``change``, given the campaign as read (``None``: not read).
+
+    ``sent``: an earlier session sent this row's write and never learnt its outcome (the
+    before-values its journal ``sent`` line carries; None when no write was sent).  Its change
+    found in place is that write's doing: :class:`Confirmed`, whatever the ``expect.`` guards
+    say now (they held before the write, which changed what they look at).
+    """
     if current is None:
         # --no-read: the row's top-level fields and whole objects go as given.
         return Patch(
@@ -124,6 +145,8 @@ def plan_row(current: Mapping[str, Any] | None, change: RowChange, options: Plan
         for path, target in change.changes.items()
         if not same_value(path, now := get_path(current, path), target)
     )
+    if sent is not None and not changes:
+        return Confirmed(before=dict(sent), status=status, updated_at=updated_at)
     body = build_body(current, change, {c.path for c in changes})
     problems = checks_against_current(current, change, body)
     if problems:

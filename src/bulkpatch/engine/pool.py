@@ -1,29 +1,29 @@
 """A fixed pool of workers applying rows, one row at a time each.
 
-    feeder ──(bounded stream, batches of BATCH)──▶ N workers ──▶ record(result)
+    feeder ──(bounded stream, one row at a time)──▶ N workers ──▶ record(result)
        │                                                  ▲
        └── rows that need no request (invalid, kept) ─────┘
 
 One task group; the feeder waits for room in the stream before it reads on (backpressure: at most
-``concurrency`` batches wait), so memory does not grow with the sheet.  Every row reaches
-``record`` exactly once.  A row's failure is a result, never an exception; only a bug raises.
+``concurrency`` rows wait), so memory does not grow with the sheet.  A free worker takes the
+next row: no row waits behind another's slow answer (a long ``Retry-After``, say).  Every row
+reaches ``record`` exactly once.  A row's failure is a result, never an exception; only a bug
+raises.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
-from anyio.abc import ObjectReceiveStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from bulkpatch.core.outcomes import Outcome
 from bulkpatch.core.results import RowResult
 from bulkpatch.core.rows import RowChange
 
-#: Rows travel from the feeder to the workers in small batches, so the stream's cost is paid per
-#: batch rather than per row; each worker still applies one row at a time.
-BATCH = 8
 CUT_OFF_REASON = (
     "interrupted in flight; `bulkpatch resume` reads the campaign back before sending again"
 )
@@ -31,10 +31,12 @@ CUT_OFF_REASON = (
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A row to apply.  ``in_doubt``: an earlier session sent it and never learnt the answer."""
+    """A row to apply.  ``in_doubt``: an earlier session sent it and never learnt the answer;
+    ``sent_before``: the before-values that write's journal ``sent`` line carries."""
 
     change: RowChange
     in_doubt: bool = False
+    sent_before: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,20 @@ def _not_attempted(job: Job, why: str) -> RowResult:
     return RowResult(change.row, change.key, Outcome.NOT_ATTEMPTED, why)
 
 
+async def _next(stream: MemoryObjectReceiveStream[Job]) -> Job | None:
+    """The next row from the stream (None once it is closed and empty), without a turn of the
+    event loop when one is waiting: a row costs the stream next to nothing."""
+    try:
+        return stream.receive_nowait()
+    except anyio.WouldBlock:
+        try:
+            return await stream.receive()
+        except anyio.EndOfStream:
+            return None
+    except anyio.EndOfStream:
+        return None
+
+
 async def run_pool(
     items: Iterator[WorkItem],
     apply: Callable[[Job], Awaitable[RowResult]],
@@ -76,47 +92,43 @@ async def run_pool(
     skip: Skip = lambda row: None,
     interrupted: anyio.Event | None = None,
     grace: float = 5.0,
-    batch_size: int = BATCH,
 ) -> None:
     """Feed ``items`` to ``concurrency`` workers; every row reaches ``record`` exactly once.
 
     ``stopping()`` returns why the run stops ("" while it goes on): no new row starts and the
     rest become ``not_attempted``.  When ``interrupted`` is set, rows in flight get ``grace``
     seconds to finish, then they are cancelled (they stay "sent" without "done" in the journal;
-    ``resume`` settles them by reading the campaign).  ``batch_size`` rows go to a worker at a
-    time (1 keeps the rows in flight the first ones not yet started, in sheet order).
+    ``resume`` settles them by reading the campaign).  A worker takes the next row as soon as
+    it is free, so a slow answer holds up only its own row; the rows waiting in the stream are
+    the next ones in sheet order (a canary takes the first rows that write).
     """
-    send, receive = anyio.create_memory_object_stream[list[Job]](max_buffer_size=concurrency)
+    send, receive = anyio.create_memory_object_stream[Job](max_buffer_size=concurrency)
     workers: set[anyio.CancelScope] = set()
 
-    def give_up(jobs: list[Job]) -> None:
-        why = f"run stopped before this row: {stopping()}"
-        for job in jobs:
-            record(_not_attempted(job, why), True)
+    def give_up(job: Job) -> None:
+        record(_not_attempted(job, f"run stopped before this row: {stopping()}"), True)
 
-    async def worker(stream: ObjectReceiveStream[list[Job]]) -> None:
+    async def worker(stream: MemoryObjectReceiveStream[Job]) -> None:
         async with stream:
-            held: list[Job] = []  # the batch in hand; held[0] is in flight
+            held: Job | None = None  # the row in flight
             with anyio.CancelScope() as scope:
                 workers.add(scope)
-                async for batch in stream:
-                    held = batch
-                    while held and not stopping():
-                        result = await apply(held[0])
-                        del held[0]
-                        record(result, result.settled)
-                    give_up(held)
-                    held = []
+                while (job := await _next(stream)) is not None:
+                    if stopping():
+                        give_up(job)
+                        continue
+                    held = job
+                    result = await apply(job)
+                    held = None
+                    record(result, result.settled)
             if scope.cancelled_caught:  # cut off after the grace period
-                if held:
-                    record(_not_attempted(held[0], CUT_OFF_REASON), False)
-                    give_up(held[1:])
-                async for batch in stream:  # settle what is still queued
-                    give_up(batch)
+                if held is not None:
+                    record(_not_attempted(held, CUT_OFF_REASON), False)
+                async for job in stream:  # settle what is still queued
+                    give_up(job)
 
     async def feed() -> None:
         async with send:
-            batch: list[Job] = []
             for item in items:
                 if isinstance(item, Elsewhere):
                     skip(item.row)
@@ -125,17 +137,12 @@ async def run_pool(
                 elif isinstance(item, RowResult):
                     record(item, True)
                 elif stopping():
-                    give_up([item])
+                    give_up(item)
                 else:
-                    batch.append(item)
-                    if len(batch) >= batch_size:
-                        await send.send(batch)
-                        batch = []
-            if batch:
-                if stopping():
-                    give_up(batch)
-                else:
-                    await send.send(batch)
+                    try:
+                        send.send_nowait(item)  # the stream's fast path: room is there
+                    except anyio.WouldBlock:
+                        await send.send(item)  # wait for room: backpressure before reading on
 
     async def cut_off_after_grace() -> None:
         assert interrupted is not None

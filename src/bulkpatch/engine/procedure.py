@@ -54,6 +54,7 @@ def work_items(
             yield Elsewhere(row)
             continue
         in_doubt = prior is not None and row in prior.in_doubt
+        sent = prior.in_doubt[row].get("before") if prior is not None and in_doubt else None
         if prior is not None and row in prior.done:
             kept = result_from_done(prior.done[row])
             if kept.outcome is not Outcome.NOT_ATTEMPTED:
@@ -63,12 +64,13 @@ def work_items(
                     yield Kept(kept)
                 continue
             # Stopped after sending: whatever the last answer said, read it back first.
-            in_doubt = kept.attempts > 0
+            in_doubt, sent = kept.attempts > 0, kept.before
         if verdict.change is None:
             reasons = [f"{p.column}: {p.rule}" if p.column else p.rule for p in verdict.problems]
             yield invalid(row, verdict.key, reasons)
             continue
-        yield Job(verdict.change, in_doubt=in_doubt)
+        before = dict(sent) if isinstance(sent, dict) else {}
+        yield Job(verdict.change, in_doubt=in_doubt, sent_before=before)
 
 
 async def apply_row(
@@ -85,13 +87,15 @@ async def apply_row(
     started = clock()
     change = job.change
     if no_read and not job.in_doubt:
-        plan = plan_row(None, change, control.plan_options)
+        plan = plan_row(None, change, control.options_for(change.key.org_id))
     else:
         read = await executor.read(change.key)
         if not read.reply.ok:
             result = read_failed(change, read, stop_reason=control.stop_reason)
             return with_duration(result, int((clock() - started) * 1000))
-        plan = plan_row(read.reply.data, change, control.plan_options)
+        sent = job.sent_before if job.in_doubt else None
+        options = control.options_for(change.key.org_id)
+        plan = plan_row(read.reply.data, change, options, sent=sent)
     if gate is not None:
         gated = await gate(plan, change, in_doubt=job.in_doubt)
         if gated is None:

@@ -24,9 +24,12 @@ from bulkpatch.core.results import (
     reason_text,
 )
 from bulkpatch.core.rows import CampaignKey, RowChange
+from bulkpatch.core.text import shorten
+from bulkpatch.core.values import MISSING, get_path, same_value
 from bulkpatch.engine.executor import Execution
 from bulkpatch.engine.planner import (
     BadAnswer,
+    Confirmed,
     Invalid,
     Patch,
     PausePatchResume,
@@ -34,9 +37,46 @@ from bulkpatch.engine.planner import (
     Skip,
     Stale,
     Unchanged,
+    other_campaign,
 )
 from bulkpatch.transport.replies import Kind, Reply
 from bulkpatch.transport.retries import Sent
+
+#: The start of the reason of a row whose PATCH was accepted with an answer that differs from it.
+ANSWER_DIFFERS = "answer differs: "
+#: Fields the PATCH's answer (a campaign summary) gives elsewhere than the row's path.
+_SUMMARY_NAMES = {"app_config.app_version": "app_version"}
+
+
+def answer_differs(change: RowChange, fields: tuple[str, ...], data: Any) -> str:
+    """How a PATCH's accepted answer differs from what was sent ("" when it does not): an id
+    naming another campaign, or a field the PATCH set answered with another value.  Values
+    compare as the read-back compares them (:func:`same_value`: instants as instants, and so
+    on), so an API normalising a value does not differ; a field the answer leaves out or null
+    says nothing."""
+    if not isinstance(data, Mapping):
+        return ""
+    problems = [wrong] if (wrong := other_campaign(data, change.key)) else []
+    for path, target in _sent_values(change, fields):
+        answered = get_path(data, path)
+        if answered is MISSING and path in _SUMMARY_NAMES:
+            answered = data.get(_SUMMARY_NAMES[path], MISSING)
+        if answered is MISSING or answered is None or same_value(path, answered, target):
+            continue
+        problems.append(f"{path} {shorten(answered)}, not {shorten(target)}")
+    return reason_text(ANSWER_DIFFERS + "; ".join(problems)) if problems else ""
+
+
+def _sent_values(change: RowChange, fields: tuple[str, ...]) -> list[tuple[str, Any]]:
+    """(path, value) of what the PATCH set, and of each summary field inside an object it set."""
+    sent = [(path, change.changes[path]) for path in fields if path in change.changes]
+    for path in _SUMMARY_NAMES:
+        top, _, rest = path.partition(".")
+        if path not in fields and isinstance(whole := change.changes.get(top), Mapping):
+            value = get_path(whole, rest)
+            if top in fields and value is not MISSING:
+                sent.append((path, value))
+    return sent
 
 
 def _summary_fields(data: Any) -> dict[str, Any]:
@@ -135,13 +175,16 @@ def row_result(
             row, key, Outcome.SKIPPED, reason_text(reason), changes=plan.changes, **seen
         )
     if isinstance(plan, Unchanged):
-        if in_doubt:
+        if in_doubt or isinstance(plan, Confirmed):
+            # What the write changed: its before-values' paths, when its journal line had them.
+            before = plan.before if isinstance(plan, Confirmed) else {}
             return RowResult(
                 row,
                 key,
                 Outcome.UPDATED,
                 CONFIRMED_ON_RESUME,
-                changed_fields=tuple(change.changes),
+                changed_fields=tuple(before or change.changes),
+                before=before,
                 **seen,
             )
         return RowResult(
@@ -183,15 +226,19 @@ def _patch_result(change: RowChange, plan: Patch, sent: Sent, *, stop_reason: st
             **_summary_fields(reply.data),
         )
     if reply.ok:
+        differs = answer_differs(change, fields, reply.data)
+        # An answer naming another campaign says nothing of this one's status or stamp.
+        other = isinstance(reply.data, Mapping) and other_campaign(reply.data, key)
         return RowResult(
             row,
             key,
             Outcome.UPDATED,
+            differs,
             http_status=reply.status,
             attempts=sent.sent,
             changed_fields=fields,
             before=plan.before,
-            **_summary_fields(reply.data),
+            **({} if other else _summary_fields(reply.data)),
         )
     if sent.unsettled:
         # The PATCH may have landed and nobody can tell: the row stays "sent" without "done"

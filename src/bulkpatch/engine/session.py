@@ -21,7 +21,6 @@ from bulkpatch.core.errors import (
 from bulkpatch.core.events import EventSink, Notice, RunFinished, RunStarted
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.results import RowResult
-from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.shards import Shard, parse_shard
 from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.timing import Timing
@@ -29,15 +28,16 @@ from bulkpatch.core.urls import check_base_url
 from bulkpatch.engine.amends import Amends
 from bulkpatch.engine.closing import close_reports, emit_tick, formula_warning
 from bulkpatch.engine.ending import closing_summary
-from bulkpatch.engine.executor import Executor, RunControl
-from bulkpatch.engine.keyrefusal import ForbiddenRows
+from bulkpatch.engine.executor import Executor, RunControl, still_paused
 from bulkpatch.engine.planner import PlanOptions
-from bulkpatch.engine.pool import BATCH, Job, run_pool
+from bulkpatch.engine.pool import Job, Record, run_pool
 from bulkpatch.engine.preflight import checked_sheet, own_copy
 from bulkpatch.engine.procedure import apply_row, work_items
 from bulkpatch.engine.recorder import Recorder
+from bulkpatch.engine.results import ANSWER_DIFFERS
 from bulkpatch.engine.safeguards import Safeguards
 from bulkpatch.engine.stats import RunStats
+from bulkpatch.engine.stops import Stops
 from bulkpatch.engine.target import Lanes, api_target, build_lanes, read_keys
 from bulkpatch.rundir.directory import (
     FileLock,
@@ -101,13 +101,12 @@ class Session:
         self._sheet_rows = 0
         self._org_keys: dict[str, ResolvedKey] = {}
         self._sent_writes = prior is not None
-        #: Why a report file could not be written during the run ("" while all is well).
-        self._storage_failure = ""
         #: Rows that left a campaign paused, amended if it is resumed after the last row.
         self._amends = Amends()
         self.safeguards = Safeguards(control=self.control, emit=on_event)
-        self._forbidden = ForbiddenRows()
-        self._recorder: Recorder | None = None
+        self.stops = Stops(self.control, notice=self._notice, amends=self._amends, stats=self.stats)
+        #: Rows whose PATCH was accepted with an answer that differs from what was sent.
+        self._answers_differing = 0
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -198,16 +197,6 @@ class Session:
 
     # -- the run ---------------------------------------------------------------------------
 
-    def _journal_failed(self, why: str) -> None:
-        self.control.stop(why)
-        self._notice("error", f"stopping: {why}", "storage")
-
-    def _stop_storing(self, error: StorageError) -> None:
-        """A report file cannot be written: stop the run (once), and fail at its end."""
-        if not self._storage_failure:
-            self._storage_failure = str(error)
-            self._journal_failed(self._storage_failure)
-
     async def _run(self, sheet: Sheet, check: SheetCheck, sha: str) -> RunSummary:
         options = self.options
         run_dir = self.run_dir
@@ -220,7 +209,9 @@ class Session:
         plan_mode = self.mode == "plan"
         if not plan_mode:
             try:
-                self.journal = JournalWriter(run_dir / JOURNAL, on_failure=self._journal_failed)
+                self.journal = JournalWriter(
+                    run_dir / JOURNAL, on_failure=self.stops.journal_failed
+                )
             except OSError as exc:
                 raise storage_error("write the journal in", run_dir, exc) from None
             begin_journal(
@@ -264,7 +255,7 @@ class Session:
             on_event=self._emit,
             plan_mode=plan_mode,
         )
-        self._recorder = recorder
+        self.stops.recorder, self.stops.journal = recorder, self.journal
         try:
             state_file = run_dir / SIMULATOR_STATE  # kept by a --simulate run
             target = api_target(
@@ -280,47 +271,14 @@ class Session:
         self.stats.finished = self._timing.clock()
         return self._finish(sheet, check, sha, results, recorder, started)
 
-    def _gave_up(self, reason: str) -> None:
-        self.control.stop(reason)
-        self._notice("error", f"stopping: {reason}", "outage")
-
-    def _key_refused(self, lane: Lane, why: str) -> None:
-        if self._recorder is not None:
-            self._forbidden.key_refused(
-                lane, self._amends, journal=self.journal, stats=self.stats, recorder=self._recorder
-            )
-        lanes = self._lanes
-        if lanes is not None and lanes.several:
-            # Only this key's rows stop; the other orgs go on.  The run ends with exit 3.
-            self.control.refused_keys[lane.label] = why
-            self.control.aborted = True
-            self._notice(
-                "error",
-                f"the API refused {lane.label} ({why}): its rows are not_attempted; the other "
-                "orgs go on. Fix that key, then `bulkpatch resume` the run directory",
-                "key_refused",
-            )
-            return
-        self.control.refused_keys[lane.label] = why
-        self.control.stop(
-            f"the API refused {lane.label} ({why}); fix the key, then run `bulkpatch resume` "
-            "on the run directory"
-        )
-        self._notice("error", f"stopping: the API refused {lane.label} ({why})", "key_refused")
-
-    def _store_failed(self, why: str) -> None:
-        if not self.control.stopping:
-            self.control.stop(f"{why}; `bulkpatch resume` the run directory once it is back")
-            self._notice("error", f"stopping: {why}", "rate_store")
-
     async def _pool(
         self, sheet: Sheet, check: SheetCheck, recorder: Recorder, base_url: str, api_key: str
     ) -> None:
         options, timing = self.options, self._timing
         lanes = self._lanes = build_lanes(
-            options, api_key, self._org_keys, timing, on_give_up=self._gave_up
+            options, api_key, self._org_keys, timing, on_give_up=self.stops.gave_up
         )
-        self._lane = lanes.all()[0]
+        self._lane, self.stops.lanes = lanes.all()[0], lanes
         budget = RetryBudget(clock=timing.clock, sleep=timing.sleep)
         try:
             if options.rate_store:
@@ -352,33 +310,8 @@ class Session:
         budget: RetryBudget,
     ) -> None:
         options, timing, control = self.options, self._timing, self.control
-        where = self.run_dir
-        assert where is not None
         async with new_session(options.concurrency) as http:
-            client = ApiClient(
-                http,
-                base_url=base_url,
-                lanes=lanes,
-                budget=budget,
-                timeout=options.timeout,
-                on_reply=self._on_reply,
-                on_start=self.stats.request_started,
-                on_refused=self._key_refused,
-                on_store_failed=self._store_failed,
-                clock=timing.clock,
-            )
-            executor = Executor(
-                client,
-                control=control,
-                budget=budget,
-                journal=self.journal,
-                max_attempts=options.max_attempts,
-                on_retry=self.stats.record_retry,
-                clock=timing.clock,
-                sleep=timing.sleep,
-                uniform=timing.uniform,
-            )
-
+            executor = self._executor(http, base_url, lanes, budget)
             guards = self.safeguards
             guards.bind(executor.read, self.journal.write if self.journal is not None else None)
 
@@ -395,15 +328,6 @@ class Session:
                 await guards.finished(result)
                 return result
 
-            def record(result: RowResult, fresh: bool) -> None:
-                if fresh:
-                    result = self._forbidden.check(result, lanes)
-                self._amends.note(result, control.left_paused)
-                try:
-                    recorder.record(result, fresh=fresh)
-                except OSError as exc:  # the results file: the disk is full, say
-                    self._stop_storing(storage_error("write the results in", where, exc))
-
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._tick)
                 if self.journal is not None:
@@ -419,52 +343,64 @@ class Session:
                     apply,
                     concurrency=options.concurrency,
                     stopping=lambda: control.stop_reason,
-                    record=record,
+                    record=self._recording(recorder, lanes),
                     skip=recorder.skip,
                     interrupted=self.interrupted,
-                    # A canary takes the first rows that write: hand rows out one at a time.
-                    batch_size=1 if guards.canary is not None else BATCH,
                 )
                 await guards.at_end()
-                if control.left_paused and not self.interrupted.is_set():
-                    was_paused = set(control.left_paused)
-                    await self._retry_left_paused(executor)
-                    self._amends.resumed(
-                        was_paused - set(control.left_paused),
-                        journal=self.journal,
-                        stats=self.stats,
-                        recorder=recorder,
-                    )
+                await self.stops.after_rows(
+                    executor, within=options.max_outage, interrupted=self.interrupted
+                )
                 tg.cancel_scope.cancel()
+
+    def _executor(self, http: Any, base_url: str, lanes: Lanes, budget: RetryBudget) -> Executor:
+        options, timing = self.options, self._timing
+        client = ApiClient(
+            http,
+            base_url=base_url,
+            lanes=lanes,
+            budget=budget,
+            timeout=options.timeout,
+            on_reply=self._on_reply,
+            on_start=self.stats.request_started,
+            on_refused=self.stops.key_refused,
+            on_store_failed=self.stops.store_failed,
+            clock=timing.clock,
+        )
+        return Executor(
+            client,
+            control=self.control,
+            budget=budget,
+            journal=self.journal,
+            max_attempts=options.max_attempts,
+            on_retry=self.stats.record_retry,
+            clock=timing.clock,
+            sleep=timing.sleep,
+            uniform=timing.uniform,
+        )
+
+    def _recording(self, recorder: Recorder, lanes: Lanes) -> Record:
+        """What the pool calls with each finished row."""
+        where, stops, left_paused = self.run_dir, self.stops, self.control.left_paused
+        assert where is not None
+
+        def record(result: RowResult, fresh: bool) -> None:
+            if fresh:
+                result = stops.forbidden.check(result, lanes)
+            self._amends.note(result, left_paused)
+            if ANSWER_DIFFERS in result.reason:
+                self._answers_differing += 1
+            try:
+                recorder.record(result, fresh=fresh)
+            except OSError as exc:  # the results file: the disk is full, say
+                stops.stop_storing(storage_error("write the results in", where, exc))
+
+        return record
 
     def _on_reply(self, reply: Any) -> None:
         self.stats.record_reply(reply)
         if reply.method in ("PATCH", "PUT"):
             self._sent_writes = True
-
-    def _refusal(self, key: CampaignKey) -> str:
-        return self._lanes.refusal(key.org_id) if self._lanes is not None else ""
-
-    async def _retry_left_paused(self, executor: Executor) -> None:
-        # A refused key can send nothing more: waiting would only delay saying so.
-        for refusal, count in self.control.give_up_refused(self._refusal).items():
-            self._notice(
-                "error",
-                f"{count} campaign(s) this run paused stay paused: {refusal}. Resume them by "
-                "hand, or fix the key and `bulkpatch resume` the run directory",
-                "left_paused_key_refused",
-            )
-        left = {k: row for k, (row, _) in self.control.left_paused.items() if not self._refusal(k)}
-        if not left:
-            return
-        within = self.options.max_outage
-        self._notice(
-            "warning",
-            f"{len(left)} campaign(s) this run paused are still paused; trying to resume them "
-            f"for up to {within:g} s (--max-outage)",
-            "resuming_left_paused",
-        )
-        await executor.resume_left_paused(left, within=within, refused=self._refusal)
 
     async def _tick(self) -> None:
         """Once a second: a ``tick`` journal line and a progress event."""
@@ -513,6 +449,7 @@ class Session:
             earlier=self._earlier,
         )
         data["sheet_rows"] = self._sheet_rows
+        data["answers_differing"] = self._answers_differing
         formula_notes = close_reports(
             self.mode,
             sheet,
@@ -533,9 +470,9 @@ class Session:
         )
         if formula_notes:
             self._notice("warning", formula_warning(formula_notes, sheet.kind), "formula_notes")
-        failure = self._storage_failure or (self.journal.failure if self.journal else "")
+        failure = self.stops.storage_failure or (self.journal.failure if self.journal else "")
         if failure:
-            raise StorageError(failure)
+            raise StorageError(failure + still_paused(control))
         summary = RunSummary(
             run_dir=run_dir,
             mode=self.mode,

@@ -6,7 +6,8 @@ faults in the order a real deployment would meet them (each step only when its f
     redirect (3xx) -> outage (503) -> auth (401) -> revoked key (401) -> rate limit (429)
     -> latency -> injected failure (5xx) -> dropped before store
     -> key not allowed on the org (403) -> forbidden campaign (403)
-    -> the handler (a GET may answer another campaign: wrong id; or JSON nested too deep)
+    -> the handler (a GET may answer another campaign: wrong id; or JSON nested too deep; a
+       PATCH's answer may differ from what it stored)
     -> dropped after store, or failed after store (a stored change answered 5xx)
 
 The redirect, the outage and the rate limit belong to the front (load balancer, gateway); the
@@ -264,7 +265,13 @@ def _api_handlers(state: SimulatorState, faults: FaultPlan) -> dict[str, Handler
         request: web.Request, key: CampaignKey | None, who: str
     ) -> web.Response:
         assert key is not None
-        return summary(state.apply_patch(key, await request.read(), who))
+        answer = state.apply_patch(key, await request.read(), who)
+        if faults.patch_answer_differs_rate:
+            differs = faults.answer_differs()
+            if differs is not None:
+                stats.patch_answers_differing += 1
+                answer = differing(answer, differs)
+        return summary(answer)
 
     async def put_status(request: web.Request, key: CampaignKey | None, who: str) -> web.Response:
         assert key is not None
@@ -299,6 +306,15 @@ def _api_handlers(state: SimulatorState, faults: FaultPlan) -> dict[str, Handler
         "status": put_status,
         "list": list_campaigns,
     }
+
+
+def differing(answer: dict[str, Any], field: str) -> dict[str, Any]:
+    """A PATCH's answer with ``field`` other than stored: another campaign's id, or the next
+    ``app_version``."""
+    if field == "campaign_id":
+        return {**answer, "campaign_id": f"{answer.get('campaign_id')}-other"}
+    version = answer.get("app_version")
+    return {**answer, "app_version": version + 1 if isinstance(version, int) else 1}
 
 
 def build_app(state: SimulatorState, faults: FaultPlan | None = None) -> web.Application:

@@ -111,6 +111,10 @@ class SimulatorConfig:
     #: Share of GETs (a campaign, a page of the list) answered 200 with a JSON body nested
     #: :data:`DEEP_JSON_LEVELS` deep (a parser that recurses per level dies on it).
     deep_json_rate: float = 0.0
+    #: Share of stored PATCHes answered 200 with a body that differs from what was stored:
+    #: half name another campaign (``campaign_id``), half another ``app_version``.  The change
+    #: is stored as sent.
+    patch_answer_differs_rate: float = 0.0
     #: Most ``active`` + ``scheduled`` campaigns per org, checked on resume (None: no limit).
     live_limit_per_org: int | None = None
     #: PATCHes of these campaigns are refused with 400 and this message, whatever they hold:
@@ -152,7 +156,7 @@ class SimulatorConfig:
         if self.latency_ms < 0 or self.latency_jitter_ms < 0:
             problems.append("latency_ms and latency_jitter_ms must be >= 0")
         rates = ("fail_rate", "reset_rate", "reset_after_share", "fail_after_store_rate")
-        for name in (*rates, "wrong_id_rate", "deep_json_rate"):
+        for name in (*rates, "wrong_id_rate", "deep_json_rate", "patch_answer_differs_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0 or math.isnan(value):
                 problems.append(f"{name} must be between 0 and 1")
@@ -241,6 +245,8 @@ class SimulatorConfig:
             parts.append(f"wrong-id rate {self.wrong_id_rate:g}")
         if self.deep_json_rate:
             parts.append(f"deep-JSON rate {self.deep_json_rate:g}")
+        if self.patch_answer_differs_rate:
+            parts.append(f"PATCH-answer-differs rate {self.patch_answer_differs_rate:g}")
         if self.hostile_text:
             parts.append("hostile text")
         if self.error_body_bytes:

@@ -60,6 +60,7 @@ class FaultPlan:
         self._after_store_rng = random.Random(f"{seed}|fail-after-store")
         self._wrong_id_rng = random.Random(f"{seed}|wrong-id")
         self._deep_json_rng = random.Random(f"{seed}|deep-json")
+        self._answer_differs_rng = random.Random(f"{seed}|patch-answer-differs")
         self._windows: dict[str, deque[float]] = {}
         self._uses: dict[str, int] = {}
         self._revoked: set[str] = set()
@@ -89,6 +90,7 @@ class FaultPlan:
         self.fail_after_store_rate = config.fail_after_store_rate
         self.wrong_id_rate = config.wrong_id_rate
         self.deep_json_rate = config.deep_json_rate
+        self.patch_answer_differs_rate = config.patch_answer_differs_rate
         self.latency_s = config.latency_ms / 1000.0
         self.jitter_s = config.latency_jitter_ms / 1000.0
         self.has_latency = self.latency_s > 0 or self.jitter_s > 0
@@ -195,6 +197,14 @@ class FaultPlan:
     def deep_json(self) -> bool:
         """For a GET: True to answer it with :data:`DEEP_JSON` instead."""
         return bool(self.deep_json_rate) and self._deep_json_rng.random() < self.deep_json_rate
+
+    def answer_differs(self) -> str | None:
+        """For a stored PATCH: None to answer it as stored, else which field of its answer to
+        change (``"campaign_id"`` or ``"app_version"``)."""
+        rng = self._answer_differs_rng
+        if not self.patch_answer_differs_rate or rng.random() >= self.patch_answer_differs_rate:
+            return None
+        return "campaign_id" if rng.random() < 0.5 else "app_version"
 
     def reset(self) -> Reset | None:
         if not self.reset_rate or self._reset_rng.random() >= self.reset_rate:

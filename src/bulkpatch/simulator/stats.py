@@ -61,6 +61,7 @@ class SimStats:
         self.redirects = 0
         self.wrong_id_answers = 0
         self.deep_json_answers = 0
+        self.patch_answers_differing = 0
         self.admin_edits = 0
         self._timeline = array("I")
         self._timeline_used = 0
@@ -161,6 +162,7 @@ class SimStats:
             "redirects": self.redirects,
             "wrong_id_answers": self.wrong_id_answers,
             "deep_json_answers": self.deep_json_answers,
+            "patch_answers_differing": self.patch_answers_differing,
             "admin_edits": self.admin_edits,
         }
 
