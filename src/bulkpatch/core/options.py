@@ -102,6 +102,9 @@ class RunOptions:
     plan_dir: Path | None = None
     #: Who approved the plan: recorded in the journal and summary.json.
     approved_by: str | None = None
+    #: The plan's digest as the reviewer approved it (``--approved-digest``): the plan is applied
+    #: only if its digest, computed from its files, is this one.
+    approved_digest: str | None = None
     #: Apply this many rows that write, read them back, then stop (``--canary``).
     canary: int | None = None
     #: After a canary that held, go on instead of stopping.

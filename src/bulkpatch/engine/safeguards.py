@@ -30,7 +30,13 @@ from bulkpatch.core.rows import CampaignKey, RowChange
 from bulkpatch.engine.approval import Approval
 from bulkpatch.engine.canary import Canary
 from bulkpatch.engine.executor import RunControl
-from bulkpatch.engine.planfile import PLAN_JSON, PLAN_ROWS, LoadedPlan, load_plan
+from bulkpatch.engine.planfile import (
+    NO_APPROVED_DIGEST,
+    PLAN_JSON,
+    PLAN_ROWS,
+    LoadedPlan,
+    load_plan,
+)
 from bulkpatch.engine.planner import RowPlan
 from bulkpatch.rundir.journal import JOURNAL_NAME, iter_records
 from bulkpatch.transport.retries import Sent
@@ -80,7 +86,7 @@ class Safeguards:
             return cls(control=control, emit=emit)
         approval = None
         if options.plan_dir is not None:
-            loaded = _approved_plan(options.plan_dir, run_dir, sheet_sha256, prior_start)
+            loaded = _approved_plan(options, run_dir, sheet_sha256, prior_start)
             approval = Approval(loaded)
         resume_hint = f"bulkpatch resume {run_dir}"
         if options.simulate:  # a simulated run cannot be resumed: its simulator is gone
@@ -210,10 +216,14 @@ _CANARY_FINE = frozenset(
 
 
 def _approved_plan(
-    plan_dir: Path, run_dir: Path, sheet_sha256: str, prior_start: dict[str, Any] | None
+    options: RunOptions, run_dir: Path, sheet_sha256: str, prior_start: dict[str, Any] | None
 ) -> LoadedPlan:
+    plan_dir, approved = options.plan_dir, options.approved_digest
+    assert plan_dir is not None
     if prior_start is not None:  # resumed: the run's own copy of the plan
-        loaded = load_plan(run_dir, plan_json=APPROVED_PLAN_JSON, rows_file=APPROVED_PLAN_ROWS)
+        loaded = load_plan(
+            run_dir, approved=approved, plan_json=APPROVED_PLAN_JSON, rows_file=APPROVED_PLAN_ROWS
+        )
         recorded = (prior_start.get("plan") or {}).get("digest")
         if recorded != loaded.digest:
             raise UsageError(
@@ -221,7 +231,9 @@ def _approved_plan(
                 "it cannot be resumed"
             )
         return loaded
-    loaded = load_plan(plan_dir)
+    if approved is None:
+        raise UsageError(f"{NO_APPROVED_DIGEST}; nothing was sent")
+    loaded = load_plan(plan_dir, approved=approved)
     if loaded.sheet_sha256 != sheet_sha256:
         raise UsageError(
             f"the sheet is not the one the plan in {plan_dir} was made from (sha256 differs); "

@@ -9,6 +9,7 @@ or not at all, mode 0600.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -27,6 +28,11 @@ from bulkpatch.html.kit import (
     stacked_labels_css,
 )
 from bulkpatch.rundir.files import atomic_text
+
+#: The element that shows the plan's digest: what the digest is computed from leaves its content
+#: out (:func:`without_digest`), since the digest cannot cover itself.
+DIGEST_ID = 'id="plan-digest"'
+_DIGEST_SHOWN = re.compile(rb'(<span class="mono" id="plan-digest">)[^<]*(</span>)')
 
 #: Rows listed in the page at most (every row is in plan.csv).
 PLAN_ROWS_SHOWN = 10_000
@@ -129,7 +135,7 @@ def render_plan_page(rows: Iterable[Mapping[str, Any]], meta: Mapping[str, Any])
     facts = [
         ("sheet", f'<span class="mono">{esc(meta.get("sheet"), 500) or "—"}</span>'),
         ("sha256", f'<span class="mono">{esc(meta.get("sha256"), 80) or "—"}</span>'),
-        ("plan digest", f'<span class="mono">{esc(meta.get("digest"), 120) or "—"}</span>'),
+        ("plan digest", f'<span class="mono" {DIGEST_ID}>{esc(meta.get("digest"), 120)}</span>'),
         ("created", _created(meta.get("created")) or "—"),
         ("rows", fmt_int(total)),
     ]
@@ -180,6 +186,13 @@ def render_plan_page(rows: Iterable[Mapping[str, Any]], meta: Mapping[str, Any])
         "<footer>Built by bulkpatch plan. Needs no network to view.</footer>"
     )
     return page("bulkpatch plan", body, css=CSS, script=SCRIPT)
+
+
+def without_digest(page: bytes) -> bytes:
+    """The page's bytes with the digest it shows left out: the digest covers all of the rest
+    (a page that shows another digest, or none, hashes the same; it is the reviewer's copy of
+    the digest that a run is held to)."""
+    return _DIGEST_SHOWN.sub(rb"\1\2", page)
 
 
 def write_plan_page(path: Path, rows: Iterable[Mapping[str, Any]], meta: Mapping[str, Any]) -> Path:
