@@ -33,7 +33,7 @@ from bulkpatch.cli.display import ConsoleDisplay, JsonLog, resume_command
 from bulkpatch.cli.exits import guarded
 from bulkpatch.core.events import EventSink, Notice
 from bulkpatch.core.loop import run as run_loop
-from bulkpatch.core.options import DEFAULT_KEY_ENV, DEFAULT_RATE, SIMULATE_RATE, RunOptions
+from bulkpatch.core.options import DEFAULT_KEY_ENV, RunOptions, default_rate
 from bulkpatch.core.outcomes import ExitCode
 from bulkpatch.core.shards import chosen_shard
 from bulkpatch.core.stopper import Stopper
@@ -191,7 +191,7 @@ def pace_options(*, resuming: bool) -> Callable[[F], F]:
                 help=show(
                     "Most HTTP requests per second, every kind together (GET, PATCH, PUT, "
                     "retries). 'unlimited' for no limit.",
-                    f"{DEFAULT_RATE:g}; {SIMULATE_RATE:g} with --simulate",
+                    f"{default_rate(False):g}; {default_rate(True):g} with --simulate",
                 ),
             ),
             click.option(
@@ -387,17 +387,16 @@ def _execute(
 
 def _options(sheet_kwargs: dict[str, Any], pace: dict[str, Any], display: Any) -> RunOptions:
     _scale(sheet_kwargs)
-    simulate = sheet_kwargs.get("simulate", False)
-    if simulate and "rate" not in pace:
-        pace["rate"] = SIMULATE_RATE
+    options = RunOptions(**sheet_kwargs, **pace)
+    if options.simulate and "rate" not in pace:
         display(
             Notice(
                 "info",
-                f"simulated API: --rate {SIMULATE_RATE:g} unless you give one",
+                f"simulated API: --rate {options.rate:g} unless you give one",
                 "simulate_rate",
             )
         )
-    return RunOptions(**sheet_kwargs, **pace)
+    return options
 
 
 SHEET = click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
