@@ -21,7 +21,7 @@ from bulkpatch.core.maxerrors import parse_max_errors
 from bulkpatch.core.options import BINDING_OPTIONS
 from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
-from bulkpatch.ops.plan import NO_APPROVED_DIGEST, apply_plan_async
+from bulkpatch.ops.plan import CANARY_RULE, NO_APPROVED_DIGEST, apply_plan_async
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: Options of ``run`` that say how to run a plan, not what it is: ``run --plan`` passes them on.
@@ -76,7 +76,7 @@ def safeguard_options(func: F) -> F:
             type=click.IntRange(min=1),
             metavar="N",
             help="Apply the first N rows that write, read them back, show what changed and "
-            "stop (exit 0 if they held, 3 if not); `bulkpatch resume` applies the rest.",
+            "stop. " + CANARY_RULE,
         ),
         click.option(
             "--canary-continue",

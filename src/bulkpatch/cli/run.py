@@ -434,10 +434,10 @@ def run_command(sheet: Path | None, **kwargs: Any) -> None:
     journal that `bulkpatch resume` continues from.
 
     \b
-    Exit codes: 0 every row updated or unchanged (or a --canary that held);
-                1 some rows were not; 2 usage error or invalid sheet (nothing sent);
-                3 aborted, a canary that did not hold, --max-errors reached or a campaign
-                left paused (resumable); 70 internal error.
+    Exit codes: 0 every row updated or unchanged (rows a --canary held back do not
+                count, see --canary); 1 some rows were not; 2 usage error or invalid
+                sheet (nothing sent); 3 aborted, a canary that did not hold, --max-errors
+                reached or a campaign left paused (resumable); 70 internal error.
 
     \b
     Examples:

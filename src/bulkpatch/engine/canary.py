@@ -5,10 +5,15 @@ would write after them waits until the canary is decided.  Once the N rows finis
 read back: it *held* when it ended ``updated`` and the campaign now holds every value the row
 set.  Then:
 
-* every row held, no ``--canary-continue``: the run stops (not aborted: exit 0), the rest of the
-  sheet ``not_attempted``; ``bulkpatch resume RUN_DIR`` applies it without stopping again;
+* every row held, no ``--canary-continue``: the run stops (not aborted), the rest of the sheet
+  ``not_attempted``; :data:`CANARY_RULE` says how it ends (:func:`canary_exit_code`) and which
+  one command applies the rest (the run's next step for its ``not_attempted`` rows: ``bulkpatch
+  resume RUN_DIR``, which does not stop again; after ``--simulate``, the run's retry file);
 * every row held, ``--canary-continue``: the waiting rows go on, and the run with them;
 * a row did not hold: the run stops as aborted (exit 3, resumable).
+
+The canary's notices name no command: the command for the rest is printed once, with the run's
+next steps.
 
 A sheet with fewer than N rows that write is a canary as a whole: its rows are read back at the
 end.  If the run stops for another reason first (a refused key, Ctrl-C), the canary is left
@@ -24,7 +29,7 @@ from typing import Any
 
 import anyio
 
-from bulkpatch.core.outcomes import Outcome
+from bulkpatch.core.outcomes import ExitCode, Outcome
 from bulkpatch.core.results import FieldChange, RowResult
 from bulkpatch.core.rows import CampaignKey, RowChange
 from bulkpatch.core.text import printable, shorten
@@ -38,6 +43,34 @@ from bulkpatch.transport.retries import Sent
 WAIT_POLL = 0.25
 #: Canary rows read back at once.
 READ_BACK_AT_ONCE = 8
+
+#: How a canary ends, as ``run --help`` and the README state it.
+CANARY_RULE = (
+    "A canary that held stops the run: the rows it held back are not_attempted and do not count, "
+    "so it exits 0 when every other row was updated or unchanged (1 if not); the run's next "
+    "steps give the one command for the rest (`bulkpatch resume RUN_DIR`, which does not stop "
+    "again; after --simulate, the run's retry file). A canary row that did not hold stops the "
+    "run as aborted (exit 3, resumable)."
+)
+#: The outcomes that leave a run its canary stopped at exit 0 (the held-back rows are
+#: ``not_attempted``).
+_CANARY_FINE = frozenset(
+    {Outcome.UPDATED.value, Outcome.UNCHANGED.value, Outcome.NOT_ATTEMPTED.value}
+)
+
+
+def canary_exit_code(code: int, outcomes: Mapping[str, int], *, stopped_here: bool) -> int:
+    """The exit code of a run whose canary held and stopped it (``stopped_here``): the rows it
+    held back do not count, every other row does (:data:`CANARY_RULE`).  ``code`` is the
+    exit code the run's outcomes give; an aborted run keeps it."""
+    held_back_only = all(n == 0 or name in _CANARY_FINE for name, n in outcomes.items())
+    if stopped_here and code == ExitCode.SOME_ROWS_NOT_OK and held_back_only:
+        return int(ExitCode.OK)
+    return code
+
+
+#: Where a canary's notice points for the command that applies the rest.
+REST_BELOW = "the next steps at the end give the command for the rest"
 
 Reader = Callable[[CampaignKey], Awaitable[Sent]]
 Say = Callable[[str, str, str], None]
@@ -74,14 +107,11 @@ class CanaryRow:
 
 
 class Canary:
-    def __init__(
-        self, size: int, *, keep_going: bool, control: RunControl, say: Say, resume_hint: str
-    ) -> None:
+    def __init__(self, size: int, *, keep_going: bool, control: RunControl, say: Say) -> None:
         self.size = size
         self.keep_going = keep_going
         self._control = control
         self._say = say
-        self._resume_hint = resume_hint
         self.rows: dict[int, CanaryRow] = {}
         self.decided = anyio.Event()
         self.held: bool | None = None
@@ -191,7 +221,7 @@ class Canary:
                 f"{shorten(first.check, 200)}); look at them before going on"
             )
             self._control.stop(reason, abort=True)
-            self._say("error", f"{reason}; {self._resume_hint} continues the run", "canary_failed")
+            self._say("error", f"{reason}; {REST_BELOW}", "canary_failed")
             decision = "failed"
         elif whole_sheet:
             self._say("info", f"canary: all {n} rows that wrote read back as set", "canary_held")
@@ -214,7 +244,7 @@ class Canary:
             self._say(
                 "info",
                 f"canary: the first {n} rows that write read back as set; the run stops here. "
-                f"Look at them, then `{self._resume_hint}` applies the rest",
+                f"Look at them; {REST_BELOW}",
                 "canary_stopped",
             )
             decision = "stopped"

@@ -24,11 +24,10 @@ from bulkpatch.core.errors import StorageError, UsageError
 from bulkpatch.core.events import EventSink, Notice
 from bulkpatch.core.maxerrors import ErrorBudget, parse_max_errors
 from bulkpatch.core.options import RunOptions
-from bulkpatch.core.outcomes import ExitCode, Outcome
 from bulkpatch.core.results import RowResult
 from bulkpatch.core.rows import CampaignKey, RowChange
 from bulkpatch.engine.approval import Approval
-from bulkpatch.engine.canary import Canary
+from bulkpatch.engine.canary import Canary, canary_exit_code
 from bulkpatch.engine.executor import RunControl
 from bulkpatch.engine.planfile import (
     NO_APPROVED_DIGEST,
@@ -88,9 +87,6 @@ class Safeguards:
         if options.plan_dir is not None:
             loaded = _approved_plan(options, run_dir, sheet_sha256, prior_start)
             approval = Approval(loaded)
-        resume_hint = f"bulkpatch resume {run_dir}"
-        if options.simulate:  # a simulated run cannot be resumed: its simulator is gone
-            resume_hint = f"bulkpatch run {run_dir / retry_name} --simulate"
         canary = None
         decided = _canary_decided(run_dir) if prior_start is not None else None
         if options.canary is not None and decided is None:
@@ -99,7 +95,6 @@ class Safeguards:
                 keep_going=options.canary_continue,
                 control=control,
                 say=lambda level, text, code: emit(Notice(level, text, code)),  # type: ignore[arg-type]
-                resume_hint=resume_hint,
             )
         budget = None
         if options.max_errors is not None:
@@ -185,19 +180,10 @@ class Safeguards:
             await self.canary.at_end()
 
     def exit_code(self, code: int, outcomes: Mapping[str, int]) -> int:
-        """A canary that held and stopped the run as asked ends it with 0 -- unless a row
-        ended otherwise than ``updated``, ``unchanged`` or ``not_attempted`` (the rows the
-        canary held back): a row rejected, failed or skipped before the stop still counts."""
-        held_back_only = all(count == 0 or name in _CANARY_FINE for name, count in outcomes.items())
-        if (
-            self.canary is not None
-            and self.canary.stopped_here
-            and code == ExitCode.SOME_ROWS_NOT_OK
-            and not self._control.aborted
-            and held_back_only
-        ):
-            return int(ExitCode.OK)
-        return code
+        """The run's exit code, as :data:`~bulkpatch.engine.canary.CANARY_RULE` says."""
+        if self.canary is None or self._control.aborted:
+            return code
+        return canary_exit_code(code, outcomes, stopped_here=self.canary.stopped_here)
 
     def summary_fields(self) -> dict[str, Any]:
         """What summary.json records of the safeguards."""
@@ -207,12 +193,6 @@ class Safeguards:
         if self.budget is not None:
             fields["error_budget"] = self.budget.as_dict()
         return fields
-
-
-#: Outcomes that leave a run stopped by its canary at exit 0.
-_CANARY_FINE = frozenset(
-    {Outcome.UPDATED.value, Outcome.UNCHANGED.value, Outcome.NOT_ATTEMPTED.value}
-)
 
 
 def _approved_plan(

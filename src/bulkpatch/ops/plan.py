@@ -29,6 +29,7 @@ from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.engine.approval import MAKE_NEW_PLAN, plan_options
+from bulkpatch.engine.canary import CANARY_RULE as CANARY_RULE
 from bulkpatch.engine.planfile import (
     NO_APPROVED_DIGEST as NO_APPROVED_DIGEST,
 )
