@@ -179,7 +179,7 @@ def test_the_run_commands_repeat_what_reaches_the_same_campaigns_and_never_a_key
     )
     assert " --format csv" in carried_options(options, planning=True)
     assert carried_options(RunOptions()) == ""  # the defaults need not be said
-    assert carried_options(RunOptions(simulate=True, org="o")) == " --org o"
+    assert carried_options(RunOptions(simulate=True, org="o")) == " --simulate --org o"
 
 
 async def test_a_next_step_command_run_as_printed_reaches_the_same_campaigns(

@@ -35,8 +35,9 @@ from rich.table import Table
 from rich.text import Text
 
 from bulkpatch.core.events import Event, Notice, Progress, RowFinished, RunFinished, RunStarted
+from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode, Outcome
-from bulkpatch.core.summary import NextStep, RunSummary
+from bulkpatch.core.summary import NextStep, RunSummary, command, command_note, options_of
 from bulkpatch.core.text import printable, shorten
 
 LINE_EVERY = 10.0
@@ -68,8 +69,17 @@ def rate_text(event: Progress) -> str:
     return f"{event.achieved_rate:.1f} req/s (target {target})"
 
 
-def resume_command(run_dir: Path) -> str:
-    return f"bulkpatch resume {run_dir}"
+def resume_command(run_dir: Path, options: RunOptions | None = None) -> str:
+    """``bulkpatch resume RUN_DIR``, with what the journal does not hold (a rate store's
+    password, as a placeholder to fill)."""
+    return command("resume", run_dir, options=options, reach="run_dir")
+
+
+def resume_line(summary: RunSummary) -> str:
+    """The run's resume command, and what to fill in before running it."""
+    line = resume_command(summary.run_dir, options_of(summary.data.get("options")))
+    note = command_note(line)
+    return f"{line}\n({note})" if note else line
 
 
 #: Campaigns named per earlier run at the end of a run (all of them are in summary.json).
@@ -260,7 +270,7 @@ class ConsoleDisplay:
         if summary.left_paused and (self.quiet or self.json_out) and not summary.stop_reason:
             # The next steps are not shown: say here how to resume them.
             self.err.print(
-                Text(f"resume them with: {resume_command(summary.run_dir)}", style="bold red"),
+                Text(f"resume them with: {resume_line(summary)}", style="bold red"),
                 highlight=False,
                 soft_wrap=True,
             )
@@ -271,7 +281,7 @@ class ConsoleDisplay:
                 Text(
                     f"REFUSED: the API refused {label} ({printable(why)}); its rows are "
                     "not_attempted. "
-                    f"Fix it, then: {resume_command(summary.run_dir)}",
+                    f"Fix it, then: {resume_line(summary)}",
                     style="bold red",
                 ),
                 highlight=False,
@@ -281,7 +291,7 @@ class ConsoleDisplay:
             self.err.print(
                 Text(
                     f"stopped: {printable(summary.stop_reason)}\n"
-                    f"continue with: {resume_command(summary.run_dir)}"
+                    f"continue with: {resume_line(summary)}"
                 ),
                 highlight=False,
                 soft_wrap=True,

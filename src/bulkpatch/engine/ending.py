@@ -13,7 +13,6 @@ from bulkpatch.core.summary import (
     TOP_REASONS,
     NextStep,
     ReasonGroup,
-    carried_options,
     exit_code_for,
     next_steps,
 )
@@ -113,7 +112,7 @@ def closing_summary(
         resumable=mode != "plan",
         mode=mode,
         sheet=Path(sheet["path"]),
-        carry=carried_options(options, planning=mode == "plan"),
+        options=options,
     )
     data = summary_data(
         mode=mode,

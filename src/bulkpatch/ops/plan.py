@@ -26,7 +26,7 @@ from bulkpatch.core.events import EventSink, Notice, RunFinished, ignore
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode
 from bulkpatch.core.stopper import Stopper
-from bulkpatch.core.summary import RunSummary
+from bulkpatch.core.summary import RunSummary, command
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.engine.approval import MAKE_NEW_PLAN, plan_options
 from bulkpatch.engine.canary import CANARY_RULE as CANARY_RULE
@@ -93,14 +93,29 @@ async def plan_to_dir_async(
         Notice(
             "info",
             f"plan written to {target} (digest {plan['digest']}); once it is approved, apply "
-            f"exactly this plan with: bulkpatch run --plan {target} --approved-by NAME "
-            f"--approved-digest {plan['digest']}",
+            f"exactly this plan with: {apply_command(target, plan['digest'], options)}",
             "plan_written",
         )
     )
     summary = replace(summary, data={**data, "plan_dir": str(target), "digest": plan["digest"]})
     on_event(RunFinished(summary))
     return summary
+
+
+def apply_command(plan_dir: Path, digest: str, options: RunOptions | None) -> str:
+    """The command that applies the plan in ``plan_dir`` once approved, with the options of the
+    plan run that the plan does not hold (the key, the reports' directory, a shared rate)."""
+    return command(
+        "run",
+        "--plan",
+        plan_dir,
+        "--approved-by",
+        "NAME",
+        "--approved-digest",
+        digest,
+        options=options or RunOptions(),
+        reach="plan",
+    )
 
 
 async def apply_plan_async(

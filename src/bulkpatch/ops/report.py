@@ -37,7 +37,7 @@ from bulkpatch.core.outcomes import Outcome
 from bulkpatch.core.results import invalid, not_attempted, result_record
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.shards import parse_shard
-from bulkpatch.core.summary import NextStep, ReasonGroup, carried_options, next_steps, reason_group
+from bulkpatch.core.summary import NextStep, ReasonGroup, next_steps, reason_group
 from bulkpatch.html.runreport import REPORT_NAME, load_run_report, save_run_report
 from bulkpatch.rundir.directory import lock_run_dir, storage_error
 from bulkpatch.rundir.files import RESULT_COLUMNS, atomic_text, csv_to_parquet, report_cell
@@ -237,7 +237,7 @@ def _rebuild(folder: Path, journal: Path) -> Rebuilt:
         retry_name=retry_name,
         simulated=options.simulate,
         resumable=True,
-        carry=carried_options(options),
+        options=options,
     )
     return Rebuilt(
         run_dir=folder,
