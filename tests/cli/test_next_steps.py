@@ -229,3 +229,24 @@ def test_a_session_that_sent_nothing_shows_no_latency_rather_than_none(tmp_path:
     text = buffer.getvalue()
     assert "requests 0 ()" in text
     assert "None" not in text
+
+
+def test_a_rate_stores_password_is_never_printed_but_a_placeholder_to_fill_is() -> None:
+    from bulkpatch.core.options import RunOptions
+    from bulkpatch.core.summary import FILL_PASSWORD, command, options_of, store_placeholder
+
+    assert store_placeholder("redis://u:pw@h:6379/1") == "redis://u:PASSWORD@h:6379/1"
+    assert store_placeholder("redis://h:6379/1") == "redis://h:6379/1"
+    options = RunOptions(rate_store="redis://:pw@h:6379/0", rate=20.0, pause_active=True)
+    stored = options_of(options.for_journal())
+    assert stored is not None
+    line = command("run", "s.csv", options=stored)
+    assert line == (
+        "bulkpatch run s.csv --pause-active --rate-store redis://:PASSWORD@h:6379/0 --rate 20"
+    )
+    (step,) = next_steps({FAILED: 2}, RUN_DIR, options=options)
+    assert step.command is not None
+    assert "pw" not in step.command
+    assert step.note == FILL_PASSWORD
+    resume = command("resume", RUN_DIR, options=options, reach="run_dir")
+    assert resume == f"bulkpatch resume {RUN_DIR} --rate-store redis://:PASSWORD@h:6379/0"
