@@ -117,7 +117,8 @@ _RATE = click.FloatRange(0, 1)
     "--campaigns",
     "sheet",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Create every campaign this CSV/Parquet sheet names (only its key columns are read).",
+    help="Create every campaign this CSV, Parquet or Excel (.xlsx) sheet names (only its key "
+    "columns are read).",
 )
 @click.option(
     "--generate",
@@ -127,7 +128,7 @@ _RATE = click.FloatRange(0, 1)
 @click.option(
     "--format",
     "sheet_format",
-    type=click.Choice(["csv", "parquet"]),
+    type=click.Choice(["csv", "parquet", "xlsx"]),
     help="The sheet's format when its extension does not tell.",
 )
 @click.option(
