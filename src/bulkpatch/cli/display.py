@@ -53,6 +53,8 @@ _SHORT = {
     Outcome.NOT_ATTEMPTED.value: "n/a",
 }
 _NOTICE_STYLE = {"info": "", "warning": "yellow", "error": "red"}
+#: The width the plan table is laid out in without a terminal: wide enough for any line.
+UNWRAPPED_WIDTH = 100_000
 #: Lines of next steps under the summary at most.
 STEP_LINES = 8
 _REPORT_FILES = ("report.html", "plan.html", "results.csv", "plan.csv")
@@ -343,11 +345,14 @@ class ConsoleDisplay:
 
     def plan_table(self, plan_csv: Path, limit: int = PLAN_SHOWN) -> None:
         """The first rows of the plan: per row its outcome and ``field: old -> new``."""
+        # On a terminal the table fits its width; without one (a log, a pipe) no cell is
+        # wrapped or cut: a line is as long as it needs to be.
+        tty = self.err.is_terminal
         table = Table(title="plan (nothing was sent)", show_lines=False)
-        table.add_column("row", justify="right")
-        table.add_column("campaign")
-        table.add_column("outcome")
-        table.add_column("changes (old -> new) or reason", overflow="fold")
+        table.add_column("row", justify="right", no_wrap=not tty)
+        table.add_column("campaign", no_wrap=not tty)
+        table.add_column("outcome", no_wrap=not tty)
+        table.add_column("changes (old -> new) or reason", overflow="fold", no_wrap=not tty)
         shown = total = 0
         with plan_csv.open(newline="", encoding="utf-8") as f:
             for record in csv.DictReader(f):
@@ -362,7 +367,10 @@ class ConsoleDisplay:
                     Text(record["outcome"]),
                     Text("\n".join(p for p in parts if p)),
                 )
-        self.err.print(table)
+        if tty:
+            self.err.print(table)
+        else:
+            Console(file=self.err.file, width=UNWRAPPED_WIDTH, color_system=None).print(table)
         if total > shown:
             self.err.print(
                 f"… {total - shown:,} more rows in {plan_csv}", highlight=False, markup=False
