@@ -430,3 +430,16 @@ async def test_the_command_line_applies_a_plan_and_refuses_what_does_not_go_toge
     assert applied_summary["approved_by"] == "asha"
     assert applied_summary["plan"]["approved_digest"] == plan["digest"]
     assert sim.stats()["patches_applied"] == {f"{ORG}/{WS}/{c}": 1 for c in ids(3)}
+
+
+def test_the_plan_page_marks_the_days_a_row_adds_and_removes() -> None:
+    from bulkpatch.html.planpage import render_plan_page
+
+    change = ["allowed_schedule.allowed_days", ["Monday", "Tuesday", "Sunday"],
+              ["Monday", "Tuesday", "Saturday"]]  # fmt: skip
+    row = {"row": 1, "campaign": "o/w/c1", "outcome": "updated", "changes": [change]}
+
+    page = render_plan_page([row], {"digest": "sha256:" + "0" * 64})
+
+    assert "Monday, Tuesday, <del>Sunday</del>" in page
+    assert "Monday, Tuesday, <ins>Saturday</ins>" in page

@@ -56,6 +56,27 @@ def _value(value: Any) -> str:
     return esc(value, VALUE_CAP)
 
 
+def _words(value: Any) -> list[str] | None:
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return value
+    return None
+
+
+def _list_diff(old: Any, new: Any) -> tuple[str, str] | None:
+    """Two lists of words (a campaign's days) with what changed marked: the items dropped in
+    ``<del>`` in the old list, those added in ``<ins>`` in the new one.  None for other values."""
+    before, after = _words(old), _words(new)
+    if before is None or after is None or len(before) + len(after) > 200:
+        return None
+
+    def marked(items: list[str], other: list[str], tag: str) -> str:
+        return ", ".join(
+            esc(v, 60) if v in other else f"<{tag}>{esc(v, 60)}</{tag}>" for v in items
+        )
+
+    return marked(before, after, "del"), marked(after, before, "ins")
+
+
 def _changes(changes: Any) -> str:
     if not isinstance(changes, list | tuple) or not changes:
         return ""
@@ -63,9 +84,10 @@ def _changes(changes: Any) -> str:
     for change in changes:
         if isinstance(change, list | tuple) and len(change) == 3:
             path, old, new = change
+            shown_old, shown_new = _list_diff(old, new) or (_value(old), _value(new))
             items.append(
-                f'<li><span class="mono">{esc(path, 120)}</span>: {_value(old)} '
-                f'<span class="arrow">-&gt;</span> {_value(new)}</li>'
+                f'<li><span class="mono">{esc(path, 120)}</span>: {shown_old} '
+                f'<span class="arrow">-&gt;</span> {shown_new}</li>'
             )
         else:
             items.append(f"<li>{esc(change, VALUE_CAP)}</li>")
@@ -237,5 +259,7 @@ CSS = (
     "th[aria-sort=ascending] button.sort::after{content:' ▲'}"
     "th[aria-sort=descending] button.sort::after{content:' ▼'}"
     "ul.ch{margin:0;padding-left:1rem}ul.ch li{margin:0}"
-    ".arrow{color:var(--muted);white-space:nowrap}" + stacked_labels_css("plan", _COLUMNS)
+    ".arrow{color:var(--muted);white-space:nowrap}"
+    "ul.ch ins{text-decoration:none;font-weight:600;color:var(--ok,#1a7f37)}"
+    "ul.ch del{color:var(--bad,#cf222e)}" + stacked_labels_css("plan", _COLUMNS)
 )
