@@ -250,3 +250,30 @@ def test_a_rate_stores_password_is_never_printed_but_a_placeholder_to_fill_is() 
     assert step.note == FILL_PASSWORD
     resume = command("resume", RUN_DIR, options=options, reach="run_dir")
     assert resume == f"bulkpatch resume {RUN_DIR} --rate-store redis://:PASSWORD@h:6379/0"
+
+
+def test_the_run_report_shows_the_next_steps_and_says_a_simulated_run_was_simulated(
+    tmp_path: Path,
+) -> None:
+    import html
+
+    from bulkpatch.core.options import RunOptions
+    from bulkpatch.core.urls import DEFAULT_BASE_URL
+    from bulkpatch.ops.apply import apply_sheet
+
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("org_id,workspace_id,campaign_id,name\n" + "".join(
+        f"o,w,c{i},N{i}\n" for i in range(40)
+    ))  # fmt: skip
+    summary = apply_sheet(sheet, options=RunOptions(simulate=True, report_dir=tmp_path / "r"))
+    assert summary.next_steps, "the simulated population has active or ended campaigns"
+
+    page = html.unescape((summary.run_dir / "report.html").read_text())
+
+    assert "<h2>Next steps</h2>" in page
+    for step in summary.next_steps:
+        assert step.heading in page
+        if step.command:
+            assert step.command in page
+    assert "<th>base_url</th><td>simulated</td>" in page
+    assert DEFAULT_BASE_URL not in page
