@@ -14,7 +14,11 @@ import time
 from pathlib import Path
 
 import anyio
+import pytest
+from click.testing import CliRunner
 
+import bulkpatch.cli.commands
+from bulkpatch.cli import cli
 from support.runs import (
     StartSimulator,
     bulkpatch,
@@ -185,3 +189,47 @@ async def test_run_and_validate_refuse_a_named_pipe_as_the_sheet_at_once(
         assert "is a named pipe (FIFO), not a regular file" in err
     assert run_dirs(reports) == []
     assert sim.stats()["requests_total"] == 0
+
+
+# -- a missing sheet is named before a missing key --------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run", "plan"])
+def test_run_and_plan_of_a_missing_sheet_without_a_key_name_the_sheet_first(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SARVAM_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    done = CliRunner().invoke(cli, [command, "nope.csv"])
+
+    assert done.exit_code == 2
+    assert "nope.csv: no such file" in done.output
+    assert "no API key" not in done.output
+
+
+async def test_resume_of_a_run_directory_without_its_sheet_names_it_before_the_key(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    sim = await start_simulator(overrides=paused("c1"))
+    sheet = write_sheet(tmp_path / "s.csv", campaign_rows(["c1"], ORG, WS, name="N"))
+    reports = tmp_path / "reports"
+    ran = await bulkpatch(
+        "run",
+        sheet,
+        "--base-url",
+        sim.base_url,
+        "--report-dir",
+        reports,
+        api_key=sim.config.api_key,
+    )
+    assert ran.returncode == 0, said(ran)
+    run_dir = only_run_dir(reports)
+    for copy in run_dir.glob("sheet.*"):
+        copy.unlink()
+
+    done = await bulkpatch("resume", run_dir, api_key=None)
+
+    assert done.returncode == 2
+    assert "holds no copy of its sheet" in said(done)
+    assert "no API key" not in said(done)

@@ -105,3 +105,18 @@ def test_bash_loads_the_script_and_completes_a_command() -> None:
         check=False,
     )
     assert (done.returncode, done.stdout) == (0, "validate\n")
+
+
+def test_every_help_names_excel_beside_csv_and_parquet_and_simulate_reads_xlsx() -> None:
+    from click.testing import CliRunner
+
+    import bulkpatch.cli.commands  # noqa: F401  (registers the commands)
+    from bulkpatch.cli import cli
+
+    runner = CliRunner()
+    top = runner.invoke(cli, ["--help"]).output
+    assert "Excel (.xlsx)" in top
+    for command in ("run", "plan", "simulate", "validate"):
+        shown = runner.invoke(cli, [command, "--help"], terminal_width=200).output
+        assert "CSV or Parquet" not in shown
+    assert "[csv|parquet|xlsx]" in runner.invoke(cli, ["simulate", "--help"]).output

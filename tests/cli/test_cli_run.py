@@ -150,3 +150,25 @@ async def test_the_readme_first_command_runs_the_main_job_on_the_embedded_simula
     assert summary["exit_code"] == done.returncode
     for name in ("journal.jsonl", "results.csv", "retry.csv", "summary.json"):
         assert (run_dir / name).stat().st_mode & 0o777 == 0o600
+
+
+def test_without_a_terminal_the_plan_table_wraps_no_cell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    import bulkpatch.cli.commands  # noqa: F401  (registers the commands)
+    from bulkpatch.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    name = "Weekend renewals for Saturday and Sunday, north and south regions, phase two"
+    (tmp_path / "d.csv").write_text(
+        f'org_id,workspace_id,campaign_id,description\no,w,c1,"{name}"\n'
+    )
+
+    done = CliRunner().invoke(cli, ["plan", "d.csv", "--simulate"])
+
+    assert done.exit_code == 0, done.output
+    [line] = [x for x in done.output.splitlines() if "description:" in x]
+    assert f"-> {name} │" in line

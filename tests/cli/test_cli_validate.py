@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -267,3 +268,32 @@ def test_control_characters_in_sheet_text_never_reach_the_terminal(tmp_path: Pat
     result = run(path)
     assert result.exit_code == 2
     assert "\x1b" not in result.output
+
+
+def test_validate_json_is_one_object_with_every_problem_by_row_and_column(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    import bulkpatch.cli.commands  # noqa: F401  (registers the commands)
+    from bulkpatch.cli import cli
+
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("org_id,workspace_id,campaign_id,app_config.app_version\no,w,c1,7\no,w,,x\n")
+    runner = CliRunner()
+
+    bad = runner.invoke(cli, ["validate", str(sheet), "--json"])
+    good = runner.invoke(cli, ["validate", str(sheet), "--json", "--org", "o"])
+    missing = runner.invoke(cli, ["validate", str(tmp_path / "nope.csv"), "--json"])
+
+    data = json.loads(bad.stdout)
+    assert bad.exit_code == data["exit_code"] == 2
+    assert data["ok"] is False
+    assert data["rows"] == 2
+    assert {(p["row"], p["column"]) for p in data["problems"]} >= {
+        (2, "campaign_id"),
+        (2, "app_config.app_version"),
+    }
+    assert all(set(p) == {"row", "column", "message"} for p in data["problems"])
+    assert json.loads(good.stdout)["exit_code"] == good.exit_code
+    gone = json.loads(missing.stdout)
+    assert gone["exit_code"] == missing.exit_code == 2
+    assert "no such file" in gone["problems"][0]["message"]

@@ -179,7 +179,7 @@ def test_the_run_commands_repeat_what_reaches_the_same_campaigns_and_never_a_key
     )
     assert " --format csv" in carried_options(options, planning=True)
     assert carried_options(RunOptions()) == ""  # the defaults need not be said
-    assert carried_options(RunOptions(simulate=True, org="o")) == " --org o"
+    assert carried_options(RunOptions(simulate=True, org="o")) == " --simulate --org o"
 
 
 async def test_a_next_step_command_run_as_printed_reaches_the_same_campaigns(
@@ -229,3 +229,51 @@ def test_a_session_that_sent_nothing_shows_no_latency_rather_than_none(tmp_path:
     text = buffer.getvalue()
     assert "requests 0 ()" in text
     assert "None" not in text
+
+
+def test_a_rate_stores_password_is_never_printed_but_a_placeholder_to_fill_is() -> None:
+    from bulkpatch.core.options import RunOptions
+    from bulkpatch.core.summary import FILL_PASSWORD, command, options_of, store_placeholder
+
+    assert store_placeholder("redis://u:pw@h:6379/1") == "redis://u:PASSWORD@h:6379/1"
+    assert store_placeholder("redis://h:6379/1") == "redis://h:6379/1"
+    options = RunOptions(rate_store="redis://:pw@h:6379/0", rate=20.0, pause_active=True)
+    stored = options_of(options.for_journal())
+    assert stored is not None
+    line = command("run", "s.csv", options=stored)
+    assert line == (
+        "bulkpatch run s.csv --pause-active --rate-store redis://:PASSWORD@h:6379/0 --rate 20"
+    )
+    (step,) = next_steps({FAILED: 2}, RUN_DIR, options=options)
+    assert step.command is not None
+    assert "pw" not in step.command
+    assert step.note == FILL_PASSWORD
+    resume = command("resume", RUN_DIR, options=options, reach="run_dir")
+    assert resume == f"bulkpatch resume {RUN_DIR} --rate-store redis://:PASSWORD@h:6379/0"
+
+
+def test_the_run_report_shows_the_next_steps_and_says_a_simulated_run_was_simulated(
+    tmp_path: Path,
+) -> None:
+    import html
+
+    from bulkpatch.core.options import RunOptions
+    from bulkpatch.core.urls import DEFAULT_BASE_URL
+    from bulkpatch.ops.apply import apply_sheet
+
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("org_id,workspace_id,campaign_id,name\n" + "".join(
+        f"o,w,c{i},N{i}\n" for i in range(40)
+    ))  # fmt: skip
+    summary = apply_sheet(sheet, options=RunOptions(simulate=True, report_dir=tmp_path / "r"))
+    assert summary.next_steps, "the simulated population has active or ended campaigns"
+
+    page = html.unescape((summary.run_dir / "report.html").read_text())
+
+    assert "<h2>Next steps</h2>" in page
+    for step in summary.next_steps:
+        assert step.heading in page
+        if step.command:
+            assert step.command in page
+    assert "<th>base_url</th><td>simulated</td>" in page
+    assert DEFAULT_BASE_URL not in page

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from bulkpatch.engine.canary import drift
+from bulkpatch.core.summary import exit_code_for
+from bulkpatch.engine.canary import CANARY_RULE, drift
 from bulkpatch.rundir.journal import iter_records
 from bulkpatch.rundir.names import JOURNAL
 from support.runs import StartSimulator, bulkpatch, run_sheet, write_sheet
@@ -46,7 +48,10 @@ async def test_a_canary_applies_n_rows_reads_them_back_and_stops_then_resume_doe
     assert [r["check"] for r in canary["rows"]] == ["holds"] * 5
     assert "allowed_schedule.allowed_start_time:" in canary["rows"][0]["changes"]
     assert "the run stops here" in first.output
-    assert f"bulkpatch resume {first.run_dir}" in first.output
+    assert first.output.count(f"bulkpatch resume {first.run_dir}") == 1  # printed once
+    [step] = first.summary()["next_steps"]
+    assert step["outcome"] == "not_attempted"
+    assert step["command"] == f"bulkpatch resume {first.run_dir}"
     [line] = [r for r in iter_records(first.run_dir / JOURNAL) if r and r["e"] == "canary"]
     assert line["decision"] == "stopped"
     # The rows read back are GETs after the PATCHes: 60 reads at most, 5 read-backs.
@@ -160,17 +165,48 @@ async def test_a_canary_that_held_does_not_exit_0_when_a_row_before_it_was_rejec
     assert run.code == 1, run.output  # the rejected row is not hidden behind the canary's 0
 
 
-async def test_a_simulated_canary_points_to_its_retry_sheet_not_to_resume(
+async def test_a_simulated_canary_gives_one_command_for_the_rest_its_next_step_not_resume(
     tmp_path: Path,
 ) -> None:
     sheet = sheet_of(tmp_path, 30)
     done = await bulkpatch(
-        "run", sheet, "--simulate", "--canary", "3", "--report-dir", tmp_path / "r", cwd=tmp_path
+        "run", sheet, "--simulate", "--canary", "3", "--report-dir", tmp_path / "r",
+        "--log-format", "json", cwd=tmp_path,
+    )  # fmt: skip
+    events = [json.loads(line) for line in done.stderr.decode().splitlines()]
+    [stopped] = [e for e in events if e.get("code") == "canary_stopped"]
+    [finish] = [e for e in events if e["event"] == "finish"]
+    rest = [s for s in finish["next_steps"] if s["outcome"] == "not_attempted"]
+
+    assert "bulkpatch" not in stopped["text"]  # the notice names no command of its own
+    assert "the next steps at the end give the command for the rest" in stopped["text"]
+    [step] = rest
+    assert "retry.csv" in step["command"]
+    assert "--simulate" in step["command"]
+    assert all("bulkpatch resume" not in str(s["command"]) for s in finish["next_steps"])
+    summary = json.loads((Path(finish["run_dir"]) / "summary.json").read_text())
+    outcomes = {k for k, n in summary["outcomes"].items() if n}
+    assert finish["exit_code"] == (
+        0 if outcomes <= {"updated", "unchanged", "not_attempted"} else 1
     )
-    out = done.stdout.decode() + done.stderr.decode()
-    assert "the run stops here" in out, out
-    assert "retry.csv --simulate" in out
-    assert "bulkpatch resume" not in out
+
+
+def test_the_canary_rule_is_one_text_and_run_help_states_it() -> None:
+    from click.testing import CliRunner
+
+    from bulkpatch.cli import cli
+
+    shown = CliRunner().invoke(cli, ["run", "--help"], terminal_width=10_000).output
+    assert " ".join(CANARY_RULE.split()) in " ".join(shown.split())
+    assert "exit 0 if they held" not in shown
+
+
+def test_a_canary_that_held_exits_0_unless_a_row_it_did_not_hold_back_ended_badly() -> None:
+    fine = {"updated": 3, "unchanged": 1, "not_attempted": 40}
+    assert exit_code_for(fine, canary_held=True) == 0
+    assert exit_code_for({**fine, "skipped": 2}, canary_held=True) == 1
+    assert exit_code_for(fine, canary_held=False) == 1  # not stopped by the canary
+    assert exit_code_for(fine, canary_held=True, aborted=True) == 3
 
 
 def test_drift_says_each_field_expected_and_now() -> None:

@@ -212,7 +212,7 @@ def test_a_plan_value_shows_none_empty_text_lists_and_objects_distinctly() -> No
     assert '<em class="muted">(none)</em> <span class="arrow">-&gt;</span> <em' in page
     assert "{&quot;a&quot;:1}" in page
     assert "{&quot;a&quot;:&quot;&lt;2&gt;&quot;}" in page
-    assert "Monday, Friday" in page
+    assert "Monday, <ins>Friday</ins>" in page  # the day added is marked
 
 
 def test_plan_rows_given_by_ids_show_the_campaign_and_counts_come_from_rows_if_not_given() -> None:

@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 from typing import Any, ClassVar
 
+import aiohttp
 import anyio
 import pytest
 
@@ -60,8 +61,9 @@ async def test_plan_out_writes_a_plan_directory_a_reviewer_can_check(
     assert plan["sheet"]["sha256"] == file_sha256(sheet) == file_sha256(plan_dir / "changes.csv")
     assert plan["digest"].startswith("sha256:")
     assert plan["counts"]["updated"] + plan["counts"]["unchanged"] == 8
-    for name, sha in plan["files"].items():
-        assert file_sha256(plan_dir / name) == sha
+    for name, sha in plan["files"].items():  # the page's without the digest it shows
+        assert file_sha256(plan_dir / name) == sha or name == "plan.html"
+    assert set(plan["files"]) == PLAN_FILES - {"plan.json"}
     assert plan["digest"] in (plan_dir / "plan.html").read_text()
     rows = [json.loads(line) for line in (plan_dir / "plan-rows.jsonl").read_text().splitlines()]
     assert [r["row"] for r in rows] == list(range(1, 9))
@@ -227,6 +229,78 @@ async def test_a_plan_directory_in_which_anything_changed_is_refused_and_nothing
     assert sim.stats()["requests_total"] == sent_before
 
 
+def _rehash(plan_dir: Path) -> None:
+    """What someone who edits a plan does next: plan.json's sha256 and digest made to match."""
+    from bulkpatch.engine.planfile import directory_digest
+
+    path = plan_dir / "plan.json"
+    plan = json.loads(path.read_text())
+    plan["digest"], plan["files"] = directory_digest(plan_dir, plan)
+    path.write_text(json.dumps(plan))
+
+
+def _page_rehashed(plan_dir: Path) -> None:
+    path = plan_dir / "plan.html"
+    path.write_text(path.read_text().replace("20:45", "23:45"))
+    _rehash(plan_dir)
+
+
+def _sheet_rehashed(plan_dir: Path) -> None:
+    _edit_sheet(plan_dir)
+    _rehash(plan_dir)
+
+
+def _rows_rehashed(plan_dir: Path) -> None:
+    _edit_rows(plan_dir)
+    _rehash(plan_dir)
+
+
+def _digest_shown_changed(plan_dir: Path) -> None:
+    """The page made to show another digest: it still hashes as it did."""
+    path = plan_dir / "plan.html"
+    plan = json.loads((plan_dir / "plan.json").read_text())
+    path.write_text(path.read_text().replace(plan["digest"], "sha256:" + "e" * 64))
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [_page_rehashed, _sheet_rehashed, _rows_rehashed],
+    ids=["page", "sheet", "rows"],
+)
+async def test_a_plan_edited_and_rehashed_is_refused_for_its_digest_is_not_the_approved_one(
+    tamper: Any, tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await editable(start_simulator, 3)
+    sheet = sheet_of(tmp_path, ids(3), **{"allowed_schedule.allowed_end_time": "20:45"})
+    await plan_to(sheet, tmp_path / "plan", sim, monkeypatch)
+    approved = json.loads((tmp_path / "plan" / "plan.json").read_text())["digest"]
+    tamper(tmp_path / "plan")
+    sent_before = sim.stats()["requests_total"]
+
+    run = await apply_plan(tmp_path / "plan", sim, monkeypatch, approved_digest=approved)
+
+    assert run.code == 2
+    assert f"not the approved {approved} (--approved-digest)" in run.output
+    assert sim.stats()["requests_total"] == sent_before
+
+
+async def test_the_digest_covers_the_page_but_not_the_digest_it_shows(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await editable(start_simulator, 2)
+    sheet = sheet_of(tmp_path, ids(2), **{"allowed_schedule.allowed_end_time": "20:45"})
+    await plan_to(sheet, tmp_path / "plan", sim, monkeypatch)
+    approved = json.loads((tmp_path / "plan" / "plan.json").read_text())["digest"]
+    page = (tmp_path / "plan" / "plan.html").read_text()
+    assert f'<span class="mono" id="plan-digest">{approved}</span>' in page
+    _digest_shown_changed(tmp_path / "plan")
+
+    run = await apply_plan(tmp_path / "plan", sim, monkeypatch, approved_digest=approved[7:])
+
+    assert run.code == 0, run.output
+    assert run.summary_json()["plan"]["approved_digest"] == approved
+
+
 async def test_a_sheet_given_with_the_plan_must_be_the_sheet_planned(
     tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -352,6 +426,7 @@ def test_a_write_in_doubt_that_landed_is_not_mistaken_for_someone_elses_change()
     assert approval().check(landed, CHANGE, in_doubt=True) is landed
 
 
+@pytest.mark.slow
 async def test_the_command_line_applies_a_plan_and_refuses_what_does_not_go_together(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
@@ -365,17 +440,34 @@ async def test_the_command_line_applies_a_plan_and_refuses_what_does_not_go_toge
     )
     no_sheet = await bulkpatch("run", *base, api_key=key)
     lonely = await bulkpatch("run", sheet, "--approved-by", "x", *base, api_key=key)
+    approved = (
+        "--approved-digest",
+        json.loads((tmp_path / "plan" / "plan.json").read_text())["digest"],
+    )
     shaped = await bulkpatch(
-        "run", "--plan", tmp_path / "plan", "--org", "org-z", *base, api_key=key
+        "run", "--plan", tmp_path / "plan", *approved, "--org", "org-z", *base, api_key=key
     )
+    plan = json.loads((tmp_path / "plan" / "plan.json").read_text())
+    unpinned = await bulkpatch("run", "--plan", tmp_path / "plan", *base, api_key=key)
+    wrong = await bulkpatch(
+        "run", "--plan", tmp_path / "plan", "--approved-digest", "sha256:" + "a" * 64,
+        *base, api_key=key,
+    )  # fmt: skip
+    async with aiohttp.ClientSession() as http, http.get(f"{sim.root_url}/_sim/stats") as seen:
+        patched_before = "PATCH" in (await seen.json())["requests"]
     applied = await bulkpatch(
-        "run", "--plan", tmp_path / "plan", "--approved-by", "asha", *base, "--json", api_key=key
-    )
+        "run", "--plan", tmp_path / "plan", "--approved-by", "asha",
+        "--approved-digest", plan["digest"], *base, "--json", api_key=key,
+    )  # fmt: skip
 
     assert planned.returncode == 0, planned.stderr.decode()
-    assert b"bulkpatch run --plan" in planned.stderr
-    plan = json.loads((tmp_path / "plan" / "plan.json").read_text())
+    assert f"--approved-digest {plan['digest']}".encode() in planned.stderr
     assert json.loads(planned.stdout)["digest"] == plan["digest"]
+    assert unpinned.returncode == 2
+    assert b"give --approved-digest" in unpinned.stderr
+    assert wrong.returncode == 2
+    assert b"not the approved sha256:aaaa" in wrong.stderr
+    assert not patched_before
     assert no_sheet.returncode == 2
     assert b"Missing argument 'SHEET' (or --plan PLAN_DIR)" in no_sheet.stderr
     assert lonely.returncode == 2
@@ -383,5 +475,20 @@ async def test_the_command_line_applies_a_plan_and_refuses_what_does_not_go_toge
     assert shaped.returncode == 2
     assert b"differs from the plan's" in shaped.stderr
     assert applied.returncode == 0, applied.stderr.decode()
-    assert json.loads(applied.stdout)["approved_by"] == "asha"
+    applied_summary = json.loads(applied.stdout)
+    assert applied_summary["approved_by"] == "asha"
+    assert applied_summary["plan"]["approved_digest"] == plan["digest"]
     assert sim.stats()["patches_applied"] == {f"{ORG}/{WS}/{c}": 1 for c in ids(3)}
+
+
+def test_the_plan_page_marks_the_days_a_row_adds_and_removes() -> None:
+    from bulkpatch.html.planpage import render_plan_page
+
+    change = ["allowed_schedule.allowed_days", ["Monday", "Tuesday", "Sunday"],
+              ["Monday", "Tuesday", "Saturday"]]  # fmt: skip
+    row = {"row": 1, "campaign": "o/w/c1", "outcome": "updated", "changes": [change]}
+
+    page = render_plan_page([row], {"digest": "sha256:" + "0" * 64})
+
+    assert "Monday, Tuesday, <del>Sunday</del>" in page
+    assert "Monday, Tuesday, <ins>Saturday</ins>" in page

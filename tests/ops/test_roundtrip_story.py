@@ -148,7 +148,8 @@ async def test_export_edit_plan_canary_resume_verify_and_undo_against_a_simulato
         # 4. Apply the approved .xlsx plan with a canary of 10: it stops, exit 0.
         code, out, err = await cli(
             "run", "--plan", tmp_path / "plan-xlsx", "--approved-by", "asha.rao",
-            "--canary", "10", *reports, "--rate", "unlimited", "--json",
+            "--approved-digest", digest, "--canary", "10", *reports, "--rate", "unlimited",
+            "--json",
         )  # fmt: skip
         assert code == 0, err
         summary = json.loads(out)

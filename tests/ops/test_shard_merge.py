@@ -160,7 +160,11 @@ async def test_merged_next_steps_resume_the_shard_that_stopped_and_retry_only_fi
     commands = [s["command"] for s in data["next_steps"]]
     assert commands[0] == f"bulkpatch resume {stopped.run_dir}"
     assert data["next_steps"][0]["rows"] == len(left)
-    assert commands[1:] == [f"bulkpatch run {tmp_path / 'm' / 'retry.csv'} --pause-active"]
+    # The merged retry file goes to the API and report directory of the first shard merged.
+    assert commands[1:] == [
+        f"bulkpatch run {tmp_path / 'm' / 'retry.csv'} --pause-active"
+        f" --base-url {revoking.base_url} --report-dir {tmp_path / 'r'}"
+    ]
     assert data["next_steps"][1]["rows"] == len(active)
     with (tmp_path / "m" / "retry.csv").open(newline="", encoding="utf-8") as f:
         retry = list(csv.DictReader(f))

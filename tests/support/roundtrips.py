@@ -144,11 +144,22 @@ async def apply_plan(
 ) -> Done:
     overrides = {"rate": None, "report_dir": plan_dir.parent / "reports"}
     overrides.update(kwargs.pop("overrides", {}))
+    if "approved_digest" not in kwargs:  # the digest plan.json states (a test of the pin says)
+        kwargs["approved_digest"] = approved_digest_of(plan_dir)
     return await call(
         lambda sink: apply_plan_async(plan_dir, overrides=overrides, on_event=sink, **kwargs),
         sim,
         monkeypatch,
     )
+
+
+def approved_digest_of(plan_dir: Path) -> str | None:
+    """The digest plan.json states, as a reviewer would copy it from the page."""
+    try:
+        digest = json.loads((plan_dir / "plan.json").read_text())["digest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "sha256:" + "0" * 64
+    return str(digest)
 
 
 async def verify(run_dir: Path, sim: Any, monkeypatch: pytest.MonkeyPatch, **over: Any) -> Done:

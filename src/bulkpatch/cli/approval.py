@@ -21,7 +21,7 @@ from bulkpatch.core.maxerrors import parse_max_errors
 from bulkpatch.core.options import BINDING_OPTIONS
 from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
-from bulkpatch.ops.plan import apply_plan_async
+from bulkpatch.ops.plan import CANARY_RULE, NO_APPROVED_DIGEST, apply_plan_async
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: Options of ``run`` that say how to run a plan, not what it is: ``run --plan`` passes them on.
@@ -65,11 +65,18 @@ def safeguard_options(func: F) -> F:
             help="Who approved the plan (with --plan): recorded in the journal and summary.json.",
         ),
         click.option(
+            "--approved-digest",
+            metavar="SHA256",
+            help="The plan's digest the reviewer approved (plan.html shows it): with --plan, "
+            "required; the plan is applied only if its digest, computed from its files, is this "
+            "one (else exit 2, nothing sent). Recorded in the journal and summary.json.",
+        ),
+        click.option(
             "--canary",
             type=click.IntRange(min=1),
             metavar="N",
             help="Apply the first N rows that write, read them back, show what changed and "
-            "stop (exit 0 if they held, 3 if not); `bulkpatch resume` applies the rest.",
+            "stop. " + CANARY_RULE,
         ),
         click.option(
             "--canary-continue",
@@ -104,6 +111,7 @@ def plan_out_option(func: F) -> F:
 class Safeguards:
     plan_dir: Path | None
     approved_by: str | None
+    approved_digest: str | None
     canary: int | None
     canary_continue: bool
     max_errors: str | None
@@ -122,6 +130,7 @@ def take_safeguards(kwargs: dict[str, Any], sheet: Path | None) -> Safeguards:
     guards = Safeguards(
         plan_dir=kwargs.pop("plan_dir"),
         approved_by=kwargs.pop("approved_by"),
+        approved_digest=kwargs.pop("approved_digest"),
         canary=kwargs.pop("canary"),
         canary_continue=kwargs.pop("canary_continue"),
         max_errors=kwargs.pop("max_errors"),
@@ -130,6 +139,10 @@ def take_safeguards(kwargs: dict[str, Any], sheet: Path | None) -> Safeguards:
         raise click.UsageError("Missing argument 'SHEET' (or --plan PLAN_DIR).")
     if guards.approved_by is not None and guards.plan_dir is None:
         raise click.UsageError("--approved-by names who approved a plan: use it with --plan.")
+    if guards.approved_digest is not None and guards.plan_dir is None:
+        raise click.UsageError("--approved-digest is a plan's digest: use it with --plan.")
+    if guards.plan_dir is not None and guards.approved_digest is None:
+        raise click.UsageError(f"{NO_APPROVED_DIGEST}.")
     if guards.approved_by is not None and not guards.approved_by.strip():
         raise click.UsageError("--approved-by needs a name.")
     if guards.canary_continue and guards.canary is None:
@@ -179,6 +192,7 @@ async def run_plan(
         given=given,
         overrides=overrides,
         approved_by=guards.approved_by,
+        approved_digest=guards.approved_digest,
         on_event=sink,
         stopper=stopper,
     )

@@ -35,8 +35,9 @@ from rich.table import Table
 from rich.text import Text
 
 from bulkpatch.core.events import Event, Notice, Progress, RowFinished, RunFinished, RunStarted
+from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode, Outcome
-from bulkpatch.core.summary import NextStep, RunSummary
+from bulkpatch.core.summary import NextStep, RunSummary, command, command_note, options_of
 from bulkpatch.core.text import printable, shorten
 
 LINE_EVERY = 10.0
@@ -52,6 +53,8 @@ _SHORT = {
     Outcome.NOT_ATTEMPTED.value: "n/a",
 }
 _NOTICE_STYLE = {"info": "", "warning": "yellow", "error": "red"}
+#: The width the plan table is laid out in without a terminal: wide enough for any line.
+UNWRAPPED_WIDTH = 100_000
 #: Lines of next steps under the summary at most.
 STEP_LINES = 8
 _REPORT_FILES = ("report.html", "plan.html", "results.csv", "plan.csv")
@@ -68,8 +71,17 @@ def rate_text(event: Progress) -> str:
     return f"{event.achieved_rate:.1f} req/s (target {target})"
 
 
-def resume_command(run_dir: Path) -> str:
-    return f"bulkpatch resume {run_dir}"
+def resume_command(run_dir: Path, options: RunOptions | None = None) -> str:
+    """``bulkpatch resume RUN_DIR``, with what the journal does not hold (a rate store's
+    password, as a placeholder to fill)."""
+    return command("resume", run_dir, options=options, reach="run_dir")
+
+
+def resume_line(summary: RunSummary) -> str:
+    """The run's resume command, and what to fill in before running it."""
+    line = resume_command(summary.run_dir, options_of(summary.data.get("options")))
+    note = command_note(line)
+    return f"{line}\n({note})" if note else line
 
 
 #: Campaigns named per earlier run at the end of a run (all of them are in summary.json).
@@ -260,7 +272,7 @@ class ConsoleDisplay:
         if summary.left_paused and (self.quiet or self.json_out) and not summary.stop_reason:
             # The next steps are not shown: say here how to resume them.
             self.err.print(
-                Text(f"resume them with: {resume_command(summary.run_dir)}", style="bold red"),
+                Text(f"resume them with: {resume_line(summary)}", style="bold red"),
                 highlight=False,
                 soft_wrap=True,
             )
@@ -271,7 +283,7 @@ class ConsoleDisplay:
                 Text(
                     f"REFUSED: the API refused {label} ({printable(why)}); its rows are "
                     "not_attempted. "
-                    f"Fix it, then: {resume_command(summary.run_dir)}",
+                    f"Fix it, then: {resume_line(summary)}",
                     style="bold red",
                 ),
                 highlight=False,
@@ -281,7 +293,7 @@ class ConsoleDisplay:
             self.err.print(
                 Text(
                     f"stopped: {printable(summary.stop_reason)}\n"
-                    f"continue with: {resume_command(summary.run_dir)}"
+                    f"continue with: {resume_line(summary)}"
                 ),
                 highlight=False,
                 soft_wrap=True,
@@ -342,11 +354,14 @@ class ConsoleDisplay:
 
     def plan_table(self, plan_csv: Path, limit: int = PLAN_SHOWN) -> None:
         """The first rows of the plan: per row its outcome and ``field: old -> new``."""
+        # On a terminal the table fits its width; without one (a log, a pipe) no cell is
+        # wrapped or cut: a line is as long as it needs to be.
+        tty = self.err.is_terminal
         table = Table(title="plan (nothing was sent)", show_lines=False)
-        table.add_column("row", justify="right")
-        table.add_column("campaign")
-        table.add_column("outcome")
-        table.add_column("changes (old -> new) or reason", overflow="fold")
+        table.add_column("row", justify="right", no_wrap=not tty)
+        table.add_column("campaign", no_wrap=not tty)
+        table.add_column("outcome", no_wrap=not tty)
+        table.add_column("changes (old -> new) or reason", overflow="fold", no_wrap=not tty)
         shown = total = 0
         with plan_csv.open(newline="", encoding="utf-8") as f:
             for record in csv.DictReader(f):
@@ -361,7 +376,10 @@ class ConsoleDisplay:
                     Text(record["outcome"]),
                     Text("\n".join(p for p in parts if p)),
                 )
-        self.err.print(table)
+        if tty:
+            self.err.print(table)
+        else:
+            Console(file=self.err.file, width=UNWRAPPED_WIDTH, color_system=None).print(table)
         if total > shown:
             self.err.print(
                 f"… {total - shown:,} more rows in {plan_csv}", highlight=False, markup=False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +10,12 @@ import click
 
 from bulkpatch.cli.group import cli
 from bulkpatch.cli.readdisplay import make_display, requests_line
-from bulkpatch.cli.run import _execute, _options, _pace, key_options, output_options, pace_options
+from bulkpatch.cli.run import _execute, _options, _pace
+from bulkpatch.cli.runoptions import key_options, output_options, pace_options
 from bulkpatch.core.events import EventSink
+from bulkpatch.core.options import RunOptions
 from bulkpatch.core.stopper import Stopper
-from bulkpatch.core.summary import RunSummary
+from bulkpatch.core.summary import RunSummary, command
 from bulkpatch.core.urls import DEFAULT_BASE_URL
 from bulkpatch.ops.export import DEFAULT_COLUMNS, SIMULATED_CAMPAIGNS, STATUSES, where_conditions
 from bulkpatch.ops.export import export_campaigns_async as export_async
@@ -22,7 +25,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _closing(summary: RunSummary) -> list[str]:
+def _closing(summary: RunSummary, options: RunOptions | None) -> list[str]:
     data = summary.data
     counts = data.get("counts") or {}
     lines = []
@@ -33,7 +36,10 @@ def _closing(summary: RunSummary) -> list[str]:
             f"{counts.get('filtered_out', 0):,}; gone {counts.get('gone', 0):,}; could not be "
             f"read {counts.get('unreadable', 0):,})"
         )
-        lines.append(f"edit it, then: bulkpatch plan {data.get('sheet')} --out PLAN_DIR")
+        # The sheet has its org and workspace columns: only which API and which key go on.
+        reach = replace(options, org=None, workspace=None) if options is not None else None
+        plan = command("plan", data.get("sheet"), "--out", "PLAN_DIR", options=reach)
+        lines.append(f"edit it, then: {plan}")
     lines.append(requests_line(data))
     return lines
 
@@ -104,7 +110,10 @@ def export_command(out: Path, **kwargs: Any) -> None:
       bulkpatch export live.csv --org org-a --workspace ws-1 --status paused,scheduled \\
           --where allowed_schedule.timezone=Asia/Kolkata --columns allowed_schedule
     """
-    display, err = make_display(kwargs, label="exporting", closing=_closing)
+    used: list[RunOptions] = []
+    display, err = make_display(
+        kwargs, label="exporting", closing=lambda s: _closing(s, used[0] if used else None)
+    )
     pace = _pace(kwargs)
     org, workspace = kwargs.pop("org"), kwargs.pop("workspace")
     statuses = _split(kwargs.pop("statuses"))
@@ -116,6 +125,7 @@ def export_command(out: Path, **kwargs: Any) -> None:
         raise click.UsageError(str(exc)) from None
 
     async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
+        used.append(_options(kwargs, pace, sink))
         return await export_async(
             out,
             org=org,
@@ -124,7 +134,7 @@ def export_command(out: Path, **kwargs: Any) -> None:
             search=search,
             where=where,
             columns=columns,
-            options=_options(kwargs, pace, sink),
+            options=used[0],
             on_event=sink,
             stopper=stopper,
         )

@@ -100,7 +100,8 @@ def overview(group: click.Group, ctx: click.Context) -> str:
 @click.version_option(__version__, prog_name="bulkpatch")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """Apply a CSV or Parquet sheet of per-campaign changes to the Sarvam Scheduling API.
+    """Apply a CSV, Parquet or Excel (.xlsx) sheet of per-campaign changes to the Sarvam
+    Scheduling API.
 
     \b
     Start with:

@@ -127,7 +127,8 @@ def _count(name: str, help: str) -> Callable[[FC], FC]:
     "--campaigns",
     "sheet",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Create every campaign this CSV/Parquet sheet names (only its key columns are read).",
+    help="Create every campaign this CSV, Parquet or Excel (.xlsx) sheet names (only its key "
+    "columns are read).",
 )
 @click.option(
     "--generate",
@@ -137,7 +138,7 @@ def _count(name: str, help: str) -> Callable[[FC], FC]:
 @click.option(
     "--format",
     "sheet_format",
-    type=click.Choice(["csv", "parquet"]),
+    type=click.Choice(["csv", "parquet", "xlsx"]),
     help="The sheet's format when its extension does not tell.",
 )
 @click.option(

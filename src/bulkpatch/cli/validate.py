@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import click
 from rich.console import Console
@@ -217,6 +218,13 @@ def _print(console: Console, line: _Line) -> None:
     help="Most problems printed row by row (0: no limit); the summary always counts them all.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress; problems and the summary only.")
+@click.option(
+    "--json",
+    "json_out",
+    is_flag=True,
+    help='Print one JSON object on stdout instead: {"ok", "rows", "problems": [{"row", '
+    '"column", "message"}], "exit_code"} (row null: the sheet as a whole); no progress.',
+)
 def validate_command(
     sheet: Path,
     org: str | None,
@@ -225,8 +233,10 @@ def validate_command(
     sheet_name: str | None,
     limit: int,
     quiet: bool,
+    json_out: bool,
 ) -> None:
     out, err = _consoles()
+    quiet = quiet or json_out
 
     def action() -> int:
         def opened(name: str | None) -> None:
@@ -250,10 +260,36 @@ def validate_command(
             )
         finally:
             progress.stop()
+        code = int(ExitCode.OK if check.ok else ExitCode.USAGE)
+        if json_out:
+            _print_json(check_json(check, code))
+            return code
         for line in report_lines(check, limit=limit):
             _print(out, line)
         style = "bold green" if check.ok else "bold red"
         _print(out, _Line(check.summary(), style))
-        return int(ExitCode.OK if check.ok else ExitCode.USAGE)
+        return code
 
-    raise SystemExit(guarded(action, err))
+    def failed(code: int, message: str, problems: Sequence[str]) -> None:
+        listed = [{"row": None, "column": None, "message": m} for m in (message, *problems)]
+        _print_json({"ok": False, "rows": 0, "problems": listed, "exit_code": code})
+
+    raise SystemExit(guarded(action, err, as_json=failed if json_out else None))
+
+
+def check_json(check: SheetCheck, code: int) -> dict[str, Any]:
+    """``validate --json``'s object: every problem (none capped), the sheet's own first."""
+    problems: list[dict[str, Any]] = [_problem_json(None, p) for p in check.header_problems]
+    problems += [_problem_json(p.row, p) for p in check.problems]
+    return {"ok": check.ok, "rows": check.rows, "problems": problems, "exit_code": code}
+
+
+def _problem_json(row: int | None, problem: Problem) -> dict[str, Any]:
+    value = f'"{problem.value}": ' if problem.value else ""
+    message = printable(f"{value}{problem.rule}")
+    return {"row": row, "column": problem.column or None, "message": message}
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

@@ -9,14 +9,8 @@ import click
 
 from bulkpatch.cli.group import cli
 from bulkpatch.cli.readdisplay import make_display, requests_line
-from bulkpatch.cli.run import (
-    _display,
-    _execute,
-    _pace,
-    key_options,
-    output_options,
-    pace_options,
-)
+from bulkpatch.cli.run import _display, _execute, _pace
+from bulkpatch.cli.runoptions import key_options, output_options, pace_options
 from bulkpatch.core.events import EventSink
 from bulkpatch.core.options import DEFAULT_KEY_ENV
 from bulkpatch.core.stopper import Stopper

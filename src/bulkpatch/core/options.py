@@ -16,6 +16,15 @@ DEFAULT_RATE = 10.0
 #: The rate ``--simulate`` uses when none is given: the demo finishes in seconds and still shows
 #: the pacer at work.
 SIMULATE_RATE = 100.0
+#: ``RunOptions.rate`` when none is given: :func:`default_rate` of ``simulate`` (a float, so that
+#: the field stays ``float | None``; any rate given is above 0).
+RATE_NOT_GIVEN = -1.0
+
+
+def default_rate(simulate: bool) -> float:
+    """The rate when none is given, for the library and the command line alike: a gentle
+    :data:`DEFAULT_RATE` against an API, :data:`SIMULATE_RATE` against the simulator."""
+    return SIMULATE_RATE if simulate else DEFAULT_RATE
 
 
 #: Marks, in a journal, a ``--rate-store`` URL whose password was left out.
@@ -74,7 +83,8 @@ class RunOptions:
     simulate: bool = False
     api_key_env: str = DEFAULT_KEY_ENV
     api_key_file: Path | None = None
-    rate: float | None = DEFAULT_RATE
+    #: Requests per second at most; None: no limit; not given: :func:`default_rate`.
+    rate: float | None = RATE_NOT_GIVEN
     concurrency: int = 8
     max_attempts: int = 5
     timeout: float = 30.0
@@ -105,6 +115,9 @@ class RunOptions:
     plan_dir: Path | None = None
     #: Who approved the plan: recorded in the journal and summary.json.
     approved_by: str | None = None
+    #: The plan's digest as the reviewer approved it (``--approved-digest``): the plan is applied
+    #: only if its digest, computed from its files, is this one.
+    approved_digest: str | None = None
     #: Apply this many rows that write, read them back, then stop (``--canary``).
     canary: int | None = None
     #: After a canary that held, go on instead of stopping.
@@ -114,6 +127,8 @@ class RunOptions:
     max_errors: str | None = None
 
     def __post_init__(self) -> None:
+        if self.rate == RATE_NOT_GIVEN:
+            object.__setattr__(self, "rate", default_rate(self.simulate))
         for name in ("report_dir", "api_key_file", "keys_file", "plan_dir", "simulator_state"):
             value = getattr(self, name)
             if isinstance(value, str):  # from Python: a path given as text

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from bulkpatch.core.options import DEFAULT_KEY_ENV, RunOptions
+from bulkpatch.core.errors import BulkpatchError
+from bulkpatch.core.options import (
+    DEFAULT_KEY_ENV,
+    HIDDEN_STORE,
+    RunOptions,
+    url_has_password,
+    without_password,
+)
 from bulkpatch.core.outcomes import ExitCode, Outcome
 from bulkpatch.core.text import shorten
 from bulkpatch.core.urls import DEFAULT_BASE_URL
@@ -174,26 +182,125 @@ class NextStep:
         }
 
 
-def carried_options(options: RunOptions, *, planning: bool = False) -> str:
-    """The options a run's next commands must repeat to reach the same campaigns the same way
-    (where they are, which API, which key; the sheet's format after a plan), ready to append to
-    a command line: `` --base-url URL --org ORG``.  Never a key itself."""
+#: Stands for a rate store's password in a printed command: a password is never printed.
+PASSWORD = "PASSWORD"
+#: What a step whose command holds :data:`PASSWORD` says of it.
+FILL_PASSWORD = (
+    f"replace {PASSWORD} in --rate-store with the store's password (and its user, if it has "
+    "one): it is never printed or stored"
+)
+#: What a command reaches its campaigns from: a sheet (``run``/``plan``/``export``), an
+#: approved plan (``run --plan``: the plan holds the rest), a run directory (``resume``,
+#: ``verify``, ``undo``: its journal holds the rest), or nothing (``validate``, offline: only
+#: how the sheet is read).
+Reach = Literal["sheet", "plan", "run_dir", "offline"]
 
+
+def store_placeholder(url: str) -> str:
+    """A rate store's URL to print: its password (or a journal's mark that one was left out)
+    replaced by :data:`PASSWORD`; a URL without one as it is."""
+    hidden = url.startswith(HIDDEN_STORE)
+    bare = url[len(HIDDEN_STORE) :] if hidden else url
+    if not hidden and not url_has_password(bare):
+        return bare
+    try:
+        parts = urlsplit(bare)
+        user = parts.username or ""
+    except ValueError:
+        return bare
+    plain = without_password(bare)
+    scheme, _, rest = plain.partition("://")
+    return f"{scheme}://{user}:{PASSWORD}@{rest}"
+
+
+def options_of(stored: Mapping[str, Any] | None) -> RunOptions | None:
+    """A journal's (summary.json's) options as :class:`RunOptions` for printing commands: a
+    rate store whose password was left out comes back as :func:`store_placeholder`'s URL.
+    None when they cannot be read back."""
+    if not stored:
+        return None
+    values = dict(stored)
+    store = values.get("rate_store")
+    extra = {"rate_store": store_placeholder(store)} if isinstance(store, str) else {}
+    try:
+        return RunOptions.from_journal(values, **extra)
+    except (BulkpatchError, TypeError, ValueError):
+        return None
+
+
+def carried_options(options: RunOptions, *, planning: bool = False, reach: Reach = "sheet") -> str:
+    """The options a next command must repeat to reach the same campaigns the same way, ready
+    to append to a command line: `` --base-url URL --org ORG``.  Never a key, never a password
+    (a rate store's is :data:`PASSWORD`).
+
+    ``reach="sheet"``: how the run was run (``--pause-active``, ``--simulate``), where (which
+    API, org, workspace; with ``planning``, the sheet's format and worksheet: the same sheet
+    again), with which key, its reports' directory, and the shared rate (``--rate-store`` with
+    its ``--rate``).  ``"plan"``: a plan holds where and how; the key, the reports' directory
+    and the shared rate are the run's own.  ``"run_dir"``: a journal holds everything but a
+    rate store's password.  ``"offline"``: the org, workspace, format and worksheet alone."""
     pairs: list[tuple[str, object]] = []
-    if not options.simulate and options.base_url.rstrip("/") != DEFAULT_BASE_URL.rstrip("/"):
-        pairs.append(("--base-url", options.base_url))
-    pairs += [("--org", options.org), ("--workspace", options.workspace)]
-    if planning:  # the sheet itself again (a retry file is named for its format)
+    if reach == "offline":
+        pairs += [("--org", options.org), ("--workspace", options.workspace)]
         pairs += [("--format", options.fmt), ("--sheet-name", options.sheet_name)]
-    if options.keys_file is not None:
-        pairs.append(("--keys-file", options.keys_file))
-    elif options.api_key_file is not None:
-        pairs.append(("--api-key-file", options.api_key_file))
-    elif options.api_key_env != DEFAULT_KEY_ENV and not options.simulate:
-        pairs.append(("--api-key-env", options.api_key_env))
-    if options.report_dir.resolve() != Path("reports").resolve():
-        pairs.append(("--report-dir", options.report_dir))
-    return "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in pairs if value)
+        return _words(pairs)
+    if reach == "sheet":
+        pairs += [("--pause-active", options.pause_active), ("--simulate", options.simulate)]
+        if options.simulate:
+            pairs.append(("--seed", options.seed))
+        elif options.base_url.rstrip("/") != DEFAULT_BASE_URL.rstrip("/"):
+            pairs.append(("--base-url", options.base_url))
+        pairs += [("--org", options.org), ("--workspace", options.workspace)]
+        if planning:  # the sheet itself again (a retry file is named for its format)
+            pairs += [("--format", options.fmt), ("--sheet-name", options.sheet_name)]
+    if reach != "run_dir":
+        if options.keys_file is not None:
+            pairs.append(("--keys-file", options.keys_file))
+        elif options.api_key_file is not None:
+            pairs.append(("--api-key-file", options.api_key_file))
+        elif options.api_key_env != DEFAULT_KEY_ENV and not options.simulate:
+            pairs.append(("--api-key-env", options.api_key_env))
+        if options.report_dir.resolve() != Path("reports").resolve():
+            pairs.append(("--report-dir", options.report_dir))
+    store = options.rate_store
+    if store is not None and (reach != "run_dir" or store_placeholder(store) != store):
+        pairs.append(("--rate-store", store_placeholder(store)))
+        if reach != "run_dir":
+            pairs.append(("--rate", f"{options.rate:g}" if options.rate else None))
+    return _words(pairs)
+
+
+def _words(pairs: list[tuple[str, object]]) -> str:
+    """`` --flag value`` for each value given (`` --flag`` for a flag that is on)."""
+    words = []
+    for flag, value in pairs:
+        if value is True:
+            words.append(f" {flag}")
+        elif value:
+            words.append(f" {flag} {shlex.quote(str(value))}")
+    return "".join(words)
+
+
+def command(
+    verb: str,
+    *args: object,
+    options: RunOptions | None = None,
+    reach: Reach = "sheet",
+    planning: bool = False,
+) -> str:
+    """``bulkpatch VERB ARGS...`` with :func:`carried_options`: every command bulkpatch prints
+    for a person to run next is built here, so each reaches the same campaigns the same way."""
+    words = " ".join(shlex.quote(str(a)) for a in ("bulkpatch", verb, *args))
+    if options is None:
+        return words
+    return words + carried_options(options, planning=planning, reach=reach)
+
+
+def command_note(command_line: str | None) -> str | None:
+    """What a person must know of a command before running it (:data:`FILL_PASSWORD`)."""
+    if command_line is not None and f":{PASSWORD}@" in command_line:
+        return FILL_PASSWORD
+    return None
 
 
 def next_steps(
@@ -206,28 +313,28 @@ def next_steps(
     mode: str = "run",
     sheet: Path | None = None,
     limit: int = MAX_STEPS,
-    carry: str = "",
+    options: RunOptions | None = None,
 ) -> list[NextStep]:
     """The groups, most rows first, each with what to do about it and the command for it; past
     ``limit`` groups, the rest are folded into one last step.
 
     After ``run`` / ``resume`` the commands take the run's ``retry`` file (every row that did not
     succeed, as the sheet had it) or resume the run; after ``plan`` (``mode="plan"``) they take
-    ``sheet``.  Under ``--simulate`` a command runs against a fresh simulator, and its step says
-    so in ``note``; a simulated run is not resumed (its simulator is gone), its rows are run
-    again.  ``carry`` (:func:`carried_options`) is appended to each ``run`` command.
+    ``sheet``.  Every command is :func:`command`'s, with the run's ``options`` (or, without
+    them, ``simulated``'s).  Under ``--simulate`` a command runs against a fresh simulator, and
+    its step says so in ``note``; a simulated run is not resumed (its simulator is gone), its
+    rows are run again.
     """
+    options = options if options is not None else RunOptions(simulate=simulated)
+    simulated = options.simulate
     planning = mode == "plan"
-    sim = " --simulate" if simulated else ""
-    note = FRESH_SIMULATOR if simulated and not planning else None
-    retry = shlex.quote(str(run_dir / retry_name))
-    target = shlex.quote(str(sheet)) if planning and sheet is not None else None
     listing = "plan.csv" if planning else "results.csv"
     ordered = sorted(groups.items(), key=lambda item: (-item[1], item[0].label))
     pausing = any(g.action == "retry-pause-active" for g, _ in ordered)
+    retry_options = replace(options, pause_active=options.pause_active or pausing)
     steps: list[NextStep] = []
     for group, rows in ordered:
-        advice, command = _advice(
+        advice, which = _advice(
             group.action,
             group.outcome,
             planning=planning,
@@ -236,19 +343,20 @@ def next_steps(
             listing=listing,
             retry_name=retry_name,
         )
-        if command == "run-retry":
-            extra = " --pause-active" if group.action == "retry-pause-active" or pausing else ""
-            command = (
-                (f"bulkpatch run {target}{extra}{sim}{carry}" if target else None)
-                if planning
-                else f"bulkpatch run {retry}{extra}{sim}{carry}"
-            )
-        elif command == "resume":
-            command = f"bulkpatch resume {shlex.quote(str(run_dir))}"
-        elif command == "validate":
-            command = f"bulkpatch validate {target}" if target else None
-        noted = note if command is not None and sim and sim in command else None
-        steps.append(NextStep(rows, group.outcome, group.label, advice, command, noted))
+        line: str | None = None
+        if which == "run-retry" and not planning:
+            line = command("run", run_dir / retry_name, options=retry_options)
+        elif which == "run-retry" and sheet is not None:
+            line = command("run", sheet, options=retry_options, planning=True)
+        elif which == "resume":
+            line = command("resume", run_dir, options=options, reach="run_dir")
+        elif which == "validate" and sheet is not None:
+            line = command("validate", sheet, options=options, reach="offline")
+        notes = [command_note(line)]
+        if line is not None and simulated and not planning:
+            notes.insert(0, FRESH_SIMULATOR)
+        note = "; ".join(n for n in notes if n) or None
+        steps.append(NextStep(rows, group.outcome, group.label, advice, line, note))
     if len(steps) <= limit:
         return steps
     kept, rest = steps[: limit - 1], steps[limit - 1 :]

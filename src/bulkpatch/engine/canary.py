@@ -5,10 +5,16 @@ would write after them waits until the canary is decided.  Once the N rows finis
 read back: it *held* when it ended ``updated`` and the campaign now holds every value the row
 set.  Then:
 
-* every row held, no ``--canary-continue``: the run stops (not aborted: exit 0), the rest of the
-  sheet ``not_attempted``; ``bulkpatch resume RUN_DIR`` applies it without stopping again;
+* every row held, no ``--canary-continue``: the run stops (not aborted), the rest of the sheet
+  ``not_attempted``; :data:`CANARY_RULE` says how it ends (``canary_held`` of
+  :func:`bulkpatch.core.summary.exit_code_for`) and which
+  one command applies the rest (the run's next step for its ``not_attempted`` rows: ``bulkpatch
+  resume RUN_DIR``, which does not stop again; after ``--simulate``, the run's retry file);
 * every row held, ``--canary-continue``: the waiting rows go on, and the run with them;
 * a row did not hold: the run stops as aborted (exit 3, resumable).
+
+The canary's notices name no command: the command for the rest is printed once, with the run's
+next steps.
 
 A sheet with fewer than N rows that write is a canary as a whole: its rows are read back at the
 end.  If the run stops for another reason first (a refused key, Ctrl-C), the canary is left
@@ -38,6 +44,19 @@ from bulkpatch.transport.retries import Sent
 WAIT_POLL = 0.25
 #: Canary rows read back at once.
 READ_BACK_AT_ONCE = 8
+
+#: How a canary ends, as ``run --help`` and the README state it.
+CANARY_RULE = (
+    "A canary that held stops the run: the rows it held back are not_attempted and do not count, "
+    "so it exits 0 when every other row was updated or unchanged (1 if not); the run's next "
+    "steps give the one command for the rest (`bulkpatch resume RUN_DIR`, which does not stop "
+    "again; after --simulate, the run's retry file). A canary row that did not hold stops the "
+    "run as aborted (exit 3, resumable)."
+)
+
+
+#: Where a canary's notice points for the command that applies the rest.
+REST_BELOW = "the next steps at the end give the command for the rest"
 
 Reader = Callable[[CampaignKey], Awaitable[Sent]]
 Say = Callable[[str, str, str], None]
@@ -79,7 +98,6 @@ class Canary:
     keep_going: bool = field(kw_only=True)
     control: RunControl = field(kw_only=True)
     say: Say = field(kw_only=True)
-    resume_hint: str = field(kw_only=True)
     rows: dict[int, CanaryRow] = field(default_factory=dict, init=False)
     decided: anyio.Event = field(default_factory=anyio.Event, init=False)
     held: bool | None = field(default=None, init=False)
@@ -189,7 +207,7 @@ class Canary:
                 f"{shorten(first.check, 200)}); look at them before going on"
             )
             self.control.stop(reason, abort=True)
-            self.say("error", f"{reason}; {self.resume_hint} continues the run", "canary_failed")
+            self.say("error", f"{reason}; {REST_BELOW}", "canary_failed")
             decision = "failed"
         elif whole_sheet:
             self.say("info", f"canary: all {n} rows that wrote read back as set", "canary_held")
@@ -212,7 +230,7 @@ class Canary:
             self.say(
                 "info",
                 f"canary: the first {n} rows that write read back as set; the run stops here. "
-                f"Look at them, then `{self.resume_hint}` applies the rest",
+                f"Look at them; {REST_BELOW}",
                 "canary_stopped",
             )
             decision = "stopped"

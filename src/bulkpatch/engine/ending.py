@@ -12,7 +12,6 @@ from bulkpatch.core.outcomes import ExitCode
 from bulkpatch.core.summary import (
     NextStep,
     ReasonGroup,
-    carried_options,
     exit_code_for,
     next_steps,
     summary_content,
@@ -105,7 +104,7 @@ def closing_summary(
         resumable=mode != "plan",
         mode=mode,
         sheet=Path(sheet["path"]),
-        carry=carried_options(options, planning=mode == "plan"),
+        options=options,
     )
     data = summary_data(
         mode=mode,

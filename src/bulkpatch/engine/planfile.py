@@ -11,11 +11,14 @@ the sheet             the sheet the plan was made from, byte for byte, under its
                        above, and the plan's ``digest``
 =====================  =========================================================================
 
-The digest is the SHA-256 of ``plan.json``'s facts (format, sheet sha256, options, counts, the
-sha256 of plan.csv, plan-rows.jsonl and the sheet copy), so one short string names exactly one
-plan: a reviewer approves it, ``run --plan`` prints it and records it.  :func:`load_plan` checks
-every file against ``plan.json`` and the digest against the facts, and refuses a plan directory
-in which anything changed.
+The digest is the SHA-256 of every file of the directory, from their bytes (plan.html's with the
+digest it shows left out: a digest cannot cover itself), and of everything plan.json says but the
+digest and the files' sha256 it repeats, so one short string names exactly one plan.  The
+reviewer approves the digest the page shows; ``run --plan DIR --approved-digest SHA256`` computes
+it again from the files and applies the plan only if it is that one.  plan.json's own ``digest``
+and ``files`` only name what changed: a directory whose files were edited and plan.json
+re-hashed to match still has another digest than the one approved.  :func:`load_plan` refuses a
+plan directory in which anything changed.
 """
 
 from __future__ import annotations
@@ -31,17 +34,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bulkpatch.core.errors import StorageError, UsageError
+from bulkpatch.core.errors import BulkpatchError, StorageError, UsageError
 from bulkpatch.core.events import Event, EventSink, RowFinished, RunFinished
 from bulkpatch.core.results import FieldChange, RowResult
-from bulkpatch.html.planpage import PLAN_ROWS_SHOWN, write_plan_page
+from bulkpatch.html.planpage import PLAN_ROWS_SHOWN, without_digest, write_plan_page
 from bulkpatch.rundir.files import atomic_text, write_json
 from bulkpatch.rundir.names import PLAN_CSV, PLAN_HTML, PLAN_JSON, PLAN_ROWS, SHEET_STEM, tmp_name
 from bulkpatch.sheet import file_sha256
 from bulkpatch.version import __version__
 
-#: plan.json's format; a reader refuses a newer one.
-PLAN_FORMAT = 1
+#: plan.json's format; a reader refuses a newer one (and an older one: its digest covered less).
+PLAN_FORMAT = 2
+_HEX = frozenset("0123456789abcdef")
+#: A plan is applied only with the digest the reviewer approved.
+NO_APPROVED_DIGEST = (
+    "a plan is applied only with the digest its reviewer approved: give --approved-digest "
+    "SHA256 (plan.html shows it; `bulkpatch plan --out` printed it)"
+)
 
 
 def canonical(value: Any) -> str:
@@ -92,21 +101,38 @@ def _digest(facts: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical(facts).encode()).hexdigest()
 
 
-def _facts(plan: Mapping[str, Any]) -> dict[str, Any]:
-    """What the digest covers: everything in plan.json but the digest, the creation time and
-    plan.html's sha256 (the page shows the digest, so it cannot be part of it)."""
-    files = {k: v for k, v in dict(plan.get("files") or {}).items() if k != PLAN_HTML}
-    sheet = plan.get("sheet")
-    sheet = sheet if isinstance(sheet, dict) else {}
-    return {
-        "format": plan.get("format"),
-        "sheet": sheet.get("sha256"),
-        "sheet_file": sheet.get("file"),
-        "options": plan.get("options"),
-        "counts": plan.get("counts"),
-        "rows": plan.get("rows"),
-        "files": files,
+def _file_hash(path: Path) -> str:
+    """A file's sha256 as the digest counts it (plan.html without the digest it shows)."""
+    if path.name != PLAN_HTML:
+        return file_sha256(path)
+    if not path.is_file() or path.is_symlink():
+        raise UsageError(f"{path} is not a regular file")
+    return hashlib.sha256(without_digest(path.read_bytes())).hexdigest()
+
+
+def directory_digest(plan_dir: Path, plan: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """The plan's digest from what is in ``plan_dir`` (every file but plan.json, from its bytes)
+    and what ``plan`` (plan.json's content) says, and each file's sha256 as it counts it.
+    Raises ``OSError`` / :class:`UsageError` for a file that cannot be read."""
+    files = {
+        entry.name: _file_hash(entry)
+        for entry in sorted(plan_dir.iterdir(), key=lambda p: p.name)
+        if entry.name != PLAN_JSON
     }
+    facts = {k: v for k, v in plan.items() if k not in ("digest", "files")}
+    return _digest({"plan": facts, "files": files}), files
+
+
+def approved_digest(value: str) -> str:
+    """A digest as a reviewer copies it (``sha256:HEX`` or ``HEX``), as plan.json writes it;
+    :class:`UsageError` for anything else."""
+    hexpart = value.strip().lower().removeprefix("sha256:")
+    if len(hexpart) != 64 or not set(hexpart) <= _HEX:
+        raise UsageError(
+            f"--approved-digest {value.strip()[:80]!r} is not a plan's digest: copy it from "
+            "plan.html or from what `bulkpatch plan --out` printed (sha256: and 64 hex digits)"
+        )
+    return "sha256:" + hexpart
 
 
 def _page_rows(rows: Mapping[int, str]) -> Iterator[dict[str, Any]]:
@@ -198,24 +224,22 @@ def _write_plan_files(
         "plan_run": str(run_dir),
         "files": files,
     }
-    plan["digest"] = _digest(_facts(plan))
+    meta = {
+        "sheet": sheet_shown,
+        "sha256": sheet_sha256,
+        "created": plan["created"],
+        "options": plan["options"],
+        "counts": plan["counts"],
+    }
     try:
-        write_plan_page(
-            out / PLAN_HTML,
-            _page_rows(rows),
-            {
-                "sheet": sheet_shown,
-                "sha256": sheet_sha256,
-                "digest": plan["digest"],
-                "created": plan["created"],
-                "options": plan["options"],
-                "counts": plan["counts"],
-            },
-        )
-        plan["files"][PLAN_HTML] = file_sha256(out / PLAN_HTML)
+        # The page first without the digest (which covers it), then again showing it.
+        write_plan_page(out / PLAN_HTML, _page_rows(rows), {**meta, "digest": ""})
+        plan["digest"], plan["files"] = directory_digest(out, plan)
+        write_plan_page(out / PLAN_HTML, _page_rows(rows), {**meta, "digest": plan["digest"]})
         write_json(out / PLAN_JSON, plan)
-    except OSError as exc:
-        raise StorageError(f"cannot write the plan into {out}: {exc.strerror or exc}") from None
+    except (OSError, UsageError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise StorageError(f"cannot write the plan into {out}: {why}") from None
     return plan
 
 
@@ -266,6 +290,8 @@ class LoadedPlan:
     data: Mapping[str, Any]
     sheet: Path
     rows: Mapping[int, PlannedRow] = field(default_factory=dict)
+    #: The digest the run was told was approved (``--approved-digest``), checked to be the plan's.
+    approved: str | None = None
 
     @property
     def digest(self) -> str:
@@ -284,6 +310,7 @@ class LoadedPlan:
         return {
             "dir": str(self.path.resolve()),
             "digest": self.digest,
+            "approved_digest": self.approved,
             "sheet_sha256": self.sheet_sha256,
             "rows_sha256": self.data["files"][PLAN_ROWS],
             "created": self.data.get("created"),
@@ -299,20 +326,44 @@ def _changed(path: Path, what: str) -> UsageError:
 
 
 def load_plan(
-    plan_dir: Path, *, plan_json: str = PLAN_JSON, rows_file: str | None = None
+    plan_dir: Path,
+    *,
+    approved: str | None = None,
+    plan_json: str = PLAN_JSON,
+    rows_file: str | None = None,
 ) -> LoadedPlan:
-    """Read and check a plan directory: every file's sha256 and the digest.
+    """Read and check a plan directory: each file against plan.json, plan.json's digest against
+    the files, and -- given ``approved``, the digest a reviewer approved -- the digest computed
+    from the files against it (see the module's doc).
 
     ``plan_json`` / ``rows_file`` name the files when they were copied under other names (a run
     directory keeps ``approved-plan.json`` and ``approved-plan-rows.jsonl``); there only the
-    rows and plan.json itself are checked.
+    rows are checked (the digest that run was held to is in its journal).
     """
     where = plan_dir / plan_json
+    data = _read_plan_json(plan_dir, where)
+    if rows_file is None:
+        _check_directory(plan_dir, data, approved)
+    else:
+        path = plan_dir / rows_file
+        try:
+            actual = file_sha256(path)
+        except (OSError, BulkpatchError):
+            raise _changed(path, "it is missing or unreadable") from None
+        if actual != data["files"].get(PLAN_ROWS):
+            raise _changed(path, "it changed (sha256)")
+    rows = _read_rows(plan_dir / (rows_file or PLAN_ROWS))
+    sheet = plan_dir / str(data["sheet"]["file"])
+    checked = approved_digest(approved) if approved is not None else None
+    return LoadedPlan(path=plan_dir, data=data, sheet=sheet, rows=rows, approved=checked)
+
+
+def _read_plan_json(plan_dir: Path, where: Path) -> dict[str, Any]:
     try:
         data = json.loads(where.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(
-            f"{plan_dir} holds no {plan_json}: is it a plan directory (`bulkpatch plan SHEET "
+            f"{plan_dir} holds no {where.name}: is it a plan directory (`bulkpatch plan SHEET "
             "--out DIR`)?"
         ) from None
     except (OSError, ValueError) as exc:
@@ -325,23 +376,36 @@ def load_plan(
             f"{where} was written by a newer bulkpatch ({data.get('bulkpatch')!r}, format "
             f"{fmt!r}); use that version to apply it"
         )
-    if data.get("digest") != _digest(_facts(data)):
-        raise _changed(where, "its content does not match its digest (it was edited)")
-    files: dict[str, str] = data["files"]
-    renamed = {PLAN_ROWS: rows_file} if rows_file is not None else {}
+    return data
+
+
+def _check_directory(plan_dir: Path, data: dict[str, Any], approved: str | None) -> None:
+    """Every file as plan.json names it, the digest from the files, the approved digest."""
+    where = plan_dir / PLAN_JSON
+    if data.get("format") != PLAN_FORMAT:
+        raise _changed(where, "it was made by an older bulkpatch, whose digest covered less")
+    stated: dict[str, str] = data["files"]
+    for name in stated:
+        if not (plan_dir / name).is_file():
+            raise _changed(plan_dir / name, "it is missing")
+    try:
+        digest, files = directory_digest(plan_dir, data)
+    except (OSError, BulkpatchError) as exc:
+        raise _changed(plan_dir, f"a file cannot be read ({exc})") from None
     for name, sha in files.items():
-        if rows_file is not None and name != PLAN_ROWS:
-            continue
-        path = plan_dir / renamed.get(name, name)
-        try:
-            actual = file_sha256(path)
-        except (OSError, UsageError):
-            raise _changed(path, "it is missing or unreadable") from None
-        if actual != sha:
-            raise _changed(path, "it changed (sha256)")
-    rows = _read_rows(plan_dir / renamed.get(PLAN_ROWS, PLAN_ROWS))
-    sheet = plan_dir / str(data["sheet"]["file"])
-    return LoadedPlan(path=plan_dir, data=data, sheet=sheet, rows=rows)
+        if name not in stated:
+            raise _changed(plan_dir / name, "it was added")
+        if sha != stated[name]:
+            raise _changed(plan_dir / name, "it changed (sha256)")
+    if data.get("digest") != digest:
+        raise _changed(where, "its content does not match its digest (it was edited)")
+    if approved is not None and digest != approved_digest(approved):
+        raise UsageError(
+            f"{plan_dir}: its digest is {digest}, not the approved {approved_digest(approved)} "
+            "(--approved-digest): it changed since it was approved, or that is not the digest "
+            "the reviewer approved; nothing was sent. Apply the plan that was approved, or make "
+            "a new plan (`bulkpatch plan SHEET --out DIR`) and have it approved"
+        )
 
 
 def _read_rows(path: Path) -> dict[int, PlannedRow]:

@@ -30,7 +30,7 @@ from bulkpatch.core.rows import CampaignKey, RowChange
 from bulkpatch.engine.approval import Approval
 from bulkpatch.engine.canary import Canary
 from bulkpatch.engine.executor import RunControl
-from bulkpatch.engine.planfile import LoadedPlan, load_plan
+from bulkpatch.engine.planfile import NO_APPROVED_DIGEST, LoadedPlan, load_plan
 from bulkpatch.engine.planner import RowPlan
 from bulkpatch.rundir.journal import iter_records
 from bulkpatch.rundir.names import (
@@ -77,11 +77,8 @@ class Safeguards:
             return cls(control=control, emit=emit)
         approval = None
         if options.plan_dir is not None:
-            loaded = _approved_plan(options.plan_dir, run_dir, sheet_sha256, prior_start)
+            loaded = _approved_plan(options, run_dir, sheet_sha256, prior_start)
             approval = Approval(loaded)
-        resume_hint = f"bulkpatch resume {run_dir}"
-        if options.simulate:  # a simulated run cannot be resumed: its simulator is gone
-            resume_hint = f"bulkpatch run {run_dir / retry_name} --simulate"
         canary = None
         decided = _canary_decided(run_dir) if prior_start is not None else None
         if options.canary is not None and decided is None:
@@ -90,7 +87,6 @@ class Safeguards:
                 keep_going=options.canary_continue,
                 control=control,
                 say=lambda level, text, code: emit(Notice(level, text, code)),  # type: ignore[arg-type]
-                resume_hint=resume_hint,
             )
         budget = None
         if options.max_errors is not None:
@@ -191,10 +187,14 @@ class Safeguards:
 
 
 def _approved_plan(
-    plan_dir: Path, run_dir: Path, sheet_sha256: str, prior_start: dict[str, Any] | None
+    options: RunOptions, run_dir: Path, sheet_sha256: str, prior_start: dict[str, Any] | None
 ) -> LoadedPlan:
+    plan_dir, approved = options.plan_dir, options.approved_digest
+    assert plan_dir is not None
     if prior_start is not None:  # resumed: the run's own copy of the plan
-        loaded = load_plan(run_dir, plan_json=APPROVED_PLAN_JSON, rows_file=APPROVED_PLAN_ROWS)
+        loaded = load_plan(
+            run_dir, approved=approved, plan_json=APPROVED_PLAN_JSON, rows_file=APPROVED_PLAN_ROWS
+        )
         recorded = (prior_start.get("plan") or {}).get("digest")
         if recorded != loaded.digest:
             raise UsageError(
@@ -202,7 +202,9 @@ def _approved_plan(
                 "it cannot be resumed"
             )
         return loaded
-    loaded = load_plan(plan_dir)
+    if approved is None:
+        raise UsageError(f"{NO_APPROVED_DIGEST}; nothing was sent")
+    loaded = load_plan(plan_dir, approved=approved)
     if loaded.sheet_sha256 != sheet_sha256:
         raise UsageError(
             f"the sheet is not the one the plan in {plan_dir} was made from (sha256 differs); "

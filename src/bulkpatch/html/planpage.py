@@ -9,6 +9,7 @@ or not at all, mode 0600.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -27,6 +28,11 @@ from bulkpatch.html.kit import (
     stacked_labels_css,
 )
 from bulkpatch.rundir.files import atomic_text
+
+#: The element that shows the plan's digest: what the digest is computed from leaves its content
+#: out (:func:`without_digest`), since the digest cannot cover itself.
+DIGEST_ID = 'id="plan-digest"'
+_DIGEST_SHOWN = re.compile(rb'(<span class="mono" id="plan-digest">)[^<]*(</span>)')
 
 #: Rows listed in the page at most (every row is in plan.csv).
 PLAN_ROWS_SHOWN = 10_000
@@ -50,6 +56,27 @@ def _value(value: Any) -> str:
     return esc(value, VALUE_CAP)
 
 
+def _words(value: Any) -> list[str] | None:
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return value
+    return None
+
+
+def _list_diff(old: Any, new: Any) -> tuple[str, str] | None:
+    """Two lists of words (a campaign's days) with what changed marked: the items dropped in
+    ``<del>`` in the old list, those added in ``<ins>`` in the new one.  None for other values."""
+    before, after = _words(old), _words(new)
+    if before is None or after is None or len(before) + len(after) > 200:
+        return None
+
+    def marked(items: list[str], other: list[str], tag: str) -> str:
+        return ", ".join(
+            esc(v, 60) if v in other else f"<{tag}>{esc(v, 60)}</{tag}>" for v in items
+        )
+
+    return marked(before, after, "del"), marked(after, before, "ins")
+
+
 def _changes(changes: Any) -> str:
     if not isinstance(changes, list | tuple) or not changes:
         return ""
@@ -57,9 +84,10 @@ def _changes(changes: Any) -> str:
     for change in changes:
         if isinstance(change, list | tuple) and len(change) == 3:
             path, old, new = change
+            shown_old, shown_new = _list_diff(old, new) or (_value(old), _value(new))
             items.append(
-                f'<li><span class="mono">{esc(path, 120)}</span>: {_value(old)} '
-                f'<span class="arrow">-&gt;</span> {_value(new)}</li>'
+                f'<li><span class="mono">{esc(path, 120)}</span>: {shown_old} '
+                f'<span class="arrow">-&gt;</span> {shown_new}</li>'
             )
         else:
             items.append(f"<li>{esc(change, VALUE_CAP)}</li>")
@@ -129,7 +157,7 @@ def render_plan_page(rows: Iterable[Mapping[str, Any]], meta: Mapping[str, Any])
     facts = [
         ("sheet", f'<span class="mono">{esc(meta.get("sheet"), 500) or "—"}</span>'),
         ("sha256", f'<span class="mono">{esc(meta.get("sha256"), 80) or "—"}</span>'),
-        ("plan digest", f'<span class="mono">{esc(meta.get("digest"), 120) or "—"}</span>'),
+        ("plan digest", f'<span class="mono" {DIGEST_ID}>{esc(meta.get("digest"), 120)}</span>'),
         ("created", _created(meta.get("created")) or "—"),
         ("rows", fmt_int(total)),
     ]
@@ -182,6 +210,13 @@ def render_plan_page(rows: Iterable[Mapping[str, Any]], meta: Mapping[str, Any])
     return page("bulkpatch plan", body, css=CSS, script=SCRIPT)
 
 
+def without_digest(page: bytes) -> bytes:
+    """The page's bytes with the digest it shows left out: the digest covers all of the rest
+    (a page that shows another digest, or none, hashes the same; it is the reviewer's copy of
+    the digest that a run is held to)."""
+    return _DIGEST_SHOWN.sub(rb"\1\2", page)
+
+
 def write_plan_page(path: Path, rows: Iterable[Mapping[str, Any]], meta: Mapping[str, Any]) -> Path:
     """Write :func:`render_plan_page` to ``path`` (``PLAN_DIR/plan.html``) atomically, mode 0600."""
     page = render_plan_page(rows, meta)
@@ -224,5 +259,7 @@ CSS = (
     "th[aria-sort=ascending] button.sort::after{content:' ▲'}"
     "th[aria-sort=descending] button.sort::after{content:' ▼'}"
     "ul.ch{margin:0;padding-left:1rem}ul.ch li{margin:0}"
-    ".arrow{color:var(--muted);white-space:nowrap}" + stacked_labels_css("plan", _COLUMNS)
+    ".arrow{color:var(--muted);white-space:nowrap}"
+    "ul.ch ins{text-decoration:none;font-weight:600;color:var(--ok,#1a7f37)}"
+    "ul.ch del{color:var(--bad,#cf222e)}" + stacked_labels_css("plan", _COLUMNS)
 )

@@ -15,6 +15,7 @@ from bulkpatch.core.text import shorten
 from bulkpatch.html.charts import latency_chart, rate_chart
 from bulkpatch.html.kit import (
     NO_OUTCOME,
+    clean,
     count_cards,
     esc,
     fmt_duration,
@@ -340,12 +341,35 @@ def _failures(r: RunReport) -> str:
     )
 
 
+def _next_steps(r: RunReport) -> str:
+    """What to do next, as the run printed it (summary.json's ``next_steps``)."""
+    steps = (r.summary or {}).get("next_steps") or []
+    items = []
+    for step in steps if isinstance(steps, list) else []:
+        if not isinstance(step, dict):
+            continue
+        rows = step.get("rows")
+        head = (
+            f"{fmt_int(rows) if isinstance(rows, int) else ''} {clean(step.get('outcome'), 40)} "
+            f"({clean(step.get('reason'), 200)}): {clean(step.get('advice'), 300)}"
+        )
+        line = f"<li>{html.escape(head)}"
+        if step.get("command"):
+            line += f'<br><code class="mono">{esc(step["command"], 2000)}</code>'
+        if step.get("note"):
+            line += f'<br><span class="muted">{esc(step["note"], 500)}</span>'
+        items.append(line + "</li>")
+    return f"<h2>Next steps</h2><ul>{''.join(items)}</ul>" if items else ""
+
+
 def _options(r: RunReport) -> str:
     if not r.options:
         return "<h2>Options</h2><p>The journal does not record the options.</p>"
+    # A simulated run sent nothing to the base URL the options name: say where it went.
+    shown = {**r.options, "base_url": "simulated"} if r.options.get("simulate") else r.options
     parts = [
         "<h2>Options</h2>",
-        f'<div class="tablewrap"><table class="kv">{options_rows(r.options)}</table></div>',
+        f'<div class="tablewrap"><table class="kv">{options_rows(shown)}</table></div>',
     ]
     for s in r.sessions[1:]:
         if s.options is None:
@@ -399,6 +423,7 @@ def render_run_report(report: RunReport) -> str:
             _traffic(report),
             _sessions(report),
             _failures(report),
+            _next_steps(report),
             _options(report),
             "<footer>Built by bulkpatch from this run directory's journal.jsonl"
             + (" and summary.json" if report.summary is not None else "")

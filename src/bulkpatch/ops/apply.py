@@ -33,6 +33,7 @@ from bulkpatch.engine.session import Mode, Session
 from bulkpatch.ops.deliver import check_delivery, deliver, deliver_failure
 from bulkpatch.rundir.journal import JournalState, read_journal
 from bulkpatch.rundir.names import JOURNAL, TRACEBACK
+from bulkpatch.sheet.regular import open_regular
 from bulkpatch.transport.credentials import load_api_key
 
 
@@ -118,6 +119,7 @@ async def _new(
     check_delivery(options)
     session: Session | None = None
     try:
+        _sheet_first(Path(sheet))
         if api_key is None and not options.simulate and options.keys_file is None:
             api_key = load_api_key(options, on_event)
         session = Session(
@@ -163,6 +165,7 @@ async def resume_run_async(
         raise
     check_delivery(options)
     try:
+        _sheet_first(path, resumed=True)
         if api_key is None and options.keys_file is None:
             api_key = load_api_key(options, on_event)
         assert state.start is not None  # checked by _resumed
@@ -183,6 +186,15 @@ async def resume_run_async(
         raise
     await deliver(summary, options, on_event)
     return summary
+
+
+def _sheet_first(path: Path, *, resumed: bool = False) -> None:
+    """A sheet that cannot be read (a run directory without its copy) is named before a
+    missing key: the key is the second thing to fix."""
+    if not resumed:
+        os.close(open_regular(path))
+    elif not any(path.glob("sheet.*")):
+        raise JournalError(f"{path} holds no copy of its sheet (sheet.csv, ...)")
 
 
 #: The options that say where a run's ending is told.

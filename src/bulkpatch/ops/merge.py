@@ -21,16 +21,15 @@ from __future__ import annotations
 import heapq
 import json
 import os
-import shlex
 import shutil
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bulkpatch.core.errors import BulkpatchError, UsageError
+from bulkpatch.core.errors import UsageError
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode, Outcome
 from bulkpatch.core.results import not_attempted, report_row
@@ -39,9 +38,11 @@ from bulkpatch.core.shards import Shard, parse_shard, shard_of
 from bulkpatch.core.summary import (
     NextStep,
     ReasonGroup,
-    carried_options,
+    command,
+    command_note,
     exit_code_for,
     next_steps,
+    options_of,
     reason_group,
     summary_content,
 )
@@ -63,10 +64,8 @@ from bulkpatch.validation import iter_verdicts
 #: The directory inside ``--out`` the merged files are written in before they are put in place.
 STAGING = ".merging"
 
-#: What a missing shard's step says of its command.
-SAME_OPTIONS = (
-    "give it the options the other shards ran with (base URL, keys file, rate, rate store)"
-)
+#: Where a missing shard's row points for the command that runs it.
+SEE_STEPS = "the merge's next steps give the command"
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,8 @@ def _read_dir(path: Path) -> ShardDir:
     if not summary_path.is_file() or not (path / RESULTS_CSV).is_file():
         raise UsageError(
             f"{path} has no summary.json or results.csv: the shard has not finished; "
-            f"`bulkpatch resume {path}` first"
+            f"`{command('resume', path, options=options_of(start.get('options')), reach='run_dir')}"
+            "` first"
         )
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     options = start.get("options") or {}
@@ -151,10 +151,7 @@ def _sheet_rows(shard: ShardDir) -> Iterator[tuple[int, CampaignKey | None]] | N
 
 
 def missing_reason(shard: str, sheet: str) -> str:
-    return (
-        f"shard {shard} is not in this merge: run it (`bulkpatch run {shlex.quote(sheet)} "
-        f"--shard {shard}`), then merge again"
-    )
+    return f"shard {shard} is not in this merge: run it ({SEE_STEPS}), then merge again"
 
 
 def with_missing_rows(
@@ -297,12 +294,13 @@ def merge_run_dirs(dirs: Sequence[Path], out: Path) -> tuple[dict[str, Any], lis
         )
         steps = [
             *shard_steps(shards, stopped, tally.to_resume, tally.resume_outcomes),
-            *missing_steps(tally.to_run, sheet_path, carry=_carried(shards[0].options)),
+            *missing_steps(tally.to_run, sheet_path, options=options_of(shards[0].options)),
             *next_steps(
                 tally.groups,
                 out,
                 retry_name=retry_name(sheet.kind if sheet else "csv"),
                 resumable=False,
+                options=_merged(shards[0].options),
             ),
         ]
         fields = merged_fields(shards, sheet_info, absent, warnings)
@@ -389,38 +387,43 @@ def shard_steps(
         s = shards[i]
         kinds = outcomes.get(i) or Counter({Outcome.NOT_ATTEMPTED.value: 0})
         outcome = next(iter(kinds)) if len(kinds) == 1 else "other"
+        line = command("resume", s.path, options=options_of(s.options), reach="run_dir")
         steps.append(
             NextStep(
                 rows[i],
                 outcome,
                 f"shard {s.label} stopped before its end",
                 "continue that shard, then merge again",
-                f"bulkpatch resume {shlex.quote(str(s.path))}",
+                line,
+                command_note(line),
             )
         )
     return steps
 
 
-def _carried(stored: dict[str, Any]) -> str:
-    """The options that reach the same API and campaigns, from a shard's journal ("" when its
-    options cannot be read back, e.g. a rate store whose password was not stored)."""
-    try:
-        return carried_options(RunOptions.from_journal(dict(stored)))
-    except (BulkpatchError, TypeError, ValueError):
-        return ""
+def _merged(stored: dict[str, Any]) -> RunOptions | None:
+    """The options a merged retry file runs with: the shards', but no shard of its own."""
+    options = options_of(stored)
+    return replace(options, shard=None) if options is not None else None
 
 
-def missing_steps(rows: Counter[str], sheet: str, *, carry: str = "") -> list[NextStep]:
-    """A step per missing shard: run it (with ``carry``, the options the shards ran with that
-    reach the same campaigns), then merge again."""
-    return [
-        NextStep(
-            n,
-            Outcome.NOT_ATTEMPTED.value,
-            f"shard {shard} is not in this merge",
-            "run that shard, then merge again",
-            f"bulkpatch run {shlex.quote(sheet)} --shard {shard}{carry}",
-            SAME_OPTIONS,
+def missing_steps(
+    rows: Counter[str], sheet: str, *, options: RunOptions | None = None
+) -> list[NextStep]:
+    """A step per missing shard: run it with the options the shards ran with that reach the
+    same campaigns the same way (a rate store's password as a placeholder), then merge again."""
+    steps = []
+    for shard, n in sorted(rows.items(), key=lambda item: parse_shard(item[0]).index):
+        line = command("run", sheet, "--shard", shard, options=options, planning=True)
+        note = command_note(line)
+        steps.append(
+            NextStep(
+                n,
+                Outcome.NOT_ATTEMPTED.value,
+                f"shard {shard} is not in this merge",
+                "run that shard, then merge again",
+                line,
+                note,
+            )
         )
-        for shard, n in sorted(rows.items(), key=lambda item: parse_shard(item[0]).index)
-    ]
+    return steps

@@ -2,7 +2,9 @@
 
     summary = await plan_to_dir_async("changes.csv", "plans/2026-11-30", options=options)
     # ... a reviewer opens plans/2026-11-30/plan.html and approves digest sha256:...
-    summary = await apply_plan_async("plans/2026-11-30", approved_by="asha.rao")
+    summary = await apply_plan_async(
+        "plans/2026-11-30", approved_by="asha.rao", approved_digest="sha256:..."
+    )
 
 See ``planfile.py`` for what a plan directory holds and ``approval.py`` for what "exactly as
 approved" checks.
@@ -22,10 +24,19 @@ from bulkpatch.core.loop import sync
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode
 from bulkpatch.core.stopper import Stopper
-from bulkpatch.core.summary import RunSummary
+from bulkpatch.core.summary import RunSummary, command
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.engine.approval import MAKE_NEW_PLAN, plan_options
-from bulkpatch.engine.planfile import PlanCollector, load_plan, prepare_plan_dir, write_plan_dir
+from bulkpatch.engine.canary import CANARY_RULE as CANARY_RULE
+from bulkpatch.engine.planfile import (
+    NO_APPROVED_DIGEST as NO_APPROVED_DIGEST,
+)
+from bulkpatch.engine.planfile import (
+    PlanCollector,
+    load_plan,
+    prepare_plan_dir,
+    write_plan_dir,
+)
 from bulkpatch.ops.apply import apply_sheet_async, plan_sheet_async
 from bulkpatch.sheet import file_sha256
 
@@ -80,13 +91,29 @@ async def plan_to_dir_async(
         Notice(
             "info",
             f"plan written to {target} (digest {plan['digest']}); once it is approved, apply "
-            f"exactly this plan with: bulkpatch run --plan {target} --approved-by NAME",
+            f"exactly this plan with: {apply_command(target, plan['digest'], options)}",
             "plan_written",
         )
     )
     summary = replace(summary, data={**data, "plan_dir": str(target), "digest": plan["digest"]})
     on_event(RunFinished(summary))
     return summary
+
+
+def apply_command(plan_dir: Path, digest: str, options: RunOptions | None) -> str:
+    """The command that applies the plan in ``plan_dir`` once approved, with the options of the
+    plan run that the plan does not hold (the key, the reports' directory, a shared rate)."""
+    return command(
+        "run",
+        "--plan",
+        plan_dir,
+        "--approved-by",
+        "NAME",
+        "--approved-digest",
+        digest,
+        options=options or RunOptions(),
+        reach="plan",
+    )
 
 
 async def apply_plan_async(
@@ -96,6 +123,7 @@ async def apply_plan_async(
     given: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
     approved_by: str | None = None,
+    approved_digest: str | None = None,
     on_event: EventSink = ignore,
     stopper: Stopper | None = None,
     api_key: str | None = None,
@@ -107,10 +135,13 @@ async def apply_plan_async(
     ``overrides`` change how the run goes (rate, concurrency, report directory, key source,
     ``canary``, ``max_errors``, ``skip_invalid``); ``given`` are options the user named, of which
     one that shapes the plan (org, workspace, base URL, ``pause_active``, ...) must equal the
-    plan's.
+    plan's.  ``approved_digest`` is the digest the reviewer approved: the plan is applied only if
+    its digest, computed from its files, is that one (else :class:`UsageError`, nothing sent).
     """
     where = Path(plan_dir)
-    plan = load_plan(where)
+    if approved_digest is None:
+        raise UsageError(NO_APPROVED_DIGEST)
+    plan = load_plan(where, approved=approved_digest)
     if sheet is not None:
         try:
             sha = file_sha256(sheet)
@@ -123,7 +154,7 @@ async def apply_plan_async(
                 f"copy), or {MAKE_NEW_PLAN}"
             )
     extra = dict(overrides or {})
-    extra.update(plan_dir=where, approved_by=approved_by)
+    extra.update(plan_dir=where, approved_by=approved_by, approved_digest=plan.approved)
     options = plan_options(plan, given=dict(given or {}), overrides=extra)
     if options.no_read:
         raise UsageError("--no-read cannot apply a plan: each campaign must be read to be checked")

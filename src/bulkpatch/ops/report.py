@@ -40,7 +40,6 @@ from bulkpatch.core.shards import parse_shard
 from bulkpatch.core.summary import (
     NextStep,
     ReasonGroup,
-    carried_options,
     next_steps,
     reason_group,
     summary_content,
@@ -258,7 +257,7 @@ def _rebuild(folder: Path, journal: Path) -> Rebuilt:
         retry_name=retry_name(sheet.kind),
         simulated=options.simulate,
         resumable=True,
-        carry=carried_options(options),
+        options=options,
     )
     return Rebuilt(
         run_dir=folder,

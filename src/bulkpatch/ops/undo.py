@@ -37,7 +37,7 @@ from bulkpatch.core.loop import sync
 from bulkpatch.core.outcomes import ExitCode, Outcome
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.stopper import Stopper
-from bulkpatch.core.summary import RunSummary, exit_code_for, summary_content
+from bulkpatch.core.summary import RunSummary, command, exit_code_for, summary_content
 from bulkpatch.core.text import shorten
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.core.values import merges_key_by_key
@@ -136,8 +136,9 @@ def build_undo(record: RunRecord) -> UndoPlan:
         if state.paused:
             what.append(f"{len(state.paused)} campaign(s) it paused and did not resume")
         raise UsageError(
-            f"the run in {where} did not finish ({'; '.join(what)}): `bulkpatch resume {where}` "
-            "first, then undo it"
+            f"the run in {where} did not finish ({'; '.join(what)}): "
+            f"`{command('resume', where, options=record.options, reach='run_dir')}` first, then "
+            "undo it"
         )
     done = record.rows_with(Outcome.UPDATED.value)
     changes = row_changes(record, done)
