@@ -23,19 +23,10 @@ MAX_ENTRIES = 12
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 
-#: Modules over the limit today, each at its length today: they may shrink, never grow.
-LONG_MODULES = {
-    "cli/run.py": 543,
-    "engine/session.py": 549,
-    "ops/export.py": 507,
-}
-#: Functions over the limit today, each at its length today: they may shrink, never grow.
-LONG_FUNCTIONS = {
-    "engine/pool.py:run_pool": 87,
-    "engine/session.py:_serve": 94,
-    "ops/merge.py:merge_run_dirs": 115,
-    "ops/report.py:_rebuild": 91,
-}
+#: Modules allowed over the limit, each at its length: they may shrink, never grow (none).
+LONG_MODULES: dict[str, int] = {}
+#: Functions allowed over the limit, each at its length: they may shrink, never grow (none).
+LONG_FUNCTIONS: dict[str, int] = {}
 #: Imports of bulkpatch inside a function, each for a reason its comment gives.
 INNER_IMPORTS_ALLOWED = {
     # redis is slow to import and only --rate-store needs it.
