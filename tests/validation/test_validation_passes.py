@@ -1,6 +1,7 @@
-"""One read of the sheet and one validation per row, for the check and for the run's streaming
-pass; the check's pass also yields the --no-read problems, the campaign keys and the row numbers
-the streaming pass will yield."""
+"""One read of the sheet and one validation per row, for the check; the run's streaming pass reads
+the sheet again but validates no row (it reuses the check's judgement); the check's pass also
+yields the --no-read problems, the campaign keys and the row numbers the streaming pass will
+yield."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from bulkpatch.core.rows import CampaignKey
 from bulkpatch.sheet import Sheet, open_sheet
 from bulkpatch.sheet import csvfile as csv_module
 from bulkpatch.validation import RowValidator, check_sheet, iter_verdicts
+from bulkpatch.validation.columnar import FrameValidator
+from bulkpatch.validation.framepass import FramePass
 from bulkpatch.validation.sheetcheck import NO_READ_KEPT
 
 HEADER = "org_id,workspace_id,campaign_id,name,allowed_schedule.timezone,expect.status"
@@ -27,19 +30,41 @@ def write(tmp_path: Path, lines: list[str], header: str = HEADER) -> Path:
 
 
 class Counts:
-    """Counts passes over a sheet's rows, opens of its file, and validations of each row."""
+    """Counts passes over a sheet's rows (as rows or as frames), opens of its file, and
+    validations of each row: row by row (``examine``), or column by column (a row a frame's
+    column-wise rules accept)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.passes = 0
         self.opens = 0
         self.validations: Counter[int] = Counter()
+        self.column_wise = 0
         real_iter = Sheet.iter_rows
+        real_frames = Sheet.iter_frames
         real_open = csv_module.open_regular
         real_examine = RowValidator.examine
+        real_judge = FrameValidator.judge
+        real_frame = FramePass.frame
+        judged: list[Any] = []
 
         def iter_rows(sheet: Sheet, *args: Any, **kwargs: Any) -> Iterator[Any]:
             self.passes += 1
             return real_iter(sheet, *args, **kwargs)
+
+        def iter_frames(sheet: Sheet, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            self.passes += 1
+            return real_frames(sheet, *args, **kwargs)
+
+        def judge(validator: FrameValidator, frame: Any) -> Any:
+            blank, ok = real_judge(validator, frame)
+            judged.append(ok)
+            return blank, ok
+
+        def frame(judge_pass: FramePass, start: int, raw: Any) -> None:
+            real_frame(judge_pass, start, raw)
+            for index in judged.pop().arg_true().to_list():
+                self.validations[start + index] += 1
+                self.column_wise += 1
 
         def open_regular(*args: Any, **kwargs: Any) -> int:
             self.opens += 1
@@ -50,6 +75,9 @@ class Counts:
             return real_examine(validator, row, cells)
 
         monkeypatch.setattr(Sheet, "iter_rows", iter_rows)
+        monkeypatch.setattr(Sheet, "iter_frames", iter_frames)
+        monkeypatch.setattr(FrameValidator, "judge", judge)
+        monkeypatch.setattr(FramePass, "frame", frame)
         monkeypatch.setattr(csv_module, "open_regular", open_regular)
         monkeypatch.setattr(RowValidator, "examine", examine)
 
@@ -67,6 +95,7 @@ def test_check_sheet_reads_the_sheet_once_and_validates_each_row_once(
     assert (counts.passes, counts.opens) == (1, 1)
     assert set(counts.validations.values()) == {1}
     assert len(counts.validations) == 122
+    assert counts.column_wise > 0
     assert check.invalid_rows == {1, 121, 122}
 
 
@@ -137,22 +166,39 @@ def test_collect_keys_gives_every_row_with_valid_ids_and_its_guards_in_order(
     assert check_sheet(write(tmp_path, body)).keys == []
 
 
-async def test_a_whole_run_reads_its_sheet_copy_twice_and_validates_each_row_twice(
+def test_the_streaming_pass_after_a_kept_check_validates_no_row_and_yields_the_same_verdicts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = [*lines(30), "o,w,c3,dup,,", "o,w,bad id,x,,", ",,,,,", "o,w,c9b,Bad!,,", "o,w,c40,,,"]
+    sheet = open_sheet(write(tmp_path, body))
+    plain = list(iter_verdicts(sheet, check=check_sheet(sheet)))
+    kept = check_sheet(sheet, keep=True)
+    counts = Counts(monkeypatch)
+    reused = list(iter_verdicts(sheet, check=kept, batch_size=4))
+    assert counts.passes == 1
+    assert not counts.validations
+    assert reused == plain
+    assert [v.row for v in reused if not v.ok] == [3, 31, 32, 34, 35]
+
+
+async def test_a_whole_run_reads_its_sheet_copy_twice_and_validates_each_row_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_simulator: Any
 ) -> None:
     """A run: one read of the original (the snapshot, hashed while copied), then the check's pass
-    and the streaming pass over the copy, one validation per row in each; retry.csv adds a pass
-    only when some row did not succeed."""
+    and the streaming pass over the copy, one validation per row in all (the streaming pass
+    reuses the check's judgement); retry.csv adds a pass only when some row did not succeed."""
     from support.runs import run_sheet
 
-    rows = [f"o,w,c{i},Name {i},," for i in range(1, 41)]
-    sheet_path = write(tmp_path, rows)
-    sim = await start_simulator(
-        overrides={("o", "w", f"c{i}"): {"status": "paused"} for i in range(1, 41)}
-    )
+    ends = "2026-01-20T18:00:00Z"
+    rows = [f"o,w,c{i},Name {i},{ends}" for i in range(1, 41)]
+    rows[7] = "o,w,c8,Name 8,2026-01-20 18:00:00+05:30"  # judged row by row: its values kept
+    sheet_path = write(tmp_path, rows, header="org_id,workspace_id,campaign_id,name,end_timestamp")
+    start = {"status": "paused", "start_timestamp": "2026-01-10T00:00:00Z"}
+    sim = await start_simulator(overrides={("o", "w", f"c{i}"): start for i in range(1, 41)})
     counts = Counts(monkeypatch)
     run = await run_sheet(sheet_path, sim, monkeypatch)
     assert run.code == 0, run.output
     assert counts.passes == 2  # the check and the streaming pass: retry.csv had no row
-    assert set(counts.validations.values()) == {2}
+    assert set(counts.validations.values()) == {1}
     assert len(counts.validations) == 40
+    assert counts.column_wise == 39

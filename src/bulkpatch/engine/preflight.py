@@ -57,7 +57,8 @@ def checked_sheet(
     shard: Shard | None = None,
 ) -> SheetCheck:
     """Check every row once; raise when the sheet must not run as asked (nothing sent).  With a
-    ``shard``, the same pass counts its rows (:attr:`SheetCheck.shard_rows`)."""
+    ``shard``, the same pass counts its rows (:attr:`SheetCheck.shard_rows`).  The check keeps
+    its judgement (``keep=True``): the streaming pass (``work_items``) validates no row again."""
     check = check_sheet(
         sheet,
         org=options.org,
@@ -65,6 +66,7 @@ def checked_sheet(
         no_read=options.no_read,
         collect_keys=options.simulate or bool(org_keys),
         holds=shard.holds if shard is not None else None,
+        keep=True,
     )
     if check.header_problems:
         raise InvalidSheetError(

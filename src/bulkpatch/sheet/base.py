@@ -36,6 +36,10 @@ CANONICAL_EXTENSION: dict[SheetKind, str] = {"csv": ".csv", "parquet": ".parquet
 Cells = dict[str, Any]
 #: A reader's row iterator: ``(sheet, batch_size, raw)`` to ``(row_number, cells)`` pairs.
 RowReader = Callable[["Sheet", int, bool], Iterator[tuple[int, Cells]]]
+#: A reader's frame iterator: ``(sheet, batch_size)`` to ``(first_row_number, frame)`` pairs:
+#: a polars frame of text cells, trimmed, an empty cell null, blank rows kept, the trailing
+#: unnamed columns folded into one (see :func:`bulkpatch.sheet.frames.shape`).
+FrameReader = Callable[["Sheet", int], Iterator[tuple[int, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,8 @@ class Sheet:
     unnamed_columns: int = 0
     #: The loaded worksheet (``.xlsx``: calamine reads a worksheet whole, so it is read once).
     _frame: Any = field(default=None, repr=False, compare=False)
+    #: The reader of text frames (CSV and ``.xlsx``; None for Parquet's native values).
+    framer: FrameReader | None = field(default=None, repr=False, compare=False)
 
     @property
     def shown(self) -> Path:
@@ -91,6 +97,19 @@ class Sheet:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         return self.reader(self, batch_size, raw)
+
+    def iter_frames(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[tuple[int, Any]]:
+        """Yield ``(first_row_number, frame)`` for blocks of rows in order: a polars frame of text
+        cells (trimmed, an empty cell null), whose row ``i`` is row ``first_row_number + i``;
+        blank rows are kept (every cell null).  Only when :attr:`framer` is set (CSV, ``.xlsx``).
+
+        Raises :class:`SheetError` if the file turns out to be unreadable part-way through.
+        """
+        if self.framer is None:
+            raise ValueError(f"a {self.kind} sheet is read as rows, not frames")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        return self.framer(self, batch_size)
 
 
 def sheet_kind(path: str | os.PathLike[str], fmt: str | None = None) -> SheetKind:

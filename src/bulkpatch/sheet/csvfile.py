@@ -37,6 +37,8 @@ from bulkpatch.sheet.regular import SNIFF_BYTES, open_regular
 
 #: Bytes of CSV read at a time (cut at a record end): the reader holds about one such block.
 CSV_BLOCK_BYTES = 256 << 10
+#: Bytes of CSV per frame when a sheet is read as frames (validated column by column).
+CSV_FRAME_BYTES = 4 << 20
 
 _SEP_LINE = re.compile(r'^"?sep=(.)"?$', re.IGNORECASE)
 
@@ -100,7 +102,15 @@ def open_csv(path: Path, head: bytes, source: Path | None) -> Sheet:
             f"reader sees {width}; check the quoting of the first line"
         )
     names, unnamed = split_unnamed(header)
-    return Sheet(path, "csv", tuple(names), iter_csv, source=source, unnamed_columns=unnamed)
+    return Sheet(
+        path,
+        "csv",
+        tuple(names),
+        iter_csv,
+        source=source,
+        unnamed_columns=unnamed,
+        framer=iter_csv_frames,
+    )
 
 
 def _read_header(shown: Path, head: bytes, body: bytes) -> list[str]:
@@ -143,13 +153,24 @@ def _read_header(shown: Path, head: bytes, body: bytes) -> list[str]:
 
 
 def iter_csv(sheet: Sheet, batch_size: int, raw: bool) -> Iterator[tuple[int, Cells]]:
-    shown = sheet.shown
     keys = keys_of(sheet)
+    for start, frame in _csv_frames(sheet, CSV_BLOCK_BYTES, raw):
+        yield from frame_rows(frame, keys, start, batch_size, raw)
+
+
+def iter_csv_frames(sheet: Sheet, batch_size: int) -> Iterator[tuple[int, pl.DataFrame]]:
+    """Shaped frames of about :data:`CSV_FRAME_BYTES` of CSV each (``batch_size`` is not used:
+    a block is cut by bytes)."""
+    return _csv_frames(sheet, CSV_FRAME_BYTES, False)
+
+
+def _csv_frames(sheet: Sheet, block_bytes: int, raw: bool) -> Iterator[tuple[int, pl.DataFrame]]:
+    shown = sheet.shown
     width = len(sheet.columns) + sheet.unnamed_columns
     row = 0
     handle = open(open_regular(sheet.path, shown), "rb", closefd=True)  # noqa: SIM115
     with handle:
-        blocks = csv_blocks(handle, CSV_BLOCK_BYTES)
+        blocks = csv_blocks(handle, block_bytes)
         header = b""
         while True:
             try:
@@ -170,7 +191,7 @@ def iter_csv(sheet: Sheet, batch_size: int, raw: bool) -> Iterator[tuple[int, Ce
                 raise SheetError(csv_failure(sheet.path, shown, exc)) from None
             del block
             height = frame.height
-            yield from frame_rows(frame, keys, row + 1, batch_size, raw)
+            yield row + 1, frame
             row += height
             del frame
 

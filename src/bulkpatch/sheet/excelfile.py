@@ -22,7 +22,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -105,13 +105,25 @@ def open_xlsx(path: Path, head: bytes, source: Path | None, sheet_name: str | No
         sheet_name=chosen,
         unnamed_columns=unnamed,
         _frame=data,
+        framer=iter_xlsx_frames,
     )
 
 
-def iter_xlsx(sheet: Sheet, batch_size: int, raw: bool) -> Iterator[tuple[int, Cells]]:
+def _worksheet(sheet: Sheet) -> pl.DataFrame:
     frame: Any = sheet._frame
     if frame is None:  # a Sheet built by hand: read the worksheet now
         _, whole = _load(sheet.path, sheet.shown, sheet.sheet_name)
         frame = whole.slice(1)
-    shaped = shape(frame, len(sheet.columns), raw)
+    return cast(pl.DataFrame, frame)
+
+
+def iter_xlsx(sheet: Sheet, batch_size: int, raw: bool) -> Iterator[tuple[int, Cells]]:
+    shaped = shape(_worksheet(sheet), len(sheet.columns), raw)
     return frame_rows(shaped, keys_of(sheet), sheet.first_row, batch_size, raw)
+
+
+def iter_xlsx_frames(sheet: Sheet, batch_size: int) -> Iterator[tuple[int, pl.DataFrame]]:
+    """The worksheet's shaped rows, ``batch_size`` at a time."""
+    shaped = shape(_worksheet(sheet), len(sheet.columns), False)
+    for offset in range(0, shaped.height, batch_size):
+        yield sheet.first_row + offset, shaped.slice(offset, batch_size)

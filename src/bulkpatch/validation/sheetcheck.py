@@ -4,20 +4,20 @@ streaming pass (:func:`iter_verdicts`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bulkpatch.core.rows import CampaignKey, Problem, RowChange, RowVerdict
-from bulkpatch.core.text import shorten
+from bulkpatch.core.rows import CampaignKey, Problem, RowVerdict
 from bulkpatch.sheet import DEFAULT_BATCH_SIZE, Sheet, SheetKind, open_sheet
-from bulkpatch.validation.noread import no_read_problems
+from bulkpatch.sheet.frames import keys_of
+from bulkpatch.validation.columnar import FrameValidator
+from bulkpatch.validation.found import NO_READ_KEPT, Found
+from bulkpatch.validation.framepass import FramePass, Reuse, reused_verdicts
 from bulkpatch.validation.row import RowValidator
-from bulkpatch.validation.words import format_rows
 
-#: ``--no-read`` problems kept in a :class:`SheetCheck` at most (all are counted).
-NO_READ_KEPT = 50
+__all__ = ["NO_READ_KEPT", "SheetCheck", "check_sheet", "iter_verdicts"]
 
 
 @dataclass(slots=True)
@@ -60,6 +60,9 @@ class SheetCheck:
     keys: list[tuple[CampaignKey, dict[str, Any]]] = field(default_factory=list)
     #: With ``holds``: the data rows of the run's shard (None when the run is not sharded).
     shard_rows: int | None = None
+    #: With ``keep=True`` (a sheet read as frames): the judgement the run's streaming pass
+    #: reuses (:func:`iter_verdicts`), so that no row is validated twice.
+    reuse: Reuse | None = field(default=None, repr=False)
     _by_row: dict[int, list[Problem]] | None = field(default=None, repr=False)
 
     @property
@@ -99,106 +102,6 @@ class SheetCheck:
         return f"{self.rows:,} {noun}: {self.valid_rows:,} valid, {invalid:,} invalid"
 
 
-def _duplicate_rule(key: CampaignKey, rows: Sequence[int]) -> str:
-    where = "row" if len(rows) == 1 else "rows"
-    return (
-        f"the same campaign ({key}) is also in {where} {format_rows(rows)}: "
-        "each campaign may appear once in a sheet"
-    )
-
-
-@dataclass(slots=True)
-class _Pass:
-    """What the one pass of :func:`check_sheet` has found so far."""
-
-    no_read: bool
-    collect_keys: bool
-    problems: list[Problem] = field(default_factory=list)
-    invalid: set[int] = field(default_factory=set)
-    blank: set[int] = field(default_factory=set)
-    keys: list[tuple[CampaignKey, dict[str, Any]]] = field(default_factory=list)
-    rows: int = 0
-    shard_rows: int = 0
-    #: The row expected next: one after the last row read.
-    expected: int = 1
-    no_read_kept: list[Problem] = field(default_factory=list)
-    no_read_count: int = 0
-    no_read_rows: set[int] = field(default_factory=set)
-    # (org, workspace) -> campaign -> first row: small keys so a million rows stay cheap.
-    seen: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
-    repeats: dict[int, list[int]] = field(default_factory=dict)
-    keys_of_first: dict[int, CampaignKey] = field(default_factory=dict)
-
-    def campaign(
-        self,
-        row: int,
-        ids: tuple[str, str, str],
-        valid: bool,
-        changes: Any,
-        expects: dict[str, Any],
-    ) -> None:
-        """A row with valid ids: its key, its ``--no-read`` problems, whether it repeats one."""
-        if self.collect_keys:
-            self.keys.append((CampaignKey(*ids), expects))
-        if self.no_read and valid:
-            self._no_read(RowChange(row, CampaignKey(*ids), changes, expects))
-        scope = (ids[0], ids[1])
-        campaigns = self.seen.get(scope)
-        if campaigns is None:
-            campaigns = self.seen[scope] = {}
-        first = campaigns.setdefault(ids[2], row)
-        if first != row:
-            key = CampaignKey(*ids)
-            self.problems.append(
-                Problem(row, "campaign_id", shorten(key.campaign_id), _duplicate_rule(key, [first]))
-            )
-            self.invalid.add(row)
-            self.invalid.add(first)
-            self.repeats.setdefault(first, []).append(row)
-            self.keys_of_first.setdefault(first, key)
-
-    def _no_read(self, change: RowChange) -> None:
-        reasons = no_read_problems(change)
-        if reasons:
-            self.no_read_count += len(reasons)
-            self.no_read_rows.add(change.row)
-            room = NO_READ_KEPT - len(self.no_read_kept)
-            if room > 0:
-                self.no_read_kept.extend(reasons[:room])
-
-    def result(self, sheet: Sheet, header: list[Problem], sharded: bool) -> SheetCheck:
-        """The :class:`SheetCheck`, once every row is read."""
-        problems = self.problems
-        for first, later in self.repeats.items():
-            key = self.keys_of_first[first]
-            problems.append(
-                Problem(first, "campaign_id", shorten(key.campaign_id), _duplicate_rule(key, later))
-            )
-        problems.sort(key=lambda p: p.row)
-        if self.rows == 0:
-            header.append(
-                Problem(0, "", "", "the sheet has a header but no data rows: nothing to do")
-            )
-        return SheetCheck(
-            path=sheet.path,
-            kind=sheet.kind,
-            columns=sheet.columns,
-            rows=self.rows,
-            header_problems=header,
-            problems=problems,
-            invalid_rows=frozenset(self.invalid),
-            blank_rows=len(self.blank),
-            first_row=sheet.first_row,
-            last_row=self.expected - 1,
-            blank_row_numbers=frozenset(self.blank),
-            no_read_problems=self.no_read_kept,
-            no_read_problem_count=self.no_read_count,
-            no_read_rows=frozenset(self.no_read_rows),
-            keys=self.keys,
-            shard_rows=self.shard_rows if sharded else None,
-        )
-
-
 def check_sheet(
     source: str | Path | Sheet,
     *,
@@ -211,43 +114,92 @@ def check_sheet(
     sheet_name: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     holds: Callable[[CampaignKey | None], bool] | None = None,
+    keep: bool = False,
 ) -> SheetCheck:
     """Read and check every row of a sheet, offline: one read, each row validated once.
 
-    That same pass also finds, with ``no_read=True``, why rows cannot go without a GET
+    A CSV or ``.xlsx`` sheet is judged column by column (:mod:`.columnar`), the rows that a
+    column-wise rule cannot accept row by row; a Parquet sheet row by row.  That same pass also
+    finds, with ``no_read=True``, why rows cannot go without a GET
     (:attr:`SheetCheck.no_read_problems`), and with ``collect_keys=True`` every campaign and its
     guards (:attr:`SheetCheck.keys`).  Raises :class:`~bulkpatch.sheet.SheetError` when the file
     cannot be read; every problem with its content is data in the returned :class:`SheetCheck`.
     ``progress`` is called after each batch with the number of rows checked so far.  ``holds``
     (a shard's :meth:`~bulkpatch.core.shards.Shard.holds`) has the rows of that shard counted
-    (:attr:`SheetCheck.shard_rows`).
+    (:attr:`SheetCheck.shard_rows`).  ``keep=True`` keeps what the streaming pass of the same
+    sheet needs (:attr:`SheetCheck.reuse`), so that it validates no row again.
     """
     sheet = (
         source if isinstance(source, Sheet) else open_sheet(source, fmt=fmt, sheet_name=sheet_name)
     )
-    validator = RowValidator(sheet.columns, org=org, workspace=workspace, copy_values=False)
-    found = _Pass(no_read=no_read, collect_keys=collect_keys, expected=sheet.first_row)
-    _read(sheet, validator, found, batch_size, progress, holds)
-    return found.result(sheet, list(validator.header_problems), holds is not None)
+    validator = RowValidator(sheet.columns, org=org, workspace=workspace, copy_values=keep)
+    found = Found(no_read=no_read, collect_keys=collect_keys, expected=sheet.first_row)
+    reuse: Reuse | None = None
+    if sheet.framer is not None:
+        frames = FrameValidator(validator, keys_of(sheet), no_read=no_read)
+        reuse = Reuse(frames) if keep else None
+        judge = FramePass(frames, found, holds, reuse)
+        _report(sheet.iter_frames(batch_size), judge.frame, found, batch_size, progress)
+    else:
+        _read(sheet, validator, found, batch_size, progress, holds)
+    found.finish()
+    header = list(validator.header_problems)
+    if found.rows == 0:
+        header.append(Problem(0, "", "", "the sheet has a header but no data rows: nothing to do"))
+    return SheetCheck(
+        path=sheet.path,
+        kind=sheet.kind,
+        columns=sheet.columns,
+        rows=found.rows,
+        header_problems=header,
+        problems=found.problems,
+        invalid_rows=frozenset(found.invalid),
+        blank_rows=len(found.blank),
+        first_row=sheet.first_row,
+        last_row=found.expected - 1,
+        blank_row_numbers=frozenset(found.blank),
+        no_read_problems=found.no_read_kept,
+        no_read_problem_count=found.no_read_count,
+        no_read_rows=frozenset(found.no_read_rows),
+        keys=found.keys,
+        shard_rows=found.shard_rows if holds is not None else None,
+        reuse=reuse,
+    )
+
+
+def _report(
+    frames: Iterator[tuple[int, Any]],
+    judge: Callable[[int, Any], None],
+    found: Found,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Judge every frame, calling ``progress`` about every ``batch_size`` rows."""
+    next_report = batch_size
+    for start, frame in frames:
+        judge(start, frame)
+        if progress is not None and found.rows >= next_report:
+            progress(found.rows)
+            next_report = (found.rows // batch_size + 1) * batch_size
+    if progress is not None:
+        progress(found.rows)
 
 
 def _read(
     sheet: Sheet,
     validator: RowValidator,
-    found: _Pass,
+    found: Found,
     batch_size: int,
     progress: Callable[[int], None] | None,
     holds: Callable[[CampaignKey | None], bool] | None,
 ) -> None:
-    """The one pass: every row validated once, what it shows noted in ``found``."""
+    """The pass row by row: every row validated once, what it shows noted in ``found``."""
     examine = validator.examine
     problems = found.problems
     next_report = batch_size
     for row, cells in sheet.iter_rows(batch_size):
         found.rows += 1
-        if row != found.expected:
-            found.blank.update(range(found.expected, row))
-        found.expected = row + 1
+        found.skip_blanks(row)
         ids, row_problems, changes, expects = examine(row, cells)
         if holds is not None and holds(CampaignKey(*ids) if ids is not None else None):
             found.shard_rows += 1
@@ -275,9 +227,15 @@ def iter_verdicts(
     row).
 
     A row's own problems are found here; problems that span rows (duplicates) are known only
-    after the whole sheet, from :func:`check_sheet`.  Pass that ``check`` to have them merged in:
+    after the whole sheet, from :func:`check_sheet`.  A ``check`` made with ``keep=True`` is
+    reused: no row is validated again.  Pass that ``check`` to have them merged in:
     a row in ``check.invalid_rows`` then never comes out valid, and carries its problems.
     """
+    if check is not None and check.reuse is not None:
+        yield from reused_verdicts(
+            sheet, check.problems_of, check.invalid_rows, check.reuse, batch_size
+        )
+        return
     validator = RowValidator(sheet.columns, org=org, workspace=workspace)
     invalid = check.invalid_rows if check is not None else frozenset()
     for row, cells in sheet.iter_rows(batch_size):
