@@ -21,6 +21,7 @@ NO_READ_KEPT = 50
 #: Rows of campaign keys gathered before they are packed into a frame.
 _KEY_CHUNK = 50_000
 _KEY_NAMES = ("row", "org_id", "workspace_id", "campaign_id")
+_SEED = 17
 
 Ids = tuple[str, str, str]
 
@@ -76,8 +77,13 @@ class Found:
 
     def flush_keys(self) -> None:
         if self._key_rows:
-            self.key_frames.append(pl.DataFrame(self._key_rows, schema=_KEY_NAMES, orient="row"))
+            self.add_keys(pl.DataFrame(self._key_rows, schema=_KEY_NAMES, orient="row"))
             self._key_rows = []
+
+    def add_keys(self, frame: pl.DataFrame) -> None:
+        """Rows with valid ids: a frame of ``row, org_id, workspace_id, campaign_id``."""
+        hashed = frame.select(*_KEY_NAMES[1:]).hash_rows(seed=_SEED)
+        self.key_frames.append(frame.with_columns(hashed.alias("hash")))
 
     def _no_read(self, change: RowChange) -> None:
         reasons = no_read_problems(change)
@@ -99,12 +105,21 @@ class Found:
         own problems before its repetition)."""
         self.flush_keys()
         if self.key_frames:
-            every = pl.concat(self.key_frames, rechunk=False)
-            self.key_frames = []
-            repeated = every.filter(pl.struct(_KEY_NAMES[1:]).is_duplicated()).sort("row")
-            del every
-            self._repeats(repeated.iter_rows())
+            self._repeats(self._repeated().iter_rows())
         self.problems.sort(key=lambda p: p.row)
+
+    def _repeated(self) -> pl.DataFrame:
+        """The rows whose campaign is repeated, in row order: those whose keys hash alike, then
+        compared in full (a million keys are compared by their hashes alone first)."""
+        frames, self.key_frames = self.key_frames, []
+        # Sorted, equal hashes are neighbours: far less memory than a hash table of a million.
+        hashes = pl.concat([f.get_column("hash") for f in frames], rechunk=True).sort()
+        alike = hashes.filter(hashes == hashes.shift(1)).unique()
+        del hashes
+        found = pl.concat([f.filter(pl.col("hash").is_in(alike)) for f in frames])
+        return (
+            found.select(_KEY_NAMES).filter(pl.struct(_KEY_NAMES[1:]).is_duplicated()).sort("row")
+        )
 
     def _repeats(self, rows: Any) -> None:
         first_of: dict[Ids, int] = {}

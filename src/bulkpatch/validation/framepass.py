@@ -62,7 +62,7 @@ class FramePass:
         picked = ok.arg_true()
         ids = [series.gather(picked) for series in fv.ids(frame)]
         rows = (picked.cast(pl.Int64) + start).alias("row")
-        found.key_frames.append(pl.DataFrame([rows, *ids]))
+        found.add_keys(pl.DataFrame([rows, *ids]))
         collected: list[tuple[int, CampaignKey, dict[str, Any]]] = []
         if found.collect_keys or self.holds is not None:
             collected = self._keys(frame, picked, rows, ids)
@@ -141,7 +141,10 @@ def reused_verdicts(
                 continue
             kept = reuse.examined.get(row)
             if kept is not None:
-                yield _verdict(row, *kept)
+                if row in invalid_rows:  # a campaign repeated
+                    yield _invalid(row, problems_of(row), kept[0], 0)
+                else:
+                    yield _verdict(row, *kept)
                 continue
             org, workspace, campaign, changed, expected = next(values)
             if row in invalid_rows:  # a campaign repeated: the rows' own cells are valid
