@@ -12,6 +12,10 @@ sheet's grammar (its columns and cells: docs/sheet.md), one module per concern:
 * :mod:`.row` -- one row: key columns, start before end, two columns setting the same path, a
   row that changes nothing;
 * :mod:`.noread` -- what ``--no-read`` cannot do;
+* :mod:`.columnar` -- a frame of rows judged column by column (polars expressions, distinct
+  cells once); the rows it cannot accept go to :mod:`.row`, so the messages are the same;
+* :mod:`.found`, :mod:`.framepass` -- what the sheet's one pass finds (repeated campaigns from
+  hashed keys), the pass over frames, and the judgement a run's streaming pass reuses;
 * :mod:`.sheetcheck` -- the whole sheet in one read (duplicates, ``--no-read`` problems, the
   campaign keys), and the run's streaming pass.
 
