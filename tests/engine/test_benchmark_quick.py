@@ -120,6 +120,9 @@ def test_the_quick_benchmarks_validation_and_memory_write_a_sane_report(tmp_path
         assert stats["rows_per_s"]["median"] > 0
         assert 10 < stats["peak_rss_mib"]["median"] < 4096
 
+    largest = max(cases["validate"]["stats"], key=int)
+    assert cases["validate"]["stats"][largest]["first_request_s"]["median"] > 0
+    assert 0 < cases["validate"]["ratios"]["validate_over_bare_read"] < 100
     memory = cases["memory"]
     assert 0.5 < memory["ratio"]["median_over_median"] < 5
-    assert data["targets_total"] == 3
+    assert data["targets_total"] == 6  # validate: 5 (3 of them against a bare read), memory: 1
