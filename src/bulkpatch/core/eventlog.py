@@ -54,7 +54,7 @@ def log_event(event: Event) -> None:
             _log(ROW, level, f"row {result.row}{where} {result.outcome.value}{reason}", fields)
     elif isinstance(event, Progress):
         if PROGRESS.isEnabledFor(logging.DEBUG):
-            fields: dict[str, Any] = {
+            fields = {
                 "done": event.done,
                 "total": event.total,
                 "rate": event.achieved_rate,
@@ -65,7 +65,7 @@ def log_event(event: Event) -> None:
         if NOTICE.isEnabledFor(level):
             _log(NOTICE, level, event.text, {"code": event.code})
     elif isinstance(event, RunStarted):
-        fields: dict[str, Any] = {
+        fields = {
             "mode": event.mode,
             "rows": event.rows,
             "run_dir": str(event.run_dir),
