@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -151,7 +153,8 @@ async def test_no_key_and_no_cell_value_beyond_the_ids_reaches_the_collector(
 ) -> None:
     await _paused_run(start_scripted, tmp_path, monkeypatch)
     sent = receiver.all_bytes()
-    assert receiver.spans() and receiver.metrics()
+    assert receiver.spans()
+    assert receiver.metrics()
     assert KEY.encode() not in sent
     assert SECRET_CELL.encode() not in sent
     assert b"busy" not in sent  # the API's error body
@@ -279,3 +282,21 @@ def test_otel_without_the_extra_installed_says_how_to_install_it(
         got = CliRunner().invoke(cli, [*command, "--otel"])
         assert got.exit_code == 2, got.output
         assert "pip install 'bulkpatch[otel]'" in got.output
+
+
+def test_with_telemetry_off_a_run_imports_nothing_of_opentelemetry(tmp_path: Path) -> None:
+    sheet = write_sheet(tmp_path / "s.csv", campaign_rows(_ids(3), ORG, WS, name="n"))
+    code = (
+        "import sys, bulkpatch\n"
+        "from bulkpatch.core.options import RunOptions\n"
+        f"s = bulkpatch.apply_sheet({str(sheet)!r}, options=RunOptions(simulate=True, rate=None,"
+        f" report_dir={str(tmp_path / 'r')!r}))\n"
+        "assert sum(s.outcomes.values()) == 3, s.outcomes\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

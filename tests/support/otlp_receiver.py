@@ -124,7 +124,8 @@ class OtlpReceiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._thread is not None
+        assert self._loop is not None
+        assert self._thread is not None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
@@ -188,7 +189,9 @@ class OtlpReceiver:
                             if which == "histogram":
                                 value = float(point.count)
                             else:
-                                value = point.as_int if point.HasField("as_int") else point.as_double
+                                value = (
+                                    point.as_int if point.HasField("as_int") else point.as_double
+                                )
                             key = (metric.name, tuple(sorted(attrs.items())))
                             last[key] = float(value)
         out: dict[str, list[tuple[dict[str, Any], float]]] = {}
