@@ -44,6 +44,7 @@ class Span:
     attributes: dict[str, Any]
     events: list[tuple[str, dict[str, Any]]]
     status_code: int
+    start_ns: int = 0
 
 
 def _value(value: Any) -> Any:
@@ -171,6 +172,7 @@ class OtlpReceiver:
                                 attributes=_attributes(span.attributes),
                                 events=[(e.name, _attributes(e.attributes)) for e in span.events],
                                 status_code=span.status.code,
+                                start_ns=span.start_time_unix_nano,
                             )
                         )
         return found

@@ -39,6 +39,26 @@ _ENDPOINTS = (
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
 )
+#: The standard variables that shape what bulkpatch's own providers send (the SDK reads them;
+#: docs/observability.md): the service and resource, the sampler, the exporter's protocol,
+#: headers and timeout, how often metrics go, and the span batches.
+STANDARD_ENV = (
+    *_ENDPOINTS,
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_SDK_DISABLED",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_METRIC_EXPORT_INTERVAL",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_EXPORT_TIMEOUT",
+)
 #: ``--otel`` was given (the command line runs one command per process).
 _requested = False
 _INSIDE: ContextVar[Observation | None] = ContextVar("bulkpatch_observation", default=None)
@@ -115,6 +135,13 @@ def _start(tracer_provider: Any, meter_provider: Any, on_event: EventSink) -> tu
     from bulkpatch.ops.otel import OtelTelemetry
     from bulkpatch.ops.otelsetup import add_trace_ids, build_providers, global_providers
 
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf").strip()
+    if protocol != "http/protobuf":
+        text = (
+            f"telemetry: OTEL_EXPORTER_OTLP_PROTOCOL={protocol} is not supported; bulkpatch "
+            "exports OTLP over HTTP with protobuf (the collector's port 4318)"
+        )
+        on_event(Notice("warning", text, "telemetry"))
     owned = None
     if not given:
         tracer_provider, meter_provider = global_providers()

@@ -218,6 +218,8 @@ class OtelTelemetry:
         )
         token = otel_context.attach(trace.set_span_in_context(span))
         self._run = span
+        for counter in (self._instruments.retries, self._instruments.throttled):
+            counter.add(0)  # named from the start, even when nothing is ever counted
         try:
             yield span
         except BaseException as exc:
