@@ -27,6 +27,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from bulkpatch.core.events import Event, Progress, RowFinished, RunFinished, RunStarted
 from bulkpatch.core.telemetry import RESENDS
+from bulkpatch.ops.otelmetrics import Key, Meters, meters_of
 from bulkpatch.version import __version__
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
 
 H = TypeVar("H", bound=Mapping[str, str])
 ROW_SPAN = "bulkpatch row"
-#: Bucket bounds of ``http.client.request.duration`` (seconds), as the conventions advise.
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 
@@ -83,39 +82,6 @@ def error_type(status: int | None, transport_error: str) -> str:
     return "timeout" if "timed out" in transport_error else "_OTHER"
 
 
-class _Instruments:
-    """The run's metrics (names: ``docs/observability.md``)."""
-
-    def __init__(self, meter_provider: MeterProvider) -> None:
-        meter = meter_provider.get_meter("bulkpatch", __version__)
-        self.rows = meter.create_counter(
-            "bulkpatch.rows", unit="{row}", description="Rows finished, by outcome."
-        )
-        self.requests = meter.create_counter(
-            "bulkpatch.requests",
-            unit="{request}",
-            description="HTTP requests sent (retries included), by method and status.",
-        )
-        self.throttled = meter.create_counter(
-            "bulkpatch.throttled", unit="{request}", description="Requests answered 429."
-        )
-        self.retries = meter.create_counter(
-            "bulkpatch.retries", unit="{retry}", description="Requests sent again after a wait."
-        )
-        self.rate = meter.create_gauge(
-            "bulkpatch.pacer.rate", unit="{request}/s", description="The pacer's current rate."
-        )
-        self.active = meter.create_up_down_counter(
-            "http.client.active_requests", unit="{request}", description="Requests in flight."
-        )
-        self.duration = meter.create_histogram(
-            "http.client.request.duration",
-            unit="s",
-            description="Duration of HTTP client requests.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-
-
 class _RowSpan:
     __slots__ = ("_span", "_token")
 
@@ -153,49 +119,55 @@ class _RowSpan:
 
 
 class _RequestSpan:
-    __slots__ = ("_attrs", "_instruments", "_span", "_started", "_token")
+    """A request's client span (None under a row that is not sampled: its traceparent then
+    names the row) and its metrics."""
 
-    def __init__(self, span: Span, instruments: _Instruments, attrs: dict[str, Any]) -> None:
+    __slots__ = ("_key", "_meters", "_server", "_span", "_started", "_token")
+
+    def __init__(self, span: Span | None, meters: Meters, server: Key) -> None:
         self._span = span
-        self._instruments = instruments
-        self._attrs = attrs  # the metrics' attributes: method, server, port (+ status, error)
+        self._meters = meters
+        self._server = server  # method, address, port
+        self._key: Key = ()  # + status or error, once answered
         self._token: object = None
         self._started = 0.0
 
     def __enter__(self) -> _RequestSpan:
-        self._token = otel_context.attach(trace.set_span_in_context(self._span))
-        self._instruments.active.add(1, self._attrs)
+        if self._span is not None:
+            self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        self._meters.active[self._server] += 1
         self._started = time.perf_counter()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         took = time.perf_counter() - self._started
-        otel_context.detach(self._token)  # type: ignore[arg-type]
-        instruments = self._instruments
-        base = {k: self._attrs[k] for k in ("http.request.method", "server.address", "server.port")}
-        instruments.active.add(-1, base)
-        if kind is not None:  # cancelled in flight: no answer, and no request counted
-            self._span.set_attribute("error.type", kind.__name__)
-            self._span.set_status(Status(StatusCode.ERROR))
-        else:
-            instruments.duration.record(took, self._attrs)
-        self._span.end()
+        meters = self._meters
+        meters.active[self._server] -= 1
+        if kind is None:  # cancelled in flight: no answer, and nothing counted
+            meters.duration.record(took, dict(self._server + self._key))
+        span = self._span
+        if span is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            if kind is not None:
+                span.set_attribute("error.type", kind.__name__)
+                span.set_status(Status(StatusCode.ERROR))
+            span.end()
 
     def replied(self, status: int | None, transport_error: str = "") -> None:
-        span, attrs = self._span, self._attrs
         error = error_type(status, transport_error)
-        counted = {"http.request.method": attrs["http.request.method"]}
-        if status is not None:
-            attrs["http.response.status_code"] = counted["http.response.status_code"] = status
-            span.set_attribute("http.response.status_code", status)
+        key: Key = () if status is None else (("http.response.status_code", status),)
         if error:
-            attrs["error.type"] = counted["error.type"] = error
-            span.set_attribute("error.type", error)
-            span.set_status(Status(StatusCode.ERROR))
-        instruments = self._instruments
-        instruments.requests.add(1, counted)
+            key += (("error.type", error),)
+        self._key = key
+        meters = self._meters
+        meters.requests[self._server[:1] + key] += 1
         if status == 429:
-            instruments.throttled.add(1)
+            meters.throttled[()] += 1
+        span = self._span
+        if span is not None:
+            span.set_attributes(dict(key))
+            if error:
+                span.set_status(Status(StatusCode.ERROR))
 
 
 class OtelTelemetry:
@@ -205,7 +177,7 @@ class OtelTelemetry:
 
     def __init__(self, tracer_provider: TracerProvider, meter_provider: MeterProvider) -> None:
         self._tracer = tracer_provider.get_tracer("bulkpatch", __version__)
-        self._instruments = _Instruments(meter_provider)
+        self._meters = meters_of(meter_provider)
         self._run: Span | None = None
 
     # -- spans -----------------------------------------------------------------------------
@@ -218,8 +190,6 @@ class OtelTelemetry:
         )
         token = otel_context.attach(trace.set_span_in_context(span))
         self._run = span
-        for counter in (self._instruments.retries, self._instruments.throttled):
-            counter.add(0)  # named from the start, even when nothing is ever counted
         try:
             yield span
         except BaseException as exc:
@@ -242,17 +212,19 @@ class OtelTelemetry:
 
     def request_span(self, method: str, base_url: str, path: str) -> _RequestSpan:
         _, host, port = _server(base_url)
-        attrs: dict[str, Any] = {
-            "http.request.method": method,
-            "server.address": host,
-            "server.port": port,
-        }
-        span_attrs = {**attrs, "url.full": full_url(base_url, path)}
+        server: Key = (
+            ("http.request.method", method),
+            ("server.address", host),
+            ("server.port", port),
+        )
+        if not trace.get_current_span().is_recording():  # a row not sampled: no span below it
+            return _RequestSpan(None, self._meters, server)
+        attrs: dict[str, Any] = {**dict(server), "url.full": full_url(base_url, path)}
         resent = RESENDS.get()
         if resent:
-            span_attrs["http.request.resend_count"] = resent
-        span = self._tracer.start_span(method, kind=SpanKind.CLIENT, attributes=span_attrs)
-        return _RequestSpan(span, self._instruments, attrs)
+            attrs["http.request.resend_count"] = resent
+        span = self._tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attrs)
+        return _RequestSpan(span, self._meters, server)
 
     def headers(self, headers: H) -> H:
         out = cast(MutableMapping[str, str], type(headers)(headers))  # type: ignore[call-arg]
@@ -262,18 +234,19 @@ class OtelTelemetry:
     # -- metrics and events ----------------------------------------------------------------
 
     def retrying(self, status: int | None, delay: float) -> None:
-        attrs: dict[str, Any] = {} if status is None else {"http.response.status_code": status}
-        self._instruments.retries.add(1, attrs)
+        key: Key = () if status is None else (("http.response.status_code", status),)
+        self._meters.retries[key] += 1
         span = trace.get_current_span()
         if span.is_recording():
-            span.add_event("bulkpatch.retry_wait", {**attrs, "bulkpatch.wait_s": round(delay, 3)})
+            span.add_event(
+                "bulkpatch.retry_wait", {**dict(key), "bulkpatch.wait_s": round(delay, 3)}
+            )
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, RowFinished):
-            self._instruments.rows.add(1, {"bulkpatch.outcome": event.result.outcome.value})
+            self._meters.rows[(("bulkpatch.outcome", event.result.outcome.value),)] += 1
         elif isinstance(event, Progress):
-            if event.target_rate is not None:
-                self._instruments.rate.set(event.target_rate)
+            self._meters.rate = event.target_rate
         elif isinstance(event, RunStarted):
             if self._run is not None:
                 self._run.set_attributes(

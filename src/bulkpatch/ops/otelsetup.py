@@ -185,7 +185,7 @@ def build_providers(env: Mapping[str, str] | None = None) -> Owned:
     """Tracer and meter providers exporting OTLP/HTTP as the environment says."""
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -204,7 +204,10 @@ def build_providers(env: Mapping[str, str] | None = None) -> Owned:
     if env.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower() != "none":
         exporter = _counting(OTLPMetricExporter(), None, owned.metrics_failed)
         readers.append(PeriodicExportingMetricReader(exporter))
-    owned.meter_provider = MeterProvider(resource=where, metric_readers=readers)
+    # No exemplars: they would cost every histogram record a look at the current span.
+    owned.meter_provider = MeterProvider(
+        resource=where, metric_readers=readers, exemplar_filter=AlwaysOffExemplarFilter()
+    )
     return owned
 
 
