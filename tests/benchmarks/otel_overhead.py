@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from support.otlp_receiver import OtlpReceiver  # noqa: E402
+from support.otlp_receiver import OtlpReceiver
 
 KEY = "bench-otel-key"  # a fake key: it opens only the simulator started here
 ORG, WS = "org-demo", "ws-demo"
@@ -99,7 +99,9 @@ def overhead(rows: int = 2000, repeats: int = 3) -> dict[str, Any]:
                     cpu, wall, code = _run(args, env)
                     results[way].append(cpu)
                     walls[way].append(wall)
-                    print(f"{way:>4} rep {rep + 1}: cpu {cpu:.2f} s, wall {wall:.2f} s, exit {code}")
+                    print(
+                        f"{way:>4} rep {rep + 1}: cpu {cpu:.2f} s, wall {wall:.2f} s, exit {code}"
+                    )
     finally:
         sim.terminate()
         sim.wait()
@@ -120,8 +122,12 @@ def _tree(spans: list[Any], root: Any, depth: int = 0) -> list[str]:
     keep = ("bulkpatch.outcome", "bulkpatch.attempts", "http.response.status_code")
     keep += ("http.request.resend_count", "error.type")
     shown = {k: v for k, v in root.attributes.items() if k in keep}
-    lines = ["  " * depth + f"{root.name} {shown}" + (f" events={root.events}" if root.events else "")]
-    for child in sorted((s for s in spans if s.parent_id == root.span_id), key=lambda s: s.start_ns):
+    lines = [
+        "  " * depth + f"{root.name} {shown}" + (f" events={root.events}" if root.events else "")
+    ]
+    for child in sorted(
+        (s for s in spans if s.parent_id == root.span_id), key=lambda s: s.start_ns
+    ):
         lines += _tree(spans, child, depth + 1)
     return lines
 

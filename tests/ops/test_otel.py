@@ -19,7 +19,10 @@ import bulkpatch.cli.commands  # noqa: F401  (the commands register on import)
 from bulkpatch.cli import cli
 from bulkpatch.core.options import RunOptions
 from bulkpatch.ops.apply import apply_sheet_async
+from bulkpatch.ops.export import export_campaigns_async
 from bulkpatch.ops.otel import full_url
+from bulkpatch.ops.undo import undo_run_async
+from bulkpatch.ops.verify import verify_run_async
 from support.otlp_receiver import OtlpReceiver, Span
 from support.recording_server import closed_port_url, recording_server
 from support.runs import StartScripted, campaign_rows, run_sheet, write_sheet
@@ -110,6 +113,9 @@ async def test_a_run_exports_run_row_and_request_spans_with_the_semantic_attribu
                 "url.full"
             ].endswith("/status")
             assert request.kind == 3  # SPAN_KIND_CLIENT
+        if not retried:  # in the order they were sent
+            order = [s.name for s in sorted(requests, key=lambda s: s.start_ns)]
+            assert order == ["GET", "PUT", "PATCH", "PUT"]
     retried_row = next(s for s in rows if s.attributes["bulkpatch.campaign.id"] == "cmp-000002")
     patches = [s for s in _children(spans, retried_row) if s.name == "PATCH"]
     first = next(s for s in patches if "http.request.resend_count" not in s.attributes)
@@ -300,3 +306,29 @@ def test_with_telemetry_off_a_run_imports_nothing_of_opentelemetry(tmp_path: Pat
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+async def test_verify_undo_and_export_each_export_a_span_of_their_own(
+    start_scripted: StartScripted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receiver: Any
+) -> None:
+    ids = _ids(3)
+    paused = {(ORG, WS, cid): {"status": "paused"} for cid in ids}
+    sim = await start_scripted(api_key=KEY, campaigns=list(paused), overrides=paused)
+    sheet = write_sheet(tmp_path / "s.csv", campaign_rows(ids, ORG, WS, name=SECRET_CELL))
+    done = await run_sheet(sheet, sim, monkeypatch)
+    overrides = {"base_url": sim.base_url, "rate": None}
+    await verify_run_async(done.run_dir, overrides=overrides, api_key=KEY)
+    await undo_run_async(done.run_dir, overrides=overrides, api_key=KEY)
+    options = RunOptions(base_url=sim.base_url, rate=None)
+    out = tmp_path / "export.csv"
+    await export_campaigns_async(out, org=ORG, workspace=WS, options=options, api_key=KEY)
+    spans = receiver.spans()
+    runs = {s.name: s for s in spans if s.parent_id == ""}
+    assert set(runs) == {"bulkpatch run", "bulkpatch verify", "bulkpatch undo", "bulkpatch export"}
+    assert {s.name for s in _children(spans, runs["bulkpatch verify"])} == {"GET"}
+    assert len(_children(spans, runs["bulkpatch verify"])) == 3
+    undone = _children(spans, runs["bulkpatch undo"])
+    assert [s.name for s in undone] == ["bulkpatch row"] * 3
+    assert runs["bulkpatch undo"].attributes["bulkpatch.outcomes.updated"] == 3
+    assert {s.name for s in _children(spans, runs["bulkpatch export"])} == {"GET"}
+    assert SECRET_CELL.encode() not in receiver.all_bytes()
