@@ -31,10 +31,10 @@ from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.engine.session import Mode, Session
 from bulkpatch.ops.deliver import check_delivery, deliver, deliver_failure
+from bulkpatch.ops.observe import observed
 from bulkpatch.rundir.journal import JournalState, read_journal
 from bulkpatch.rundir.names import JOURNAL, TRACEBACK
 from bulkpatch.sheet.regular import open_regular
-from bulkpatch.ops.observe import observed
 from bulkpatch.transport.credentials import load_api_key
 
 

@@ -18,21 +18,23 @@ A call inside another (``undo`` runs ``apply``) is part of the outer one's span 
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec
 
 import anyio.to_thread
 
 from bulkpatch.core import telemetry
 from bulkpatch.core.errors import UsageError
 from bulkpatch.core.eventlog import log_event
-from bulkpatch.core.events import Event, EventSink, Notice
+from bulkpatch.core.events import Event, EventSink, Notice, ignore
 from bulkpatch.core.summary import RunSummary
 
+P = ParamSpec("P")
 INSTALL_HINT = "--otel needs OpenTelemetry, which is not installed: pip install 'bulkpatch[otel]'"
 _ENDPOINTS = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -187,3 +189,28 @@ async def observed(
                 said = await anyio.to_thread.run_sync(owned.close)
             if said:
                 observation.sink(Notice("warning", said, "telemetry"))
+
+
+def watched(
+    mode: str,
+) -> Callable[[Callable[P, Awaitable[RunSummary]]], Callable[P, Awaitable[RunSummary]]]:
+    """Decorate a library call (keyword arguments ``on_event``, ``tracer_provider``,
+    ``meter_provider``) to run inside :func:`observed`."""
+
+    def decorate(call: Callable[P, Awaitable[RunSummary]]) -> Callable[P, Awaitable[RunSummary]]:
+        @functools.wraps(call)
+        async def watching(*args: P.args, **kwargs: P.kwargs) -> RunSummary:
+            sink: EventSink = kwargs.get("on_event", ignore)  # type: ignore[assignment]
+            tracer_provider = kwargs.pop("tracer_provider", None)
+            meter_provider = kwargs.pop("meter_provider", None)
+            async with observed(
+                mode, sink, tracer_provider=tracer_provider, meter_provider=meter_provider
+            ) as watch:
+                kwargs["on_event"] = watch.sink
+                summary = await call(*args, **kwargs)
+                watch.finished(summary)
+                return summary
+
+        return watching
+
+    return decorate
