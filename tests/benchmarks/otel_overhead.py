@@ -2,6 +2,7 @@
 
     python -m tests.benchmarks.otel_overhead overhead   # CPU: off / every span / 1 %, alternating
     python -m tests.benchmarks.otel_overhead faults     # 1,000 rows, --pause-active, 5 % faults
+    python -m tests.benchmarks.otel_overhead per-row    # the hooks alone, CPU µs per row
 
 ``overhead``: a 2,000-row ``--no-read`` run against ``bulkpatch simulate`` at unlimited rate, three
 times each way in turn (off, tracing every span, a 1 % sampler), exporting to an in-process OTLP
@@ -184,6 +185,51 @@ def faults(rows: int = 1000) -> dict[str, Any]:
         sim.wait()
 
 
+def per_row(rows: int = 5000) -> dict[str, float]:
+    """CPU microseconds per row of the hooks alone (a row span, a request span, its traceparent,
+    its answer, the row's event), in this process, exporting to an in-process receiver."""
+    from multidict import CIMultiDict
+
+    from bulkpatch.core import telemetry
+    from bulkpatch.core.events import RowFinished
+    from bulkpatch.core.outcomes import Outcome
+    from bulkpatch.core.results import RowResult
+    from bulkpatch.core.rows import CampaignKey
+
+    def measure(watch: Any) -> float:
+        key = CampaignKey(ORG, WS, "cmp-000001")
+        headers = CIMultiDict({"Accept": "application/json"})
+        event = RowFinished(RowResult(1, key, Outcome.UPDATED, attempts=1))
+        started = time.process_time()
+        for row in range(rows):
+            with watch.row_span(row, key) as span:
+                with watch.request_span("PATCH", "http://127.0.0.1:1/api", "/v1/x") as request:
+                    watch.headers(headers)
+                    request.replied(200)
+                span.finished(event.result)
+            watch.on_event(event)
+        return round((time.process_time() - started) / rows * 1e6, 1)
+
+    out = {"off": measure(telemetry.NO_TELEMETRY)}
+    from bulkpatch.ops.otel import OtelTelemetry
+    from bulkpatch.ops.otelsetup import build_providers
+
+    with OtlpReceiver() as receiver:
+        for name, ratio in (("on", "1.0"), ("1%", "0.01")):
+            os.environ.update(
+                OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+                OTEL_TRACES_SAMPLER="traceidratio",
+                OTEL_TRACES_SAMPLER_ARG=ratio,
+            )
+            owned = build_providers()
+            watch = OtelTelemetry(owned.tracer_provider, owned.meter_provider)
+            with watch.run_span("run"):
+                out[name] = measure(watch)
+            owned.close()
+    return out
+
+
 if __name__ == "__main__":
     which = sys.argv[1] if len(sys.argv) > 1 else "overhead"
-    print(json.dumps(overhead() if which == "overhead" else faults(), indent=2))
+    chosen = {"overhead": overhead, "faults": faults, "per-row": per_row}[which]
+    print(json.dumps(chosen(), indent=2))  # type: ignore[operator]
