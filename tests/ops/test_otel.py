@@ -192,15 +192,17 @@ def test_url_full_names_no_user_and_no_query_value() -> None:
     )
 
 
-@pytest.mark.parametrize("collector", ["answers 500", "is not listening"])
+@pytest.mark.slow
+@pytest.mark.parametrize("collector", ["answers 500", "is not listening", "answers too slowly"])
 async def test_a_collector_in_trouble_neither_fails_the_run_nor_holds_its_end_long(
     collector: str,
     start_scripted: StartScripted,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with OtlpReceiver(status=500) as broken:
-        endpoint = broken.endpoint if collector == "answers 500" else closed_port_url()
+    slow = collector == "answers too slowly"
+    with OtlpReceiver(status=200 if slow else 500, delay=30.0 if slow else 0.0) as broken:
+        endpoint = closed_port_url() if collector == "is not listening" else broken.endpoint
         _env(monkeypatch, endpoint)
         started = time.monotonic()
         done = await _paused_run(start_scripted, tmp_path, monkeypatch)
