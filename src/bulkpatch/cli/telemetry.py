@@ -21,12 +21,17 @@ def _otel(ctx: click.Context, param: click.Parameter, value: bool) -> None:
             raise click.UsageError(str(exc), ctx=ctx) from None
 
 
-otel_option = click.option(
-    "--otel",
-    is_flag=True,
-    expose_value=False,
-    callback=_otel,
-    help="Send traces and metrics to an OpenTelemetry collector (OTLP over HTTP, where the "
+#: The commands that talk to the API, and so can be traced.
+TRACED_COMMANDS = ("run", "plan", "resume", "undo", "verify", "export")
+HELP = (
+    "Send traces and metrics to an OpenTelemetry collector (OTLP over HTTP, where the "
     "OTEL_EXPORTER_OTLP_* environment says; on by itself when that names an endpoint). "
-    "Needs `pip install 'bulkpatch[otel]'`.",
+    "Needs `pip install 'bulkpatch[otel]'`."
 )
+
+
+def add_otel_flag(group: click.Group) -> None:
+    """Give each of :data:`TRACED_COMMANDS` the ``--otel`` flag (after its other options)."""
+    for name in TRACED_COMMANDS:
+        flag = click.Option(["--otel"], is_flag=True, expose_value=False, callback=_otel, help=HELP)
+        group.commands[name].params.append(flag)
