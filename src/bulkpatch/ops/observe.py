@@ -19,6 +19,7 @@ A call inside another (``undo`` runs ``apply``) is part of the outer one's span 
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -80,8 +81,8 @@ def wanted_by_env(env: Mapping[str, str]) -> bool:
 def installed() -> bool:
     """The ``otel`` extra is installed."""
     try:
-        import opentelemetry.exporter.otlp.proto.http
-        import opentelemetry.sdk.trace  # noqa: F401
+        for name in ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http"):
+            importlib.import_module(name)
     except ImportError:
         return False
     return True
@@ -134,8 +135,9 @@ def _start(tracer_provider: Any, meter_provider: Any, on_event: EventSink) -> tu
     if not installed():
         on_event(Notice("warning", INSTALL_HINT.replace("--otel", "telemetry"), "telemetry"))
         return None, None
-    from bulkpatch.ops.otel import OtelTelemetry
-    from bulkpatch.ops.otelsetup import add_trace_ids, build_providers, global_providers
+    # OpenTelemetry is imported only now that telemetry is on (the extra may be absent).
+    from bulkpatch.ops.otel import OtelTelemetry  # (see above)
+    from bulkpatch.ops.otelsetup import add_trace_ids, build_providers, global_providers  # (same)
 
     protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf").strip()
     if protocol != "http/protobuf":
@@ -151,7 +153,7 @@ def _start(tracer_provider: Any, meter_provider: Any, on_event: EventSink) -> tu
             owned = build_providers()
             tracer_provider, meter_provider = owned.tracer_provider, owned.meter_provider
     if tracer_provider is None or meter_provider is None:
-        from opentelemetry import metrics, trace
+        from opentelemetry import metrics, trace  # only with telemetry on (see above)
 
         tracer_provider = tracer_provider or trace.get_tracer_provider()
         meter_provider = meter_provider or metrics.get_meter_provider()

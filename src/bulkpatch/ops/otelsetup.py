@@ -22,10 +22,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.context import Context
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -183,12 +188,6 @@ def _counting(exporter: Any, taken: list[int] | None, failed: list[bool] | None)
 
 def build_providers(env: Mapping[str, str] | None = None) -> Owned:
     """Tracer and meter providers exporting OTLP/HTTP as the environment says."""
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
     env = os.environ if env is None else env
     where = resource(env)
     ratio = sampler_ratio(env)
@@ -213,8 +212,6 @@ def build_providers(env: Mapping[str, str] | None = None) -> Owned:
 
 def global_providers() -> tuple[Any, Any]:
     """The globally set tracer and meter providers, each None while it is unset."""
-    from opentelemetry import metrics
-
     tracer_provider: Any = trace.get_tracer_provider()
     meter_provider: Any = metrics.get_meter_provider()
     tp = None if type(tracer_provider).__name__ == "ProxyTracerProvider" else tracer_provider

@@ -281,12 +281,9 @@ async def undo_run_async(
 
     ``simulate``: the run used ``--simulate``; the undo runs against a simulator started from
     the campaigns the run's simulator ended with, and writes them back there after it (so a
-    ``verify --simulate`` of the run then sees the undo).
-
-    ``overrides`` change how the undo goes (``rate``, ``concurrency``, ``report_dir``, the key
-    source, ``max_errors``).  Returns the undo run's summary (or, when the run updated nothing,
-    an empty one).
-    """
+    ``verify --simulate`` of the run then sees the undo).  ``overrides`` change how the undo
+    goes (``rate``, ``concurrency``, ``report_dir``, the key source, ``max_errors``).  Returns
+    the undo run's summary (or, when the run updated nothing, an empty one)."""
     where = Path(run_dir)
     record = open_run(where, what="undo", simulate=simulate)
     path, plan = write_undo(record, on_event)
