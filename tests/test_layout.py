@@ -31,6 +31,9 @@ LONG_FUNCTIONS: dict[str, int] = {}
 INNER_IMPORTS_ALLOWED = {
     # redis is slow to import and only --rate-store needs it.
     ("engine/target.py", "bulkpatch.transport.ratestore"),
+    # OpenTelemetry is imported only when telemetry is on (the otel extra may be absent).
+    ("ops/observe.py", "bulkpatch.ops.otel"),
+    ("ops/observe.py", "bulkpatch.ops.otelsetup"),
 }
 
 

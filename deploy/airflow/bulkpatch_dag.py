@@ -40,6 +40,14 @@ RATE_STORE = "redis://bulkpatch-redis:6379/0"
 RATE = "200"
 #: Filled in by Airflow when the task runs; masked in its logs.
 KEY_ENV = {"SARVAM_API_KEY": "{{ conn.sarvam_scheduling.password }}"}
+#: Traces and metrics to the OpenTelemetry collector beside Airflow (docs/observability.md):
+#: an OTLP endpoint turns them on. The run span is always kept; 5 % of the rows are traced.
+OTEL_ENV = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector:4318",
+    "OTEL_SERVICE_NAME": "bulkpatch-nightly",
+    "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+    "OTEL_TRACES_SAMPLER_ARG": "0.05",
+}
 
 
 def report_dir() -> str:
@@ -58,7 +66,7 @@ def report_dir() -> str:
     tags=["bulkpatch"],
 )
 def bulkpatch_nightly() -> None:
-    @task.bash(env=KEY_ENV, append_env=True)
+    @task.bash(env={**KEY_ENV, **OTEL_ENV}, append_env=True)
     def run_shard(shard: str) -> str:
         return shlex.join(
             [

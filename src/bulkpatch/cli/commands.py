@@ -11,3 +11,7 @@ from bulkpatch.cli import (
     validate,  # noqa: F401
     verify,  # noqa: F401
 )
+from bulkpatch.cli.group import cli
+from bulkpatch.cli.telemetry import add_otel_flag
+
+add_otel_flag(cli)  # --otel on every command that talks to the API

@@ -21,6 +21,7 @@ from bulkpatch.core.results import (
     with_duration,
 )
 from bulkpatch.core.shards import Shard
+from bulkpatch.core.telemetry import traced_row
 from bulkpatch.engine.executor import Executor, RunControl
 from bulkpatch.engine.planner import RowPlan, plan_row
 from bulkpatch.engine.pool import Elsewhere, Job, Kept, WorkItem
@@ -73,6 +74,7 @@ def work_items(
         yield Job(verdict.change, in_doubt=in_doubt, sent_before=before)
 
 
+@traced_row  # with telemetry on, the row's span
 async def apply_row(
     job: Job,
     executor: Executor,

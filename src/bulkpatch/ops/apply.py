@@ -31,6 +31,7 @@ from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.engine.session import Mode, Session
 from bulkpatch.ops.deliver import check_delivery, deliver, deliver_failure
+from bulkpatch.ops.observe import observed
 from bulkpatch.rundir.journal import JournalState, read_journal
 from bulkpatch.rundir.names import JOURNAL, TRACEBACK
 from bulkpatch.sheet.regular import open_regular
@@ -88,9 +89,17 @@ async def apply_sheet_async(
     stopper: Stopper | None = None,
     api_key: str | None = None,
     timing: Timing = REAL,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
 ) -> RunSummary:
-    """Apply ``sheet`` (run mode).  ``api_key`` overrides ``options``' key source."""
-    return await _new("run", sheet, options, on_event, stopper, api_key, timing)
+    """Apply ``sheet`` (run mode).  ``api_key`` overrides ``options``' key source.
+
+    ``tracer_provider`` / ``meter_provider``: OpenTelemetry providers to report the run to (an
+    Airflow task's own trace then holds the run's span); see ``docs/observability.md``."""
+    async with observed(
+        "run", on_event, tracer_provider=tracer_provider, meter_provider=meter_provider
+    ) as watch:
+        return await _new("run", sheet, options, watch.sink, stopper, api_key, timing)
 
 
 async def plan_sheet_async(
@@ -101,9 +110,14 @@ async def plan_sheet_async(
     stopper: Stopper | None = None,
     api_key: str | None = None,
     timing: Timing = REAL,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
 ) -> RunSummary:
     """Read every campaign and say what ``sheet`` would change; send nothing but GETs."""
-    return await _new("plan", sheet, options, on_event, stopper, api_key, timing)
+    async with observed(
+        "plan", on_event, tracer_provider=tracer_provider, meter_provider=meter_provider
+    ) as watch:
+        return await _new("plan", sheet, options, watch.sink, stopper, api_key, timing)
 
 
 async def _new(
@@ -148,13 +162,28 @@ async def resume_run_async(
     stopper: Stopper | None = None,
     api_key: str | None = None,
     timing: Timing = REAL,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
 ) -> RunSummary:
     """Continue an interrupted or crashed run from its journal.
 
     ``overrides`` may change how hard the API is pushed (``rate``, ``concurrency``,
     ``max_attempts``, ``timeout``, ``max_outage``) and where the key comes from.
     """
-    path = Path(run_dir)
+    async with observed(
+        "resume", on_event, tracer_provider=tracer_provider, meter_provider=meter_provider
+    ) as watch:
+        return await _resume(Path(run_dir), overrides, watch.sink, stopper, api_key, timing)
+
+
+async def _resume(
+    path: Path,
+    overrides: dict[str, Any] | None,
+    on_event: EventSink,
+    stopper: Stopper | None,
+    api_key: str | None,
+    timing: Timing,
+) -> RunSummary:
     try:
         options, state = _resumed(path, overrides or {})
     except (Exception, KeyboardInterrupt) as exc:

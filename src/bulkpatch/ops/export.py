@@ -41,6 +41,7 @@ from bulkpatch.core.text import shorten
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.engine.apireads import Reader, read_all, resolve_target, simulated
 from bulkpatch.ops.exportrows import campaign_row, check_columns, header, value_cells
+from bulkpatch.ops.observe import watched
 from bulkpatch.sheet import sheet_kind, write_table
 from bulkpatch.transport.paging import (
     MAX_PAGES,
@@ -249,6 +250,7 @@ def _take(
     tally.rows.append(row)
 
 
+@watched("export")  # logging, and OpenTelemetry when it is on
 async def export_campaigns_async(
     out: str | os.PathLike[str],
     *,
@@ -263,6 +265,8 @@ async def export_campaigns_async(
     stopper: Stopper | None = None,
     api_key: str | None = None,
     timing: Timing = REAL,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
 ) -> RunSummary:
     """Export the campaigns of ``org``/``workspace`` that match to the sheet ``out``.
 

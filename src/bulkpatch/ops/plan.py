@@ -50,6 +50,8 @@ async def plan_to_dir_async(
     stopper: Stopper | None = None,
     api_key: str | None = None,
     timing: Timing = REAL,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
 ) -> RunSummary:
     """Plan ``sheet`` (as :func:`bulkpatch.plan_sheet_async`) and write the plan directory
     ``out`` for a reviewer.  A plan that was stopped before every row was read (exit 3) writes
@@ -58,7 +60,14 @@ async def plan_to_dir_async(
     prepare_plan_dir(target)
     collector = PlanCollector(on_event)
     summary = await plan_sheet_async(
-        sheet, options=options, on_event=collector, stopper=stopper, api_key=api_key, timing=timing
+        sheet,
+        options=options,
+        on_event=collector,
+        stopper=stopper,
+        api_key=api_key,
+        timing=timing,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
     )
     if summary.exit_code == ExitCode.ABORTED:
         on_event(
@@ -128,6 +137,8 @@ async def apply_plan_async(
     stopper: Stopper | None = None,
     api_key: str | None = None,
     timing: Timing = REAL,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
 ) -> RunSummary:
     """Apply exactly the plan in ``plan_dir`` (see ``approval.py``).
 
@@ -165,6 +176,8 @@ async def apply_plan_async(
         stopper=stopper,
         api_key=api_key,
         timing=timing,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
     )
 
 

@@ -42,6 +42,7 @@ from bulkpatch.core.text import shorten
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.core.values import merges_key_by_key
 from bulkpatch.ops.apply import apply_sheet_async, plan_sheet_async
+from bulkpatch.ops.observe import watched
 from bulkpatch.rundir.files import write_summary
 from bulkpatch.rundir.names import SIMULATOR_STATE, SUMMARY_JSON, UNDO_CSV
 from bulkpatch.rundir.record import RunRecord, open_run, row_changes
@@ -262,6 +263,7 @@ def write_undo(record: RunRecord, on_event: EventSink = ignore) -> tuple[Path, U
     return path, plan
 
 
+@watched("undo")  # logging, and OpenTelemetry when it is on
 async def undo_run_async(
     run_dir: str | os.PathLike[str],
     *,
@@ -272,17 +274,16 @@ async def undo_run_async(
     api_key: str | None = None,
     timing: Timing = REAL,
     simulate: bool = False,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
 ) -> RunSummary:
     """Undo a run: write ``undo.csv`` and run it (``plan_only``: plan it, send nothing).
 
     ``simulate``: the run used ``--simulate``; the undo runs against a simulator started from
     the campaigns the run's simulator ended with, and writes them back there after it (so a
-    ``verify --simulate`` of the run then sees the undo).
-
-    ``overrides`` change how the undo goes (``rate``, ``concurrency``, ``report_dir``, the key
-    source, ``max_errors``).  Returns the undo run's summary (or, when the run updated nothing,
-    an empty one).
-    """
+    ``verify --simulate`` of the run then sees the undo).  ``overrides`` change how the undo
+    goes (``rate``, ``concurrency``, ``report_dir``, the key source, ``max_errors``).  Returns
+    the undo run's summary (or, when the run updated nothing, an empty one)."""
     where = Path(run_dir)
     record = open_run(where, what="undo", simulate=simulate)
     path, plan = write_undo(record, on_event)

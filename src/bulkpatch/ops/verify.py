@@ -44,6 +44,7 @@ from bulkpatch.core.values import holds
 from bulkpatch.engine.apireads import Reader, from_state, read_all, resolve_target
 from bulkpatch.engine.canary import drift
 from bulkpatch.engine.planner import answer_problem
+from bulkpatch.ops.observe import watched
 from bulkpatch.rundir.directory import lock_run_dir
 from bulkpatch.rundir.files import atomic_text, report_cell
 from bulkpatch.rundir.names import SIMULATOR_STATE, VERIFY_CSV
@@ -81,6 +82,7 @@ def verdict_of(change: RowChange, sent: Sent) -> tuple[str, str, Mapping[str, An
     return "drifted", "; ".join(drift(data, change.changes)), data
 
 
+@watched("verify")  # logging, and OpenTelemetry when it is on
 async def verify_run_async(
     run_dir: str | os.PathLike[str],
     *,
@@ -90,6 +92,8 @@ async def verify_run_async(
     api_key: str | None = None,
     timing: Timing = REAL,
     simulate: bool = False,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
 ) -> RunSummary:
     """Verify a run (see the module's docstring); ``overrides`` as for ``resume``."""
     where = Path(run_dir)

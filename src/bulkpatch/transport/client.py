@@ -27,6 +27,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
+from bulkpatch.core import telemetry
 from bulkpatch.core.errors import BulkpatchError
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.urls import campaign_path, check_base_url, workspace_path
@@ -200,7 +201,9 @@ class ApiClient:
             started = self._clock()
             if self._on_start is not None:
                 self._on_start()
-            reply = await self._send_once(lane, method, path, body, started)
+            with telemetry.current().request_span(method, self._base, path) as span:
+                reply = await self._send_once(lane, method, path, body, started)
+                span.replied(reply.status, "" if reply.status is not None else reply.message)
         except BaseException:
             if probe:
                 breaker.abandon()
@@ -248,6 +251,7 @@ class ApiClient:
         """One exchange; the reply's latency runs from ``started`` to the whole answer."""
         payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = lane.headers if payload is None else lane.json_headers
+        headers = telemetry.current().headers(headers)  # traceparent, with telemetry on
         try:
             async with self._session.request(
                 method,

@@ -22,6 +22,7 @@ from enum import Enum
 
 import anyio
 
+from bulkpatch.core import telemetry
 from bulkpatch.transport.replies import Kind, Reply
 
 BACKOFF_BASE = 0.5
@@ -122,7 +123,11 @@ async def send_with_retries(
             if reply is None:
                 return Sent(reply=Reply("", Kind.STOPPED, message="not sent"), sent=sent)
             return Sent(reply=reply, sent=sent, unsettled=unclear is not None, unclear=unclear)
-        reply = await send()
+        resent = telemetry.RESENDS.set(sent)  # http.request.resend_count, with telemetry on
+        try:
+            reply = await send()
+        finally:
+            telemetry.RESENDS.reset(resent)
         if reply.kind is Kind.STOPPED:
             return Sent(reply=reply, sent=sent, unsettled=unclear is not None, unclear=unclear)
         sent += 1
@@ -144,8 +149,10 @@ async def send_with_retries(
         if strikes >= policy.max_attempts:
             return Sent(reply=reply, sent=sent)
         policy.on_retry(reply)
-        await policy.sleep(
-            backoff_delay(max(strikes, 1), retry_after=reply.retry_after, uniform=policy.uniform)
+        delay = backoff_delay(
+            max(strikes, 1), retry_after=reply.retry_after, uniform=policy.uniform
         )
+        telemetry.current().retrying(reply.status, delay)
+        await policy.sleep(delay)
         if not await policy.permit():
             return Sent(reply=reply, sent=sent)

@@ -1,0 +1,37 @@
+"""``--otel``: traces and metrics to an OpenTelemetry collector (``bulkpatch.ops.observe``)."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from bulkpatch.core.errors import UsageError
+from bulkpatch.ops.observe import request_otel
+
+
+def _otel(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """Telemetry on (exit 2 when the extra is missing).  The OpenTelemetry SDK's own complaints
+    (a collector that is down) are not printed: the run says it in one line at its end."""
+    logging.getLogger("opentelemetry").addHandler(logging.NullHandler())
+    if value:
+        try:
+            request_otel()
+        except UsageError as exc:
+            raise click.UsageError(str(exc), ctx=ctx) from None
+
+
+#: The commands that talk to the API, and so can be traced.
+TRACED_COMMANDS = ("run", "plan", "resume", "undo", "verify", "export")
+HELP = (
+    "Send traces and metrics to an OpenTelemetry collector (OTLP over HTTP, where the "
+    "OTEL_EXPORTER_OTLP_* environment says; on by itself when that names an endpoint). "
+    "Needs `pip install 'bulkpatch[otel]'`."
+)
+
+
+def add_otel_flag(group: click.Group) -> None:
+    """Give each of :data:`TRACED_COMMANDS` the ``--otel`` flag (after its other options)."""
+    for name in TRACED_COMMANDS:
+        flag = click.Option(["--otel"], is_flag=True, expose_value=False, callback=_otel, help=HELP)
+        group.commands[name].params.append(flag)
