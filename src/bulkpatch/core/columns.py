@@ -4,6 +4,10 @@ Every dotted path into :class:`~bulkpatch.core.models.UpdateCampaignRequest` is 
 column, whole objects included.  ``expect.<path>`` columns are guards, ``#``/``_`` columns are
 notes, ``org_id``/``workspace_id``/``campaign_id`` are keys.  Anything else is refused with the
 closest valid name.
+
+Each change column's *kind* (how its cells are written, read, compared and exported) is derived
+here from its annotation, never from its name: a new field of :mod:`bulkpatch.core.models` is a
+column of the right kind with no other change (docs/architecture.md, "Adding a column kind").
 """
 
 from __future__ import annotations
@@ -14,12 +18,19 @@ import types
 import typing
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
-from bulkpatch.core.models import CampaignStatus, UpdateCampaignRequest
+from bulkpatch.core.models import (
+    CampaignStatus,
+    DayList,
+    Sheeted,
+    SheetExample,
+    UpdateCampaignRequest,
+)
 
 KEY_COLUMNS: tuple[str, ...] = ("org_id", "workspace_id", "campaign_id")
 EXPECT_PREFIX = "expect."
@@ -28,15 +39,26 @@ NOTE_PREFIXES: tuple[str, ...] = ("#", "_")
 FULL_REPLACEMENT_OBJECTS: tuple[str, ...] = ("allowed_schedule", "app_config")
 
 
+#: How a column's cells are written, derived from its annotation (:func:`kind_of`): plain text;
+#: a number or true/false (``scalar``); JSON text (``json``: lists and objects); either
+#: (``json_or_scalar``: a number or a list of numbers); an ISO 8601 instant (``instant``, compared
+#: as an instant); a list of days (``days``, also written ``Mon,Tue`` or ``Mon-Sat``).
+ColumnKind = Literal["text", "scalar", "json", "json_or_scalar", "instant", "days"]
+
+
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
-    """One dotted path of the PATCH body."""
+    """One dotted path of the PATCH body, and the kind of its column."""
 
     path: str
     #: The type a value at this path must have (for a pydantic ``TypeAdapter``).
     annotation: Any
     #: The model when the path holds an object (merged key by key), else None.
     model: type[BaseModel] | None = None
+    #: How its cells are written; :func:`field_spec` derives it from the annotation.
+    kind: ColumnKind = "text"
+    #: A cell of this column as JSON text, for a message about JSON that cannot be read.
+    example: str | None = None
 
     @property
     def is_object(self) -> bool:
@@ -51,9 +73,85 @@ class FieldSpec:
         return "." not in self.path
 
 
+# ---------------------------------------------------------------------------------------------
+# Reading an annotation of core/models.py: the one place a column's kind is derived
+# ---------------------------------------------------------------------------------------------
+
+
+def strip_annotated(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def union_arms(annotation: Any) -> tuple[Any, ...] | None:
+    bare = strip_annotated(annotation)
+    if typing.get_origin(bare) in (typing.Union, types.UnionType):
+        return typing.get_args(bare)
+    return None
+
+
+def model_of(annotation: Any) -> type[BaseModel] | None:
+    bare = strip_annotated(annotation)
+    if isinstance(bare, type) and issubclass(bare, BaseModel):
+        return bare
+    return None
+
+
+def shape_of(annotation: Any) -> Literal["list", "object", "scalar"]:
+    bare = strip_annotated(annotation)
+    origin = typing.get_origin(bare) or bare
+    if origin is list:
+        return "list"
+    if origin is dict or model_of(bare) is not None:
+        return "object"
+    return "scalar"
+
+
+def is_days(annotation: Any) -> bool:
+    try:
+        return bool(annotation == DayList)
+    except Exception:  # pragma: no cover - exotic annotations without a safe ==
+        return False
+
+
+def kind_of(annotation: Any) -> ColumnKind:
+    """How the cells of a column holding ``annotation`` are written."""
+    if is_days(annotation):
+        return "days"
+    arms = union_arms(annotation)
+    if arms is not None:
+        shapes = {shape_of(a) for a in arms if a is not type(None)}
+        if shapes == {"scalar"}:
+            return "scalar"
+        return "json" if "scalar" not in shapes else "json_or_scalar"
+    if shape_of(annotation) != "scalar":
+        return "json"
+    bare = strip_annotated(annotation)
+    if bare is AwareDatetime or (isinstance(bare, type) and issubclass(bare, datetime)):
+        return "instant"
+    if bare in (int, float, bool):
+        return "scalar"
+    return "text"
+
+
+def example_of(annotation: Any) -> str | None:
+    """The :class:`~bulkpatch.core.models.SheetExample` a type declares, if any (a model's is
+    its ``sheet_example``)."""
+    if typing.get_origin(annotation) is Annotated:
+        for extra in typing.get_args(annotation)[1:]:
+            if isinstance(extra, SheetExample):
+                return extra.text
+    model = model_of(annotation)
+    return model.sheet_example() if model is not None and issubclass(model, Sheeted) else None
+
+
+def field_spec(path: str, annotation: Any, model: type[BaseModel] | None = None) -> FieldSpec:
+    return FieldSpec(path, annotation, model, kind_of(annotation), example_of(annotation))
+
+
 def _unwrap_optional(annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = tuple(a for a in typing.get_args(annotation) if a is not type(None))
         if len(args) == 1:
             return args[0]
@@ -61,34 +159,36 @@ def _unwrap_optional(annotation: Any) -> Any:
     return annotation
 
 
-def _as_model(annotation: Any) -> type[BaseModel] | None:
-    inner = _unwrap_optional(annotation)
-    if isinstance(inner, type) and issubclass(inner, BaseModel):
-        return inner
-    return None
-
-
-def _walk(model: type[BaseModel], prefix: str) -> dict[str, FieldSpec]:
+def change_paths(
+    model: type[BaseModel] = UpdateCampaignRequest, prefix: str = ""
+) -> dict[str, FieldSpec]:
+    """Every dotted path into ``model``, objects and what they hold, in schema order."""
     specs: dict[str, FieldSpec] = {}
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
         annotation = _unwrap_optional(info.rebuild_annotation())
-        sub = _as_model(annotation)
-        specs[path] = FieldSpec(path=path, annotation=annotation, model=sub)
+        sub = model_of(annotation)
+        specs[path] = field_spec(path, annotation, sub)
         if sub is not None:
-            specs.update(_walk(sub, f"{path}."))
+            specs.update(change_paths(sub, f"{path}."))
     return specs
 
 
 #: Every valid change path, in schema order.
-CHANGE_PATHS: dict[str, FieldSpec] = _walk(UpdateCampaignRequest, "")
+CHANGE_PATHS: dict[str, FieldSpec] = change_paths()
 
 #: Paths that may follow ``expect.``: every change path, plus the campaign's status and version.
 EXPECT_PATHS: dict[str, FieldSpec] = {
-    "status": FieldSpec(path="status", annotation=CampaignStatus),
-    "updated_at": FieldSpec(path="updated_at", annotation=str),
+    "status": field_spec("status", CampaignStatus),
+    "updated_at": field_spec("updated_at", str),
     **CHANGE_PATHS,
 }
+
+
+def kind_at(path: str) -> ColumnKind | None:
+    """The kind of the column ``path`` (or ``expect.path``); None for a path no column names."""
+    spec = EXPECT_PATHS.get(path)
+    return None if spec is None else spec.kind
 
 
 def all_valid_columns() -> list[str]:

@@ -16,10 +16,11 @@ Two families of models:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from importlib.resources import files
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -36,6 +37,16 @@ from pydantic import (
 # --------------------------------------------------------------------------------------------
 # Leaf types: one rule each.
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SheetExample:
+    """A type's cell in a sheet, as JSON text, for the message about JSON that cannot be read
+    (``Annotated[..., SheetExample("...")]``; a model says it as :meth:`Sheeted.sheet_example`).
+    Pydantic ignores it."""
+
+    text: str
+
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 _ID_RE = re.compile(ID_PATTERN)
@@ -96,7 +107,11 @@ def _check_days(value: list[str]) -> list[str]:
 
 
 #: A non-empty list of distinct day names, ``Monday`` ... ``Sunday``.
-DayList = Annotated[list[DayName], AfterValidator(_check_days)]
+DayList = Annotated[
+    list[DayName],
+    AfterValidator(_check_days),
+    SheetExample('["Monday", "Tuesday"] (or Mon,Tue)'),
+]
 
 
 #: The IANA regions: a time zone is ``Region/Location`` (``Asia/Kolkata``,
@@ -258,10 +273,21 @@ EDITABLE_STATUSES: frozenset[str] = frozenset({"paused", "scheduled"})
 _STRICT = ConfigDict(extra="forbid")
 
 
-class AllowedSchedule(BaseModel):
-    """``allowed_schedule``: when the campaign may dial.  Sent whole (a full replacement)."""
+class Sheeted(BaseModel):
+    """A request model; ``_example`` is its cell in a sheet as JSON text (see SheetExample)."""
 
     model_config = _STRICT
+    _example: ClassVar[str | None] = None
+
+    @classmethod
+    def sheet_example(cls) -> str | None:
+        return cls._example
+
+
+class AllowedSchedule(Sheeted):
+    """``allowed_schedule``: when the campaign may dial.  Sent whole (a full replacement)."""
+
+    _example = '{"allowed_start_time": "10:00", "allowed_end_time": "19:00"}'
 
     allowed_start_time: ClockTime
     allowed_end_time: ClockTime
@@ -278,38 +304,28 @@ class AllowedSchedule(BaseModel):
         return self
 
 
-class ConnectionConfig(BaseModel):
-    model_config = _STRICT
-
+class ConnectionConfig(Sheeted):
     connection_id: NonEmptyStr
     phone_numbers: Annotated[list[PhoneNumber], Field(min_length=1)]
     weight: Weight = 1
 
 
-class RetryToggle(BaseModel):
-    model_config = _STRICT
-
+class RetryToggle(Sheeted):
     enabled: bool = True
 
 
-class ShortDurationRetry(BaseModel):
-    model_config = _STRICT
-
+class ShortDurationRetry(Sheeted):
     enabled: bool = True
     threshold_seconds: Seconds | None = None
 
 
-class ErrorRetry(BaseModel):
-    model_config = _STRICT
-
+class ErrorRetry(Sheeted):
     enabled: bool = True
     max_retries: MaxRetries | None = None
     retry_interval_minutes: Minutes | None = None
 
 
-class RetryOn(BaseModel):
-    model_config = _STRICT
-
+class RetryOn(Sheeted):
     busy: RetryToggle | None = None
     failed: RetryToggle | None = None
     no_answer: RetryToggle | None = None
@@ -318,42 +334,46 @@ class RetryOn(BaseModel):
     internal_error: ErrorRetry | None = None
 
 
-class RetryConfig(BaseModel):
-    model_config = _STRICT
+class RetryConfig(Sheeted):
+    _example = '{"max_retries": 3, "retry_interval_minutes": [5, 10]}'
 
     max_retries: MaxRetries = 3
     retry_on: RetryOn | None = None
     retry_interval_minutes: RetryInterval | None = None
 
 
-class WebhookConfig(BaseModel):
-    model_config = _STRICT
+class WebhookConfig(Sheeted):
+    _example = '{"url": "https://example.com/hook"}'
 
     url: HttpsUrl
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Annotated[dict[str, Any], SheetExample('{"team": "sales"}')] = Field(
+        default_factory=dict
+    )
 
 
-class AgentConfig(BaseModel):
+class AgentConfig(Sheeted):
     """``app_config``: sent whole (a full replacement).
 
     ``app_id`` and ``app_type`` may be omitted; when sent they must equal the stored values.
     """
 
-    model_config = _STRICT
+    _example = '{"app_version": 7}'
 
     app_id: NonEmptyStr | None = None
     app_type: AppType | None = None
     app_version: AppVersion
     attempts_per_second: AttemptsPerSecond
-    connection_configs: Annotated[list[ConnectionConfig], Field(min_length=1)]
+    connection_configs: Annotated[
+        list[ConnectionConfig],
+        Field(min_length=1),
+        SheetExample('[{"connection_id": "c1", "phone_numbers": ["+919812345678"], "weight": 1}]'),
+    ]
     retry_config: RetryConfig
     webhook_config: WebhookConfig | None = None
 
 
-class UpdateCampaignRequest(BaseModel):
+class UpdateCampaignRequest(Sheeted):
     """The PATCH body.  Every field is optional; a field that is absent is left as it is."""
-
-    model_config = _STRICT
 
     name: Name | None = None
     description: Description | None = None

@@ -17,10 +17,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from bulkpatch.core.columns import CHANGE_PATHS
+from bulkpatch.core.columns import CHANGE_PATHS, kind_at
 
-#: Paths whose values are instants: compared as instants, not as text.
-_INSTANT_NAMES = frozenset({"end_timestamp", "start_timestamp", "updated_at", "created_at"})
+#: Fields of a campaign's detail that are no column's path but hold instants.  A column's path
+#: holds instants when its kind says so (``end_timestamp``: an ``AwareDatetime``).
+_DETAIL_INSTANTS = frozenset({"start_timestamp", "updated_at", "created_at"})
 
 
 class _Missing:
@@ -88,10 +89,14 @@ def parse_instant(value: Any) -> datetime | None:
     return None
 
 
+def _holds_instants(path: str) -> bool:
+    return kind_at(path) == "instant" or path in _DETAIL_INSTANTS
+
+
 def _equal(path: str, current: Any, target: Any) -> bool:
     """Whole equality: instants as instants, numbers by value, booleans only as booleans,
     lists item by item, objects key by key over *both* sides."""
-    if path.rsplit(".", 1)[-1] in _INSTANT_NAMES:
+    if _holds_instants(path):
         a, b = parse_instant(current), parse_instant(target)
         if a is not None and b is not None:
             try:

@@ -12,59 +12,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import AwareDatetime
-
-from bulkpatch.core.columns import FieldSpec
-from bulkpatch.validation.checks import (
-    build_check,
-    is_days,
-    shape_of,
-    strip_annotated,
-    union_arms,
-)
+from bulkpatch.core.columns import ColumnKind, FieldSpec
+from bulkpatch.validation.checks import build_check
 from bulkpatch.validation.words import CACHE_SIZE, ISO_EXAMPLE, Invalid, rules_of
 
 # ---------------------------------------------------------------------------------------------
 # A column's converter: cell (CSV text or native value) -> JSON-ready value or rules
 # ---------------------------------------------------------------------------------------------
 
-_TextMode = Literal["text", "scalar", "json", "json_or_scalar", "datetime", "days"]
 _NUMBER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-
-#: Example JSON per column kind, for the "not valid JSON" message.
-_JSON_EXAMPLES: dict[str, str] = {
-    "allowed_schedule": '{"allowed_start_time": "10:00", "allowed_end_time": "19:00"}',
-    "allowed_schedule.allowed_days": '["Monday", "Tuesday"] (or Mon,Tue)',
-    "app_config": '{"app_version": 7}',
-    "app_config.connection_configs": (
-        '[{"connection_id": "c1", "phone_numbers": ["+919812345678"], "weight": 1}]'
-    ),
-    "app_config.retry_config": '{"max_retries": 3, "retry_interval_minutes": [5, 10]}',
-    "app_config.webhook_config": '{"url": "https://example.com/hook"}',
-    "app_config.webhook_config.metadata": '{"team": "sales"}',
-}
-
-
-def _text_mode(annotation: Any) -> _TextMode:
-    if is_days(annotation):
-        return "days"
-    arms = union_arms(annotation)
-    if arms is not None:
-        shapes = {shape_of(a) for a in arms if a is not type(None)}
-        if shapes == {"scalar"}:
-            return "scalar"
-        return "json" if "scalar" not in shapes else "json_or_scalar"
-    if shape_of(annotation) != "scalar":
-        return "json"
-    bare = strip_annotated(annotation)
-    if bare is AwareDatetime or (isinstance(bare, type) and issubclass(bare, datetime)):
-        return "datetime"
-    if bare in (int, float, bool):
-        return "scalar"
-    return "text"
 
 
 def _reject_constant(name: str) -> Any:
@@ -80,13 +38,12 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _parse_json(text: str, path: str) -> Any:
+def _parse_json(text: str, example: str | None) -> Any:
     try:
         return json.loads(
             text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys
         )
     except json.JSONDecodeError as exc:
-        example = _JSON_EXAMPLES.get(path)
         hint = f"; for example {example}" if example else ""
         raise Invalid(
             [((), f"is not valid JSON ({exc.msg} at character {exc.pos + 1}){hint}")]
@@ -128,7 +85,8 @@ class ColumnConverter:
     def __init__(self, path: str, spec: FieldSpec) -> None:
         self.path = path
         self.object = spec.is_object
-        self.mode: _TextMode = _text_mode(spec.annotation)
+        self.mode: ColumnKind = spec.kind
+        self.example = spec.example
         self._check = build_check(spec.annotation, partial=True)
         #: cell text -> converted; read directly by :class:`RowValidator`'s fast path.
         self.cache: dict[str, _Converted] = {}
@@ -162,7 +120,7 @@ class ColumnConverter:
         mode = self.mode
         if mode in ("text", "scalar"):
             return text
-        if mode == "datetime":
+        if mode == "instant":
             if _NUMBER_TEXT.fullmatch(text):
                 raise Invalid(
                     [
@@ -175,7 +133,7 @@ class ColumnConverter:
                 )
             return text
         if mode == "days":
-            return _parse_json(text, self.path) if text.startswith("[") else text
+            return _parse_json(text, self.example) if text.startswith("[") else text
         if mode == "json_or_scalar" and not text.startswith(("[", "{")):
             return text
-        return _parse_json(text, self.path)
+        return _parse_json(text, self.example)

@@ -19,12 +19,10 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from bulkpatch.core.columns import CHANGE_PATHS, EXPECT_PATHS
+from bulkpatch.core.columns import CHANGE_PATHS, EXPECT_PATHS, kind_at
 from bulkpatch.core.text import FORMULA_STARTS
 from bulkpatch.core.values import MISSING, same_value
 from bulkpatch.validation import ColumnConverter
-
-_DAYS = "allowed_schedule.allowed_days"
 
 
 def cell_for(path: str, value: Any) -> str | None:
@@ -35,9 +33,13 @@ def cell_for(path: str, value: Any) -> str | None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if path == _DAYS and isinstance(value, list) and all(isinstance(v, str) for v in value):
+    if isinstance(value, list) and all(isinstance(v, str) for v in value) and is_days(path):
         return ",".join(value)
     return json.dumps(value, ensure_ascii=False)
+
+
+def is_days(path: str) -> bool:
+    return kind_at(path) == "days"
 
 
 @lru_cache(maxsize=256)

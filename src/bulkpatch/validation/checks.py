@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import difflib
 import math
-import types
-import typing
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from bulkpatch.core.models import DayList
+from bulkpatch.core.columns import is_days, model_of, shape_of, union_arms
 from bulkpatch.core.text import shorten
 from bulkpatch.validation.days import normalise_days
 from bulkpatch.validation.words import Invalid, Loc, errors_of
@@ -25,36 +23,6 @@ from bulkpatch.validation.words import Invalid, Loc, errors_of
 # ---------------------------------------------------------------------------------------------
 
 Check = Callable[[Any], Any]
-
-
-def strip_annotated(annotation: Any) -> Any:
-    while typing.get_origin(annotation) is Annotated:
-        annotation = typing.get_args(annotation)[0]
-    return annotation
-
-
-def union_arms(annotation: Any) -> tuple[Any, ...] | None:
-    bare = strip_annotated(annotation)
-    if typing.get_origin(bare) in (typing.Union, types.UnionType):
-        return typing.get_args(bare)
-    return None
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    bare = strip_annotated(annotation)
-    if isinstance(bare, type) and issubclass(bare, BaseModel):
-        return bare
-    return None
-
-
-def shape_of(annotation: Any) -> Literal["list", "object", "scalar"]:
-    bare = strip_annotated(annotation)
-    origin = typing.get_origin(bare) or bare
-    if origin is list:
-        return "list"
-    if origin is dict or _model_of(bare) is not None:
-        return "object"
-    return "scalar"
 
 
 def _input_shape(value: Any) -> Literal["list", "object", "scalar"]:
@@ -73,13 +41,6 @@ def _non_finite(value: Any) -> bool:
     if isinstance(value, dict):
         return any(_non_finite(v) for v in value.values())
     return False
-
-
-def is_days(annotation: Any) -> bool:
-    try:
-        return bool(annotation == DayList)
-    except Exception:  # pragma: no cover - exotic annotations without a safe ==
-        return False
 
 
 def _leaf_check(annotation: Any) -> Check:
@@ -171,7 +132,7 @@ def build_check(annotation: Any, *, partial: bool) -> Check:
     arms = union_arms(annotation)
     if arms is not None:
         return _union_check(annotation, arms, partial)
-    model = _model_of(annotation)
+    model = model_of(annotation)
     if model is not None and partial:
         return _PartialModel(model)
     return _leaf_check(annotation)
