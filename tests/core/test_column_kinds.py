@@ -9,7 +9,6 @@ same class), and the column registry is derived again from them by its own funct
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,7 +35,7 @@ def _swap(monkeypatch: pytest.MonkeyPatch, model: type[Any], grown: type[Any]) -
 
 
 @pytest.fixture
-def new_fields(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def new_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     """``AgentConfig`` holds three more optional fields, and the registry knows them."""
     agent: Any = create_model(
         "AgentConfig",
@@ -56,7 +55,6 @@ def new_fields(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if path not in columns.CHANGE_PATHS:
             monkeypatch.setitem(columns.CHANGE_PATHS, path, spec)
             monkeypatch.setitem(columns.EXPECT_PATHS, path, spec)
-    yield
 
 
 def test_the_registry_derives_each_new_columns_kind_from_its_type(new_fields: None) -> None:
@@ -70,7 +68,9 @@ def test_the_registry_derives_each_new_columns_kind_from_its_type(new_fields: No
 def _sheet(path: Path, sim: Simulator, values: list[dict[str, str]]) -> Path:
     ids = sorted(d["campaign_id"] for d in sim.state.dump())
     keys = {"org_id": "org-demo", "workspace_id": "ws-demo"}
-    return write_sheet(path, [{**keys, "campaign_id": i, **v} for i, v in zip(ids, values)])
+    return write_sheet(
+        path, [{**keys, "campaign_id": i, **v} for i, v in zip(ids, values, strict=False)]
+    )
 
 
 def _stored(sim: Simulator) -> dict[str, dict[str, Any]]:

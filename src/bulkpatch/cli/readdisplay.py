@@ -7,13 +7,14 @@ Text from the API is printed literally, never as rich markup.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
@@ -25,6 +26,7 @@ from bulkpatch.core.events import Event, Notice, Progress, RunFinished, RunStart
 from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.text import printable
 
+D = TypeVar("D", covariant=True)
 _STYLE = {"info": "", "warning": "yellow", "error": "red"}
 
 
@@ -108,13 +110,23 @@ def make_display(
     kwargs: dict[str, Any], *, label: str, closing: Callable[[RunSummary], list[str]]
 ) -> tuple[ReadDisplay | JsonLog, Console]:
     """The display from ``--quiet``, ``--json`` and ``--log-format`` (popped from kwargs)."""
+    return pick_display(kwargs, functools.partial(ReadDisplay, label=label, closing=closing))
+
+
+class _Shown(Protocol[D]):
+    def __call__(self, err: Console, out: Console, *, quiet: bool, json_out: bool) -> D: ...
+
+
+def pick_display(kwargs: dict[str, Any], shown: _Shown[D]) -> tuple[D | JsonLog, Console]:
+    """The display ``shown`` makes, or :class:`JsonLog` for ``--log-format json``; and the
+    error console.  ``--quiet``, ``--json`` and ``--log-format`` are popped from ``kwargs``."""
     quiet, json_out = kwargs.pop("quiet"), kwargs.pop("json_out")
     log_format = kwargs.pop("log_format")
     err = Console(stderr=True)
     out = Console(soft_wrap=True)
     if log_format == "json":
         return JsonLog(sys.stderr, out, json_out=json_out), err
-    return ReadDisplay(err, out, quiet=quiet, json_out=json_out, label=label, closing=closing), err
+    return shown(err, out, quiet=quiet, json_out=json_out), err
 
 
 def requests_line(data: Any) -> str:

@@ -30,6 +30,7 @@ from bulkpatch.cli.approval import (
 from bulkpatch.cli.display import ConsoleDisplay, JsonLog, resume_command
 from bulkpatch.cli.exits import guarded
 from bulkpatch.cli.group import cli
+from bulkpatch.cli.readdisplay import pick_display
 from bulkpatch.cli.runoptions import common_options, key_options, output_options, pace_options
 from bulkpatch.core.events import EventSink, Notice
 from bulkpatch.core.loop import run as run_loop
@@ -65,14 +66,19 @@ def _pace(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Pacing and key source given on the command line, over a run's own (resume, verify)."""
+    overrides = _pace(kwargs)
+    if kwargs.get("api_key_file") is not None:
+        overrides["api_key_file"] = kwargs["api_key_file"]
+    elif kwargs.get("api_key_env") != DEFAULT_KEY_ENV:
+        overrides["api_key_env"] = kwargs["api_key_env"]
+        overrides["api_key_file"] = None
+    return overrides
+
+
 def _display(kwargs: dict[str, Any]) -> tuple[ConsoleDisplay | JsonLog, Console]:
-    quiet, json_out = kwargs.pop("quiet"), kwargs.pop("json_out")
-    log_format = kwargs.pop("log_format")
-    err = Console(stderr=True)
-    out = Console(soft_wrap=True)
-    if log_format == "json":
-        return JsonLog(sys.stderr, out, json_out=json_out), err
-    return ConsoleDisplay(err, out, quiet=quiet, json_out=json_out), err
+    return pick_display(kwargs, ConsoleDisplay)
 
 
 def _told(kwargs: dict[str, Any]) -> RunOptions:
@@ -295,12 +301,7 @@ def resume_command_(run_dir: Path, **kwargs: Any) -> None:
     Exit codes: as for `bulkpatch run`.
     """
     display, err = _display(kwargs)
-    overrides = _pace(kwargs)
-    if kwargs.get("api_key_file") is not None:
-        overrides["api_key_file"] = kwargs["api_key_file"]
-    elif kwargs.get("api_key_env") != DEFAULT_KEY_ENV:
-        overrides["api_key_env"] = kwargs["api_key_env"]
-        overrides["api_key_file"] = None
+    overrides = _overrides(kwargs)
     if kwargs.get("notify_url"):
         overrides["notify_url"] = kwargs["notify_url"]
     if kwargs.get("rate_store"):

@@ -9,10 +9,9 @@ import click
 
 from bulkpatch.cli.group import cli
 from bulkpatch.cli.readdisplay import make_display, requests_line
-from bulkpatch.cli.run import _display, _execute, _pace
+from bulkpatch.cli.run import _display, _execute, _overrides
 from bulkpatch.cli.runoptions import key_options, output_options, pace_options
 from bulkpatch.core.events import EventSink
-from bulkpatch.core.options import DEFAULT_KEY_ENV
 from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
 from bulkpatch.ops.undo import undo_run_async
@@ -25,17 +24,6 @@ SIMULATE = click.option(
     help="For a --simulate run: against a simulator started from the campaigns the run's "
     "simulator ended with (RUN_DIR/simulator-state.json). No key, no network.",
 )
-
-
-def _overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Pacing and key source given on the command line (as for ``resume``)."""
-    overrides = _pace(kwargs)
-    if kwargs.get("api_key_file") is not None:
-        overrides["api_key_file"] = kwargs["api_key_file"]
-    elif kwargs.get("api_key_env") != DEFAULT_KEY_ENV:
-        overrides["api_key_env"] = kwargs["api_key_env"]
-        overrides["api_key_file"] = None
-    return overrides
 
 
 def _verify_closing(summary: RunSummary) -> list[str]:

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 
 from bulkpatch.core.errors import UsageError
-from bulkpatch.core.events import EventSink, Notice, Progress
+from bulkpatch.core.events import EventSink, Notice, Progress, RunFinished
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.stopper import Stopper
+from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.timing import Timing
 from bulkpatch.core.urls import BaseUrlError, check_base_url
 from bulkpatch.engine.executor import Executor, RunControl
@@ -232,6 +233,56 @@ class Reader:
             "achieved_rate": data["achieved_rate"],
             "duration_s": data["duration_s"],
         }
+
+    def finish(
+        self,
+        mode: str,
+        where: Path,
+        code: int,
+        outcomes: dict[str, int],
+        data: dict[str, Any],
+        on_event: EventSink,
+    ) -> RunSummary:
+        """The summary of a command that only reads (``export``, ``verify``), told to
+        ``on_event``: ``data`` followed by the stop reason, the request statistics and ``code``."""
+        reason = self.control.stop_reason
+        data = {**data, "stop_reason": reason or None, **self.request_stats(), "exit_code": code}
+        summary = RunSummary(
+            run_dir=where,
+            mode=mode,
+            exit_code=code,
+            outcomes=outcomes,
+            stop_reason=reason,
+            data=data,
+        )
+        on_event(RunFinished(summary))
+        return summary
+
+
+@asynccontextmanager
+async def reading(
+    options: RunOptions,
+    simulator: AbstractAsyncContextManager[tuple[str, str]] | None,
+    *,
+    api_key: str | None,
+    timing: Timing,
+    on_event: EventSink,
+    stopper: Stopper | None,
+) -> AsyncIterator[Reader]:
+    """A :class:`Reader` of the API ``options`` name, with the key ``api_key`` or ``options``
+    give; or of ``simulator`` (its base URL and key) when given."""
+    if simulator is None:
+        key = resolve_target(options, api_key, on_event)
+        simulator = nullcontext((options.base_url.rstrip("/"), key))
+    async with simulator as (base_url, key):
+        yield Reader(
+            options,
+            base_url=base_url,
+            api_key=key,
+            timing=timing,
+            on_event=on_event,
+            stopper=stopper,
+        )
 
 
 async def read_all(

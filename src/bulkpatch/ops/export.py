@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bulkpatch.core.errors import SheetError, UsageError
-from bulkpatch.core.events import EventSink, Notice, RunFinished, RunStarted, ignore
+from bulkpatch.core.events import EventSink, Notice, RunStarted, ignore
 from bulkpatch.core.loop import sync
 from bulkpatch.core.models import is_valid_id
 from bulkpatch.core.options import RunOptions
@@ -39,7 +38,7 @@ from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary, exit_code_for
 from bulkpatch.core.text import shorten
 from bulkpatch.core.timing import REAL, Timing
-from bulkpatch.engine.apireads import Reader, read_all, resolve_target, simulated
+from bulkpatch.engine.apireads import Reader, read_all, reading, simulated
 from bulkpatch.ops.exportrows import campaign_row, check_columns, header, value_cells
 from bulkpatch.ops.observe import watched
 from bulkpatch.sheet import sheet_kind, write_table
@@ -295,22 +294,14 @@ async def export_campaigns_async(
     chosen = check_columns(columns if columns is not None else DEFAULT_COLUMNS)
     conditions = tuple(where)
     started = datetime.now(UTC)
-    source: AbstractAsyncContextManager[tuple[str, str]]
+    simulator = None
     if options.simulate:
-        source = simulated(options, org=org, workspace=workspace, generate=SIMULATED_CAMPAIGNS)
-    else:
-        key = resolve_target(options, api_key, on_event)
-        source = nullcontext((options.base_url.rstrip("/"), key))
+        simulator = simulated(options, org=org, workspace=workspace, generate=SIMULATED_CAMPAIGNS)
     tally = _Tally()
-    async with source as (base_url, key):
-        reader = Reader(
-            options,
-            base_url=base_url,
-            api_key=key,
-            timing=timing,
-            on_event=on_event,
-            stopper=stopper,
-        )
+    sources = reading(
+        options, simulator, api_key=api_key, timing=timing, on_event=on_event, stopper=stopper
+    )
+    async with sources as reader:
         on_event(
             RunStarted(
                 run_dir=target,
@@ -376,20 +367,8 @@ def _finish(
         "cells_left_empty": tally.empty_values,
         "left_out_holding_nothing": tally.blank_rows,
         "formula_cells": tally.formula_cells,
-        "stop_reason": control.stop_reason or None,
-        **reader.request_stats(),
-        "exit_code": int(code),
     }
-    summary = RunSummary(
-        run_dir=target,
-        mode="export",
-        exit_code=int(code),
-        outcomes=counts,
-        stop_reason=control.stop_reason,
-        data=data,
-    )
-    on_event(RunFinished(summary))
-    return summary
+    return reader.finish("export", target, int(code), counts, data, on_event)
 
 
 def _warnings(target: Path, tally: _Tally, on_event: EventSink) -> None:

@@ -26,13 +26,12 @@ import csv
 import os
 from collections import Counter
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bulkpatch.core.errors import StorageError
-from bulkpatch.core.events import EventSink, Notice, RunFinished, RunStarted, ignore
+from bulkpatch.core.events import EventSink, Notice, RunStarted, ignore
 from bulkpatch.core.loop import sync
 from bulkpatch.core.outcomes import Outcome
 from bulkpatch.core.rows import RowChange
@@ -41,7 +40,7 @@ from bulkpatch.core.summary import RunSummary, exit_code_for
 from bulkpatch.core.text import cap, printable
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.core.values import holds
-from bulkpatch.engine.apireads import Reader, from_state, read_all, resolve_target
+from bulkpatch.engine.apireads import Reader, from_state, read_all, reading
 from bulkpatch.engine.canary import drift
 from bulkpatch.engine.planner import answer_problem
 from bulkpatch.ops.observe import watched
@@ -99,24 +98,16 @@ async def verify_run_async(
     where = Path(run_dir)
     record = open_run(where, what="verify", overrides=overrides, simulate=simulate)
     options = record.options
-    source: AbstractAsyncContextManager[tuple[str, str]]
-    if simulate:
-        source = from_state(options, where / SIMULATOR_STATE)
-    else:
-        key = resolve_target(options, api_key, on_event)
-        source = nullcontext((options.base_url.rstrip("/"), key))
-    async with source as (base_url, key):
-        return await _verify(where, record, base_url, key, on_event, stopper, timing)
+    simulator = from_state(options, where / SIMULATOR_STATE) if simulate else None
+    sources = reading(
+        options, simulator, api_key=api_key, timing=timing, on_event=on_event, stopper=stopper
+    )
+    async with sources as reader:
+        return await _verify(where, record, reader, on_event)
 
 
 async def _verify(
-    where: Path,
-    record: RunRecord,
-    base_url: str,
-    key: str,
-    on_event: EventSink,
-    stopper: Stopper | None,
-    timing: Timing,
+    where: Path, record: RunRecord, reader: Reader, on_event: EventSink
 ) -> RunSummary:
     options = record.options
     lock = lock_run_dir(where)
@@ -125,14 +116,6 @@ async def _verify(
         changes = row_changes(record, done)
         started = datetime.now(UTC)
         found: dict[int, tuple[str, str, Mapping[str, Any]]] = {}
-        reader = Reader(
-            options,
-            base_url=base_url,
-            api_key=key,
-            timing=timing,
-            on_event=on_event,
-            stopper=stopper,
-        )
         reader.progress = lambda: (len(found), len(changes))
         on_event(
             RunStarted(
@@ -231,20 +214,8 @@ def _finish(
         "finished": datetime.now(UTC).isoformat(),
         "rows": len(done),
         "verdicts": dict(counts),
-        "stop_reason": control.stop_reason or None,
-        **reader.request_stats(),
-        "exit_code": int(code),
     }
-    summary = RunSummary(
-        run_dir=where,
-        mode="verify",
-        exit_code=int(code),
-        outcomes=dict(counts),
-        stop_reason=control.stop_reason,
-        data=data,
-    )
-    on_event(RunFinished(summary))
-    return summary
+    return reader.finish("verify", where, int(code), dict(counts), data, on_event)
 
 
 def verify_run(run_dir: str | os.PathLike[str], **kwargs: Any) -> RunSummary:

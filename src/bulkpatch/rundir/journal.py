@@ -33,7 +33,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -174,16 +174,20 @@ def iter_records(path: Path) -> Iterator[dict[str, Any] | None]:
     """The journal's records in file order; ``None`` for a line that cannot be read (one cut
     short by a crash)."""
     with path.open("r", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                yield None
-                continue
-            yield record if isinstance(record, dict) else None
+        yield from _records(f)
+
+
+def _records(lines: Iterable[str]) -> Iterator[dict[str, Any] | None]:
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            yield None
+            continue
+        yield record if isinstance(record, dict) else None
 
 
 def read_journal(path: Path) -> JournalState:
@@ -196,17 +200,9 @@ def read_journal(path: Path) -> JournalState:
     except OSError as exc:
         raise JournalError(f"cannot read the journal {path}: {_describe(exc)}") from None
     with handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
+        for record in _records(handle):
+            if record is None:
                 state.bad_lines += 1  # a line cut short by a crash
-                continue
-            if not isinstance(record, dict):
-                state.bad_lines += 1
                 continue
             kind = record.get("e")
             row = record.get("row")

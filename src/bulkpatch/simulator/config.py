@@ -46,6 +46,18 @@ def acting_user(api_key: str) -> str:
     return "apikey-" + hashlib.sha256(api_key.encode()).hexdigest()[:10]
 
 
+#: The shares of requests a fault meets (each from 0 to 1), as :meth:`SimulatorConfig.fault_summary`
+#: names them, in its order.
+_RATE_WORDS: dict[str, str] = {
+    "fail_rate": "fail rate",
+    "reset_rate": "reset rate",
+    "fail_after_store_rate": "fail-after-store rate",
+    "wrong_id_rate": "wrong-id rate",
+    "deep_json_rate": "deep-JSON rate",
+    "patch_answer_differs_rate": "PATCH-answer-differs rate",
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class SimulatorConfig:
     """Everything the simulator can be told.  Faults are off unless set."""
@@ -155,8 +167,7 @@ class SimulatorConfig:
             problems.append("rate_limit must be >= 1 request per second")
         if self.latency_ms < 0 or self.latency_jitter_ms < 0:
             problems.append("latency_ms and latency_jitter_ms must be >= 0")
-        rates = ("fail_rate", "reset_rate", "reset_after_share", "fail_after_store_rate")
-        for name in (*rates, "wrong_id_rate", "deep_json_rate", "patch_answer_differs_rate"):
+        for name in (*_RATE_WORDS, "reset_after_share"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0 or math.isnan(value):
                 problems.append(f"{name} must be between 0 and 1")
@@ -225,28 +236,21 @@ class SimulatorConfig:
             parts.append(f"rate limit {self.rate_limit}/s per key")
         if self.latency_ms or self.latency_jitter_ms:
             parts.append(f"latency {self.latency_ms:g}±{self.latency_jitter_ms:g} ms")
-        if self.fail_rate:
-            parts.append(f"fail rate {self.fail_rate:g}")
-        if self.reset_rate:
-            parts.append(f"reset rate {self.reset_rate:g}")
+        parts += [
+            f"{words} {getattr(self, name):g}"
+            for name, words in _RATE_WORDS.items()
+            if getattr(self, name)
+        ]
         if self.outage is not None:
             parts.append(f"outage {self.outage[1]:g} s from {self.outage[0]:g} s")
         if self.revoke_after is not None:
             parts.append(f"key revoked after {self.revoke_after} requests")
         if self.live_limit_per_org is not None:
             parts.append(f"at most {self.live_limit_per_org} live campaigns per org")
-        if self.fail_after_store_rate:
-            parts.append(f"fail-after-store rate {self.fail_after_store_rate:g}")
         if self.forbid:
             parts.append(f"{len(self.forbid)} campaigns forbidden (403)")
         if self.redirect_to:
             parts.append(f"redirect ({self.redirect_status}) to {self.redirect_to}")
-        if self.wrong_id_rate:
-            parts.append(f"wrong-id rate {self.wrong_id_rate:g}")
-        if self.deep_json_rate:
-            parts.append(f"deep-JSON rate {self.deep_json_rate:g}")
-        if self.patch_answer_differs_rate:
-            parts.append(f"PATCH-answer-differs rate {self.patch_answer_differs_rate:g}")
         if self.hostile_text:
             parts.append("hostile text")
         if self.error_body_bytes:
