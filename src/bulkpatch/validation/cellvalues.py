@@ -33,12 +33,12 @@ def cell_for(path: str, value: Any) -> str | None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, list) and all(isinstance(v, str) for v in value) and is_days(path):
+    if isinstance(value, list) and all(isinstance(v, str) for v in value) and _days_column(path):
         return ",".join(value)
     return json.dumps(value, ensure_ascii=False)
 
 
-def is_days(path: str) -> bool:
+def _days_column(path: str) -> bool:
     return kind_at(path) == "days"
 
 
