@@ -20,6 +20,8 @@ LIBRARY_CALLS = [
     "apply_plan_async",
     "apply_sheet",
     "apply_sheet_async",
+    "continue_sheet",
+    "continue_sheet_async",
     "export_campaigns",
     "export_campaigns_async",
     "plan_sheet",
@@ -43,7 +45,16 @@ OPTIONS_AND_RESULTS = [
     "Stopper",
     "__version__",
 ]
-EVENTS = ["Event", "EventSink", "Notice", "Progress", "RowFinished", "RunFinished", "RunStarted"]
+EVENTS = [
+    "Event",
+    "EventSink",
+    "Notice",
+    "Progress",
+    "RowFinished",
+    "RunFinished",
+    "RunStarted",
+    "WindowWait",
+]
 ERRORS = [
     "BulkpatchError",
     "BusyError",
@@ -54,6 +65,7 @@ ERRORS = [
     "SheetError",
     "StorageError",
     "UsageError",
+    "WindowClosedError",
 ]
 EXPECTED = LIBRARY_CALLS + OPTIONS_AND_RESULTS + EVENTS + ERRORS
 

@@ -26,6 +26,7 @@ from bulkpatch.core.errors import (
     SheetError,
     StorageError,
     UsageError,
+    WindowClosedError,
 )
 from bulkpatch.core.events import (
     Event,
@@ -35,6 +36,7 @@ from bulkpatch.core.events import (
     RowFinished,
     RunFinished,
     RunStarted,
+    WindowWait,
 )
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode, Outcome
@@ -44,6 +46,8 @@ from bulkpatch.core.summary import NextStep, RunSummary
 from bulkpatch.ops.apply import (
     apply_sheet,
     apply_sheet_async,
+    continue_sheet,
+    continue_sheet_async,
     plan_sheet,
     plan_sheet_async,
     resume_run,
@@ -79,11 +83,15 @@ __all__ = [
     "Stopper",
     "StorageError",
     "UsageError",
+    "WindowClosedError",
+    "WindowWait",
     "__version__",
     "apply_plan",
     "apply_plan_async",
     "apply_sheet",
     "apply_sheet_async",
+    "continue_sheet",
+    "continue_sheet_async",
     "export_campaigns",
     "export_campaigns_async",
     "plan_sheet",

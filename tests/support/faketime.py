@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import anyio.lowlevel
 
@@ -28,10 +29,16 @@ from bulkpatch.core.timing import Timing
 IDLE_TURNS = 2
 
 
+#: The wall-clock instant a fake clock starts at, unless told (``FakeTime(wall=...)``).
+WALL_START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+
 class FakeTime:
-    def __init__(self, start: float = 1000.0) -> None:
+    def __init__(self, start: float = 1000.0, *, wall: datetime = WALL_START) -> None:
         self.start = start
         self.now = start
+        #: The wall clock at ``start``: :meth:`wall` moves with the fake clock from there.
+        self.wall_start = wall
         #: Every duration slept, in the order the sleeps began.
         self.slept: list[float] = []
         self._due: list[tuple[float, int, asyncio.Future[None]]] = []
@@ -40,6 +47,10 @@ class FakeTime:
 
     def clock(self) -> float:
         return self.now
+
+    def wall(self) -> datetime:
+        """The wall clock (an aware UTC datetime) on this clock: a run's ``Timing.now``."""
+        return self.wall_start + timedelta(seconds=self.now - self.start)
 
     @property
     def elapsed(self) -> float:
@@ -92,4 +103,4 @@ class FakeTime:
         def uniform(low: float, high: float) -> float:
             return high if jitter == "max" else low
 
-        return Timing(clock=self.clock, sleep=self.sleep, uniform=uniform)
+        return Timing(clock=self.clock, sleep=self.sleep, uniform=uniform, now=self.wall)

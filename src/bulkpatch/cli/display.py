@@ -34,11 +34,20 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from bulkpatch.core.events import Event, Notice, Progress, RowFinished, RunFinished, RunStarted
+from bulkpatch.core.events import (
+    Event,
+    Notice,
+    Progress,
+    RowFinished,
+    RunFinished,
+    RunStarted,
+    WindowWait,
+)
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode, Outcome
 from bulkpatch.core.summary import NextStep, RunSummary, command, command_note, options_of
 from bulkpatch.core.text import printable, shorten
+from bulkpatch.core.windows import countdown
 
 LINE_EVERY = 10.0
 #: Rows of a plan shown on screen (all of them are in plan.csv).
@@ -164,6 +173,7 @@ class ConsoleDisplay:
         self._last_line = time.monotonic()
         self._started = time.monotonic()
         self._rate = ""
+        self._status: Any = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RowFinished):
@@ -180,6 +190,20 @@ class ConsoleDisplay:
             self.started(event)
         elif isinstance(event, RunFinished):
             self.finished(event.summary)
+        elif isinstance(event, WindowWait):
+            self.waiting(event)
+
+    def waiting(self, event: WindowWait) -> None:
+        """A countdown on a terminal (the notice before it is the line a log keeps)."""
+        if self.quiet or not self.err.is_terminal:
+            return
+        left = countdown(event.seconds_left)
+        text = f"waiting for the change window {event.window}: it opens in {left}"
+        if self._status is None:
+            self._status = self.err.status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -188,7 +212,10 @@ class ConsoleDisplay:
         self.mode = event.mode
         self.total = event.rows
         self._started = self._last_line = time.monotonic()
+        self.stop_countdown()
         self.err.print(f"run directory: {event.run_dir}", highlight=False, markup=False)
+        if event.estimate:
+            self.err.print(f"estimate: {event.estimate}", highlight=False, markup=False)
         if not self.quiet and self.err.is_terminal:
             self._bar = Bar(
                 TextColumn("{task.description}"),
@@ -206,8 +233,14 @@ class ConsoleDisplay:
             label = "planning" if event.mode == "plan" else "applying"
             self._task = self._bar.add_task(label, total=self.total, outcomes="", rate="")
 
+    def stop_countdown(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
     def stop(self) -> None:
         """Stop the bar (also when the run ends with an error)."""
+        self.stop_countdown()
         if self._bar is not None:
             self._refresh()
             self._bar.stop()
@@ -294,6 +327,18 @@ class ConsoleDisplay:
                 Text(
                     f"stopped: {printable(summary.stop_reason)}\n"
                     f"continue with: {resume_line(summary)}"
+                ),
+                highlight=False,
+                soft_wrap=True,
+            )
+        if summary.exit_code == ExitCode.WINDOW_CLOSED:
+            left = summary.outcomes.get(Outcome.NOT_ATTEMPTED.value, 0)
+            self.err.print(
+                Text(
+                    f"stopped at the window's end; {left:,} rows left"
+                    + (f" ({printable(summary.stop_reason)})" if summary.stop_reason else "")
+                    + f"\ncontinue with: {resume_line(summary)}",
+                    style="yellow",
                 ),
                 highlight=False,
                 soft_wrap=True,
@@ -412,6 +457,7 @@ class JsonLog:
                 rows=event.rows,
                 resumed=event.resumed,
                 target_rate=event.target_rate,
+                estimate=event.estimate,
             )
         elif isinstance(event, Progress):
             self._emit(

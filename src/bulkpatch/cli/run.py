@@ -31,7 +31,14 @@ from bulkpatch.cli.display import ConsoleDisplay, JsonLog, resume_command
 from bulkpatch.cli.exits import guarded
 from bulkpatch.cli.group import cli
 from bulkpatch.cli.readdisplay import pick_display
-from bulkpatch.cli.runoptions import common_options, key_options, output_options, pace_options
+from bulkpatch.cli.runoptions import (
+    common_options,
+    key_options,
+    output_options,
+    pace_options,
+    window_options,
+    window_values,
+)
 from bulkpatch.core.events import EventSink, Notice
 from bulkpatch.core.loop import run as run_loop
 from bulkpatch.core.options import DEFAULT_KEY_ENV, RunOptions
@@ -39,7 +46,12 @@ from bulkpatch.core.outcomes import ExitCode
 from bulkpatch.core.shards import chosen_shard
 from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
-from bulkpatch.ops.apply import apply_sheet_async, plan_sheet_async, resume_run_async
+from bulkpatch.ops.apply import (
+    apply_sheet_async,
+    continue_sheet_async,
+    plan_sheet_async,
+    resume_run_async,
+)
 from bulkpatch.ops.deliver import deliver_failure
 from bulkpatch.ops.plan import plan_to_dir_async
 
@@ -200,6 +212,16 @@ SHEET = click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
     help="Do not GET each campaign first (half the requests). Only for sheets whose changes are "
     "top-level fields or whole objects; gives up `unchanged`, status checks and undo data.",
 )
+@window_options(calling=True)
+@click.option(
+    "--continue",
+    "continue_run",
+    is_flag=True,
+    help="Carry on the unfinished run of this same sheet against the same API in --report-dir "
+    "(in its own run directory; --rate, --concurrency and --window given now apply to the rows "
+    "left); start one if there is none; if it is complete, say so, send nothing and exit with "
+    "its code. With --window, one crontab line carries a migration over many nights.",
+)
 def run_command(sheet: Path | None, **kwargs: Any) -> None:
     """Apply SHEET to the Scheduling API.
 
@@ -213,26 +235,42 @@ def run_command(sheet: Path | None, **kwargs: Any) -> None:
     Exit codes: 0 every row updated or unchanged (rows a --canary held back do not
                 count, see --canary); 1 some rows were not; 2 usage error or invalid
                 sheet (nothing sent); 3 aborted, a canary that did not hold, --max-errors
-                reached or a campaign left paused (resumable); 70 internal error.
+                reached or a campaign left paused (resumable); 70 internal error;
+                75 the --window closed (or was closed with --no-wait) or campaigns were
+                inside their calling hours, with rows left (resumable).
 
     \b
     Examples:
       bulkpatch run input_examples/mass-schedule-change.csv --simulate
       SARVAM_API_KEY=... bulkpatch run changes.csv --rate 20 --concurrency 8
       bulkpatch run --plan plans/schedule --approved-by asha --canary 10
+      bulkpatch run migration.parquet --continue --window "22:00-06:00 Asia/Kolkata"
     """
+    continuing = kwargs.pop("continue_run")
+    windows = window_values(kwargs)
     guards = take_safeguards(kwargs, sheet)
     given = given_options(click.get_current_context(), kwargs)
     display, err = _display(kwargs)
     pace = _pace(kwargs)
     told = _told(kwargs)
 
+    if guards.plan_dir is not None and (continuing or windows):
+        raise click.UsageError(
+            "--plan applies one approved plan: run it without --continue and "
+            "--window, then `bulkpatch resume` it"
+        )
+
     async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
         if guards.plan_dir is not None:
             _scale(kwargs)
             return await run_plan(guards, sheet, kwargs, pace, given, sink, stopper)
         assert sheet is not None
-        options = replace(_options(kwargs, pace, sink), **guards.options())
+        options = replace(_options(kwargs, pace, sink), **guards.options(), **windows)
+        if continuing:
+            carried = {**pace, **{k: v for k, v in windows.items() if k != "outside_calling_hours"}}
+            return await continue_sheet_async(
+                sheet, options=options, overrides=carried, on_event=sink, stopper=stopper
+            )
         return await apply_sheet_async(sheet, options=options, on_event=sink, stopper=stopper)
 
     _execute(call, display, err, mode="run", told=told)
@@ -274,6 +312,7 @@ def plan_command(sheet: Path, **kwargs: Any) -> None:
 @cli.command("resume")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @pace_options(resuming=True)
+@window_options(calling=True, resuming=True)
 @key_options
 @click.option(
     "--notify-url",
@@ -306,6 +345,7 @@ def resume_command_(run_dir: Path, **kwargs: Any) -> None:
         overrides["notify_url"] = kwargs["notify_url"]
     if kwargs.get("rate_store"):
         overrides["rate_store"] = kwargs["rate_store"]
+    overrides.update(window_values(kwargs))
 
     async def call(stopper: Stopper, sink: EventSink) -> RunSummary:
         return await resume_run_async(run_dir, overrides=overrides, on_event=sink, stopper=stopper)

@@ -6,6 +6,7 @@ tell how it went, what to print.  Declarations only: ``cli/run.py`` turns the va
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +37,87 @@ class RateType(click.ParamType):  # type: ignore[type-arg]
         if rate <= 0 or math.isnan(rate):
             self.fail("the rate must be above 0; for no limit at all, say 'unlimited'")
         return rate
+
+
+class DurationType(click.ParamType):  # type: ignore[type-arg]
+    """A duration: seconds (``90``), or with units (``30s``, ``45m``, ``2h``, ``1h30m``)."""
+
+    name = "DURATION"
+    _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|min|s)?")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, float):
+            return value
+        text = str(value).strip().lower().replace(" ", "")
+        parts = list(self._PART.finditer(text))
+        if not text or "".join(p.group(0) for p in parts) != text:
+            self.fail(f"{value!r} is not a duration (90, 30s, 45m, 2h, 1h30m)")
+        scale = {"h": 3600.0, "m": 60.0, "min": 60.0, "s": 1.0, None: 1.0}
+        return sum(float(p.group(1)) * scale[p.group(2)] for p in parts)
+
+
+WINDOW_FORM = '"[DAYS ]HH:MM-HH:MM[ ZONE]"'
+
+
+def window_options(*, calling: bool, resuming: bool = False) -> Callable[[F], F]:
+    """``--window`` and ``--no-wait`` (``run``, ``resume``, ``undo``); with ``calling``,
+    ``--outside-calling-hours`` and ``--max-wait`` too."""
+
+    def decorate(func: F) -> F:
+        kept = " Default: the run's own." if resuming else ""
+        options = [
+            click.option(
+                "--window",
+                metavar=WINDOW_FORM,
+                help='Send only inside this change window, e.g. "22:00-06:00 Asia/Kolkata" or '
+                '"Mon-Fri 22:00-06:00" (zone: IANA name, default the machine\'s; an end before '
+                "the start crosses midnight). Outside it the run waits for it to open; at its "
+                "end no new row starts, rows in flight finish, and the run exits 75 (resume "
+                f"it, or run again with --continue).{kept}",
+            ),
+            click.option(
+                "--no-wait",
+                is_flag=True,
+                default=None,
+                help="Outside the --window: exit 75 at once, nothing sent, instead of waiting.",
+            ),
+        ]
+        if calling:
+            options.append(
+                click.option(
+                    "--max-wait",
+                    type=DurationType(),
+                    default=None,
+                    help="Without a --window: how long a row whose campaign is inside its "
+                    "calling hours may wait for them to end (e.g. 2h). [default: 0, do not wait]",
+                )
+            )
+        if calling and not resuming:
+            options.append(
+                click.option(
+                    "--outside-calling-hours",
+                    is_flag=True,
+                    help="With --pause-active: pause an active campaign only while it is outside "
+                    "its own calling hours (allowed_schedule). A row whose campaign is calling "
+                    "waits for its hours to end (before the --window closes, or --max-wait), "
+                    "else it is left not_attempted for resume (exit 75).",
+                )
+            )
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def window_values(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The window options given (popped from ``kwargs``; the ones not given left out)."""
+    out = {}
+    for name in ("window", "no_wait", "max_wait", "outside_calling_hours"):
+        value = kwargs.pop(name, None)
+        if value is not None and value is not False:
+            out[name] = value
+    return out
 
 
 def key_options(func: F) -> F:

@@ -12,6 +12,8 @@ says what is wrong and how to fix it; the command line turns each kind into one 
      │    └── BusyError         another bulkpatch is already doing this work
      ├── StorageError           the report directory failed (full, read-only, ...): exit 2 if
      │                          nothing was sent yet, else 3 (resumable)
+     ├── WindowClosedError      outside the change window with ``--no-wait``: nothing was sent
+     │                          (exit 75)
      └── InternalError          a bug: the traceback was saved (exit 70)
 
 A row's failure is never an exception: it is an outcome (``bulkpatch.core.outcomes``).  Anything
@@ -63,6 +65,11 @@ class StorageError(BulkpatchError):
     def __init__(self, message: str, *, sent: bool = False) -> None:
         super().__init__(message)
         self.sent = sent
+
+
+class WindowClosedError(BulkpatchError):
+    """The change window (``--window``) is closed and the run was told not to wait
+    (``--no-wait``): nothing was sent; run again when it is open (exit 75)."""
 
 
 class InternalError(BulkpatchError):

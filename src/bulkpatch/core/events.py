@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -28,6 +29,8 @@ class RunStarted:
     resumed: bool
     target_rate: float | None
     simulated: bool = False
+    #: How long the rows will take at the rate (and in how many windows), in words.
+    estimate: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,17 @@ class RunFinished:
     summary: RunSummary
 
 
-Event = RunStarted | RowFinished | Progress | Notice | RunFinished
+@dataclass(frozen=True, slots=True)
+class WindowWait:
+    """Outside the change window, waiting for it to open (about once a minute, each second in
+    the last two): a countdown on a terminal."""
+
+    window: str
+    opens: datetime
+    seconds_left: float
+
+
+Event = RunStarted | RowFinished | Progress | Notice | RunFinished | WindowWait
 EventSink = Callable[[Event], None]
 
 

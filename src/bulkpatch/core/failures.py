@@ -8,6 +8,7 @@ from bulkpatch.core.errors import (
     InternalError,
     StorageError,
     UsageError,
+    WindowClosedError,
     leaf_error,
 )
 from bulkpatch.core.outcomes import ExitCode
@@ -21,6 +22,8 @@ ERROR_LINE_KEPT = 1000
 def exit_code_of(error: BaseException) -> ExitCode:
     """The exit code for an exception that ended a command (:func:`exit_code_for` decides it:
     an interrupt or a stop is resumable, a usage error sent nothing, anything else is a bug)."""
+    if isinstance(error, WindowClosedError):
+        return exit_code_for({}, window_closed=True)
     usage = isinstance(error, UsageError) or (isinstance(error, StorageError) and not error.sent)
     stopped = isinstance(error, KeyboardInterrupt) or (
         isinstance(error, BulkpatchError) and not isinstance(error, InternalError) and not usage

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 from bulkpatch.core.errors import UsageError
 from bulkpatch.core.maxerrors import check_safeguards
 from bulkpatch.core.urls import DEFAULT_BASE_URL
+from bulkpatch.core.windows import WindowError, zoned_window
 
 DEFAULT_KEY_ENV = "SARVAM_API_KEY"
 DEFAULT_RATE = 10.0
@@ -125,6 +126,15 @@ class RunOptions:
     #: Stop the run (aborted, resumable) past this many rejected/failed rows: ``"N"`` or
     #: ``"N%"`` (``--max-errors``).
     max_errors: str | None = None
+    # -- change windows (bulkpatch.engine.windowing) ---------------------------------------------
+    #: ``"[DAYS ]HH:MM[:SS]-HH:MM[:SS][ ZONE]"``: send only inside it (kept with its zone).
+    window: str | None = None
+    #: Outside the window: exit 75 at once instead of waiting for it to open.
+    no_wait: bool = False
+    #: With ``pause_active``: pause an active campaign only outside its own calling hours.
+    outside_calling_hours: bool = False
+    #: Without a window: seconds a row inside its calling hours may wait for them to end.
+    max_wait: float = 0.0
 
     def __post_init__(self) -> None:
         if self.rate == RATE_NOT_GIVEN:
@@ -140,6 +150,21 @@ class RunOptions:
         if self.rate_store is not None and self.rate is None:
             raise UsageError("--rate-store shares a --rate: give a number, not unlimited")
         check_safeguards(self)
+        self._check_windows()
+
+    def _check_windows(self) -> None:
+        if self.window is not None:
+            try:
+                object.__setattr__(self, "window", zoned_window(self.window))
+            except WindowError as exc:
+                raise UsageError(str(exc)) from None
+        if self.outside_calling_hours and not self.pause_active:
+            raise UsageError(
+                "--outside-calling-hours says when --pause-active may pause a campaign: "
+                "give --pause-active too"
+            )
+        if not self.max_wait >= 0:
+            raise UsageError("--max-wait must be 0 or more")
 
     def for_journal(self) -> dict[str, Any]:
         """The options as plain values, paths made absolute; never a secret (the notify URL

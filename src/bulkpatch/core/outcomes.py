@@ -26,4 +26,5 @@ class ExitCode(IntEnum):
     SOME_ROWS_NOT_OK = 1  # the run finished and some rows did not
     USAGE = 2  # usage error or invalid sheet; nothing sent
     ABORTED = 3  # bad key, outage, interrupt, a campaign left paused; resumable
+    WINDOW_CLOSED = 75  # outside the change window (EX_TEMPFAIL): rows left for resume
     INTERNAL = 70  # a bug in bulkpatch (EX_SOFTWARE); the traceback is in the run directory

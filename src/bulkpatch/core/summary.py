@@ -41,6 +41,7 @@ def exit_code_for(
     left_paused: int = 0,
     canary_held: bool = False,
     mismatches: int = 0,
+    window_closed: bool = False,
     usage: bool = False,
     internal: bool = False,
 ) -> ExitCode:
@@ -53,6 +54,8 @@ def exit_code_for(
     campaigns that do not hold the change, ``export``'s campaigns that could not be read): 1.
     ``canary_held``: a canary held and stopped the run as asked; the rows it held back
     (``not_attempted``) do not make it 1 -- a row rejected, failed or skipped before still does.
+    ``window_closed``: the change window closed (or was closed at the start) with rows left
+    for ``resume`` (75), unless the run was also aborted or left a campaign paused (3).
     Else 0 when every row is ``updated`` or ``unchanged``, 1 when some are not.
     """
     if internal:
@@ -61,6 +64,8 @@ def exit_code_for(
         return ExitCode.USAGE
     if aborted or left_paused:
         return ExitCode.ABORTED
+    if window_closed:
+        return ExitCode.WINDOW_CLOSED
     not_ok = {name for name, n in outcomes.items() if n and not Outcome(name).ok}
     if canary_held:
         not_ok.discard(Outcome.NOT_ATTEMPTED.value)
@@ -136,10 +141,24 @@ def reason_group(outcome: str, reason: str) -> ReasonGroup:
             return ReasonGroup(outcome, "campaign LEFT PAUSED", "resume")
         return ReasonGroup(outcome, "errors outlasted the retries", "retry")
     if outcome == Outcome.NOT_ATTEMPTED.value:
-        return ReasonGroup(outcome, "the run stopped before them", "resume")
+        return _not_attempted_group(outcome, reason)
     # rejected: the API's own words, without the request's name
     words = reason.split(": ", 1)[1] if reason.startswith(("PATCH: ", "GET: ")) else reason
     return ReasonGroup(outcome, shorten(words, 60), "read")
+
+
+#: How the reason of a row left inside its campaign's calling hours begins
+#: (``engine/callinghours.py``); what follows, up to ";", says until when.
+CALLING_UNTIL = "campaign is active and inside its calling hours until "
+
+
+def _not_attempted_group(outcome: str, reason: str) -> ReasonGroup:
+    if reason.startswith(CALLING_UNTIL):
+        until = reason[len(CALLING_UNTIL) :].split(";", 1)[0]
+        return ReasonGroup(outcome, f"campaign calling until {until}", "resume")
+    if reason.startswith("campaign is active and has no calling hours"):
+        return ReasonGroup(outcome, "campaign calls at all hours: not paused", "read")
+    return ReasonGroup(outcome, "the run stopped before them", "resume")
 
 
 #: What a step under ``--simulate`` says of its command.
@@ -246,6 +265,8 @@ def carried_options(options: RunOptions, *, planning: bool = False, reach: Reach
         return _words(pairs)
     if reach == "sheet":
         pairs += [("--pause-active", options.pause_active), ("--simulate", options.simulate)]
+        pairs += [("--outside-calling-hours", options.outside_calling_hours)]
+        pairs += [("--window", options.window)]
         if options.simulate:
             pairs.append(("--seed", options.seed))
         elif options.base_url.rstrip("/") != DEFAULT_BASE_URL.rstrip("/"):

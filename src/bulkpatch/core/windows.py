@@ -189,6 +189,15 @@ def parse_window(text: str, *, default_zone: ZoneInfo | None = None) -> Window:
     return Window(start=start, end=end, zone=zone, days=days, text=" ".join(text.split()))
 
 
+def zoned_window(text: str, *, default_zone: ZoneInfo | None = None) -> str:
+    """``--window`` text as it is kept (in a journal, a printed command): checked, and with
+    its zone named, so that a resume elsewhere means the same hours."""
+    window = parse_window(text, default_zone=default_zone)
+    match = _WINDOW_RE.match(text)
+    assert match is not None
+    return window.text if match.group("zone") else f"{window.text} {window.zone.key}"
+
+
 # ---------------------------------------------------------------------------------------------
 # A campaign's calling hours
 # ---------------------------------------------------------------------------------------------
@@ -251,6 +260,12 @@ def _hours(seconds: float) -> str:
     if seconds < 5400:
         return f"{round(seconds / 60)} min"
     return f"{round(seconds / 3600)} h"
+
+
+def countdown(seconds: float) -> str:
+    """``3:12:05``: hours, minutes and seconds left."""
+    whole = max(0, round(seconds))
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 def estimate(

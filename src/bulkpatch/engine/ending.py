@@ -87,6 +87,7 @@ def closing_summary(
     lanes: Sequence[Lane],
     shard: str | None,
     earlier: Mapping[str, str],
+    window_closed: bool = False,
 ) -> tuple[ExitCode, list[NextStep], dict[str, Any]]:
     """What a session comes to: its exit code (a canary that held and stopped the run may
     make it 0), its next steps, and the content of ``summary.json``."""
@@ -95,6 +96,7 @@ def closing_summary(
         aborted=control.aborted,
         left_paused=len(control.left_paused),
         canary_held=safeguards.canary_held,
+        window_closed=window_closed,
     )
     steps = next_steps(
         groups,

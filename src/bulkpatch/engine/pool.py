@@ -8,21 +8,25 @@ One task group; the feeder waits for room in the stream before it reads on (back
 ``concurrency`` rows wait), so memory does not grow with the sheet.  A free worker takes the
 next row: no row waits behind another's slow answer (a long ``Retry-After``, say).  Every row
 reaches ``record`` exactly once.  A row's failure is a result, never an exception; only a bug
-raises.
+raises.  A row that must wait (a campaign inside its calling hours) comes back from its worker as
+a :class:`Deferred`: the worker is free at once, and the feeder hands the row out again when it
+is due (``bulkpatch.engine.deferred``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bulkpatch.core.outcomes import Outcome
 from bulkpatch.core.results import RowResult
 from bulkpatch.core.rows import RowChange
+from bulkpatch.engine.deferred import Later
 
 CUT_OFF_REASON = (
     "interrupted in flight; `bulkpatch resume` reads the campaign back before sending again"
@@ -51,6 +55,16 @@ class Elsewhere:
     """A row of another shard: this process neither applies nor reports it."""
 
     row: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """A row that must not go yet: it comes back after ``delay`` seconds (read again then);
+    ``result`` is what it is if the run stops before that."""
+
+    job: Job
+    delay: float
+    result: RowResult
 
 
 #: What the feeder hands the pool: a row to apply, a row whose result is already known now
@@ -82,9 +96,48 @@ async def _next(stream: MemoryObjectReceiveStream[Job]) -> Job | None:
         return None
 
 
+async def _hand_out(send: MemoryObjectSendStream[Job], later: Later[Deferred], job: Job) -> None:
+    later.sent()
+    try:
+        send.send_nowait(job)  # the stream's fast path: room is there
+    except anyio.WouldBlock:
+        await send.send(job)  # wait for room: backpressure before reading on
+
+
+async def _feed(
+    items: Iterator[WorkItem],
+    send: MemoryObjectSendStream[Job],
+    later: Later[Deferred],
+    record: Record,
+    skip: Skip,
+    stopping: Callable[[], str],
+) -> None:
+    """Hand the sheet's rows out in order (deferred ones once due, in between), then the
+    deferred ones left until none waits or is in flight; settle the rest if the run stops."""
+    async with send:
+        for item in items:
+            if isinstance(item, Elsewhere):
+                skip(item.row)
+            elif isinstance(item, Kept):
+                record(item.result, False)
+            elif isinstance(item, RowResult):
+                record(item, True)
+            elif stopping():
+                record(_not_attempted(item, f"run stopped before this row: {stopping()}"), True)
+            else:
+                if len(later):
+                    for due in list(later.due()):
+                        await _hand_out(send, later, due.job)
+                await _hand_out(send, later, item)
+        while (waited := await later.next(stopping)) is not None:
+            await _hand_out(send, later, waited.job)
+        for left in later.drain():
+            record(left.result, True)
+
+
 async def run_pool(
     items: Iterator[WorkItem],
-    apply: Callable[[Job], Awaitable[RowResult]],
+    apply: Callable[[Job], Awaitable[RowResult | Deferred]],
     *,
     concurrency: int,
     stopping: Callable[[], str],
@@ -92,6 +145,8 @@ async def run_pool(
     skip: Skip = lambda row: None,
     interrupted: anyio.Event | None = None,
     grace: float = 5.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> None:
     """Feed ``items`` to ``concurrency`` workers; every row reaches ``record`` exactly once.
 
@@ -100,13 +155,26 @@ async def run_pool(
     seconds to finish, then they are cancelled (they stay "sent" without "done" in the journal;
     ``resume`` settles them by reading the campaign).  A worker takes the next row as soon as
     it is free, so a slow answer holds up only its own row; the rows waiting in the stream are
-    the next ones in sheet order (a canary takes the first rows that write).
+    the next ones in sheet order (a canary takes the first rows that write).  A deferred row
+    waits on ``clock`` / ``sleep`` in a heap, not in a worker; the run stopping leaves it with
+    its own ``result``.
     """
     send, receive = anyio.create_memory_object_stream[Job](max_buffer_size=concurrency)
     workers: set[anyio.CancelScope] = set()
+    later: Later[Deferred] = Later(clock, sleep)
 
     def give_up(job: Job) -> None:
         record(_not_attempted(job, f"run stopped before this row: {stopping()}"), True)
+        later.finished()
+
+    def finish(result: RowResult | Deferred) -> None:
+        if not isinstance(result, Deferred):
+            record(result, result.settled)
+        elif later.closed or stopping():
+            record(result.result, True)
+        else:
+            later.add(result, result.delay)
+        later.finished()
 
     async def worker(stream: MemoryObjectReceiveStream[Job]) -> None:
         async with stream:
@@ -120,29 +188,13 @@ async def run_pool(
                     held = job
                     result = await apply(job)
                     held = None
-                    record(result, result.settled)
+                    finish(result)
             if scope.cancelled_caught:  # cut off after the grace period
                 if held is not None:
                     record(_not_attempted(held, CUT_OFF_REASON), False)
+                    later.finished()
                 async for job in stream:  # settle what is still queued
                     give_up(job)
-
-    async def feed() -> None:
-        async with send:
-            for item in items:
-                if isinstance(item, Elsewhere):
-                    skip(item.row)
-                elif isinstance(item, Kept):
-                    record(item.result, False)
-                elif isinstance(item, RowResult):
-                    record(item, True)
-                elif stopping():
-                    give_up(item)
-                else:
-                    try:
-                        send.send_nowait(item)  # the stream's fast path: room is there
-                    except anyio.WouldBlock:
-                        await send.send(item)  # wait for room: backpressure before reading on
 
     async def cut_off_after_grace() -> None:
         assert interrupted is not None
@@ -158,5 +210,5 @@ async def run_pool(
             for _ in range(concurrency):
                 tg.start_soon(worker, receive.clone())
             receive.close()
-            tg.start_soon(feed)
+            tg.start_soon(_feed, items, send, later, record, skip, stopping)
         outer.cancel_scope.cancel()

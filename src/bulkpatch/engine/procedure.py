@@ -9,6 +9,7 @@ all into the row's result (:func:`~bulkpatch.engine.results.row_result`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Iterator
+from typing import Any
 
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import Outcome
@@ -23,8 +24,8 @@ from bulkpatch.core.results import (
 from bulkpatch.core.shards import Shard
 from bulkpatch.core.telemetry import traced_row
 from bulkpatch.engine.executor import Executor, RunControl
-from bulkpatch.engine.planner import RowPlan, plan_row
-from bulkpatch.engine.pool import Elsewhere, Job, Kept, WorkItem
+from bulkpatch.engine.planner import PausePatchResume, RowPlan, plan_row
+from bulkpatch.engine.pool import Deferred, Elsewhere, Job, Kept, WorkItem
 from bulkpatch.engine.results import read_failed, row_result
 from bulkpatch.rundir.journal import JournalState
 from bulkpatch.sheet import Sheet
@@ -33,6 +34,9 @@ from bulkpatch.validation import SheetCheck, iter_verdicts
 #: Asked after a row is planned, before anything is sent (``bulkpatch.engine.safeguards``): the plan
 #: to carry out, or None when the row must not start (it is ``not_attempted``).
 Gate = Callable[..., Awaitable[RowPlan | None]]
+#: Asked before a row pauses an active campaign (``bulkpatch.engine.callinghours``): None to go
+#: on, else the row's deferral or its result (nothing but the GET was sent).
+Hold = Callable[[Job, Any], "RowResult | Deferred | None"]
 
 
 def work_items(
@@ -84,8 +88,10 @@ async def apply_row(
     plan_mode: bool,
     clock: Callable[[], float],
     gate: Gate | None = None,
-) -> RowResult:
-    """Read, plan, pass the ``gate``, carry out (not in plan mode), and say what came of it."""
+    hold: Hold | None = None,
+) -> RowResult | Deferred:
+    """Read, plan, pass the ``hold`` and the ``gate``, carry out (not in plan mode), and say
+    what came of it."""
     started = clock()
     change = job.change
     if no_read and not job.in_doubt:
@@ -98,6 +104,12 @@ async def apply_row(
         sent = job.sent_before if job.in_doubt else None
         options = control.options_for(change.key.org_id)
         plan = plan_row(read.reply.data, change, options, sent=sent)
+        if hold is not None and isinstance(plan, PausePatchResume):
+            held = hold(job, read.reply.data)
+            if isinstance(held, RowResult):
+                return _timed(held, started, clock)
+            if held is not None:
+                return held
     if gate is not None:
         gated = await gate(plan, change, in_doubt=job.in_doubt)
         if gated is None:

@@ -14,10 +14,7 @@ from typing import Any, Literal
 
 import anyio
 
-from bulkpatch.core.errors import (
-    StorageError,
-    UsageError,
-)
+from bulkpatch.core.errors import StorageError, UsageError
 from bulkpatch.core.events import EventSink, Notice, RunFinished, RunStarted
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.results import RowResult
@@ -30,7 +27,7 @@ from bulkpatch.engine.closing import close_reports, emit_tick, formula_warning
 from bulkpatch.engine.ending import closing_summary
 from bulkpatch.engine.executor import Executor, RunControl, still_paused
 from bulkpatch.engine.planner import PlanOptions
-from bulkpatch.engine.pool import Job, Record, run_pool
+from bulkpatch.engine.pool import Deferred, Job, Record, run_pool
 from bulkpatch.engine.preflight import checked_sheet, own_copy
 from bulkpatch.engine.procedure import apply_row, work_items
 from bulkpatch.engine.recorder import Recorder
@@ -39,6 +36,7 @@ from bulkpatch.engine.safeguards import Safeguards
 from bulkpatch.engine.stats import RunStats
 from bulkpatch.engine.stops import Stops
 from bulkpatch.engine.target import Lanes, api_target, build_lanes, read_keys
+from bulkpatch.engine.windowing import RunWindow
 from bulkpatch.rundir.directory import (
     FileLock,
     earlier_paused,
@@ -50,11 +48,7 @@ from bulkpatch.rundir.directory import (
     storage_error,
     with_next_step,
 )
-from bulkpatch.rundir.files import (
-    PLAN_COLUMNS,
-    RESULT_COLUMNS,
-    OrderedResults,
-)
+from bulkpatch.rundir.files import PLAN_COLUMNS, RESULT_COLUMNS, OrderedResults
 from bulkpatch.rundir.journal import JournalState, JournalWriter, begin_journal
 from bulkpatch.rundir.names import JOURNAL, PLAN_CSV, RESULTS_CSV, SIMULATOR_STATE, retry_name
 from bulkpatch.sheet import Sheet, snapshot_sheet
@@ -107,6 +101,7 @@ class Session:
         self.stops = Stops(self.control, notice=self._notice, amends=self._amends, stats=self.stats)
         #: Rows whose PATCH was accepted with an answer that differs from what was sent.
         self._answers_differing = 0
+        self.window = RunWindow.of(options, timing, sending=mode != "plan")
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -134,6 +129,7 @@ class Session:
         for resolved in self._org_keys.values():
             for warning in resolved.warnings:
                 self._notice("warning", warning, "key_file")
+        await self.window.open(self._emit, lambda: str(self._stopper.reason))
         created = False
         try:
             if self.prior is None:
@@ -239,6 +235,9 @@ class Session:
                 resumed=self.prior is not None,
                 target_rate=options.rate,
                 simulated=options.simulate,
+                estimate=self.window.first_estimate(
+                    rows, len(self.prior.done) if self.prior else 0
+                ),
             )
         )
         if self._earlier:
@@ -315,7 +314,7 @@ class Session:
             guards = self.safeguards
             guards.bind(executor.read, self.journal.write if self.journal is not None else None)
 
-            async def apply(job: Job) -> RowResult:
+            async def apply(job: Job) -> RowResult | Deferred:
                 result = await apply_row(
                     job,
                     executor,
@@ -324,12 +323,15 @@ class Session:
                     plan_mode=self.mode == "plan",
                     clock=timing.clock,
                     gate=guards.gate,
+                    hold=self.window.hold,
                 )
-                await guards.finished(result)
+                if isinstance(result, RowResult):
+                    await guards.finished(result)
                 return result
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._tick)
+                self.window.watch(tg, control, self._notice)
                 if self.journal is not None:
                     tg.start_soon(self.journal.keep_synced)
                 resumed: set[int] = set()
@@ -346,6 +348,8 @@ class Session:
                     record=self._recording(recorder, lanes),
                     skip=recorder.skip,
                     interrupted=self.interrupted,
+                    clock=timing.clock,
+                    sleep=timing.sleep,
                 )
                 await guards.at_end()
                 await self.stops.after_rows(
@@ -388,6 +392,7 @@ class Session:
             if fresh:
                 result = stops.forbidden.check(result, lanes)
             self._amends.note(result, left_paused)
+            self.window.note(result)
             if ANSWER_DIFFERS in result.reason:
                 self._answers_differing += 1
             try:
@@ -447,6 +452,10 @@ class Session:
             lanes=self._lanes.all() if self._lanes is not None else [],
             shard=str(self._shard) if self._shard else None,
             earlier=self._earlier,
+            window_closed=self.window.left_for_later(self.stats.outcomes),
+        )
+        data.update(
+            self.window.summary_fields(self.mode, self.stats.rows_total, self.stats.outcomes)
         )
         data["sheet_rows"] = self._sheet_rows
         data["answers_differing"] = self._answers_differing

@@ -17,13 +17,14 @@ forms start one (a script, an Airflow task).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import traceback
 from pathlib import Path
 from typing import Any
 
 from bulkpatch.core.errors import BulkpatchError, InternalError, JournalError, leaf_error
-from bulkpatch.core.events import EventSink, ignore
+from bulkpatch.core.events import EventSink, Notice, RunFinished, ignore
 from bulkpatch.core.loop import sync
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.stopper import Stopper
@@ -32,8 +33,10 @@ from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.engine.session import Mode, Session
 from bulkpatch.ops.deliver import check_delivery, deliver, deliver_failure
 from bulkpatch.ops.observe import observed
+from bulkpatch.rundir.continuing import EarlierRun, latest_run_of
 from bulkpatch.rundir.journal import JournalState, read_journal
-from bulkpatch.rundir.names import JOURNAL, TRACEBACK
+from bulkpatch.rundir.names import JOURNAL, SUMMARY_JSON, TRACEBACK
+from bulkpatch.sheet import file_sha256
 from bulkpatch.sheet.regular import open_regular
 from bulkpatch.transport.credentials import load_api_key
 
@@ -118,6 +121,109 @@ async def plan_sheet_async(
         "plan", on_event, tracer_provider=tracer_provider, meter_provider=meter_provider
     ) as watch:
         return await _new("plan", sheet, options, watch.sink, stopper, api_key, timing)
+
+
+#: What ``run --continue`` carries over to the run it continues when given now (as ``resume``
+#: takes them): how hard to push the API, the window, and where the key and the ending go.
+CARRIED_OVER = (
+    "rate",
+    "concurrency",
+    "max_attempts",
+    "timeout",
+    "max_outage",
+    "window",
+    "no_wait",
+    "max_wait",
+    "api_key_env",
+    "api_key_file",
+    "notify_url",
+    "notify_format",
+    "rate_store",
+)
+
+
+async def continue_sheet_async(
+    sheet: str | os.PathLike[str],
+    *,
+    options: RunOptions | None = None,
+    overrides: dict[str, Any] | None = None,
+    on_event: EventSink = ignore,
+    stopper: Stopper | None = None,
+    api_key: str | None = None,
+    timing: Timing = REAL,
+) -> RunSummary:
+    """``run SHEET --continue``: carry on the latest run of the same sheet against the same API
+    in ``options.report_dir`` (in its own run directory), or start one if there is none.  A
+    complete one is said so: nothing is sent, and its summary (and exit code) is returned.
+
+    ``overrides``: what applies to the rows left (as ``resume`` takes them); by default the
+    fields of :data:`CARRIED_OVER` that ``options`` sets to other than their default."""
+    options = options or RunOptions()
+    _sheet_first(Path(sheet))
+    earlier = latest_run_of(
+        options.report_dir,
+        sha256=file_sha256(sheet),
+        base_url=options.base_url,
+        simulate=options.simulate,
+        shard=options.shard,
+    )
+    if earlier is None:
+        return await apply_sheet_async(
+            sheet,
+            options=options,
+            on_event=on_event,
+            stopper=stopper,
+            api_key=api_key,
+            timing=timing,
+        )
+    if earlier.complete:
+        return _complete(earlier, on_event)
+    on_event(Notice("info", f"continuing the run in {earlier.run_dir}", "continue"))
+    given = _carried(options) if overrides is None else overrides
+    return await resume_run_async(
+        earlier.run_dir,
+        overrides=given,
+        on_event=on_event,
+        stopper=stopper,
+        api_key=api_key,
+        timing=timing,
+    )
+
+
+def _carried(options: RunOptions) -> dict[str, Any]:
+    default = RunOptions(simulate=options.simulate)
+    return {
+        name: getattr(options, name)
+        for name in CARRIED_OVER
+        if getattr(options, name) != getattr(default, name)
+    }
+
+
+def _complete(earlier: EarlierRun, on_event: EventSink) -> RunSummary:
+    """The summary of a complete run, told again; nothing is sent."""
+    assert earlier.exit_code is not None
+    data: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        loaded = json.loads((earlier.run_dir / SUMMARY_JSON).read_text(encoding="utf-8"))
+        data = loaded if isinstance(loaded, dict) else {}
+    outcomes = data.get("outcomes") if isinstance(data.get("outcomes"), dict) else {}
+    on_event(
+        Notice(
+            "info",
+            f"this sheet's run in {earlier.run_dir} is complete (exit {earlier.exit_code}): "
+            "nothing to continue, nothing sent",
+            "complete",
+        )
+    )
+    summary = RunSummary(
+        run_dir=earlier.run_dir,
+        mode="run",
+        exit_code=earlier.exit_code,
+        outcomes=dict(outcomes or {}),
+        data={**data, "exit_code": earlier.exit_code, "already_complete": True},
+    )
+    on_event(RunFinished(summary))
+    return summary
 
 
 async def _new(
@@ -255,6 +361,11 @@ def apply_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
 def plan_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
     """:func:`plan_sheet_async` in an event loop of its own."""
     return sync(plan_sheet_async, sheet, **kwargs)
+
+
+def continue_sheet(sheet: str | os.PathLike[str], **kwargs: Any) -> RunSummary:
+    """:func:`continue_sheet_async` in an event loop of its own."""
+    return sync(continue_sheet_async, sheet, **kwargs)
 
 
 def resume_run(run_dir: str | os.PathLike[str], **kwargs: Any) -> RunSummary:

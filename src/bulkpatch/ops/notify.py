@@ -50,6 +50,7 @@ EXIT_MEANINGS = {
     1: "finished; some rows were not updated",
     2: "did not start (usage error; nothing sent)",
     3: "stopped before the end; resumable",
+    75: "stopped at the change window's end (or outside it); resumable",
     70: "internal error",
 }
 _EXIT_ICONS = {0: ":white_check_mark:", 1: ":warning:"}
@@ -250,7 +251,7 @@ def _tail(lines: list[str], summary: Mapping[str, Any], exit_code: int | None) -
     run_dir = summary.get("run_dir")
     if run_dir:
         lines.append(f"*Run directory* `{_mrkdwn(run_dir, 300)}`")
-        if exit_code == 3:
+        if exit_code in (3, 75):
             resume = shlex.join(["bulkpatch", "resume", str(run_dir)])
             lines.append(f"*Continue with* `{_mrkdwn(resume, 320)}`")
     return "\n".join(lines)
