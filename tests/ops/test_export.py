@@ -64,7 +64,7 @@ async def test_an_untouched_export_runs_as_all_unchanged_whatever_the_list_shape
     start_simulator: StartSimulator,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sim = await start_simulator(generate=230, list_shape=shape, next_page_uri=links)
+    sim = await start_simulator(generate=320, list_shape=shape, next_page_uri=links)
     out = tmp_path / "live.csv"
 
     done = await export(out, sim, monkeypatch, statuses=STATUSES, where=WHERE)

@@ -65,8 +65,15 @@ _PURPOSES = (
 _REGIONS = ("North", "South", "East", "West", "Pune", "Chennai", "Delhi NCR", "Kolkata", "Hyd")
 _PROVIDERS = ("exotel", "plivo", "twilio", "knowlarity", "ozonetel")
 _PEOPLE = ("asha.rao", "vikram.s", "meera.iyer", "rahul.k", "ops-bot")
-_TIMEZONES: tuple[str, ...] = ("Asia/Kolkata", "Asia/Dubai", "Asia/Singapore", "Europe/London")
-_TIMEZONE_WEIGHTS: tuple[float, ...] = (0.85, 0.05, 0.05, 0.05)
+#: Calling hours in several zones, so that some campaigns are calling at any hour of the day
+#: (what ``--outside-calling-hours`` meets).
+_TIMEZONES: tuple[str, ...] = (
+    "Asia/Kolkata",
+    "Europe/London",
+    "America/New_York",
+    "Australia/Sydney",
+)
+_TIMEZONE_WEIGHTS: tuple[float, ...] = (0.55, 0.15, 0.15, 0.15)
 _WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 #: Descriptions a hostile data set holds: rich markup and spreadsheet formulas (<= 150 chars).
 HOSTILE_DESCRIPTIONS = (
