@@ -45,8 +45,7 @@ def window_of(options: RunOptions) -> Window | None:
 
 def at(instant: datetime, window: Window) -> str:
     """``06:00 Asia/Kolkata``: an instant on the window's own clock."""
-    local = instant.astimezone(window.zone)
-    return f"{local:%H:%M} {window.zone.key}"
+    return f"{_clock_text(instant.astimezone(window.zone))} {window.zone.key}"
 
 
 def _duration(seconds: float) -> str:
@@ -120,6 +119,10 @@ def closed_reason(window: Window, span: Span) -> str:
     return f"the change window {window.describe()} closed at {at(span.closes, window)}"
 
 
+def _clock_text(instant: datetime) -> str:
+    return f"{instant:%H:%M:%S}" if instant.second else f"{instant:%H:%M}"
+
+
 def estimate_line(
     rows: int,
     options: RunOptions,
@@ -136,8 +139,12 @@ def estimate_line(
     requests = reads + (rows if writes is None else writes) + 2 * (active or 0)
     least = options.pause_active and active is None
     rate = options.rate if options.rate is not None else math.inf
-    words = estimate(requests, rate, window=window, now=now)
-    return f"{rows:,} rows, {'at least ' if least else ''}{requests:,} requests: {words}"
+    counted = f"{rows:,} rows, {'at least ' if least else ''}{requests:,} requests"
+    if math.isinf(rate) or not requests:
+        return (
+            f"{counted}, as fast as the API answers" if requests else f"{counted}: nothing to send"
+        )
+    return f"{counted}: {estimate(requests, rate, window=window, now=now)}"
 
 
 @dataclass
