@@ -26,6 +26,7 @@ import yaml
 
 import bulkpatch.cli.commands  # noqa: F401  (commands register on import)
 from bulkpatch.cli import cli
+from bulkpatch.core.options import RunOptions
 from bulkpatch.transport.credentials import DEFAULT_KEY_ENV
 from bulkpatch.version import __version__
 
@@ -315,6 +316,11 @@ def test_the_nightly_job_never_runs_twice_at_once_and_is_not_retried_blindly() -
     assert job["template"]["spec"]["restartPolicy"] == "Never"
     argv = one(container_command_lines(one(bulkpatch_containers("bulkpatch-nightly"))))
     assert argv[0] == "run"
+    # Each night carries on the same run inside the window, until it is done.
+    assert "--continue" in argv
+    window = option_value(argv, "--window")
+    assert window is not None
+    assert RunOptions(window=window).window == window  # it parses, with its zone named
     # The webhook URL is a secret: from the environment bulkpatch reads, not the command line.
     assert "--notify-url" not in argv
     notify = one(bulkpatch_containers("bulkpatch-nightly")).env["BULKPATCH_NOTIFY_URL"]

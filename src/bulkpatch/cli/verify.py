@@ -10,7 +10,13 @@ import click
 from bulkpatch.cli.group import cli
 from bulkpatch.cli.readdisplay import make_display, requests_line
 from bulkpatch.cli.run import _display, _execute, _overrides
-from bulkpatch.cli.runoptions import key_options, output_options, pace_options
+from bulkpatch.cli.runoptions import (
+    key_options,
+    output_options,
+    pace_options,
+    window_options,
+    window_values,
+)
 from bulkpatch.core.events import EventSink
 from bulkpatch.core.stopper import Stopper
 from bulkpatch.core.summary import RunSummary
@@ -83,6 +89,7 @@ def verify_command(run_dir: Path, **kwargs: Any) -> None:
 )
 @SIMULATE
 @pace_options(resuming=True)
+@window_options(calling=False, resuming=True)
 @key_options
 @output_options
 def undo_command(run_dir: Path, **kwargs: Any) -> None:
@@ -106,8 +113,9 @@ def undo_command(run_dir: Path, **kwargs: Any) -> None:
     report_dir = kwargs.pop("report_dir")
     plan_only = kwargs.pop("plan_only")
     simulate = kwargs.pop("simulate")
+    windows = window_values(kwargs)
     display, err = _display(kwargs)
-    overrides = _overrides(kwargs)
+    overrides = {**_overrides(kwargs), **windows}
     if report_dir is not None:
         overrides["report_dir"] = report_dir
 
