@@ -19,9 +19,10 @@ from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, Protocol, TypeVar
 
+from bulkpatch.core.results import RowResult
+
 if TYPE_CHECKING:
     from bulkpatch.core.events import Event
-    from bulkpatch.core.results import RowResult
     from bulkpatch.core.rows import CampaignKey, RowChange
 
 P = ParamSpec("P")
@@ -135,16 +136,19 @@ class RowJob(Protocol):
 
 
 J = TypeVar("J", bound=RowJob)
+R = TypeVar("R")
 
 
 def traced_row(
-    apply: Callable[Concatenate[J, P], Awaitable[RowResult]],
-) -> Callable[Concatenate[J, P], Awaitable[RowResult]]:
+    apply: Callable[Concatenate[J, P], Awaitable[R]],
+) -> Callable[Concatenate[J, P], Awaitable[R]]:
     """Decorate a coroutine function that applies one row: with telemetry on, it runs inside
-    the row's span, which gets the row's result.  Off, the call goes straight through."""
+    the row's span, which gets the row's result (not a row put off for later: its span ends
+    without one, and the row gets a new span when it comes back).  Off, the call goes straight
+    through."""
 
     @functools.wraps(apply)
-    def call(job: J, /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[RowResult]:
+    def call(job: J, /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
         telemetry = _CURRENT.get()
         if not telemetry.enabled:
             return apply(job, *args, **kwargs)
@@ -153,10 +157,9 @@ def traced_row(
     return call
 
 
-async def _in_row_span(
-    telemetry: Telemetry, change: RowChange, work: Awaitable[RowResult]
-) -> RowResult:
+async def _in_row_span(telemetry: Telemetry, change: RowChange, work: Awaitable[R]) -> R:
     with telemetry.row_span(change.row, change.key) as span:
         result = await work
-        span.finished(result)
+        if isinstance(result, RowResult):
+            span.finished(result)
     return result
