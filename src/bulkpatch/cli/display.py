@@ -214,7 +214,7 @@ class ConsoleDisplay:
         self._started = self._last_line = time.monotonic()
         self.stop_countdown()
         self.err.print(f"run directory: {event.run_dir}", highlight=False, markup=False)
-        if event.estimate:
+        if event.estimate and not self.quiet:
             self.err.print(f"estimate: {event.estimate}", highlight=False, markup=False)
         if not self.quiet and self.err.is_terminal:
             self._bar = Bar(
