@@ -34,6 +34,11 @@ INNER_IMPORTS_ALLOWED = {
     # OpenTelemetry is imported only when telemetry is on (the otel extra may be absent).
     ("ops/observe.py", "bulkpatch.ops.otel"),
     ("ops/observe.py", "bulkpatch.ops.otelsetup"),
+    # start-up cost: `run`, `plan` and `resume` load the engine, aiohttp and polars only when
+    # they run, not for --help or shell completion (cli/running.py does the work).
+    ("cli/run.py", "bulkpatch.cli.running"),
+    # start-up cost: telemetry's library side loads only when --otel is given.
+    ("cli/telemetry.py", "bulkpatch.ops.observe"),
 }
 
 

@@ -21,42 +21,45 @@ STAGES: tuple[tuple[str, tuple[tuple[str, str], ...], str | None], ...] = (
     ("start-up: imports", (("<frozen importlib._bootstrap>", "_find_and_load"),), None),
     (
         "sheet: copy, hash and check (one pass)",
-        (("bulkpatch/sheet/files.py", "snapshot_sheet"), ("bulkpatch/session.py", "_check")),
+        (
+            ("bulkpatch/sheet/files.py", "snapshot_sheet"),
+            ("bulkpatch/engine/preflight.py", "checked_sheet"),
+        ),
         None,
     ),
     (
         "sheet: the run's streaming pass (validation)",
-        (("bulkpatch/procedure.py", "work_items"),),
+        (("bulkpatch/engine/procedure.py", "work_items"),),
         None,
     ),
     (
         "row: read, plan, carry out (bulkpatch code)",
-        (("bulkpatch/procedure.py", "apply_row"),),
+        (("bulkpatch/engine/procedure.py", "apply_row"),),
         None,
     ),
     (
         "HTTP: aiohttp request and answer",
-        (("bulkpatch/client.py", "_send_once"),),
+        (("bulkpatch/transport/client.py", "_send_once"),),
         "row: read, plan, carry out (bulkpatch code)",
     ),
     (
         "HTTP: answer parsed (JSON) and classified",
-        (("bulkpatch/replies.py", "answer_reply"),),
+        (("bulkpatch/transport/replies.py", "answer_reply"),),
         "HTTP: aiohttp request and answer",
     ),
     (
         "journal: sent lines (written before each PATCH)",
-        (("bulkpatch/executor.py", "_log"),),
+        (("bulkpatch/engine/executor.py", "_log"),),
         "row: read, plan, carry out (bulkpatch code)",
     ),
     (
         "row: recorded (done line, results.csv, counts, event)",
-        (("bulkpatch/recorder.py", "record"),),
+        (("bulkpatch/engine/recorder.py", "record"),),
         None,
     ),
     (
         "end: reports (results, retry, summary, report.html)",
-        (("bulkpatch/session.py", "_finish"),),
+        (("bulkpatch/engine/session.py", "_finish"),),
         None,
     ),
 )

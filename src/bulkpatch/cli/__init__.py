@@ -7,14 +7,15 @@ print (``display``, ``readdisplay``, ``approval``) and the exit codes (``exits``
 May import: ``bulkpatch.ops`` and ``bulkpatch.core`` only (checked by import-linter): every
 decision is made below it.
 
-Each command registers itself on :data:`cli` when its module is imported (``commands`` imports
-them all).  Shell completion is click's: ``eval "$(_BULKPATCH_COMPLETE=bash_source bulkpatch)"``
-in ``~/.bashrc`` (``zsh_source`` for zsh, ``fish_source`` for fish).
+Each command registers itself on :data:`cli` when its module is imported: the group imports it
+when the command is resolved (its table ``group.COMMANDS``), so that the options, ``--help`` and
+shell completion load nothing heavy; ``commands`` imports them all.  Shell completion is
+click's: ``eval "$(_BULKPATCH_COMPLETE=bash_source bulkpatch)"`` in ``~/.bashrc``
+(``zsh_source`` for zsh, ``fish_source`` for fish).
 """
 
 from __future__ import annotations
 
-from bulkpatch.cli import commands  # noqa: F401  (the commands register on import)
 from bulkpatch.cli.group import COMPLETION, FIRST_COMMAND, ONE_LINE, ORDER, Commands, cli, overview
 
 __all__ = [

@@ -2,8 +2,8 @@
 ``--canary-continue``, ``--max-errors``; ``plan --out``.
 
 ``cli/run.py`` applies :func:`safeguard_options` / :func:`plan_out_option` and hands the values
-to :func:`take_safeguards`, then runs a plan with :func:`run_plan` or a sheet with the options
-of :meth:`Safeguards.options`.
+to :func:`take_safeguards`; ``cli/running.py`` then runs a plan (``run_plan``) or a sheet with
+the options of :meth:`Safeguards.options`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,9 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from bulkpatch.core.events import EventSink
 from bulkpatch.core.maxerrors import parse_max_errors
 from bulkpatch.core.options import BINDING_OPTIONS
-from bulkpatch.core.stopper import Stopper
-from bulkpatch.core.summary import RunSummary
-from bulkpatch.ops.plan import CANARY_RULE, NO_APPROVED_DIGEST, apply_plan_async
+from bulkpatch.core.rules import CANARY_RULE, NO_APPROVED_DIGEST
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: Options of ``run`` that say how to run a plan, not what it is: ``run --plan`` passes them on.
@@ -164,35 +161,3 @@ def given_options(ctx: click.Context, kwargs: dict[str, Any]) -> dict[str, Any]:
         if source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
             out[name] = kwargs[param]
     return out
-
-
-async def run_plan(
-    guards: Safeguards,
-    sheet: Path | None,
-    kwargs: dict[str, Any],
-    pace: dict[str, Any],
-    given: dict[str, Any],
-    sink: EventSink,
-    stopper: Stopper,
-) -> RunSummary:
-    """``run --plan``: the plan's options, with how to run it from this command line."""
-    assert guards.plan_dir is not None
-    overrides = {
-        **pace,
-        "report_dir": kwargs["report_dir"],
-        "api_key_env": kwargs["api_key_env"],
-        "api_key_file": kwargs["api_key_file"],
-        "skip_invalid": kwargs["skip_invalid"],
-        **{name: kwargs[name] for name in RUN_TIME_OPTIONS if name in kwargs},
-        **guards.options(),
-    }
-    return await apply_plan_async(
-        guards.plan_dir,
-        sheet=sheet,
-        given=given,
-        overrides=overrides,
-        approved_by=guards.approved_by,
-        approved_digest=guards.approved_digest,
-        on_event=sink,
-        stopper=stopper,
-    )

@@ -10,7 +10,7 @@ import click
 
 from bulkpatch.cli.group import cli
 from bulkpatch.cli.readdisplay import make_display, requests_line
-from bulkpatch.cli.run import _execute, _options, _pace
+from bulkpatch.cli.running import _execute, _options, _pace
 from bulkpatch.cli.runoptions import key_options, output_options, pace_options
 from bulkpatch.core.events import EventSink
 from bulkpatch.core.options import RunOptions

@@ -7,7 +7,6 @@ import logging
 import click
 
 from bulkpatch.core.errors import UsageError
-from bulkpatch.ops.observe import request_otel
 
 
 def _otel(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -15,6 +14,10 @@ def _otel(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     (a collector that is down) are not printed: the run says it in one line at its end."""
     logging.getLogger("opentelemetry").addHandler(logging.NullHandler())
     if value:
+        # start-up cost: the library's telemetry loads only when --otel is given, not for
+        # --help or shell completion
+        from bulkpatch.ops.observe import request_otel
+
         try:
             request_otel()
         except UsageError as exc:
@@ -30,8 +33,15 @@ HELP = (
 )
 
 
-def add_otel_flag(group: click.Group) -> None:
-    """Give each of :data:`TRACED_COMMANDS` the ``--otel`` flag (after its other options)."""
-    for name in TRACED_COMMANDS:
+def add_otel_flag(group: click.Group, names: tuple[str, ...] = TRACED_COMMANDS) -> None:
+    """Give each of ``names`` that is one of :data:`TRACED_COMMANDS` and registered on ``group``
+    the ``--otel`` flag (after its other options), once.  The lazy group calls it for each
+    command it loads; ``cli/commands.py`` for all of them."""
+    for name in names:
+        command = group.commands.get(name)
+        if name not in TRACED_COMMANDS or command is None:
+            continue
+        if any(p.name == "otel" for p in command.params):
+            continue
         flag = click.Option(["--otel"], is_flag=True, expose_value=False, callback=_otel, help=HELP)
-        group.commands[name].params.append(flag)
+        command.params.append(flag)

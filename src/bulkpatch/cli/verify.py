@@ -9,7 +9,7 @@ import click
 
 from bulkpatch.cli.group import cli
 from bulkpatch.cli.readdisplay import make_display, requests_line
-from bulkpatch.cli.run import _display, _execute, _overrides
+from bulkpatch.cli.running import _display, _execute, _overrides
 from bulkpatch.cli.runoptions import (
     key_options,
     output_options,

@@ -34,6 +34,9 @@ from pydantic import (
     model_validator,
 )
 
+from bulkpatch.core.ids import ID_PATTERN as ID_PATTERN
+from bulkpatch.core.ids import is_valid_id as is_valid_id
+
 # --------------------------------------------------------------------------------------------
 # Leaf types: one rule each.
 # --------------------------------------------------------------------------------------------
@@ -46,15 +49,6 @@ class SheetExample:
     Pydantic ignores it."""
 
     text: str
-
-
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
-_ID_RE = re.compile(ID_PATTERN)
-
-
-def is_valid_id(value: str) -> bool:
-    """True when ``value`` may be used as an org, workspace or campaign id in a URL path."""
-    return _ID_RE.fullmatch(value) is not None
 
 
 #: Campaign name: 1-50 letters, digits, spaces, hyphens, underscores.

@@ -6,7 +6,7 @@ import functools
 import ipaddress
 from urllib.parse import quote, urlsplit
 
-from bulkpatch.core.models import is_valid_id
+from bulkpatch.core.ids import is_valid_id
 from bulkpatch.core.rows import CampaignKey
 
 DEFAULT_BASE_URL = "https://apps.sarvam.ai/api/scheduling"

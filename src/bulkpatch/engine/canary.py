@@ -33,6 +33,7 @@ import anyio
 from bulkpatch.core.outcomes import Outcome
 from bulkpatch.core.results import FieldChange, RowResult
 from bulkpatch.core.rows import CampaignKey, RowChange
+from bulkpatch.core.rules import CANARY_RULE as CANARY_RULE
 from bulkpatch.core.text import printable, shorten
 from bulkpatch.core.values import MISSING, get_path, holds, plain, same_value
 from bulkpatch.engine.executor import RunControl
@@ -44,15 +45,6 @@ from bulkpatch.transport.retries import Sent
 WAIT_POLL = 0.25
 #: Canary rows read back at once.
 READ_BACK_AT_ONCE = 8
-
-#: How a canary ends, as ``run --help`` and the README state it.
-CANARY_RULE = (
-    "A canary that held stops the run: the rows it held back are not_attempted and do not count, "
-    "so it exits 0 when every other row was updated or unchanged (1 if not); the run's next "
-    "steps give the one command for the rest (`bulkpatch resume RUN_DIR`, which does not stop "
-    "again; after --simulate, the run's retry file). A canary row that did not hold stops the "
-    "run as aborted (exit 3, resumable)."
-)
 
 
 #: Where a canary's notice points for the command that applies the rest.

@@ -37,6 +37,7 @@ from typing import Any
 from bulkpatch.core.errors import BulkpatchError, StorageError, UsageError
 from bulkpatch.core.events import Event, EventSink, RowFinished, RunFinished
 from bulkpatch.core.results import FieldChange, RowResult
+from bulkpatch.core.rules import NO_APPROVED_DIGEST as NO_APPROVED_DIGEST
 from bulkpatch.html.planpage import PLAN_ROWS_SHOWN, without_digest, write_plan_page
 from bulkpatch.rundir.files import atomic_text, write_json
 from bulkpatch.rundir.names import PLAN_CSV, PLAN_HTML, PLAN_JSON, PLAN_ROWS, SHEET_STEM, tmp_name
@@ -46,11 +47,6 @@ from bulkpatch.version import __version__
 #: plan.json's format; a reader refuses a newer one (and an older one: its digest covered less).
 PLAN_FORMAT = 2
 _HEX = frozenset("0123456789abcdef")
-#: A plan is applied only with the digest the reviewer approved.
-NO_APPROVED_DIGEST = (
-    "a plan is applied only with the digest its reviewer approved: give --approved-digest "
-    "SHA256 (plan.html shows it; `bulkpatch plan --out` printed it)"
-)
 
 
 def canonical(value: Any) -> str:
