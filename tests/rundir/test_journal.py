@@ -1,10 +1,15 @@
-"""The journal survives a crash in the middle of a line."""
+"""The journal survives a crash in the middle of a line, and its lines are written in batches:
+one flush per turn of the event loop, before any write they stand for goes out."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
+import pytest
+
 from bulkpatch.rundir.journal import JournalWriter, read_journal
+from bulkpatch.rundir.names import JOURNAL
 
 
 def test_a_line_cut_short_by_a_crash_is_ignored_and_the_next_writer_starts_a_new_line(
@@ -79,3 +84,43 @@ def test_status_changes_do_not_take_a_finished_row_up_again(tmp_path: Path) -> N
     state = read_journal(path)
     assert set(state.done) == {1}
     assert state.in_doubt == {}
+
+
+async def test_lines_written_in_one_turn_of_the_loop_reach_the_os_in_one_flush_before_senders_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / JOURNAL
+    journal = JournalWriter(path)
+    flushes = 0
+    batch = JournalWriter._flush_batch
+
+    def counted(self: JournalWriter) -> None:
+        nonlocal flushes
+        flushes += 1
+        batch(self)
+
+    monkeypatch.setattr(JournalWriter, "_flush_batch", counted)
+    seen: list[int] = []
+
+    async def sender(row: int) -> None:
+        assert journal.write("sent", flush=False, row=row, key=f"o/w/c{row}", op="patch")
+        assert await journal.flushed()
+        # what another process (a crash's resume) would read: every line of the batch
+        seen.append(path.read_text(encoding="utf-8").count('"e":"sent"'))
+
+    async with anyio.create_task_group() as tg:
+        for row in range(1, 6):
+            tg.start_soon(sender, row)
+
+    assert seen == [5] * 5
+    assert flushes == 1
+    journal.close()
+
+
+async def test_a_journal_that_cannot_be_written_lets_no_waiting_write_out(tmp_path: Path) -> None:
+    journal = JournalWriter(tmp_path / JOURNAL)
+    journal.write("sent", flush=False, row=1, key="o/w/c1", op="patch")
+    journal._fail(OSError(28, "No space left on device"))
+
+    assert await journal.flushed() is False
+    journal.close()

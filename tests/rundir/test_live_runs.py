@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bulkpatch import apply_sheet_async
 from bulkpatch.core.errors import BusyError
+from bulkpatch.core.events import RowFinished, RunStarted
+from bulkpatch.core.options import RunOptions
 from bulkpatch.rundir.directory import earlier_paused, is_live, lock_run_dir, lock_work, same_api
 from bulkpatch.rundir.journal import FORMAT
 from bulkpatch.rundir.names import JOURNAL
@@ -92,3 +95,40 @@ async def test_a_plan_of_a_sheet_being_applied_is_not_held_back(
         assert "already applying this sheet" in run.output
     finally:
         held.release()
+
+
+async def test_every_outcome_reported_is_in_the_journal_on_disk_when_it_is_reported(
+    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [f"j{i:03d}" for i in range(60)]
+    sim = await start_simulator(
+        overrides={("org-j", "ws-j", n): {"status": "paused"} for n in names}
+    )
+    sheet = write_sheet(tmp_path / "s.csv", campaign_rows(names, "org-j", "ws-j", name="J"))
+    monkeypatch.setenv("SARVAM_API_KEY", sim.config.api_key)
+    where: list[Path] = []
+    missing: list[int] = []
+
+    def sink(event: object) -> None:
+        if isinstance(event, RunStarted):
+            where.append(event.run_dir / JOURNAL)
+        elif isinstance(event, RowFinished):
+            # read as another process would after a crash: only what reached the OS
+            done = [
+                json.loads(line)
+                for line in where[0].read_text(encoding="utf-8").splitlines()
+                if '"e":"done"' in line
+            ]
+            if event.result.row not in {d["row"] for d in done}:
+                missing.append(event.result.row)
+
+    summary = await apply_sheet_async(
+        sheet,
+        options=RunOptions(
+            base_url=sim.base_url, report_dir=tmp_path / "r", rate=None, concurrency=8
+        ),
+        on_event=sink,
+    )
+
+    assert summary.outcomes["updated"] == len(names)
+    assert missing == []

@@ -3,6 +3,8 @@ line, the results file in sheet order, the retry rows, the outcome counts, the r
 the events.
 
 Every row passes through :meth:`Recorder.record` exactly once, so outcomes are counted once.
+Its ``done`` line is written at once (in the journal's batch) and its ``RowFinished`` event
+follows the batch's flush: an outcome a person or a hook sees is in the journal first.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import anyio
 
 from bulkpatch.core.events import EventSink, RowFinished
 from bulkpatch.core.results import FieldChange, RowResult, done_record, report_row
@@ -57,6 +61,10 @@ class Recorder:
     groups: Counter[ReasonGroup] = field(default_factory=Counter, init=False)
     #: In plan mode: the first PAGE_ROWS rows, as (-row, record) in a heap.
     _page: list[tuple[int, dict[str, Any]]] = field(default_factory=list, init=False)
+    #: Rows recorded whose ``done`` lines wait for the journal's batch flush to be reported.
+    _unreported: list[RowResult] = field(default_factory=list, init=False)
+    #: Set when a row waits to be reported, while :meth:`report_rows` runs.
+    _wake: anyio.Event | None = field(default=None, init=False)
 
     def record(self, result: RowResult, *, fresh: bool = True) -> None:
         """A row is finished.  ``fresh``: it finished in this session (else it was kept from an
@@ -77,7 +85,36 @@ class Recorder:
             self.retry_rows.add(result.row)
             self.groups[reason_group(outcome.value, result.reason)] += 1
         self.stats.record_outcome(outcome)
-        self.on_event(RowFinished(result))
+        if self._wake is None:
+            if self.journal is not None:
+                self.journal.flush()
+            self.on_event(RowFinished(result))
+            return
+        # Reported once its line is with the operating system: a crash loses no outcome shown.
+        self._unreported.append(result)
+        self._wake.set()
+
+    async def report_rows(self) -> None:
+        """Beside the pool: report the rows recorded, a batch at a time, once the journal's
+        flush (shared with the batch's ``sent`` lines) has handed their ``done`` lines to the
+        operating system."""
+        try:
+            while True:
+                self._wake = wake = anyio.Event()
+                await wake.wait()
+                if self.journal is not None:
+                    await self.journal.flushed()
+                self.report_pending()
+        finally:
+            self._wake = None
+
+    def report_pending(self) -> None:
+        """Report the rows still waiting (their lines flushed first)."""
+        rows, self._unreported = self._unreported, []
+        if rows and self.journal is not None:
+            self.journal.flush()
+        for result in rows:
+            self.on_event(RowFinished(result))
 
     def skip(self, row: int) -> None:
         """A row of another shard: no line in this shard's reports."""

@@ -332,6 +332,7 @@ class Session:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._tick)
                 self.window.watch(tg, control, self._notice)
+                tg.start_soon(recorder.report_rows)
                 if self.journal is not None:
                     tg.start_soon(self.journal.keep_synced)
                 resumed: set[int] = set()
@@ -351,11 +352,13 @@ class Session:
                     clock=timing.clock,
                     sleep=timing.sleep,
                 )
+                recorder.report_pending()
                 await guards.at_end()
                 await self.stops.after_rows(
                     executor, within=options.max_outage, interrupted=self.interrupted
                 )
                 tg.cancel_scope.cancel()
+            recorder.report_pending()
 
     def _executor(self, http: Any, base_url: str, lanes: Lanes, budget: RetryBudget) -> Executor:
         options, timing = self.options, self._timing

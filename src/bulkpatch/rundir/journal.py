@@ -19,9 +19,13 @@ Events, one JSON object a line (``"e"`` names the kind, ``"t"`` the unix time):
   latency percentiles, the target rate (for ``report.html``)
 * ``end``     the session finished, with its exit code
 
-Each line is handed to the operating system as soon as it is written (``sent`` lines at once,
-others within a second), and the file is fsynced at least once a second (in a thread, so the event
-loop never waits on the disk) and at close.  A reader ignores a last line cut short by a crash.
+Lines are written in batches: every line written in one turn of the event loop reaches the
+operating system with one flush at the end of that turn.  A ``sent`` line is flushed before its
+request goes out (the sender awaits :meth:`JournalWriter.flushed`); a ``done`` line before the
+row's outcome is reported (the recorder reports a batch of rows after awaiting the same flush),
+so a crash loses no outcome that was shown; other lines within a second.  The file is fsynced
+at least once a second (in a thread, so the event loop never waits on the disk) and at close.
+A reader ignores a last line cut short by a crash.
 
 A write never raises: a journal that cannot be written (a full disk) returns False and calls
 ``on_failure`` once, and the run stops -- a write that cannot be journaled must not be sent.
@@ -29,6 +33,7 @@ A write never raises: a journal that cannot be written (a full disk) returns Fal
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -74,6 +79,10 @@ class JournalWriter:
         self.path = path
         self.failure = ""
         self._on_failure = on_failure
+        #: The batch's flush is scheduled (at the end of this turn of the event loop).
+        self._scheduled = False
+        #: Senders waiting for the batch's flush.
+        self._waiters: list[asyncio.Future[bool]] = []
         self._ensure_line_start()
 
     def _ensure_line_start(self) -> None:
@@ -113,6 +122,49 @@ class JournalWriter:
         self._dirty = True
         return True
 
+    async def flushed(self) -> bool:
+        """Wait until every line written so far has reached the operating system: one flush at
+        the end of this turn of the event loop for every line written in it.  False when the
+        journal cannot be written (then a write must not be sent)."""
+        if self.failure:
+            return False
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._schedule()
+        return bool(await waiter)
+
+    def flush(self) -> bool:
+        """Hand every line written so far to the operating system now; False when the journal
+        cannot be written."""
+        self._flush_batch()
+        return not self.failure
+
+    def _schedule(self) -> None:
+        if self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._flush_batch()
+            return
+        self._scheduled = True
+        loop.call_soon(self._flush_batch)
+
+    def _flush_batch(self) -> None:
+        self._scheduled = False
+        ok = not self.failure
+        if ok and not self._file.closed:
+            try:
+                self._file.flush()
+                self._last_flush = time.monotonic()
+            except OSError as exc:
+                self._fail(exc)
+                ok = False
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():  # its sender was cancelled meanwhile
+                waiter.set_result(ok)
+
     def sync(self) -> None:
         """Flush and fsync now (at exit, and before an immediate exit)."""
         if self._file.closed:
@@ -123,6 +175,8 @@ class JournalWriter:
             self._dirty = False
         except OSError as exc:
             self._fail(exc)
+        if self._waiters:
+            self._flush_batch()
 
     async def keep_synced(self) -> None:
         """Fsync at least once a second, in a thread, so the event loop never waits on disk."""
