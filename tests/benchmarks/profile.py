@@ -49,12 +49,25 @@ STAGES: tuple[tuple[str, tuple[tuple[str, str], ...], str | None], ...] = (
     ),
     (
         "journal: sent lines (written before each PATCH)",
-        (("bulkpatch/engine/executor.py", "_log"),),
+        (
+            ("bulkpatch/engine/executor.py", "_log"),
+            ("bulkpatch/engine/executor.py", "journal_sent"),
+        ),
         "row: read, plan, carry out (bulkpatch code)",
     ),
     (
         "row: recorded (done line, results.csv, counts, event)",
         (("bulkpatch/engine/recorder.py", "record"),),
+        None,
+    ),
+    (
+        "row: reported (events, once the batch's lines are flushed)",
+        (("bulkpatch/engine/recorder.py", "report_pending"),),
+        None,
+    ),
+    (
+        "journal: batch flushes (one per turn of the event loop)",
+        (("bulkpatch/rundir/journal.py", "_flush_batch"),),
         None,
     ),
     (
