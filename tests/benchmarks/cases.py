@@ -50,15 +50,18 @@ class Sizes:
     shared_rate_requests: int
 
 
+#: Small enough for the test suite (tests/engine/test_benchmark_quick.py): each case runs as in
+#: the full benchmark, on sizes that only show the harness works; the child processes' start-up
+#: is most of the time.
 QUICK = Sizes(
     reps=2,
     pacing_rows=150,
-    throughput_rows=600,
-    xargs_rows=60,
+    throughput_rows=300,
+    xargs_rows=20,
     wrk_seconds=1,
     latency_rows=250,
-    validate_rows=(2_000, 20_000),
-    memory_rows=(1_000, 10_000),
+    validate_rows=(1_000, 5_000),
+    memory_rows=(500, 5_000),
     shared_rate_requests=400,
 )
 FULL = Sizes(

@@ -281,7 +281,7 @@ async def test_403s_from_three_campaigns_in_a_row_stop_the_run_as_a_refused_key(
     reports = tmp_path / "reports"
     done = await bulkpatch(
         "run", sheet, "--base-url", sim.base_url, "--concurrency", "1", "--report-dir", reports,
-        api_key=sim.config.api_key,
+        "--rate", "unlimited", api_key=sim.config.api_key,
     )  # fmt: skip
     assert done.returncode == 3, done.stderr.decode()
     run_dir = only_run_dir(reports)
@@ -295,7 +295,8 @@ async def test_403s_from_three_campaigns_in_a_row_stop_the_run_as_a_refused_key(
     assert sim.stats()["requests_total"] == 3
 
     sim.faults.forbid = frozenset()  # the key is fixed: resume applies every row
-    again = await bulkpatch("resume", run_dir, api_key=sim.config.api_key)
+    # the rate is not what this test is about: no real-time pacing of its 40 requests
+    again = await bulkpatch("resume", run_dir, "--rate", "unlimited", api_key=sim.config.api_key)
     assert again.returncode == 0, again.stderr.decode()
     assert {r["outcome"] for r in results_of(run_dir).values()} == {"updated"}
 
