@@ -94,7 +94,7 @@ def summarize(
     """Stage totals of a cProfile dump, as seconds, shares and estimated microseconds per row.
 
     ``cpu_s``: the unprofiled run's CPU time; ``startup_cpu_s``: the CPU time of a process that
-    only starts bulkpatch (``bulkpatch --version``).  cProfile slows imports far more than the
+    only imports what ``bulkpatch run`` imports.  cProfile slows imports far more than the
     run itself, so the start-up is taken as measured and only the rest is shared out by the
     profile."""
     stats = pstats.Stats(str(stats_path))

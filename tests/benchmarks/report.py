@@ -265,9 +265,9 @@ def _profiles(case: dict[str, Any], stats: dict[str, Any]) -> list[str]:
         "its time summed by stage; waiting in the event loop for answers is left out. cProfile "
         "slows every Python call, so the profiled run is slower than a real one and call-heavy "
         "code looks dearer: the shares are estimates. *µs/row* takes the start-up as measured "
-        "(CPU of `bulkpatch --version`, per row of the run) and shares the rest of the "
-        "unprofiled runs' CPU time (median) out by the profile. For scale, the minimal script's "
-        "CPU per row is given under each table.",
+        "(CPU of a process importing what `bulkpatch run` imports, per row of the run) and "
+        "shares the rest of the unprofiled runs' CPU time (median) out by the profile. For "
+        "scale, the minimal script's CPU per row is given under each table.",
         "",
     ]
     for tool, prof in profiles.items():

@@ -54,8 +54,6 @@ class Journal(Protocol):
 
     def write(self, event: str, *, flush: bool = True, **fields: Any) -> bool: ...
 
-    async def flushed(self) -> bool: ...
-
 
 @dataclass
 class RunControl:
@@ -236,14 +234,9 @@ class Executor:
         key, row = change.key, change.row
         fields = list(plan.changed_fields)
 
-        journal = self._journal
-
         def journal_sent(attempt: int) -> bool:
-            if journal is None:
-                return True
-            return journal.write(
+            return self._log(
                 "sent",
-                flush=False,
                 row=row,
                 key=str(key),
                 op="patch",
@@ -252,15 +245,8 @@ class Executor:
                 before=plan.before,
             )
 
-        async def send() -> Reply:
-            # The ``sent`` line reaches the operating system first, in one flush with every
-            # line written in this turn of the event loop.
-            if journal is not None and not await journal.flushed():
-                return Reply("PATCH", Kind.STOPPED, message="not sent: journal")
-            return await self._client.patch_campaign(key, plan.body)
-
         return await send_with_retries(
-            send,
+            lambda: self._client.patch_campaign(key, plan.body),
             policy=self._policy,
             read_back=lambda: self._look(key, lambda c: holds(c, change.changes), self._policy),
             on_send=journal_sent,
