@@ -130,3 +130,12 @@ def test_the_lazy_list_of_commands_is_clicks_own(width: int) -> None:
     assert isinstance(cli, Commands)
     assert lazy.getvalue() == eager.getvalue()
     assert "run" in lazy.getvalue()
+
+
+@pytest.mark.parametrize("name", ["run", "verify", "export"])
+def test_a_command_loaded_lazily_has_its_otel_flag_as_when_all_are_loaded(name: str) -> None:
+    out, modules = imported([name, "--help"])
+
+    assert "--otel" in out
+    if name == "run":  # verify and export still import the library at the top of their module
+        assert "bulkpatch.ops.observe" not in modules
