@@ -282,7 +282,8 @@ def estimate(
     text = f"about {_hours(seconds)} at {rate_text}"
     if window is None:
         return text
-    span = window.current(now or datetime.now(UTC)) or window.next_open(now or datetime.now(UTC))
+    at = now or datetime.now(UTC)
+    span = window.current(at) or window.next_open(at)
     if span is None or span.seconds <= 0:
         return text
     count = math.ceil(seconds / span.seconds)

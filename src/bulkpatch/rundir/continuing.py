@@ -59,8 +59,8 @@ def _first_and_last(journal: Path) -> tuple[dict[str, Any], dict[str, Any] | Non
 def _same_work(
     start: dict[str, Any], *, sha256: str, api: str, simulate: bool, shard: str | None
 ) -> bool:
-    options = start.get("options") if isinstance(start.get("options"), dict) else {}
-    assert isinstance(options, dict)
+    raw = start.get("options")
+    options: dict[str, Any] = raw if isinstance(raw, dict) else {}
     return (
         start.get("e") == "start"
         and start.get("sha256") == sha256
