@@ -37,18 +37,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import anyio
 import anyio.to_thread
 
 from bulkpatch.core.errors import JournalError
+from bulkpatch.core.jsontext import dumps, loads
 from bulkpatch.core.outcomes import Outcome
 from bulkpatch.core.results import done_format
 from bulkpatch.version import __version__
@@ -59,8 +59,6 @@ FLUSH_EVERY = 1.0
 FORMAT = 1
 
 _OUTCOMES = frozenset(o.value for o in Outcome)
-#: One encoder for every line (``json.dumps`` with options builds a new one per call).
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def _fsync_quietly(fd: int) -> None:
@@ -75,7 +73,8 @@ def _describe(exc: OSError) -> str:
 class JournalWriter:
     def __init__(self, path: Path, *, on_failure: Callable[[str], None] | None = None) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._file: TextIO = os.fdopen(fd, "a", encoding="utf-8", newline="\n")
+        # Bytes, not text: a line is encoded once, by :func:`~bulkpatch.core.jsontext.dumps`.
+        self._file: BinaryIO = os.fdopen(fd, "ab")
         self._dirty = False
         self._last_flush = time.monotonic()
         self.path = path
@@ -94,7 +93,7 @@ class JournalWriter:
             with self.path.open("rb") as f:
                 f.seek(size - 1)
                 if f.read(1) != b"\n":
-                    self._file.write("\n")
+                    self._file.write(b"\n")
 
     def _fail(self, exc: OSError) -> None:
         if not self.failure:
@@ -113,7 +112,7 @@ class JournalWriter:
             return False
         record = {"e": event, "t": round(time.time(), 3), **fields}
         try:
-            self._file.write(_encode(record) + "\n")
+            self._file.write(dumps(record) + b"\n")
             now = time.monotonic()
             if flush or now - self._last_flush >= FLUSH_EVERY:
                 self._file.flush()
@@ -239,7 +238,7 @@ def _records(lines: Iterable[str]) -> Iterator[dict[str, Any] | None]:
         if not line:
             continue
         try:
-            record = json.loads(line)
+            record = loads(line)
         except ValueError:
             yield None
             continue

@@ -15,7 +15,6 @@ The API key travels only in the ``X-API-Key`` header; no text built here can con
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from yarl import URL
 
 from bulkpatch.core import telemetry
 from bulkpatch.core.errors import BulkpatchError
+from bulkpatch.core.jsontext import dumps
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.urls import campaign_path, check_base_url, workspace_path
 from bulkpatch.transport.breaker import Admission, Breaker
@@ -249,7 +249,7 @@ class ApiClient:
         started: float,
     ) -> Reply:
         """One exchange; the reply's latency runs from ``started`` to the whole answer."""
-        payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        payload = None if body is None else dumps(body)
         headers = lane.headers if payload is None else lane.json_headers
         headers = telemetry.current().headers(headers)  # traceparent, with telemetry on
         try:

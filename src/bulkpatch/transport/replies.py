@@ -25,7 +25,6 @@ that turns out wrong is a one-line change.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any
 
+from bulkpatch.core.jsontext import loads
 from bulkpatch.core.text import cap, printable, shorten
 
 #: Not processed by the server: safe to send again, for every method.
@@ -189,7 +189,7 @@ def load_json(text: str) -> Any:
     if too_deep(text):
         raise TooDeep(f"nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(text)
+        return loads(text)
     except RecursionError:  # not reached under the bound; kept so that nothing escapes
         raise TooDeep("nested too deep to read") from None
 
