@@ -23,6 +23,7 @@ from .firstrequest import bare_read, first_request_s
 from .procs import BULKPATCH, BenchError, ChildResult, SimulatorProcess, run_child
 from .profile import summarize
 from .sheets import campaign_id, write_ids, write_name_sheet, write_validate_sheet
+from .startup import case_startup
 
 #: A fake key: it opens only the simulators this benchmark starts.  Never printed.
 API_KEY = "bench-key"
@@ -982,4 +983,5 @@ CASES: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "validate": case_validate,
     "memory": case_memory,
     "shared_rate": case_shared_rate,
+    "startup": case_startup,
 }

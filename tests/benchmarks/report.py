@@ -451,6 +451,23 @@ def _shared_rate(case: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _startup(case: dict[str, Any]) -> list[str]:
+    calls = case["params"]["calls_per_repetition"]
+    lines = [
+        f"Wall time from the fork to the exit of each command (the median of {calls} calls per "
+        "repetition; the spread is over the repetitions), the bare interpreter and an "
+        "interpreter that imports only click beside them, the order rotating.",
+        "",
+    ]
+    floor = next(iter(case["stats"].values()))["median"]
+    rows = [
+        [name, _spread(st, 3), f"{st['median'] / floor:.2f}x"] for name, st in case["stats"].items()
+    ]
+    lines += _table(["command", "wall s", "/ python -c pass"], rows)
+    lines.append("")
+    return lines
+
+
 _RENDER = {
     "pacing": _pacing,
     "throughput": _throughput,
@@ -458,6 +475,7 @@ _RENDER = {
     "validate": _validate,
     "memory": _memory,
     "shared_rate": _shared_rate,
+    "startup": _startup,
 }
 
 

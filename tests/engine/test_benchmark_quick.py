@@ -4,7 +4,7 @@ It runs as docs/benchmark.md says, in a child process, into a temporary director
 its three report files with figures that make sense.  Speed targets are not asserted here: a test
 machine's speed is not the product's; the full benchmark reports them.
 
-Three tests share its six cases, so that workers can run them side by side, one repetition each
+Three tests share its seven cases, so that workers can run them side by side, one repetition each
 (``--reps 1``).  The figures are measured while other tests load the machine, so the ceilings
 (pacing, the rate shared through Redis) are checked with a little room: a starved child sends a
 few requests late and then together (204 starts in a second at 200/s was seen).  The exact
@@ -112,8 +112,10 @@ def test_the_quick_benchmarks_throughput_and_latency_write_a_sane_report(tmp_pat
 
 
 @pytest.mark.slow
-def test_the_quick_benchmarks_validation_and_memory_write_a_sane_report(tmp_path: Path) -> None:
-    data = quick_benchmark(tmp_path / "reports", ["validate", "memory"])
+def test_the_quick_benchmarks_validation_memory_and_startup_write_a_sane_report(
+    tmp_path: Path,
+) -> None:
+    data = quick_benchmark(tmp_path / "reports", ["validate", "memory", "startup"])
     cases = data["cases"]
 
     for stats in cases["validate"]["stats"].values():
@@ -125,4 +127,10 @@ def test_the_quick_benchmarks_validation_and_memory_write_a_sane_report(tmp_path
     assert 0 < cases["validate"]["ratios"]["validate_over_bare_read"] < 100
     memory = cases["memory"]
     assert 0.5 < memory["ratio"]["median_over_median"] < 5
-    assert data["targets_total"] == 6  # validate: 5 (3 of them against a bare read), memory: 1
+    startup = cases["startup"]
+    floor = startup["stats"]["python -c pass (the floor)"]["median"]
+    for name in ("bulkpatch --help", "bulkpatch run --help", "shell completion of `bulkpatch ru`"):
+        assert floor < startup["stats"][name]["median"] < 30, name
+        assert startup["ratios"][name] > 1
+    # validate: 5 (3 of them against a bare read), memory: 1, startup: 3
+    assert data["targets_total"] == 9
