@@ -12,16 +12,19 @@ the time, and these two functions keep :mod:`json`'s meaning:
   UTF-8 rather than ``\\u`` escapes: the same JSON to any reader.  A float ``NaN`` or
   ``Infinity`` (not JSON; only an answer that was not JSON either could carry one) is written
   as ``null``.
-* :func:`loads` reads with orjson and falls back to :func:`json.loads` for the texts orjson
-  refuses and :mod:`json` reads (``NaN``, lone surrogates, ``1e400``), so an answer readable
-  before stays readable, with the same values.  orjson reads an integer beyond 64 bits as a
-  float, silently: a text with a run of 19 digits or more goes to :mod:`json` from the start.
+* :func:`loads` is :func:`json.loads`: exact for every number (an answer's values become the
+  journal's before-values, which ``undo`` writes back).  orjson reads an integer beyond 64 bits
+  as a float, silently, and spotting one in the text first costs as much as :mod:`json`'s own
+  parse.
+* :func:`loads_counting` is orjson's read, for folds over the journal that use its counts,
+  outcomes, rows and times and never a campaign's values (``report.html``): an integer beyond
+  64 bits comes back as a float there.  It raises :class:`ValueError` for what is not JSON, and
+  reads ``NaN`` and the rest that only :mod:`json` reads through :mod:`json`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
@@ -29,11 +32,6 @@ import orjson
 _OPTIONS = (
     orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 )
-
-
-#: A number that orjson might read as a float though it is an integer (int64 has 19 digits).
-_LONG_DIGITS = re.compile(r"\d{19}")
-_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
 
 
 def _default(value: Any) -> str:
@@ -53,11 +51,13 @@ def dumps(value: Any) -> bytes:
 
 
 def loads(text: str | bytes) -> Any:
-    """:func:`json.loads`, faster: raises :class:`ValueError` for a text that is not JSON."""
-    long = _LONG_DIGITS_BYTES.search(text) if isinstance(text, bytes) else _LONG_DIGITS.search(text)
-    if long is None:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
+    """:func:`json.loads`: raises :class:`ValueError` for a text that is not JSON."""
     return json.loads(text)
+
+
+def loads_counting(text: str | bytes) -> Any:
+    """orjson's read (integers beyond 64 bits as floats): for folds that only count."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

@@ -36,7 +36,9 @@ def load_run_report(run_dir: Path) -> RunReport:
         raise UsageError(
             f"{run_dir} has no {JOURNAL}: give the directory of a run (one that holds {JOURNAL})."
         )
-    return build_run_report(iter_records(journal), read_summary(run_dir / SUMMARY_JSON))
+    return build_run_report(
+        iter_records(journal, exact=False), read_summary(run_dir / SUMMARY_JSON)
+    )
 
 
 def save_run_report(run_dir: Path, report: RunReport) -> Path:
