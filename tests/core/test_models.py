@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 from pydantic import ValidationError
 
@@ -60,3 +64,31 @@ def test_note_and_guard_columns_are_sorted_into_their_kinds() -> None:
     assert header.notes == ("#why", "_owner")
     assert header.expects == {"expect.status": "status"}
     assert header.changes == ("name",)
+
+
+#: In a process of its own: which models are built once the column grammar is read, and after
+#: one validation.
+BUILT = """
+import json, pydantic
+from bulkpatch.core import columns, models
+every = [v for v in vars(models).values() if isinstance(v, type)
+         and issubclass(v, pydantic.BaseModel) and v.__module__ == models.__name__]
+built = lambda: sorted(m.__name__ for m in every if m.__pydantic_complete__)
+before = built()
+models.UpdateCampaignRequest.model_validate({"name": "x"})
+print(json.dumps([len(every), before, built(), len(columns.CHANGE_PATHS)]))
+"""
+
+
+def test_the_models_build_their_validators_on_first_use_not_on_import() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", BUILT], capture_output=True, text=True, timeout=60, check=True
+    )
+    count, before, after, paths = json.loads(done.stdout)
+
+    assert count > 10
+    assert paths > 20
+    # a run that never validates a whole object or an answer never pays for building them
+    assert before == []
+    assert "UpdateCampaignRequest" in after
+    assert "CampaignDetail" not in after

@@ -16,10 +16,10 @@ import pytest
 
 from bulkpatch.core.results import FieldChange
 from bulkpatch.core.rows import CampaignKey, RowChange
-from bulkpatch.engine import planfile
 from bulkpatch.engine.approval import Approval
 from bulkpatch.engine.planfile import PlannedRow, canonical, changes_list
 from bulkpatch.engine.planner import Patch, Stale, Unchanged
+from bulkpatch.html import planpage
 from bulkpatch.rundir.journal import read_journal
 from bulkpatch.rundir.names import JOURNAL
 from bulkpatch.sheet import file_sha256
@@ -119,11 +119,15 @@ async def test_a_plan_whose_last_file_cannot_be_written_removes_the_ones_written
     sim = await editable(start_simulator, 3)
     sheet = sheet_of(tmp_path, ids(3), name="New name")
 
-    def full(path: Path, *args: Any, **kwargs: Any) -> None:
+    write_plan_page = planpage.write_plan_page
+
+    def full(path: Path, *args: Any, **kwargs: Any) -> Path:
+        if path.parent != tmp_path / "plan":  # the run directory's own plan.html
+            return write_plan_page(path, *args, **kwargs)
         path.write_text("half a page")  # written in part, then the disk is full
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(planfile, "write_plan_page", full)
+    monkeypatch.setattr(planpage, "write_plan_page", full)
     done = await plan_to(sheet, tmp_path / "plan", sim, monkeypatch)
 
     assert done.code == 2, done.output

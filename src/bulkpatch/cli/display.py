@@ -2,9 +2,12 @@
 
 :class:`ConsoleDisplay` shows a rich progress bar on a terminal (a plain line every 10 s
 otherwise), notices as they come, and at the end a short table, the reasons grouped with what to
-do next, and where the reports are.  :class:`JsonLog` writes the same events as JSON lines on
-stderr (``--log-format json``).  Everything goes to stderr except the summary: with ``--json`` it
-is the only thing on stdout.
+do next, and where the reports are.  :class:`~bulkpatch.cli.jsonlog.JsonLog` writes the same
+events as JSON lines on stderr (``--log-format json``).  Everything goes to stderr except the
+summary: with ``--json`` it is the only thing on stdout.
+
+Off a terminal the display writes through :class:`~bulkpatch.cli.screen.PlainConsole`: rich loads
+only to draw (a bar on a terminal, the tables at the end of a run that is not ``--quiet``).
 
 Text that came from a sheet or the API is printed literally: rich markup is never built from it.
 """
@@ -13,27 +16,15 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import (
-    Progress as Bar,
-)
-from rich.table import Table
-from rich.text import Text
-
+from bulkpatch.cli.jsonlog import JsonLog
+from bulkpatch.cli.screen import PlainConsole, open_console, say
 from bulkpatch.core.events import (
     Event,
     Notice,
@@ -46,8 +37,17 @@ from bulkpatch.core.events import (
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.outcomes import ExitCode, Outcome
 from bulkpatch.core.summary import NextStep, RunSummary, command, command_note, options_of
-from bulkpatch.core.text import printable, shorten
+from bulkpatch.core.text import printable
 from bulkpatch.core.windows import countdown
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress as Bar
+    from rich.progress import TaskID
+
+    from bulkpatch.cli.screen import Screen
+
+__all__ = ["ConsoleDisplay", "JsonLog", "pick_display"]
 
 LINE_EVERY = 10.0
 #: Rows of a plan shown on screen (all of them are in plan.csv).
@@ -158,7 +158,7 @@ def reports_line(summary: RunSummary) -> str:
 class ConsoleDisplay:
     """The event sink behind ``plan``, ``run`` and ``resume`` on a console."""
 
-    def __init__(self, err: Console, out: Console, *, quiet: bool, json_out: bool) -> None:
+    def __init__(self, err: Screen, out: Screen, *, quiet: bool, json_out: bool) -> None:
         self.err = err
         self.out = out
         self.quiet = quiet
@@ -195,7 +195,7 @@ class ConsoleDisplay:
 
     def waiting(self, event: WindowWait) -> None:
         """A countdown on a terminal (the notice before it is the line a log keeps)."""
-        if self.quiet or not self.err.is_terminal:
+        if self.quiet or isinstance(self.err, PlainConsole) or not self.err.is_terminal:
             return
         left = countdown(event.seconds_left)
         text = f"waiting for the change window {event.window}: it opens in {left}"
@@ -216,19 +216,8 @@ class ConsoleDisplay:
         self.err.print(f"run directory: {event.run_dir}", highlight=False, markup=False)
         if event.estimate and not self.quiet:
             self.err.print(f"estimate: {event.estimate}", highlight=False, markup=False)
-        if not self.quiet and self.err.is_terminal:
-            self._bar = Bar(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[outcomes]}", markup=False),
-                TextColumn("{task.fields[rate]}", style="cyan", markup=False),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=self.err,
-                transient=False,
-            )
+        if not self.quiet and not isinstance(self.err, PlainConsole) and self.err.is_terminal:
+            self._bar = _run_bar(self.err)
             self._bar.start()
             label = "planning" if event.mode == "plan" else "applying"
             self._task = self._bar.add_task(label, total=self.total, outcomes="", rate="")
@@ -279,11 +268,8 @@ class ConsoleDisplay:
     def notice(self, event: Notice) -> None:
         if self.quiet and event.level == "info":
             return
-        self.err.print(
-            Text(printable(event.text), style=_NOTICE_STYLE[event.level]),
-            highlight=False,
-            soft_wrap=True,  # paths and commands stay whole, to copy
-        )
+        # kept whole (paths and commands, to copy)
+        say(self.err, printable(event.text), _NOTICE_STYLE[event.level])
 
     # -- the end -------------------------------------------------------------------------------
 
@@ -297,58 +283,43 @@ class ConsoleDisplay:
                 self.plan_table(summary.run_dir / "plan.csv")
             self.summary_table(summary)
         for name, why in summary.left_paused.items():
-            self.err.print(
-                Text(f"LEFT PAUSED: {name} ({printable(why)})", style="bold red"),
-                highlight=False,
-                soft_wrap=True,
-            )
+            say(self.err, f"LEFT PAUSED: {name} ({printable(why)})", "bold red")
         if summary.left_paused and (self.quiet or self.json_out) and not summary.stop_reason:
             # The next steps are not shown: say here how to resume them.
-            self.err.print(
-                Text(f"resume them with: {resume_line(summary)}", style="bold red"),
-                highlight=False,
-                soft_wrap=True,
-            )
+            say(self.err, f"resume them with: {resume_line(summary)}", "bold red")
         for line in earlier_paused_lines(summary.earlier_paused):
-            self.err.print(Text(line, style="yellow"), highlight=False, soft_wrap=True)
+            say(self.err, line, "yellow")
         for label, why in (data.get("keys_refused") or {}).items():
-            self.err.print(
-                Text(
-                    f"REFUSED: the API refused {label} ({printable(why)}); its rows are "
-                    "not_attempted. "
-                    f"Fix it, then: {resume_line(summary)}",
-                    style="bold red",
-                ),
-                highlight=False,
-                soft_wrap=True,
+            say(
+                self.err,
+                f"REFUSED: the API refused {label} ({printable(why)}); its rows are "
+                f"not_attempted. Fix it, then: {resume_line(summary)}",
+                "bold red",
             )
         if summary.exit_code == ExitCode.ABORTED and summary.stop_reason:
-            self.err.print(
-                Text(
-                    f"stopped: {printable(summary.stop_reason)}\n"
-                    f"continue with: {resume_line(summary)}"
-                ),
-                highlight=False,
-                soft_wrap=True,
+            say(
+                self.err,
+                f"stopped: {printable(summary.stop_reason)}\ncontinue with: {resume_line(summary)}",
             )
         if summary.exit_code == ExitCode.WINDOW_CLOSED:
             left = summary.outcomes.get(Outcome.NOT_ATTEMPTED.value, 0)
-            self.err.print(
-                Text(
-                    f"stopped at the window's end; {left:,} rows left"
-                    + (f" ({printable(summary.stop_reason)})" if summary.stop_reason else "")
-                    + f"\ncontinue with: {resume_line(summary)}",
-                    style="yellow",
-                ),
-                highlight=False,
-                soft_wrap=True,
+            say(
+                self.err,
+                f"stopped at the window's end; {left:,} rows left"
+                + (f" ({printable(summary.stop_reason)})" if summary.stop_reason else "")
+                + f"\ncontinue with: {resume_line(summary)}",
+                "yellow",
             )
         if not self.quiet and not self.json_out:
             for line in next_step_lines(summary.next_steps):
-                self.err.print(Text(line), highlight=False, soft_wrap=True)
+                say(self.err, line)
         self.err.print(reports_line(summary), highlight=False, markup=False, soft_wrap=True)
 
     def summary_table(self, summary: RunSummary) -> None:
+        # rich loads at the end of a run that shows its table
+        from rich.table import Table
+        from rich.text import Text  # as above
+
         data = summary.data
         table = Table(title=f"bulkpatch {summary.mode}", show_header=True)
         table.add_column("outcome")
@@ -399,6 +370,11 @@ class ConsoleDisplay:
 
     def plan_table(self, plan_csv: Path, limit: int = PLAN_SHOWN) -> None:
         """The first rows of the plan: per row its outcome and ``field: old -> new``."""
+        # rich loads at the end of a plan that shows its table
+        from rich.console import Console
+        from rich.table import Table  # as above
+        from rich.text import Text  # as above
+
         # On a terminal the table fits its width; without one (a log, a pipe) no cell is
         # wrapped or cut: a line is as long as it needs to be.
         tty = self.err.is_terminal
@@ -431,68 +407,47 @@ class ConsoleDisplay:
             )
 
 
-class JsonLog:
-    """``--log-format json``: one JSON object a line on stderr per event (rows excepted)."""
+def _run_bar(console: Console) -> Bar:
+    """The progress bar of a run on a terminal."""
+    # rich's progress bar loads only on a terminal
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import Progress as Bar  # as above
 
-    def __init__(self, stream: TextIO, out: Console, *, json_out: bool) -> None:
-        self.stream = stream
-        self.out = out
-        self.json_out = json_out
-        self.run_dir: Path | None = None
+    return Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[outcomes]}", markup=False),
+        TextColumn("{task.fields[rate]}", style="cyan", markup=False),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
 
-    def _emit(self, kind: str, **fields: Any) -> None:
-        line = {"event": kind, "time": round(time.time(), 3), **fields}
-        self.stream.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
-        self.stream.flush()
 
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, RowFinished):
-            return
-        if isinstance(event, RunStarted):
-            self.run_dir = event.run_dir
-            self._emit(
-                "start",
-                run_dir=str(event.run_dir),
-                mode=event.mode,
-                rows=event.rows,
-                resumed=event.resumed,
-                target_rate=event.target_rate,
-                estimate=event.estimate,
-            )
-        elif isinstance(event, Progress):
-            self._emit(
-                "progress",
-                done=event.done,
-                total=event.total,
-                outcomes=dict(event.counts),
-                achieved_rate=round(event.achieved_rate, 2),
-                target_rate=event.target_rate,
-                breaker_open=event.breaker_open,
-            )
-        elif isinstance(event, Notice):
-            self._emit("notice", level=event.level, code=event.code, text=shorten(event.text, 2000))
-        elif isinstance(event, RunFinished):
-            summary = event.summary
-            self._emit(
-                "finish",
-                run_dir=str(summary.run_dir),
-                exit_code=summary.exit_code,
-                outcomes=dict(summary.outcomes),
-                left_paused=dict(summary.left_paused),
-                paused_by_earlier_runs=dict(summary.earlier_paused),
-                next_steps=[s.as_dict() for s in summary.next_steps],
-            )
-            if self.json_out:
-                self.out.print_json(json.dumps(summary.data, default=str))
+D = TypeVar("D", covariant=True)
 
-    def error(self, exit_code: int, message: str, problems: Sequence[str] = ()) -> None:
-        """The error that ends the command, as one JSON line (for log collectors)."""
-        fields: dict[str, Any] = {"exit_code": exit_code, "message": shorten(message, 2000)}
-        if problems:
-            fields["problems"] = [shorten(p, 500) for p in problems]
-        if self.run_dir is not None:
-            fields["run_dir"] = str(self.run_dir)
-        self._emit("error", **fields)
 
-    def stop(self) -> None:
-        pass
+class _Shown(Protocol[D]):
+    def __call__(self, err: Screen, out: Screen, *, quiet: bool, json_out: bool) -> D: ...
+
+
+def pick_display(kwargs: dict[str, Any], shown: _Shown[D]) -> tuple[D | JsonLog, Screen]:
+    """The display ``shown`` makes, or :class:`JsonLog` for ``--log-format json``; and the
+    error console (rich on a terminal, plain text elsewhere).  ``--quiet``, ``--json`` and
+    ``--log-format`` are popped from ``kwargs``."""
+    quiet, json_out = kwargs.pop("quiet"), kwargs.pop("json_out")
+    log_format = kwargs.pop("log_format")
+    err = open_console(stderr=True)
+    out = open_console(soft_wrap=True)
+    if log_format == "json":
+        return JsonLog(sys.stderr, out, json_out=json_out), err
+    return shown(err, out, quiet=quiet, json_out=json_out), err

@@ -21,14 +21,16 @@ import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.text import Text
-
+from bulkpatch.cli.screen import PlainConsole
 from bulkpatch.core.errors import InternalError, InvalidSheetError, leaf_error
 from bulkpatch.core.failures import ending_error, exit_code_of
 from bulkpatch.core.outcomes import ExitCode
 from bulkpatch.core.text import printable
+
+if TYPE_CHECKING:
+    from bulkpatch.cli.screen import Screen
 
 #: Problems listed on screen before "… and N more".
 SHOWN_PROBLEMS = 50
@@ -39,7 +41,13 @@ __all__ = ["ErrorLog", "exit_code_of", "guarded", "report_error", "say_error"]
 ErrorLog = Callable[[int, str, Sequence[str]], None]
 
 
-def say_error(console: Console, text: str) -> None:
+def say_error(console: Screen, text: str) -> None:
+    if isinstance(console, PlainConsole):
+        console.print("error: " + printable(text))
+        return
+    # rich loads only when it draws on a terminal
+    from rich.text import Text
+
     line = Text("error: ", style="bold red")
     line.append(printable(text))
     console.print(line, highlight=False, soft_wrap=True)  # paths and commands stay whole
@@ -56,7 +64,7 @@ def _save_traceback(error: BaseException) -> Path | None:
 
 
 def report_error(
-    console: Console, error: BaseException, *, as_json: ErrorLog | None = None
+    console: Screen, error: BaseException, *, as_json: ErrorLog | None = None
 ) -> ExitCode:
     """Say what went wrong, in one or a few lines (or, with ``as_json``, one JSON line), and
     give the exit code."""
@@ -96,7 +104,7 @@ def report_error(
     return code
 
 
-def guarded(body: Callable[[], int], console: Console, *, as_json: ErrorLog | None = None) -> int:
+def guarded(body: Callable[[], int], console: Screen, *, as_json: ErrorLog | None = None) -> int:
     """Run a command's body; turn what escapes into a message (or a JSON line) and an exit
     code."""
     try:

@@ -1,6 +1,6 @@
 """What a person sees of ``export`` and ``verify``: a progress bar (a line every 10 s without a
 terminal), notices as they come, and a few closing lines.  ``--json`` prints the summary as JSON
-on stdout; ``--log-format json`` uses :class:`~bulkpatch.cli.display.JsonLog` instead.
+on stdout; ``--log-format json`` uses :class:`~bulkpatch.cli.jsonlog.JsonLog` instead.
 
 Text from the API is printed literally, never as rich markup.
 """
@@ -9,31 +9,33 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 from rich.text import Text
 
-from bulkpatch.cli.display import LINE_EVERY, JsonLog, rate_text
+from bulkpatch.cli.display import LINE_EVERY, pick_display, rate_text
+from bulkpatch.cli.jsonlog import JsonLog
+from bulkpatch.cli.screen import PlainConsole
 from bulkpatch.core.events import Event, Notice, Progress, RunFinished, RunStarted
 from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.text import printable
 
-D = TypeVar("D", covariant=True)
+if TYPE_CHECKING:
+    from bulkpatch.cli.screen import Screen
+
 _STYLE = {"info": "", "warning": "yellow", "error": "red"}
 
 
 @dataclass(eq=False)
 class ReadDisplay:
-    err: Console
-    out: Console
+    err: Screen
+    out: Screen
     quiet: bool = field(kw_only=True)
     json_out: bool = field(kw_only=True)
     label: str = field(kw_only=True)
@@ -56,7 +58,7 @@ class ReadDisplay:
             self.finished(event.summary)
 
     def _start(self) -> None:
-        if self.quiet or not self.err.is_terminal:
+        if self.quiet or isinstance(self.err, PlainConsole) or not self.err.is_terminal:
             return
         self._bar = Bar(
             TextColumn(self.label),
@@ -108,25 +110,9 @@ class ReadDisplay:
 
 def make_display(
     kwargs: dict[str, Any], *, label: str, closing: Callable[[RunSummary], list[str]]
-) -> tuple[ReadDisplay | JsonLog, Console]:
+) -> tuple[ReadDisplay | JsonLog, Screen]:
     """The display from ``--quiet``, ``--json`` and ``--log-format`` (popped from kwargs)."""
     return pick_display(kwargs, functools.partial(ReadDisplay, label=label, closing=closing))
-
-
-class _Shown(Protocol[D]):
-    def __call__(self, err: Console, out: Console, *, quiet: bool, json_out: bool) -> D: ...
-
-
-def pick_display(kwargs: dict[str, Any], shown: _Shown[D]) -> tuple[D | JsonLog, Console]:
-    """The display ``shown`` makes, or :class:`JsonLog` for ``--log-format json``; and the
-    error console.  ``--quiet``, ``--json`` and ``--log-format`` are popped from ``kwargs``."""
-    quiet, json_out = kwargs.pop("quiet"), kwargs.pop("json_out")
-    log_format = kwargs.pop("log_format")
-    err = Console(stderr=True)
-    out = Console(soft_wrap=True)
-    if log_format == "json":
-        return JsonLog(sys.stderr, out, json_out=json_out), err
-    return shown(err, out, quiet=quiet, json_out=json_out), err
 
 
 def requests_line(data: Any) -> str:

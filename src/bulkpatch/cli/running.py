@@ -16,15 +16,14 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-from rich.console import Console
 
 from bulkpatch.cli.approval import RUN_TIME_OPTIONS, Safeguards
-from bulkpatch.cli.display import ConsoleDisplay, JsonLog, resume_command
+from bulkpatch.cli.display import ConsoleDisplay, pick_display, resume_command
 from bulkpatch.cli.exits import guarded
-from bulkpatch.cli.readdisplay import pick_display
+from bulkpatch.cli.jsonlog import JsonLog
 from bulkpatch.core.events import EventSink, Notice
 from bulkpatch.core.loop import run as run_loop
 from bulkpatch.core.options import DEFAULT_KEY_ENV, RunOptions
@@ -40,6 +39,9 @@ from bulkpatch.ops.apply import (
 )
 from bulkpatch.ops.deliver import deliver_failure
 from bulkpatch.ops.plan import apply_plan_async, plan_to_dir_async
+
+if TYPE_CHECKING:
+    from bulkpatch.cli.screen import Screen
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,7 +77,7 @@ def _overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
     return overrides
 
 
-def _display(kwargs: dict[str, Any]) -> tuple[ConsoleDisplay | JsonLog, Console]:
+def _display(kwargs: dict[str, Any]) -> tuple[ConsoleDisplay | JsonLog, Screen]:
     return pick_display(kwargs, ConsoleDisplay)
 
 
@@ -93,7 +95,7 @@ def _told(kwargs: dict[str, Any]) -> RunOptions:
 def _execute(
     call: Callable[[Stopper, EventSink], Awaitable[RunSummary]],
     display: ConsoleDisplay | JsonLog,
-    err: Console,
+    err: Screen,
     *,
     mode: str = "run",
     told: RunOptions | None = None,

@@ -264,7 +264,9 @@ EDITABLE_STATUSES: frozenset[str] = frozenset({"paused", "scheduled"})
 # Request models (PATCH body)
 # --------------------------------------------------------------------------------------------
 
-_STRICT = ConfigDict(extra="forbid")
+#: ``defer_build``: a model's validator is built when it first validates, not on import (about
+#: 25 ms of start-up for all of them): a run reads the fields of most and validates few.
+_STRICT = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Sheeted(BaseModel):
@@ -388,7 +390,7 @@ class StatusChange(BaseModel):
 # Response models
 # --------------------------------------------------------------------------------------------
 
-_OPEN = ConfigDict(extra="allow")
+_OPEN = ConfigDict(extra="allow", defer_build=True)  # built on first use, as above
 
 
 class CampaignSummary(BaseModel):

@@ -17,8 +17,6 @@ from bulkpatch.core.events import EventSink, Progress
 from bulkpatch.engine.amends import Amends
 from bulkpatch.engine.recorder import Recorder
 from bulkpatch.engine.stats import RunStats
-from bulkpatch.html.planpage import write_plan_page
-from bulkpatch.html.reportfile import write_run_report
 from bulkpatch.rundir.directory import storage_error
 from bulkpatch.rundir.files import (
     OrderedResults,
@@ -114,8 +112,15 @@ def write_end_files(
         formula_notes = write_retry(sheet, recorder.retry_rows, run_dir).formula_notes
     write_summary(run_dir / SUMMARY_JSON, data)
     if mode == "plan":
+        # start-up cost: the HTML renderers load at the end of a session, not before its first
+        # request
+        from bulkpatch.html.planpage import write_plan_page
+
         write_plan_page(run_dir / PLAN_HTML, recorder.page_rows(), plan_meta)
     else:
+        # start-up cost: as above
+        from bulkpatch.html.reportfile import write_run_report
+
         write_run_report(run_dir)
     return formula_notes
 

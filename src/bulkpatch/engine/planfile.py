@@ -38,7 +38,6 @@ from bulkpatch.core.errors import BulkpatchError, StorageError, UsageError
 from bulkpatch.core.events import Event, EventSink, RowFinished, RunFinished
 from bulkpatch.core.results import FieldChange, RowResult
 from bulkpatch.core.rules import NO_APPROVED_DIGEST as NO_APPROVED_DIGEST
-from bulkpatch.html.planpage import PLAN_ROWS_SHOWN, without_digest, write_plan_page
 from bulkpatch.rundir.files import atomic_text, write_json
 from bulkpatch.rundir.names import PLAN_CSV, PLAN_HTML, PLAN_JSON, PLAN_ROWS, SHEET_STEM, tmp_name
 from bulkpatch.sheet import file_sha256
@@ -103,6 +102,9 @@ def _file_hash(path: Path) -> str:
         return file_sha256(path)
     if not path.is_file() or path.is_symlink():
         raise UsageError(f"{path} is not a regular file")
+    # start-up cost: the plan page's renderer loads only for a plan directory, not for a run
+    from bulkpatch.html.planpage import without_digest
+
     return hashlib.sha256(without_digest(path.read_bytes())).hexdigest()
 
 
@@ -131,8 +133,8 @@ def approved_digest(value: str) -> str:
     return "sha256:" + hexpart
 
 
-def _page_rows(rows: Mapping[int, str]) -> Iterator[dict[str, Any]]:
-    for n in sorted(rows)[:PLAN_ROWS_SHOWN]:
+def _page_rows(rows: Mapping[int, str], shown: int) -> Iterator[dict[str, Any]]:
+    for n in sorted(rows)[:shown]:
         entry = json.loads(rows[n])
         yield {
             "row": entry["row"],
@@ -227,11 +229,17 @@ def _write_plan_files(
         "options": plan["options"],
         "counts": plan["counts"],
     }
+    # start-up cost: as in _file_hash
+    from bulkpatch.html.planpage import PLAN_ROWS_SHOWN, write_plan_page
+
     try:
         # The page first without the digest (which covers it), then again showing it.
-        write_plan_page(out / PLAN_HTML, _page_rows(rows), {**meta, "digest": ""})
+        shown = PLAN_ROWS_SHOWN
+        write_plan_page(out / PLAN_HTML, _page_rows(rows, shown), {**meta, "digest": ""})
         plan["digest"], plan["files"] = directory_digest(out, plan)
-        write_plan_page(out / PLAN_HTML, _page_rows(rows), {**meta, "digest": plan["digest"]})
+        write_plan_page(
+            out / PLAN_HTML, _page_rows(rows, shown), {**meta, "digest": plan["digest"]}
+        )
         write_json(out / PLAN_JSON, plan)
     except (OSError, UsageError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc

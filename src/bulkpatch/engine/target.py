@@ -9,30 +9,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import os
-import secrets
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bulkpatch.core.errors import BulkpatchError, StorageError, UsageError
+from bulkpatch.core.errors import BulkpatchError, UsageError
 from bulkpatch.core.options import RunOptions
 from bulkpatch.core.rows import CampaignKey
 from bulkpatch.core.timing import Timing
 from bulkpatch.core.urls import check_base_url
-from bulkpatch.simulator import (
-    SimulatorConfig,
-    SimulatorState,
-    SnapshotError,
-    load_state,
-    save_state,
-    serve_simulator,
-)
 from bulkpatch.transport.breaker import Breaker
 from bulkpatch.transport.client import DEFAULT_LABEL, Lane
 from bulkpatch.transport.keysfile import ResolvedKey, load_keys_file, resolve_keys
@@ -74,70 +64,16 @@ async def api_target(
     *,
     save_to: Path | None = None,
 ) -> AsyncIterator[tuple[str, str]]:
-    """(base URL, key): the real API, or a simulator started here seeded with ``keys`` (each
-    campaign with its ``expect.`` guards, so that they hold) -- or, with
-    ``options.simulator_state``, holding the campaigns of that file.  The simulator's campaigns
-    are written to ``save_to`` (and back to ``options.simulator_state``) when the block ends."""
+    """(base URL, key): the real API, or with ``--simulate`` a simulator started here (see
+    :func:`~bulkpatch.engine.simulated.simulated_target`)."""
     if not options.simulate:
         yield check_base_url(options.base_url), api_key
         return
-    config = _simulator_config(options, keys, org_keys)
-    state = None
-    if options.simulator_state is not None:
-        try:
-            state = load_state(options.simulator_state, config)
-        except (OSError, SnapshotError) as exc:
-            raise UsageError(f"cannot start the simulator from {exc}") from None
-    async with serve_simulator(config, state=state) as sim:
-        try:
-            yield sim.base_url, config.api_key
-        except BaseException:
-            with contextlib.suppress(StorageError):  # the error that ended the block comes first
-                _save_all(sim.state, save_to, options.simulator_state)
-            raise
-        _save_all(sim.state, save_to, options.simulator_state)
+    # start-up cost: the simulator (an aiohttp server, its tables) loads only for --simulate
+    from bulkpatch.engine.simulated import simulated_target
 
-
-def _save_all(state: SimulatorState, *paths: Path | None) -> None:
-    for path in paths:
-        if path is not None:
-            _save(state, path)
-
-
-def _save(state: SimulatorState, path: Path) -> None:
-    try:
-        save_state(state, path)
-    except OSError as exc:
-        raise StorageError(
-            f"cannot write the simulator's campaigns to {path}: {exc.strerror or exc}"
-        ) from None
-
-
-def _simulator_config(
-    options: RunOptions,
-    keys: Sequence[tuple[CampaignKey, dict[str, Any]]],
-    org_keys: Mapping[str, ResolvedKey] | None,
-) -> SimulatorConfig:
-    """The in-process simulator's config: a fresh key, the sheet's campaigns with their guards
-    (unused when it starts from a state file), each org's key accepted for that org."""
-    key = "sim-" + secrets.token_hex(8)
-    campaigns: list[CampaignKey] = []
-    overrides: dict[CampaignKey, dict[str, Any]] = {}
-    for row_key, expects in keys:
-        campaigns.append(row_key)
-        if expects:
-            overrides[row_key] = dict(expects)
-    by_key: dict[str, set[str]] = {}
-    for org, resolved in (org_keys or {}).items():
-        by_key.setdefault(resolved.key, set()).add(org)
-    return SimulatorConfig(
-        api_key=key,
-        extra_api_keys=tuple(k for k in by_key if k != key),
-        key_orgs={k: frozenset(orgs) for k, orgs in by_key.items()},
-        seed=options.seed,
-        campaigns=tuple(campaigns),
-        overrides=overrides,
-    )
+    async with simulated_target(options, keys, org_keys, save_to=save_to) as target:
+        yield target
 
 
 def make_lane(

@@ -1,0 +1,99 @@
+"""What ``bulkpatch run`` loads before its first request: what the run it was given needs, and
+nothing more.  A child process runs the command against a simulator over loopback; an audit hook
+notes the modules loaded when it first connects (the first request), and again at its end."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from bulkpatch.simulator import Simulator
+from support.runs import cli_env, write_sheet
+
+#: Loaded for a run that asks for them, never before the first request of a plain one: the
+#: simulator (--simulate), the HTML renderers (the end of the run), rich (a terminal), pyarrow
+#: (Parquet), fastexcel and xlsxwriter (.xlsx), prometheus_client (--pushgateway), redis
+#: (--rate-store), OpenTelemetry (--otel); aiohttp's server side comes only with the simulator.
+NOT_BEFORE_THE_FIRST_REQUEST = (
+    "bulkpatch.simulator",
+    "bulkpatch.engine.simulated",
+    "bulkpatch.html",
+    "rich",
+    "aiohttp.web",
+    "pyarrow",
+    "fastexcel",
+    "xlsxwriter",
+    "prometheus_client",
+    "redis",
+    "opentelemetry",
+    "bulkpatch.ops.otel",
+    "bulkpatch.transport.ratestore",
+)
+#: Runs the command line with an audit hook; prints the modules as JSON on the last line.
+CHILD = """
+import json, sys
+first = []
+def hook(event, args):
+    if event == "socket.connect" and not first:
+        first.append(sorted(sys.modules))
+sys.addaudithook(hook)
+from bulkpatch.cli import cli
+code = 0
+try:
+    cli.main(json.loads(sys.argv[1]), prog_name="bulkpatch")
+except SystemExit as exit:
+    code = exit.code
+sys.stdout.flush()
+found = {"first": first[0] if first else None, "end": sorted(sys.modules), "code": code}
+print("\\nMODULES " + json.dumps(found))
+"""
+
+
+def loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
+
+
+async def run_child(sim: Simulator, tmp_path: Path, *more: str) -> dict[str, Any]:
+    rows = [
+        {"org_id": "org-demo", "workspace_id": "ws-demo", "campaign_id": f"cmp-{n:06d}"}
+        | {"name": f"renamed {n}"}
+        for n in (1, 2, 3)
+    ]
+    sheet = write_sheet(tmp_path / "sheet.csv", rows)
+    args = ["run", str(sheet), "--base-url", sim.base_url, "--report-dir", str(tmp_path), *more]
+    # asyncio's own loop: its sockets connect in Python, where the audit hook sees them
+    env = cli_env(sim.config.api_key) | {"BULKPATCH_EVENT_LOOP": "asyncio"}
+    with anyio.fail_after(60):
+        done = await anyio.run_process(
+            [sys.executable, "-c", CHILD, json.dumps(args)], env=env, check=False
+        )
+    out = done.stdout.decode()
+    assert "\nMODULES " in out, done.stderr.decode()[-2000:]
+    found: dict[str, Any] = json.loads(out.rpartition("\nMODULES ")[2])
+    assert found["code"] in (0, 1), done.stderr.decode()[-2000:]
+    assert found["first"] is not None, "no connection seen"
+    return found
+
+
+async def test_a_run_loads_no_simulator_html_rich_or_optional_format_before_its_first_request(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    found = await run_child(simulator, tmp_path)
+
+    assert loaded(found["first"], NOT_BEFORE_THE_FIRST_REQUEST) == []
+    # what a run needs is there: the client, the sheet's reader, the journal
+    assert {"aiohttp", "polars", "bulkpatch.engine.session"} <= set(found["first"])
+    # the report is written at the end, by the renderers loaded then
+    assert "bulkpatch.html.reportfile" in found["end"]
+
+
+async def test_a_quiet_json_run_off_a_terminal_never_loads_rich(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    found = await run_child(simulator, tmp_path, "--quiet", "--json")
+
+    assert loaded(found["end"], ("rich",)) == []
