@@ -1,6 +1,7 @@
 """What ``bulkpatch run`` loads before its first request: what the run it was given needs, and
-nothing more.  A child process runs the command against a simulator over loopback; an audit hook
-notes the modules loaded when it first connects (the first request), and again at its end."""
+nothing more, loaded with the garbage collector paused.  A child process runs the command
+against a simulator over loopback; an audit hook notes the modules loaded (and the collector's
+state) when it first connects (the first request), and again at its end."""
 
 from __future__ import annotations
 
@@ -33,22 +34,30 @@ NOT_BEFORE_THE_FIRST_REQUEST = (
     "bulkpatch.ops.otel",
     "bulkpatch.transport.ratestore",
 )
-#: Runs the command line with an audit hook; prints the modules as JSON on the last line.
+#: Runs the command line (the console script's ``main``, or the group as a test runs it) with
+#: an audit hook; prints what it saw as JSON on the last line.
 CHILD = """
-import json, sys
-first = []
+import gc, json, sys
+first, collector = [], []
 def hook(event, args):
     if event == "socket.connect" and not first:
         first.append(sorted(sys.modules))
+        collector.extend([gc.isenabled(), gc.get_freeze_count()])
 sys.addaudithook(hook)
-from bulkpatch.cli import cli
+from bulkpatch.cli import cli, main
+args, entry = json.loads(sys.argv[1]), sys.argv[2]
 code = 0
 try:
-    cli.main(json.loads(sys.argv[1]), prog_name="bulkpatch")
+    if entry == "main":
+        sys.argv = ["bulkpatch", *args]
+        main()
+    else:
+        cli.main(args, prog_name="bulkpatch")
 except SystemExit as exit:
     code = exit.code
 sys.stdout.flush()
-found = {"first": first[0] if first else None, "end": sorted(sys.modules), "code": code}
+found = {"first": first[0] if first else None, "end": sorted(sys.modules), "code": code,
+         "collector": collector}
 print("\\nMODULES " + json.dumps(found))
 """
 
@@ -57,7 +66,9 @@ def loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
     return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
 
 
-async def run_child(sim: Simulator, tmp_path: Path, *more: str) -> dict[str, Any]:
+async def run_child(
+    sim: Simulator, tmp_path: Path, *more: str, entry: str = "main"
+) -> dict[str, Any]:
     rows = [
         {"org_id": "org-demo", "workspace_id": "ws-demo", "campaign_id": f"cmp-{n:06d}"}
         | {"name": f"renamed {n}"}
@@ -69,7 +80,7 @@ async def run_child(sim: Simulator, tmp_path: Path, *more: str) -> dict[str, Any
     env = cli_env(sim.config.api_key) | {"BULKPATCH_EVENT_LOOP": "asyncio"}
     with anyio.fail_after(60):
         done = await anyio.run_process(
-            [sys.executable, "-c", CHILD, json.dumps(args)], env=env, check=False
+            [sys.executable, "-c", CHILD, json.dumps(args), entry], env=env, check=False
         )
     out = done.stdout.decode()
     assert "\nMODULES " in out, done.stderr.decode()[-2000:]
@@ -97,3 +108,21 @@ async def test_a_quiet_json_run_off_a_terminal_never_loads_rich(
     found = await run_child(simulator, tmp_path, "--quiet", "--json")
 
     assert loaded(found["end"], ("rich",)) == []
+
+
+async def test_the_bulkpatch_process_loads_a_run_with_the_collector_paused_then_freezes_it(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    found = await run_child(simulator, tmp_path, "--quiet")
+
+    enabled, frozen = found["collector"]
+    assert enabled  # on again for the run itself
+    assert frozen > 20_000  # what the imports made: never scanned again, nor at exit
+
+
+async def test_the_group_run_inside_another_process_leaves_its_collector_alone(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    found = await run_child(simulator, tmp_path, "--quiet", entry="group")
+
+    assert found["collector"] == [True, 0]

@@ -31,5 +31,6 @@ __all__ = [
 
 
 def main() -> None:
-    """The ``bulkpatch`` console script."""
+    """The ``bulkpatch`` console script (and ``python -m bulkpatch``)."""
+    cli.own_process = True  # what a command imports is loaded as Commands.loading says
     cli(prog_name="bulkpatch")

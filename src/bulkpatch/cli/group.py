@@ -11,7 +11,10 @@ command to try (:func:`overview`).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -130,6 +133,28 @@ class Commands(click.Group):
     """A lazy group that lists its commands in :data:`ORDER`: a command's module is imported
     when the command is resolved, and listing them (``--help``, completion) imports none."""
 
+    #: True in the ``bulkpatch`` process itself (set by :func:`bulkpatch.cli.main`), not in a
+    #: test or a script running the group: what a command imports then lives as long as the
+    #: process (see :meth:`loading`).
+    own_process = False
+
+    @contextlib.contextmanager
+    def loading(self) -> Iterator[None]:
+        """Import a command's libraries: in the ``bulkpatch`` process, with the garbage
+        collector paused while they load and what they made frozen after (never scanned
+        again, nor at exit).  An import makes tens of thousands of objects that live as long as
+        the process; scanning them for cycles costs a run about 40 ms of CPU while they load
+        and 90 ms more when the process exits."""
+        if not self.own_process or not gc.isenabled():
+            yield
+            return
+        gc.disable()
+        try:
+            yield
+        finally:
+            gc.freeze()
+            gc.enable()
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = set(super().list_commands(ctx)) | set(COMMANDS)
         rank = {name: i for i, name in enumerate(ORDER)}
@@ -138,7 +163,8 @@ class Commands(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         entry = COMMANDS.get(cmd_name)
         if cmd_name not in self.commands and entry is not None:
-            importlib.import_module(entry.module)
+            with self.loading():
+                importlib.import_module(entry.module)
             add_otel_flag(self, (cmd_name,))  # --otel on the commands that talk to the API
         return super().get_command(ctx, cmd_name)
 

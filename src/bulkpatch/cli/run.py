@@ -97,8 +97,9 @@ def run_command(sheet: Path | None, **kwargs: Any) -> None:
             "--plan applies one approved plan: run it without --continue and "
             "--window, then `bulkpatch resume` it"
         )
-    # start-up cost: the engine and its libraries load only when the command runs
-    from bulkpatch.cli.running import run_sheet
+    with cli.loading():
+        # start-up cost: the engine and its libraries load only when the command runs
+        from bulkpatch.cli.running import run_sheet
 
     run_sheet(sheet, kwargs, guards, given, windows, continuing)
 
@@ -120,8 +121,9 @@ def plan_command(sheet: Path, **kwargs: Any) -> None:
     Exit codes: 0 every row would be updated or unchanged; 1 some would not;
                 2 usage error or unreadable sheet; 3 aborted; 70 internal error.
     """
-    # start-up cost: the engine and its libraries load only when the command runs
-    from bulkpatch.cli.running import plan_sheet
+    with cli.loading():
+        # start-up cost: the engine and its libraries load only when the command runs
+        from bulkpatch.cli.running import plan_sheet
 
     plan_sheet(sheet, kwargs)
 
@@ -157,7 +159,8 @@ def resume_command_(run_dir: Path, **kwargs: Any) -> None:
     Exit codes: as for `bulkpatch run`.
     """
     windows = window_values(kwargs)
-    # start-up cost: the engine and its libraries load only when the command runs
-    from bulkpatch.cli.running import resume_run
+    with cli.loading():
+        # start-up cost: the engine and its libraries load only when the command runs
+        from bulkpatch.cli.running import resume_run
 
     resume_run(run_dir, kwargs, windows)
