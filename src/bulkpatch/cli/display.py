@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
     from bulkpatch.cli.screen import Screen
 
-__all__ = ["ConsoleDisplay", "JsonLog", "pick_display"]
 
 LINE_EVERY = 10.0
 #: Rows of a plan shown on screen (all of them are in plan.csv).
