@@ -137,13 +137,29 @@ def test_rows_judged_one_by_one_in_several_parts_and_batches_yield_the_same_verd
     assert [v.row for v in plain if not v.ok] == [3, 4, 5, 10, 13]
 
 
+def _folders_of_files_made(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The folder of each file a :class:`Spill` makes from now on."""
+    folders: list[Any] = []
+    real_mkstemp = spill_module.tempfile.mkstemp
+
+    def mkstemp(*args: Any, **kwargs: Any) -> Any:
+        folders.append(kwargs.get("dir"))
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(spill_module.tempfile, "mkstemp", mkstemp)
+    return folders
+
+
 def test_records_come_back_in_order_from_disk_and_from_memory_once_the_disk_fails(
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spill = Spill(batch=2)
+    folders = _folders_of_files_made(monkeypatch)
+    spill = Spill(tmp_path, batch=2)
     records = [(n, ("o", "w", f"c{n}"), 0, {"name": f"N {n}"}, {}) for n in range(7)]
     for record in records[:4]:
         spill.add(record)
+    assert folders == [tmp_path]  # made in the folder given, and removed from it at once
+    assert list(tmp_path.iterdir()) == []
     assert list(spill) == records[:4]
 
     def no_room(*args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -154,3 +170,17 @@ def test_records_come_back_in_order_from_disk_and_from_memory_once_the_disk_fail
         spill.add(record)
     assert list(spill) == records
     assert spill.count == len(records)
+
+
+def test_a_run_keeps_the_rows_judged_one_by_one_beside_its_copy_of_the_sheet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folders = _folders_of_files_made(monkeypatch)
+    monkeypatch.setattr(spill_module, "SPILL_BATCH", 4)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    check = check_sheet(_looked(run_dir, 10), keep=True)
+    assert check.reuse is not None
+    assert check.reuse.looked.count == 10
+    assert folders == [run_dir]
+    assert [p.name for p in run_dir.iterdir()] == ["looked-10.csv"]

@@ -6,7 +6,7 @@ streaming pass, which reuses that judgement (:class:`Reuse`) instead of validati
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -37,7 +37,7 @@ class Reuse:
     from the sheet."""
 
     validator: FrameValidator
-    looked: Spill = field(default_factory=Spill)
+    looked: Spill
 
 
 def _blank(frame: pl.DataFrame) -> pl.Series:

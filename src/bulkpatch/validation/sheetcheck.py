@@ -16,6 +16,7 @@ from bulkpatch.validation.columnar import FrameValidator
 from bulkpatch.validation.found import NO_READ_KEPT, Found
 from bulkpatch.validation.framepass import FramePass, Reuse, reused_verdicts
 from bulkpatch.validation.row import RowValidator
+from bulkpatch.validation.spill import Spill
 
 __all__ = ["NO_READ_KEPT", "SheetCheck", "check_sheet", "iter_verdicts"]
 
@@ -138,7 +139,8 @@ def check_sheet(
     reuse: Reuse | None = None
     if sheet.framer is not None:
         frames = FrameValidator(validator, keys_of(sheet), no_read=no_read)
-        reuse = Reuse(frames) if keep else None
+        # A run checks its own copy of the sheet: what it keeps goes beside it, in the run's folder.
+        reuse = Reuse(frames, Spill(sheet.path.parent)) if keep else None
         judge = FramePass(frames, found, holds, reuse)
         frames_read = sheet.iter_frames(batch_size, lean=keep)
         _report(frames_read, judge.frame, found, batch_size, progress)

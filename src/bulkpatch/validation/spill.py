@@ -4,9 +4,11 @@ run's streaming pass about the rows it judged row by row, without holding them i
 A run keeps its sheet check for the whole run, so whatever the check keeps per row grows with the
 sheet.  The rows judged row by row (a whole-object column, a cell a column-wise rule is not sure
 of, an invalid row) carry their values and ids; those go to an unnamed temporary file in batches
-of :data:`SPILL_BATCH`, and the streaming pass reads them back a batch at a time.  Should the
-temporary file fail (no room, no temporary directory), the later batches stay in memory: the
-order is kept either way, and the run goes on.
+of :data:`SPILL_BATCH`, and the streaming pass reads them back a batch at a time.  The file is
+made in the folder given (a run's: beside its copy of the sheet, on the disk that holds its
+reports, not in a ``/tmp`` that may be memory), and removed from the folder at once.  Should it
+fail (no room, no folder), the later batches stay in memory: the order is kept either way, and
+the run goes on.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pickle
 import tempfile
 import weakref
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 #: Records pickled together: one such batch is all a reader holds at a time.
@@ -27,7 +30,8 @@ class Spill:
     """Records appended in order, kept on disk a batch at a time; iterating reads them all back
     in order (again each time: readers do not share a position)."""
 
-    def __init__(self, batch: int | None = None) -> None:
+    def __init__(self, folder: Path | None = None, *, batch: int | None = None) -> None:
+        self._folder = folder
         self._batch = batch or SPILL_BATCH
         self._pending: list[Any] = []
         #: Bytes written to the file; batches the file could not take stay in ``_held``.
@@ -66,7 +70,7 @@ class Spill:
 
     def _write(self, data: bytes) -> None:
         if self._fd is None:
-            fd, name = tempfile.mkstemp(prefix="bulkpatch-rows-")
+            fd, name = tempfile.mkstemp(prefix=".bulkpatch-rows-", dir=self._folder)
             os.unlink(name)
             self._fd = fd
             weakref.finalize(self, os.close, fd)
