@@ -36,10 +36,10 @@ CANONICAL_EXTENSION: dict[SheetKind, str] = {"csv": ".csv", "parquet": ".parquet
 Cells = dict[str, Any]
 #: A reader's row iterator: ``(sheet, batch_size, raw)`` to ``(row_number, cells)`` pairs.
 RowReader = Callable[["Sheet", int, bool], Iterator[tuple[int, Cells]]]
-#: A reader's frame iterator: ``(sheet, batch_size)`` to ``(first_row_number, frame)`` pairs:
-#: a polars frame of text cells, trimmed, an empty cell null, blank rows kept, the trailing
+#: A reader's frame iterator: ``(sheet, batch_size, lean)`` to ``(first_row_number, frame)``
+#: pairs: a polars frame of text cells, trimmed, an empty cell null, blank rows kept, the trailing
 #: unnamed columns folded into one (see :func:`bulkpatch.sheet.frames.shape`).
-FrameReader = Callable[["Sheet", int], Iterator[tuple[int, Any]]]
+FrameReader = Callable[["Sheet", int, bool], Iterator[tuple[int, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +98,14 @@ class Sheet:
             raise ValueError("batch_size must be at least 1")
         return self.reader(self, batch_size, raw)
 
-    def iter_frames(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[tuple[int, Any]]:
+    def iter_frames(
+        self, batch_size: int = DEFAULT_BATCH_SIZE, *, lean: bool = False
+    ) -> Iterator[tuple[int, Any]]:
         """Yield ``(first_row_number, frame)`` for blocks of rows in order: a polars frame of text
         cells (trimmed, an empty cell null), whose row ``i`` is row ``first_row_number + i``;
         blank rows are kept (every cell null).  Only when :attr:`framer` is set (CSV, ``.xlsx``).
+        ``lean=True``: smaller frames of a CSV, for a pass whose memory matters more than its
+        speed (a run's, which holds what it took for as long as the run lasts).
 
         Raises :class:`SheetError` if the file turns out to be unreadable part-way through.
         """
@@ -109,7 +113,7 @@ class Sheet:
             raise ValueError(f"a {self.kind} sheet is read as rows, not frames")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        return self.framer(self, batch_size)
+        return self.framer(self, batch_size, lean)
 
 
 def sheet_kind(path: str | os.PathLike[str], fmt: str | None = None) -> SheetKind:

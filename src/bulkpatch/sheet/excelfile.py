@@ -122,8 +122,11 @@ def iter_xlsx(sheet: Sheet, batch_size: int, raw: bool) -> Iterator[tuple[int, C
     return frame_rows(shaped, keys_of(sheet), sheet.first_row, batch_size, raw)
 
 
-def iter_xlsx_frames(sheet: Sheet, batch_size: int) -> Iterator[tuple[int, pl.DataFrame]]:
-    """The worksheet's shaped rows, ``batch_size`` at a time."""
+def iter_xlsx_frames(
+    sheet: Sheet, batch_size: int, lean: bool
+) -> Iterator[tuple[int, pl.DataFrame]]:
+    """The worksheet's shaped rows, ``batch_size`` at a time (``lean`` changes nothing: the
+    worksheet is in memory whole, and a frame is a slice of it)."""
     shaped = shape(_worksheet(sheet), len(sheet.columns), False)
     for offset in range(0, shaped.height, batch_size):
         yield sheet.first_row + offset, shaped.slice(offset, batch_size)

@@ -6,7 +6,7 @@ streaming pass, which reuses that judgement (:class:`Reuse`) instead of validati
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -15,22 +15,29 @@ from bulkpatch.core.rows import CampaignKey, Problem, RowChange, RowVerdict
 from bulkpatch.sheet import Sheet
 from bulkpatch.validation.columnar import FrameValidator
 from bulkpatch.validation.found import Found, Ids
+from bulkpatch.validation.spill import Spill
 
 Holds = Callable[[CampaignKey | None], bool]
+
+
+#: What the check kept of a row it judged row by row: ``(row, ids, own problems counted,
+#: changes, expects)`` (no values for an invalid row).
+Looked = tuple[int, Ids | None, int, dict[str, Any] | None, dict[str, Any] | None]
+#: Rows of a frame the streaming pass turns into Python values at a time: a run holds about this
+#: many rows' values, however many rows a frame (and the sheet) has.
+STREAM_ROWS = 2048
 
 
 @dataclass(slots=True)
 class Reuse:
     """What the check's pass keeps for the run's streaming pass, so that no row is validated
-    twice: the validator (its converters remember the distinct cells), the rows judged row by row
-    that are valid (their values), and the invalid rows' ids and own problem counts.  The rows
-    judged column by column are all the others: their values are read again from the sheet."""
+    twice: the validator (its converters remember the distinct cells), and the rows judged row by
+    row (:data:`Looked`), in row order on disk (:class:`~.spill.Spill`), so that nothing is held
+    per row.  The rows judged column by column are all the others: their values are read again
+    from the sheet."""
 
     validator: FrameValidator
-    examined: dict[int, tuple[Ids | None, dict[str, Any], dict[str, Any]]] = field(
-        default_factory=dict
-    )
-    invalid: dict[int, tuple[Ids | None, int]] = field(default_factory=dict)
+    looked: Spill
 
 
 def _blank(frame: pl.DataFrame) -> pl.Series:
@@ -105,10 +112,8 @@ class FramePass:
             if found.collect_keys:
                 collected.append((row, CampaignKey(*ids), expects))
         if self.reuse is not None:
-            if problems:
-                self.reuse.invalid[row] = (ids, len(problems))
-            else:
-                self.reuse.examined[row] = (ids, changes, expects)
+            kept = (None, None) if problems else (changes, expects)
+            self.reuse.looked.add((row, ids, len(problems), *kept))
 
 
 def reused_verdicts(
@@ -119,38 +124,70 @@ def reused_verdicts(
     batch_size: int,
 ) -> Iterator[RowVerdict]:
     """The streaming pass after a check that kept its judgement: every row's verdict, in order,
-    without validating any row again."""
+    without validating any row again.  The sheet is read in lean frames, whose rows become Python
+    values :data:`STREAM_ROWS` at a time."""
     fv = reuse.validator
-    for start, raw in sheet.iter_frames(batch_size):
+    looked = _Upcoming(iter(reuse.looked))
+    for start, raw in sheet.iter_frames(batch_size, lean=True):
         frame = fv.named(raw)
-        nonblank = (~_blank(frame)).arg_true().to_list()
-        judged = [
-            i
-            for i in nonblank
-            if (row := start + i) not in reuse.invalid and row not in reuse.examined
-        ]
-        ids = [series.gather(judged).to_list() for series in fv.ids(frame)]
-        changes = fv.values(frame, judged, fv.changes)
-        expects = fv.values(frame, judged, fv.expects)
-        values = iter(zip(*ids, changes, expects, strict=True))
-        for index in nonblank:
-            row = start + index
-            own = reuse.invalid.get(row)
-            if own is not None:
-                yield _invalid(row, problems_of(row), *own)
-                continue
-            kept = reuse.examined.get(row)
-            if kept is not None:
-                if row in invalid_rows:  # a campaign repeated
-                    yield _invalid(row, problems_of(row), kept[0], 0)
-                else:
-                    yield _verdict(row, *kept)
-                continue
-            org, workspace, campaign, changed, expected = next(values)
-            if row in invalid_rows:  # a campaign repeated: the rows' own cells are valid
-                yield _invalid(row, problems_of(row), (org, workspace, campaign), 0)
-                continue
-            yield _verdict(row, (org, workspace, campaign), changed, expected)
+        del raw
+        for offset in range(0, frame.height, STREAM_ROWS):
+            part = frame.slice(offset, STREAM_ROWS)
+            first = start + offset
+            kept = looked.before(first + part.height)
+            yield from _part_verdicts(fv, part, first, kept, problems_of, invalid_rows)
+
+
+class _Upcoming:
+    """The check's :data:`Looked` rows, handed out a part of the sheet at a time."""
+
+    __slots__ = ("_next", "_records")
+
+    def __init__(self, records: Iterator[Looked]) -> None:
+        self._records = records
+        self._next = next(records, None)
+
+    def before(self, end: int) -> dict[int, Looked]:
+        """The records of the rows before row ``end`` not handed out yet."""
+        out: dict[int, Looked] = {}
+        while self._next is not None and self._next[0] < end:
+            out[self._next[0]] = self._next
+            self._next = next(self._records, None)
+        return out
+
+
+def _part_verdicts(
+    fv: FrameValidator,
+    part: pl.DataFrame,
+    first: int,
+    kept: dict[int, Looked],
+    problems_of: Callable[[int], list[Problem]],
+    invalid_rows: frozenset[int],
+) -> Iterator[RowVerdict]:
+    """The verdicts of a part of a frame whose first row is number ``first``."""
+    nonblank = (~_blank(part)).arg_true().to_list()
+    judged = [i for i in nonblank if first + i not in kept]
+    ids = [series.gather(judged).to_list() for series in fv.ids(part)]
+    changes = fv.values(part, judged, fv.changes)
+    expects = fv.values(part, judged, fv.expects)
+    values = iter(zip(*ids, changes, expects, strict=True))
+    for index in nonblank:
+        row = first + index
+        record = kept.get(row)
+        if record is not None:
+            _, own_ids, own, changed, expected = record
+            if own or row in invalid_rows:  # its own problems, or a campaign repeated
+                yield _invalid(row, problems_of(row), own_ids, own)
+            else:
+                assert changed is not None
+                assert expected is not None
+                yield _verdict(row, own_ids, changed, expected)
+            continue
+        org, workspace, campaign, changed, expected = next(values)
+        if row in invalid_rows:  # a campaign repeated: the rows' own cells are valid
+            yield _invalid(row, problems_of(row), (org, workspace, campaign), 0)
+            continue
+        yield _verdict(row, (org, workspace, campaign), changed, expected)
 
 
 def _verdict(

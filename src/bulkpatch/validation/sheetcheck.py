@@ -16,6 +16,7 @@ from bulkpatch.validation.columnar import FrameValidator
 from bulkpatch.validation.found import NO_READ_KEPT, Found
 from bulkpatch.validation.framepass import FramePass, Reuse, reused_verdicts
 from bulkpatch.validation.row import RowValidator
+from bulkpatch.validation.spill import Spill
 
 __all__ = ["NO_READ_KEPT", "SheetCheck", "check_sheet", "iter_verdicts"]
 
@@ -127,7 +128,8 @@ def check_sheet(
     ``progress`` is called after each batch with the number of rows checked so far.  ``holds``
     (a shard's :meth:`~bulkpatch.core.shards.Shard.holds`) has the rows of that shard counted
     (:attr:`SheetCheck.shard_rows`).  ``keep=True`` keeps what the streaming pass of the same
-    sheet needs (:attr:`SheetCheck.reuse`), so that it validates no row again.
+    sheet needs (:attr:`SheetCheck.reuse`), so that it validates no row again; as it is a run's
+    check, it reads a CSV in lean frames (:meth:`~bulkpatch.sheet.Sheet.iter_frames`).
     """
     sheet = (
         source if isinstance(source, Sheet) else open_sheet(source, fmt=fmt, sheet_name=sheet_name)
@@ -137,9 +139,11 @@ def check_sheet(
     reuse: Reuse | None = None
     if sheet.framer is not None:
         frames = FrameValidator(validator, keys_of(sheet), no_read=no_read)
-        reuse = Reuse(frames) if keep else None
+        # A run checks its own copy of the sheet: what it keeps goes beside it, in the run's folder.
+        reuse = Reuse(frames, Spill(sheet.path.parent)) if keep else None
         judge = FramePass(frames, found, holds, reuse)
-        _report(sheet.iter_frames(batch_size), judge.frame, found, batch_size, progress)
+        frames_read = sheet.iter_frames(batch_size, lean=keep)
+        _report(frames_read, judge.frame, found, batch_size, progress)
     else:
         _read(sheet, validator, found, batch_size, progress, holds)
     found.finish()
