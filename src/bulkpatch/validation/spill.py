@@ -70,8 +70,14 @@ class Spill:
 
     def _write(self, data: bytes) -> None:
         if self._fd is None:
+            if not hasattr(os, "pwrite"):  # not on every system (Windows): kept in memory
+                raise OSError("no positional writes on this system")
             fd, name = tempfile.mkstemp(prefix=".bulkpatch-rows-", dir=self._folder)
-            os.unlink(name)
+            try:
+                os.unlink(name)
+            except OSError:
+                os.close(fd)
+                raise
             self._fd = fd
             weakref.finalize(self, os.close, fd)
         view = memoryview(data)
