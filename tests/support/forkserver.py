@@ -1,0 +1,524 @@
+"""``bulkpatch`` child processes without the interpreter's start-up: a fork server.
+
+A ``python -m bulkpatch`` child spends most of its CPU importing (about 0.6 s of a small run's
+0.7 s), and the tests start a few hundred of them.  Each test process starts one server, on first
+use: a Python process that imports what the commands import below the command line (the engine,
+aiohttp, polars ...) and then waits.  A child is a fork of it that runs ``bulkpatch ARGS`` as
+``python -m bulkpatch ARGS`` does: its own process (pid, exit status, signals, ``kill -9``, a
+file-size limit), its own stdin/stdout/stderr pipes, environment and working directory, the same
+code, started in a few milliseconds.  The command modules themselves (``bulkpatch.cli.run`` ...)
+are imported by the child, as the lazy group imports them: the server leaves the group as a fresh
+process finds it.
+
+What a fork does not show, a fresh interpreter still tests: what a command imports
+(tests/cli/test_lazy_group.py, tests/ops/test_otel.py), the installed ``bulkpatch`` script
+(tests/cli/test_cli_overview.py, test_cli_validate.py) and start-up time (the benchmark).  A child
+whose environment changes how Python starts (``PYTHON*``, the locale) is started fresh, as is
+every child when ``BULKPATCH_TEST_FORK=0``.
+
+How: the server reads each request (argv, environment, working directory, file-size limit) with
+its stdin, stdout, stderr and status pipes (``SCM_RIGHTS``) from a ``SOCK_SEQPACKET`` socket.  For
+each it forks the child and writes to the status pipe the child's pid, then (its pidfd readable)
+its exit status as ``subprocess`` gives it (negative: killed by that signal).  It reaps each child
+and the test process reaps it, so that the children's CPU time counts in the test run's (``time
+pytest``).  The server exits when the test process closes the socket, once its children ended.
+
+Polars: a fork of a process whose polars thread pool has run deadlocks in polars.  The server
+imports polars and never uses it; a child uses it as a fresh process would.
+
+This file is the server's script too (``python forkserver.py FD``): its top imports only the
+standard library, and the client part needs nothing the server does not have.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import gc
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Environment variables that change how the interpreter starts: a child whose value differs
+#: from the server's is started fresh.
+STARTUP_PREFIXES = ("PYTHON", "LC_")
+STARTUP_NAMES = frozenset({"LANG", "LANGUAGE"})
+#: The biggest request (argv and environment, JSON).
+MAX_REQUEST = 1 << 20
+#: Set to 0 to start every ``bulkpatch`` child as a fresh interpreter.
+SWITCH = "BULKPATCH_TEST_FORK"
+
+
+# -- the server ---------------------------------------------------------------------------------
+
+
+def _preload() -> None:
+    """Import every bulkpatch module a command may load, except the command modules (the lazy
+    group registers a command as it imports its module) and the optional telemetry."""
+    import importlib
+    import pkgutil
+
+    import bulkpatch
+    from bulkpatch.cli.group import COMMANDS, cli
+
+    skip = {entry.module for entry in COMMANDS.values()}
+    skip |= {"bulkpatch.__main__", "bulkpatch.cli.commands"}
+    skip |= {"bulkpatch.ops.otel", "bulkpatch.ops.otelsetup", "bulkpatch.ops.otelmetrics"}
+    for module in pkgutil.walk_packages(bulkpatch.__path__, "bulkpatch."):
+        if module.name not in skip:
+            importlib.import_module(module.name)
+    assert not cli.commands, f"a preloaded module registered a command: {sorted(cli.commands)}"
+    import runpy  # noqa: F401  (the children's entry)
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """What the interpreter exits with for ``SystemExit(exc.code)``."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def _run_child(request: dict[str, Any], stdio: Sequence[int]) -> None:
+    """In the forked child: become ``python -m bulkpatch ARGS`` and exit as it would."""
+    import atexit as child_atexit
+    import resource
+    import runpy
+    import time
+
+    for target, fd in enumerate(stdio):
+        os.dup2(fd, target)
+    for fd in set(stdio):
+        if fd > 2:
+            os.close(fd)
+    limit = request.get("fsize")
+    if limit is not None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    if request.get("cwd"):
+        os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    time.tzset()
+    sys.argv = ["bulkpatch", *request["args"]]
+    code = 0
+    try:
+        runpy.run_module("bulkpatch", run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        code = _exit_code(exc)
+    except KeyboardInterrupt:
+        sys.excepthook(*sys.exc_info())
+        code = 128 + signal.SIGINT
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+        code = 1
+    # As the interpreter ends: exit handlers, finalizers (an unclosed session warns here),
+    # then the streams.
+    try:
+        child_atexit._run_exitfuncs()
+        gc.collect()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+    finally:
+        os._exit(code)
+
+
+def serve(fd: int) -> None:
+    """The server's loop: a fork per request, and each child's exit status once it ends; until
+    the test process closes the socket and the children ended."""
+    import selectors
+
+    sock = socket.socket(fileno=fd)
+    _preload()
+    gc.freeze()  # the children's collections skip what the server holds: fewer pages copied
+    on_sigint = signal.getsignal(signal.SIGINT)  # what a fresh interpreter would have
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C of pytest ends it by EOF
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ)
+    listening = True
+    while listening or len(selector.get_map()) > 1:
+        for key, _ in selector.select():
+            if key.fileobj is not sock:  # a child ended: its pidfd is readable
+                pid, status, pidfd = key.data
+                selector.unregister(pidfd)
+                os.close(pidfd)
+                _, how = os.waitpid(pid, 0)  # reaped here: its CPU time counts in ours
+                os.write(status, f"{os.waitstatus_to_exitcode(how)}\n".encode())
+                os.close(status)
+                continue
+            message, fds, _, _ = socket.recv_fds(sock, MAX_REQUEST, 4)
+            if not message:
+                selector.unregister(sock)
+                listening = False
+                continue
+            *stdio, status = fds
+            pid = os.fork()
+            if pid == 0:
+                sock.close()
+                os.close(status)
+                signal.signal(signal.SIGINT, on_sigint)
+                _run_child(json.loads(message), stdio)
+            for received in stdio:
+                os.close(received)
+            os.write(status, f"{pid}\n".encode())
+            pidfd = os.pidfd_open(pid)
+            selector.register(pidfd, selectors.EVENT_READ, (pid, status, pidfd))
+
+
+# -- the client ---------------------------------------------------------------------------------
+
+
+class ForkServerError(RuntimeError):
+    """The fork server is not there (it failed to start, or died)."""
+
+
+class _Server:
+    """The fork server of this test process (started on first use; it imports while the first
+    request waits in its socket)."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = ours
+        self.lock = threading.Lock()
+        self.env = dict(os.environ)
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115  (its stderr, read if it fails)
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            env=self.env,
+        )
+        theirs.close()
+
+    def send(self, request: dict[str, Any], fds: list[int]) -> None:
+        with self.lock:
+            socket.send_fds(self.sock, [json.dumps(request).encode()], fds)
+
+    def failure(self) -> str:
+        """Why it did not start a child (what it printed before it died)."""
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "the fork server did not start the child"
+        self.log.seek(0)
+        printed = self.log.read().decode("utf-8", "replace")[-3000:]
+        return f"the fork server exited with {code}:\n{printed}"
+
+    def close(self) -> None:
+        self.sock.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        self.log.close()
+
+
+_server: _Server | None = None
+
+
+def _the_server() -> _Server:
+    global _server
+    if _server is None or _server.process.poll() is not None:
+        _server = _Server()
+        atexit.register(_server.close)
+    return _server
+
+
+def forkable(env: dict[str, str]) -> bool:
+    """Whether a child with this environment can be a fork: it starts Python as the server did
+    (and ``BULKPATCH_TEST_FORK`` is not 0)."""
+    if os.environ.get(SWITCH, "1") == "0":
+        return False
+    server_env = _server.env if _server is not None else os.environ
+    names = {n for n in (*env, *server_env) if n.startswith(STARTUP_PREFIXES)} | STARTUP_NAMES
+    return all(env.get(n) == server_env.get(n) for n in names)
+
+
+@dataclass
+class Forked:
+    """A forked ``bulkpatch`` child and our ends of its pipes."""
+
+    args: list[str]
+    status: int
+    stdin: int | None  # a pipe when asked for, else its stdin is /dev/null
+    stdout: int
+    stderr: int
+    pid: int = 0  # known once it started (the status pipe's first line)
+    returncode: int | None = None
+    out: bytearray = field(default_factory=bytearray)
+    err: bytearray = field(default_factory=bytearray)
+
+    def send_signal(self, signum: int) -> None:
+        if self.pid and self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def completed(self) -> subprocess.CompletedProcess[bytes]:
+        assert self.returncode is not None
+        return subprocess.CompletedProcess(
+            self.args, self.returncode, bytes(self.out), bytes(self.err)
+        )
+
+    def started(self, line: bytes) -> None:
+        if not line.strip():
+            assert _server is not None
+            raise ForkServerError(_server.failure())
+        self.pid = int(line)
+
+    def ended(self, status: bytes) -> int:
+        self.returncode = int(status)
+        return self.returncode
+
+
+def spawn(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    env: dict[str, str],
+    cwd: str | os.PathLike[str] | None = None,
+    fsize: int | None = None,
+    stdin: bool = False,
+) -> Forked:
+    """Ask the server for ``bulkpatch ARGS`` (check :func:`forkable` first): with ``env`` as its
+    whole environment, in ``cwd``, writing no file over ``fsize`` bytes (EFBIG, SIGXFSZ
+    ignored); stdout and stderr are pipes, stdin a pipe if ``stdin`` else /dev/null."""
+    server = _the_server()
+    words = [os.fspath(a) for a in args]
+    if stdin:
+        in_read, in_write = os.pipe()
+    else:
+        in_read, in_write = os.open(os.devnull, os.O_RDONLY), -1
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    status_read, status_write = os.pipe()
+    request = {"args": words, "env": env, "cwd": os.fspath(cwd) if cwd else None, "fsize": fsize}
+    try:
+        server.send(request, [in_read, out_write, err_write, status_write])
+    finally:
+        for fd in (in_read, out_write, err_write, status_write):
+            os.close(fd)
+    stdin_end = in_write if stdin else None
+    return Forked(["bulkpatch", *words], status_read, stdin_end, out_read, err_read)
+
+
+# -- waiting, from async tests ------------------------------------------------------------------
+
+
+async def _read_line(fd: int) -> bytes:
+    """The status pipe's next line (its lines come whole: each is one write)."""
+    import anyio
+
+    os.set_blocking(fd, False)
+    line = b""
+    while not line.endswith(b"\n"):
+        await anyio.wait_readable(fd)
+        try:
+            chunk = os.read(fd, 64 - len(line) if len(line) < 64 else 1)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            break
+        line += chunk
+    return line
+
+
+async def _drain(fd: int, into: bytearray) -> None:
+    import anyio
+
+    os.set_blocking(fd, False)
+    try:
+        while True:
+            await anyio.wait_readable(fd)
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return
+            into += chunk
+    finally:
+        os.close(fd)
+
+
+async def _feed(fd: int, data: bytes) -> None:
+    import anyio
+
+    os.set_blocking(fd, False)
+    try:
+        view = memoryview(data)
+        while view:
+            await anyio.wait_writable(fd)
+            try:
+                view = view[os.write(fd, view) :]
+            except BlockingIOError:
+                continue
+            except BrokenPipeError:
+                return
+    finally:
+        os.close(fd)
+
+
+class ForkedRun:
+    """A forked child read while it runs (:func:`running`)."""
+
+    def __init__(self, child: Forked, stdin: bytes | None = None) -> None:
+        import anyio
+
+        self.child = child
+        self.input = stdin
+        self.ended = anyio.Event()
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.child.returncode
+
+    @property
+    def stdout(self) -> bytes:
+        return bytes(self.child.out)
+
+    @property
+    def stderr(self) -> bytes:
+        return bytes(self.child.err)
+
+    def send_signal(self, signum: int) -> None:
+        self.child.send_signal(signum)
+
+    def kill(self) -> None:
+        self.child.kill()
+
+    async def collect(self) -> None:
+        """Read its output until it ends, then its exit status."""
+        import anyio
+
+        child = self.child
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_drain, child.stdout, child.out)
+                tg.start_soon(_drain, child.stderr, child.err)
+                if child.stdin is not None:
+                    tg.start_soon(_feed, child.stdin, self.input or b"")
+                status = bytearray()
+                await _drain(child.status, status)
+            child.ended(bytes(status))
+        finally:
+            self.ended.set()
+
+    async def wait(self) -> int:
+        await self.ended.wait()
+        assert self.child.returncode is not None
+        return self.child.returncode
+
+
+@contextlib.asynccontextmanager
+async def running(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    env: dict[str, str],
+    cwd: str | os.PathLike[str] | None = None,
+    fsize: int | None = None,
+    stdin: bytes | None = None,
+) -> AsyncIterator[ForkedRun]:
+    """A forked ``bulkpatch ARGS`` running while the block runs (``pid``, ``send_signal``,
+    ``returncode``, ``await wait()``); the block's end waits for it to end, and kills it first
+    if the block raised or was cancelled."""
+    import anyio
+
+    child = spawn(args, env=env, cwd=cwd, fsize=fsize, stdin=stdin is not None)
+    run = ForkedRun(child, stdin)
+    try:
+        child.started(await _read_line(child.status))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run.collect)
+            try:
+                yield run
+            except BaseException:
+                child.kill()
+                raise
+    except BaseException:
+        child.kill()
+        raise
+
+
+async def run_async(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    env: dict[str, str],
+    cwd: str | os.PathLike[str] | None = None,
+    fsize: int | None = None,
+    stdin: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """``bulkpatch ARGS`` forked, to its end (killed if cancelled)."""
+    async with running(args, env=env, cwd=cwd, fsize=fsize, stdin=stdin) as run:
+        await run.wait()
+    return run.child.completed()
+
+
+# -- waiting, from plain tests ------------------------------------------------------------------
+
+
+def run_sync(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    env: dict[str, str],
+    cwd: str | os.PathLike[str] | None = None,
+    stdin: bytes | None = None,
+    timeout: float,
+) -> subprocess.CompletedProcess[bytes]:
+    """``bulkpatch ARGS`` forked, to its end; killed after ``timeout`` s (then
+    :class:`subprocess.TimeoutExpired`, as ``subprocess.run`` raises it)."""
+    import selectors
+    import time
+
+    child = spawn(args, env=env, cwd=cwd, stdin=stdin is not None)
+    if child.stdin is not None:
+        with contextlib.suppress(BrokenPipeError):
+            os.write(child.stdin, stdin or b"")  # the tests' inputs are small: a pipe holds them
+        os.close(child.stdin)
+    status = bytearray()
+    buffers = {child.stdout: child.out, child.stderr: child.err, child.status: status}
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    with selectors.DefaultSelector() as selector:
+        for fd in buffers:
+            selector.register(fd, selectors.EVENT_READ)
+        while buffers:
+            left = deadline - time.monotonic()
+            if left <= 0 and not timed_out:
+                timed_out = True
+                child.started(bytes(status).split(b"\n")[0])
+                child.kill()
+            for key, _ in selector.select(None if timed_out else left):
+                chunk = os.read(key.fd, 65536)
+                if chunk:
+                    buffers[key.fd] += chunk
+                    continue
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                del buffers[key.fd]
+    pid, _, code = bytes(status).partition(b"\n")
+    child.started(pid)
+    child.ended(code)
+    if timed_out:
+        raise subprocess.TimeoutExpired(child.args, timeout, bytes(child.out), bytes(child.err))
+    return child.completed()
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))
