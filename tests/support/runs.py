@@ -170,6 +170,24 @@ async def bulkpatch(
         )
 
 
+def bulkpatch_sync(
+    *args: str | Path,
+    env: dict[str, str],
+    cwd: Path | None = None,
+    timeout: float = CHILD_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """:func:`bulkpatch` for a test that is not async: ``subprocess.run``'s answer (text),
+    killed after ``timeout`` s (:class:`subprocess.TimeoutExpired`)."""
+    if forkserver.forkable(env):
+        done = forkserver.run_sync(args, env=env, cwd=cwd, timeout=timeout)
+        out, err = done.stdout.decode(), done.stderr.decode()
+        return subprocess.CompletedProcess(done.args, done.returncode, out, err)
+    command = fresh_command(args)
+    return subprocess.run(
+        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
 class Child(Protocol):
     """A ``bulkpatch`` child running (:func:`bulkpatch_running`)."""
 
