@@ -48,7 +48,9 @@ def window_from_now(seconds: float) -> str:
 async def test_the_cron_line_carries_one_run_over_two_nights_then_says_it_is_complete(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
-    names = [f"c{i:03d}" for i in range(120)]
+    # 60 rows (a quarter active: paused and resumed around their update) are 150 requests, 5 s
+    # at 30/s: the first night's window closes with rows left.
+    names = [f"c{i:03d}" for i in range(60)]
     overrides = {
         (ORG, WS, c): {"status": "active" if i % 4 == 0 else "paused", "app_config.app_version": 1}
         for i, c in enumerate(names)
@@ -60,7 +62,7 @@ async def test_the_cron_line_carries_one_run_over_two_nights_then_says_it_is_com
     )
     argv = cron_argv()
     argv[argv.index("migration.parquet")] = str(sheet)
-    argv = with_values(argv, rate="20")
+    argv = with_values(argv, rate="30")
     # Calling hours are tested on the fake clock (tests/engine/test_change_windows.py); here a
     # generated campaign's hours would hold its row past these few-second nights.
     argv.remove("--outside-calling-hours")

@@ -25,11 +25,13 @@ from bulkpatch.simulator import SimulatorConfig, SimulatorState, build_app
 from bulkpatch.transport.pacing import MAX_SLACK, MIN_SLACK, SPREAD_SECONDS, Pacer
 from support.runs import StartSimulator, campaign_rows, run_sheet, write_sheet
 
-#: Zero 429s at a server limit equal to the rate, on real time: with -n, these tests run last,
-#: alone (tests/realtime_last.py); next to other tests a starved loop drew one.
-pytestmark = pytest.mark.realtime
+#: Zero 429s at a server limit equal to the rate, on real time: with -n, the runs run last,
+#: alone (tests/support/realtime_last.py); next to other tests a starved loop drew one.
+REALTIME = pytest.mark.realtime
 
 ORG, WS = "org-r", "ws-r"
+#: The rate of the runs, and the server's limit: 100 requests a second, each second counted.
+RATE = 100
 
 
 class FakeClock:
@@ -130,42 +132,44 @@ async def held_up_simulator(config: SimulatorConfig, held_up: float) -> AsyncIte
         await runner.cleanup()
 
 
+@REALTIME
 @pytest.mark.parametrize("run", range(2))
 async def test_requests_held_up_before_the_servers_count_draw_no_429_at_its_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: int
 ) -> None:
-    rows = 120
+    rows = 120  # 240 requests: 2.4 s at the limit
     names = [f"h{run}-{i:03d}" for i in range(rows)]
     config = SimulatorConfig(
-        seed=run, rate_limit=50, overrides={(ORG, WS, c): {"status": "paused"} for c in names}
+        seed=run, rate_limit=RATE, overrides={(ORG, WS, c): {"status": "paused"} for c in names}
     )
     sheet = write_sheet(tmp_path / "held.csv", campaign_rows(names, ORG, WS, name=f"Held {run}"))
     async with held_up_simulator(config, held_up=0.030) as sim:
-        done = await run_sheet(sheet, sim, monkeypatch, rate=50.0, concurrency=32)
+        done = await run_sheet(sheet, sim, monkeypatch, rate=float(RATE), concurrency=32)
         stats = sim.stats()
     assert stats["rate_limited"] == 0, stats
     assert set(done.outcomes().values()) == {"updated"}
     assert done.summary()["pacer_slack_ms"]["widest"] >= 25
 
 
+@REALTIME
 @pytest.mark.parametrize("run", range(3))
 async def test_at_a_server_limit_equal_to_the_rate_jittering_answers_draw_no_429(
     tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch, run: int
 ) -> None:
-    rows = 80
+    rows = 80  # 160 requests: 1.6 s at the limit
     names = [f"r{run}-{i:03d}" for i in range(rows)]
     sim = await start_simulator(
         seed=run,
-        rate_limit=50,
+        rate_limit=RATE,
         latency_jitter_ms=10,
         overrides={(ORG, WS, c): {"status": "paused"} for c in names},
     )
     sheet = write_sheet(tmp_path / "jitter.csv", campaign_rows(names, ORG, WS, name=f"Run {run}"))
-    done = await run_sheet(sheet, sim, monkeypatch, rate=50.0, concurrency=32)
+    done = await run_sheet(sheet, sim, monkeypatch, rate=float(RATE), concurrency=32)
     stats = sim.stats()
     assert stats["rate_limited"] == 0, stats
-    assert stats["max_starts_in_any_second"] <= 50
+    assert stats["max_starts_in_any_second"] <= RATE
     assert set(done.outcomes().values()) == {"updated"}
     summary = done.summary()
-    assert summary["achieved_rate"] >= 50 / (1 + MAX_SLACK) * 0.95, summary
+    assert summary["achieved_rate"] >= RATE / (1 + MAX_SLACK) * 0.95, summary
     assert MIN_SLACK * 1000 <= summary["pacer_slack_ms"]["widest"] <= MAX_SLACK * 1000
