@@ -5,7 +5,7 @@ A ``python -m bulkpatch`` child spends most of its CPU importing (about 0.6 s of
 use: a Python process that imports what the commands import below the command line (the engine,
 aiohttp, polars ...) and then waits.  A child is a fork of it that runs ``bulkpatch ARGS`` as
 ``python -m bulkpatch ARGS`` does: its own process (pid, exit status, signals, ``kill -9``, a
-file-size limit), its own stdin/stdout/stderr pipes, environment and working directory, the same
+file-size limit), stdout and stderr pipes, environment, working directory and umask, the same
 code, started in a few milliseconds.  The command modules themselves (``bulkpatch.cli.run`` ...)
 are imported by the child, as the lazy group imports them: the server leaves the group as a fresh
 process finds it.
@@ -16,12 +16,13 @@ What a fork does not show, a fresh interpreter still tests: what a command impor
 whose environment changes how Python starts (``PYTHON*``, the locale) is started fresh, as is
 every child when ``BULKPATCH_TEST_FORK=0``.
 
-How: the server reads each request (argv, environment, working directory, file-size limit) with
-its stdin, stdout, stderr and status pipes (``SCM_RIGHTS``) from a ``SOCK_SEQPACKET`` socket.  For
-each it forks the child and writes to the status pipe the child's pid, then (its pidfd readable)
-its exit status as ``subprocess`` gives it (negative: killed by that signal).  It reaps each child
-and the test process reaps it, so that the children's CPU time counts in the test run's (``time
-pytest``).  The server exits when the test process closes the socket, once its children ended.
+How: the server reads each request (argv, environment, working directory, umask, file-size
+limit) with the child's stdin (/dev/null), stdout, stderr and a status pipe (``SCM_RIGHTS``) from
+a ``SOCK_SEQPACKET`` socket.  For each it forks the child and writes to the status pipe the
+child's pid, then (its pidfd readable) its exit status as ``subprocess`` gives it (negative:
+killed by that signal).  It reaps each child and the test process reaps it, so that the children's
+CPU time counts in the test run's (``time pytest``).  It exits when the test process closes the
+socket, once its children ended.
 
 Polars: a fork of a process whose polars thread pool has run deadlocks in polars.  The server
 imports polars and never uses it; a child uses it as a fresh process would.
@@ -105,20 +106,21 @@ def _run_child(request: dict[str, Any], stdio: Sequence[int]) -> None:
     if limit is not None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    if request.get("cwd"):
-        os.chdir(request["cwd"])
+    os.umask(request["umask"])
+    os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
     time.tzset()
+    sys.path[0] = os.getcwd()  # as ``python -m`` puts it first
     sys.argv = ["bulkpatch", *request["args"]]
-    code = 0
+    code: int | None = 0  # None: ended by SIGINT, as Python ends on an uncaught Ctrl-C
     try:
         runpy.run_module("bulkpatch", run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         code = _exit_code(exc)
     except KeyboardInterrupt:
         sys.excepthook(*sys.exc_info())
-        code = 128 + signal.SIGINT
+        code = None
     except BaseException:
         sys.excepthook(*sys.exc_info())
         code = 1
@@ -131,7 +133,10 @@ def _run_child(request: dict[str, Any], stdio: Sequence[int]) -> None:
             with contextlib.suppress(Exception):
                 stream.flush()
     finally:
-        os._exit(code)
+        if code is None:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        os._exit(1 if code is None else code)
 
 
 def serve(fd: int) -> None:
@@ -140,6 +145,7 @@ def serve(fd: int) -> None:
     import selectors
 
     sock = socket.socket(fileno=fd)
+    sys.path[0] = os.getcwd()  # not this script's directory: nothing of the tests' shadows
     _preload()
     gc.freeze()  # the children's collections skip what the server holds: fewer pages copied
     on_sigint = signal.getsignal(signal.SIGINT)  # what a fresh interpreter would have
@@ -251,7 +257,6 @@ class Forked:
 
     args: list[str]
     status: int
-    stdin: int | None  # a pipe when asked for, else its stdin is /dev/null
     stdout: int
     stderr: int
     pid: int = 0  # known once it started (the status pipe's first line)
@@ -290,28 +295,26 @@ def spawn(
     env: dict[str, str],
     cwd: str | os.PathLike[str] | None = None,
     fsize: int | None = None,
-    stdin: bool = False,
 ) -> Forked:
     """Ask the server for ``bulkpatch ARGS`` (check :func:`forkable` first): with ``env`` as its
-    whole environment, in ``cwd``, writing no file over ``fsize`` bytes (EFBIG, SIGXFSZ
-    ignored); stdout and stderr are pipes, stdin a pipe if ``stdin`` else /dev/null."""
+    whole environment, in ``cwd`` (else ours), with our umask, writing no file over ``fsize``
+    bytes (EFBIG, SIGXFSZ ignored); stdin /dev/null, stdout and stderr pipes."""
     server = _the_server()
     words = [os.fspath(a) for a in args]
-    if stdin:
-        in_read, in_write = os.pipe()
-    else:
-        in_read, in_write = os.open(os.devnull, os.O_RDONLY), -1
+    null = os.open(os.devnull, os.O_RDONLY)
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
     status_read, status_write = os.pipe()
-    request = {"args": words, "env": env, "cwd": os.fspath(cwd) if cwd else None, "fsize": fsize}
+    umask = os.umask(0o022)
+    os.umask(umask)
+    where = os.fspath(cwd) if cwd else os.getcwd()  # where a child would start: here
+    request = {"args": words, "env": env, "cwd": where, "umask": umask, "fsize": fsize}
     try:
-        server.send(request, [in_read, out_write, err_write, status_write])
+        server.send(request, [null, out_write, err_write, status_write])
     finally:
-        for fd in (in_read, out_write, err_write, status_write):
+        for fd in (null, out_write, err_write, status_write):
             os.close(fd)
-    stdin_end = in_write if stdin else None
-    return Forked(["bulkpatch", *words], status_read, stdin_end, out_read, err_read)
+    return Forked(["bulkpatch", *words], status_read, out_read, err_read)
 
 
 # -- waiting, from async tests ------------------------------------------------------------------
@@ -326,7 +329,7 @@ async def _read_line(fd: int) -> bytes:
     while not line.endswith(b"\n"):
         await anyio.wait_readable(fd)
         try:
-            chunk = os.read(fd, 64 - len(line) if len(line) < 64 else 1)
+            chunk = os.read(fd, 1)  # not past the line: the exit status may follow at once
         except BlockingIOError:
             continue
         if not chunk:
@@ -353,32 +356,13 @@ async def _drain(fd: int, into: bytearray) -> None:
         os.close(fd)
 
 
-async def _feed(fd: int, data: bytes) -> None:
-    import anyio
-
-    os.set_blocking(fd, False)
-    try:
-        view = memoryview(data)
-        while view:
-            await anyio.wait_writable(fd)
-            try:
-                view = view[os.write(fd, view) :]
-            except BlockingIOError:
-                continue
-            except BrokenPipeError:
-                return
-    finally:
-        os.close(fd)
-
-
 class ForkedRun:
     """A forked child read while it runs (:func:`running`)."""
 
-    def __init__(self, child: Forked, stdin: bytes | None = None) -> None:
+    def __init__(self, child: Forked) -> None:
         import anyio
 
         self.child = child
-        self.input = stdin
         self.ended = anyio.Event()
 
     @property
@@ -412,8 +396,6 @@ class ForkedRun:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_drain, child.stdout, child.out)
                 tg.start_soon(_drain, child.stderr, child.err)
-                if child.stdin is not None:
-                    tg.start_soon(_feed, child.stdin, self.input or b"")
                 status = bytearray()
                 await _drain(child.status, status)
             child.ended(bytes(status))
@@ -433,15 +415,14 @@ async def running(
     env: dict[str, str],
     cwd: str | os.PathLike[str] | None = None,
     fsize: int | None = None,
-    stdin: bytes | None = None,
 ) -> AsyncIterator[ForkedRun]:
     """A forked ``bulkpatch ARGS`` running while the block runs (``pid``, ``send_signal``,
     ``returncode``, ``await wait()``); the block's end waits for it to end, and kills it first
     if the block raised or was cancelled."""
     import anyio
 
-    child = spawn(args, env=env, cwd=cwd, fsize=fsize, stdin=stdin is not None)
-    run = ForkedRun(child, stdin)
+    child = spawn(args, env=env, cwd=cwd, fsize=fsize)
+    run = ForkedRun(child)
     try:
         child.started(await _read_line(child.status))
         async with anyio.create_task_group() as tg:
@@ -462,10 +443,9 @@ async def run_async(
     env: dict[str, str],
     cwd: str | os.PathLike[str] | None = None,
     fsize: int | None = None,
-    stdin: bytes | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """``bulkpatch ARGS`` forked, to its end (killed if cancelled)."""
-    async with running(args, env=env, cwd=cwd, fsize=fsize, stdin=stdin) as run:
+    async with running(args, env=env, cwd=cwd, fsize=fsize) as run:
         await run.wait()
     return run.child.completed()
 
@@ -478,7 +458,6 @@ def run_sync(
     *,
     env: dict[str, str],
     cwd: str | os.PathLike[str] | None = None,
-    stdin: bytes | None = None,
     timeout: float,
 ) -> subprocess.CompletedProcess[bytes]:
     """``bulkpatch ARGS`` forked, to its end; killed after ``timeout`` s (then
@@ -486,11 +465,7 @@ def run_sync(
     import selectors
     import time
 
-    child = spawn(args, env=env, cwd=cwd, stdin=stdin is not None)
-    if child.stdin is not None:
-        with contextlib.suppress(BrokenPipeError):
-            os.write(child.stdin, stdin or b"")  # the tests' inputs are small: a pipe holds them
-        os.close(child.stdin)
+    child = spawn(args, env=env, cwd=cwd)
     status = bytearray()
     buffers = {child.stdout: child.out, child.stderr: child.err, child.status: status}
     deadline = time.monotonic() + timeout
@@ -500,11 +475,12 @@ def run_sync(
             selector.register(fd, selectors.EVENT_READ)
         while buffers:
             left = deadline - time.monotonic()
-            if left <= 0 and not timed_out:
+            started = bytes(status).split(b"\n")[0]
+            if left <= 0 and not timed_out and started:
                 timed_out = True
-                child.started(bytes(status).split(b"\n")[0])
+                child.started(started)
                 child.kill()
-            for key, _ in selector.select(None if timed_out else left):
+            for key, _ in selector.select(None if timed_out else max(left, 0.05)):
                 chunk = os.read(key.fd, 65536)
                 if chunk:
                     buffers[key.fd] += chunk

@@ -152,7 +152,6 @@ async def bulkpatch(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     fsize: int | None = None,
-    stdin: bytes | None = None,
     fresh: bool = False,
 ) -> subprocess.CompletedProcess[bytes]:
     """``bulkpatch ARGS`` in a child process, to its end (the event loop keeps serving).
@@ -164,10 +163,8 @@ async def bulkpatch(
     env = cli_env(api_key) if env is None else env
     with anyio.fail_after(CHILD_TIMEOUT):
         if not fresh and forkserver.forkable(env):
-            return await forkserver.run_async(args, env=env, cwd=cwd, fsize=fsize, stdin=stdin)
-        return await anyio.run_process(
-            fresh_command(args, fsize), input=stdin, env=env, cwd=cwd, check=False
-        )
+            return await forkserver.run_async(args, env=env, cwd=cwd, fsize=fsize)
+        return await anyio.run_process(fresh_command(args, fsize), env=env, cwd=cwd, check=False)
 
 
 def bulkpatch_sync(
