@@ -82,10 +82,8 @@ def _preload() -> None:
 
 def _exit_code(exc: SystemExit) -> int:
     """What the interpreter exits with for ``SystemExit(exc.code)``."""
-    if exc.code is None:
-        return 0
-    if isinstance(exc.code, int):
-        return exc.code
+    if exc.code is None or isinstance(exc.code, int):
+        return exc.code or 0
     print(exc.code, file=sys.stderr)
     return 1
 
@@ -241,6 +239,12 @@ def _the_server() -> _Server:
     return _server
 
 
+def shutdown() -> None:
+    """Close this test process's server, if it started one (it ends once its children did)."""
+    if _server is not None:
+        _server.close()
+
+
 def forkable(env: dict[str, str]) -> bool:
     """Whether a child with this environment can be a fork: it starts Python as the server did
     (and ``BULKPATCH_TEST_FORK`` is not 0)."""
@@ -274,9 +278,8 @@ class Forked:
 
     def completed(self) -> subprocess.CompletedProcess[bytes]:
         assert self.returncode is not None
-        return subprocess.CompletedProcess(
-            self.args, self.returncode, bytes(self.out), bytes(self.err)
-        )
+        out, err = bytes(self.out), bytes(self.err)
+        return subprocess.CompletedProcess(self.args, self.returncode, out, err)
 
     def started(self, line: bytes) -> None:
         if not line.strip():
@@ -383,9 +386,6 @@ class ForkedRun:
 
     def send_signal(self, signum: int) -> None:
         self.child.send_signal(signum)
-
-    def kill(self) -> None:
-        self.child.kill()
 
     async def collect(self) -> None:
         """Read its output until it ends, then its exit status."""
