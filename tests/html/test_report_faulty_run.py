@@ -121,6 +121,7 @@ var b=p?p.getBBox():null;r[c]=b?[b.width,b.height]:null;});
 document.body.setAttribute('data-probe',JSON.stringify(r));});"""
 
 
+@pytest.mark.slow  # a headless Chromium starts: 1 to 3 s
 async def test_in_headless_chromium_the_marks_are_drawn_and_nothing_is_fetched(
     tmp_path: Path, start_scripted: StartScripted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
