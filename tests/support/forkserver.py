@@ -14,7 +14,7 @@ What a fork does not show, a fresh interpreter still tests: what a command impor
 (tests/cli/test_lazy_group.py, tests/ops/test_otel.py), the installed ``bulkpatch`` script
 (tests/cli/test_cli_overview.py, test_cli_validate.py) and start-up time (the benchmark).  A child
 whose environment changes how Python starts (``PYTHON*``, the locale) is started fresh, as is
-every child when ``BULKPATCH_TEST_FORK=0``.
+every child without Linux's pidfd (5.3+) or when ``BULKPATCH_TEST_FORK=0``.
 
 How: the server reads each request (argv, environment, working directory, umask, file-size
 limit) with the child's stdin (/dev/null), stdout, stderr and a status pipe (``SCM_RIGHTS``) from
@@ -25,16 +25,15 @@ CPU time counts in the test run's (``time pytest``).  It exits when the test pro
 socket, once its children ended.
 
 Polars: a fork of a process whose polars thread pool has run deadlocks in polars.  The server
-imports polars and never uses it; a child uses it as a fresh process would.
-
-This file is the server's script too (``python forkserver.py FD``): its top imports only the
-standard library, and the client part needs nothing the server does not have.
+imports polars and never uses it.  This file is the server's script too (``python forkserver.py
+FD``): its top imports only the standard library.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -245,10 +244,20 @@ def shutdown() -> None:
         _server.close()
 
 
+@functools.cache
+def supported() -> bool:
+    """Whether this system has pidfds (how the server learns that a child ended)."""
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
 def forkable(env: dict[str, str]) -> bool:
     """Whether a child with this environment can be a fork: it starts Python as the server did
-    (and ``BULKPATCH_TEST_FORK`` is not 0)."""
-    if os.environ.get(SWITCH, "1") == "0":
+    (and the system has pidfds, and ``BULKPATCH_TEST_FORK`` is not 0)."""
+    if os.environ.get(SWITCH, "1") == "0" or not supported():
         return False
     server_env = _server.env if _server is not None else os.environ
     names = {n for n in (*env, *server_env) if n.startswith(STARTUP_PREFIXES)} | STARTUP_NAMES
@@ -257,16 +266,27 @@ def forkable(env: dict[str, str]) -> bool:
 
 @dataclass
 class Forked:
-    """A forked ``bulkpatch`` child and our ends of its pipes."""
+    """A forked ``bulkpatch`` child: our ends of its pipes, what it wrote (``stdout``,
+    ``stderr``), ``pid``, ``send_signal``, ``returncode``; ``await wait()`` in an async test."""
 
     args: list[str]
-    status: int
-    stdout: int
-    stderr: int
+    status_fd: int
+    out_fd: int
+    err_fd: int
     pid: int = 0  # known once it started (the status pipe's first line)
     returncode: int | None = None
     out: bytearray = field(default_factory=bytearray)
     err: bytearray = field(default_factory=bytearray)
+    done: Any = None  # an asyncio.Event, set once it ended (async tests: :meth:`watch`)
+    _watched: dict[int, bytearray] = field(default_factory=dict)
+
+    @property
+    def stdout(self) -> bytes:
+        return bytes(self.out)
+
+    @property
+    def stderr(self) -> bytes:
+        return bytes(self.err)
 
     def send_signal(self, signum: int) -> None:
         if self.pid and self.returncode is None:
@@ -278,8 +298,7 @@ class Forked:
 
     def completed(self) -> subprocess.CompletedProcess[bytes]:
         assert self.returncode is not None
-        out, err = bytes(self.out), bytes(self.err)
-        return subprocess.CompletedProcess(self.args, self.returncode, out, err)
+        return subprocess.CompletedProcess(self.args, self.returncode, self.stdout, self.stderr)
 
     def started(self, line: bytes) -> None:
         if not line.strip():
@@ -289,6 +308,50 @@ class Forked:
 
     def ended(self, status: bytes) -> int:
         self.returncode = int(status)
+        return self.returncode
+
+    def watch(self) -> None:
+        """Read its pipes as data comes (callbacks of the running asyncio loop, so that no task
+        group wraps a test's exceptions), until it ended: ``done`` is then set."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        self.done = asyncio.Event()
+        status = bytearray()
+        self._watched = {self.out_fd: self.out, self.err_fd: self.err, self.status_fd: status}
+        for fd in self._watched:
+            os.set_blocking(fd, False)
+            loop.add_reader(fd, self._readable, loop, fd, status)
+
+    def _readable(self, loop: Any, fd: int, status: bytearray) -> None:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        if chunk:
+            self._watched[fd] += chunk
+            return
+        loop.remove_reader(fd)
+        os.close(fd)
+        del self._watched[fd]
+        if not self._watched:
+            self.ended(bytes(status))
+            self.done.set()
+
+    def abandon(self) -> None:
+        """Kill it and stop reading it (a test that raised or was cancelled)."""
+        import asyncio
+
+        self.kill()
+        loop = asyncio.get_running_loop()
+        for fd in list(self._watched):
+            loop.remove_reader(fd)
+            os.close(fd)
+        self._watched.clear()
+
+    async def wait(self) -> int:
+        await self.done.wait()
+        assert self.returncode is not None
         return self.returncode
 
 
@@ -341,73 +404,6 @@ async def _read_line(fd: int) -> bytes:
     return line
 
 
-async def _drain(fd: int, into: bytearray) -> None:
-    import anyio
-
-    os.set_blocking(fd, False)
-    try:
-        while True:
-            await anyio.wait_readable(fd)
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                return
-            into += chunk
-    finally:
-        os.close(fd)
-
-
-class ForkedRun:
-    """A forked child read while it runs (:func:`running`)."""
-
-    def __init__(self, child: Forked) -> None:
-        import anyio
-
-        self.child = child
-        self.ended = anyio.Event()
-
-    @property
-    def pid(self) -> int:
-        return self.child.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return self.child.returncode
-
-    @property
-    def stdout(self) -> bytes:
-        return bytes(self.child.out)
-
-    @property
-    def stderr(self) -> bytes:
-        return bytes(self.child.err)
-
-    def send_signal(self, signum: int) -> None:
-        self.child.send_signal(signum)
-
-    async def collect(self) -> None:
-        """Read its output until it ends, then its exit status."""
-        import anyio
-
-        child = self.child
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_drain, child.stdout, child.out)
-                tg.start_soon(_drain, child.stderr, child.err)
-                status = bytearray()
-                await _drain(child.status, status)
-            child.ended(bytes(status))
-        finally:
-            self.ended.set()
-
-    async def wait(self) -> int:
-        await self.ended.wait()
-        assert self.child.returncode is not None
-        return self.child.returncode
-
-
 @contextlib.asynccontextmanager
 async def running(
     args: Sequence[str | os.PathLike[str]],
@@ -415,25 +411,18 @@ async def running(
     env: dict[str, str],
     cwd: str | os.PathLike[str] | None = None,
     fsize: int | None = None,
-) -> AsyncIterator[ForkedRun]:
+) -> AsyncIterator[Forked]:
     """A forked ``bulkpatch ARGS`` running while the block runs (``pid``, ``send_signal``,
     ``returncode``, ``await wait()``); the block's end waits for it to end, and kills it first
     if the block raised or was cancelled."""
-    import anyio
-
     child = spawn(args, env=env, cwd=cwd, fsize=fsize)
-    run = ForkedRun(child)
     try:
-        child.started(await _read_line(child.status))
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run.collect)
-            try:
-                yield run
-            except BaseException:
-                child.kill()
-                raise
+        child.started(await _read_line(child.status_fd))
+        child.watch()
+        yield child
+        await child.wait()
     except BaseException:
-        child.kill()
+        child.abandon()
         raise
 
 
@@ -445,9 +434,9 @@ async def run_async(
     fsize: int | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """``bulkpatch ARGS`` forked, to its end (killed if cancelled)."""
-    async with running(args, env=env, cwd=cwd, fsize=fsize) as run:
-        await run.wait()
-    return run.child.completed()
+    async with running(args, env=env, cwd=cwd, fsize=fsize) as child:
+        await child.wait()
+    return child.completed()
 
 
 # -- waiting, from plain tests ------------------------------------------------------------------
@@ -467,7 +456,7 @@ def run_sync(
 
     child = spawn(args, env=env, cwd=cwd)
     status = bytearray()
-    buffers = {child.stdout: child.out, child.stderr: child.err, child.status: status}
+    buffers = {child.out_fd: child.out, child.err_fd: child.err, child.status_fd: status}
     deadline = time.monotonic() + timeout
     timed_out = False
     with selectors.DefaultSelector() as selector:

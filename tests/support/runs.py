@@ -3,6 +3,7 @@ read the reports back."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import io
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
-import anyio.abc
 import pytest
 from rich.console import Console
 
@@ -200,22 +200,34 @@ class Child(Protocol):
     async def wait(self) -> int: ...
 
 
-class FreshChild:
-    """A :class:`Child` that is a new interpreter (``anyio.open_process``), its output read."""
+class FreshChild(asyncio.SubprocessProtocol):
+    """A :class:`Child` that is a new interpreter; its output is taken as it comes (callbacks of
+    the event loop: no task group wraps a test's exceptions)."""
 
-    def __init__(self, process: anyio.abc.Process) -> None:
-        self.process = process
+    def __init__(self) -> None:
         self.out = bytearray()
         self.err = bytearray()
-        self.ended = anyio.Event()
+        self.ended = asyncio.Event()
+        self.transport: asyncio.SubprocessTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self.transport = transport
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        (self.out if fd == 1 else self.err).extend(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:  # exited, its pipes closed
+        self.ended.set()
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        assert self.transport is not None
+        return self.transport.get_pid()
 
     @property
     def returncode(self) -> int | None:
-        return self.process.returncode
+        return self.transport.get_returncode() if self.transport is not None else None
 
     @property
     def stdout(self) -> bytes:
@@ -226,24 +238,12 @@ class FreshChild:
         return bytes(self.err)
 
     def send_signal(self, signum: int) -> None:
-        self.process.send_signal(signum)
-
-    async def collect(self) -> None:
-        async def drain(stream: Any, into: bytearray) -> None:
-            async for chunk in stream:
-                into += chunk
-
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(drain, self.process.stdout, self.out)
-                tg.start_soon(drain, self.process.stderr, self.err)
-            await self.process.wait()
-        finally:
-            self.ended.set()
+        if self.transport is not None and self.returncode is None:
+            self.transport.send_signal(signum)
 
     async def wait(self) -> int:
         await self.ended.wait()
-        return self.process.returncode or 0
+        return self.returncode or 0
 
 
 @contextlib.asynccontextmanager
@@ -259,15 +259,16 @@ async def bulkpatch_running(
             async with forkserver.running(args, env=env, cwd=cwd) as forked:
                 yield forked
             return
-        async with await anyio.open_process(fresh_command(args), env=env, cwd=cwd) as process:
-            child = FreshChild(process)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(child.collect)
-                try:
-                    yield child
-                except BaseException:
-                    process.kill()
-                    raise
+        loop = asyncio.get_running_loop()
+        _, child = await loop.subprocess_exec(
+            FreshChild, *fresh_command(args), stdin=subprocess.DEVNULL, env=env, cwd=cwd
+        )
+        try:
+            yield child
+            await child.wait()
+        finally:
+            assert child.transport is not None
+            child.transport.close()  # kills it if it still runs (the block raised)
 
 
 def only_run_dir(report_dir: Path) -> Path:
