@@ -344,7 +344,7 @@ class Forked:
 
         self.kill()
         loop = asyncio.get_running_loop()
-        for fd in list(self._watched):
+        for fd in list(self._watched) if self.done else (self.out_fd, self.err_fd, self.status_fd):
             loop.remove_reader(fd)
             os.close(fd)
         self._watched.clear()
