@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from support import forkserver
-from support.runs import bulkpatch, bulkpatch_running, bulkpatch_sync, cli_env
+from support.runs import Child, bulkpatch, bulkpatch_running, bulkpatch_sync, cli_env
 
 
 @pytest.mark.skipif(not forkserver.supported(), reason="no pidfd: children start fresh here")
@@ -61,3 +61,19 @@ async def test_a_forked_child_ends_by_its_signal_as_a_process_does(tmp_path: Pat
                     await anyio.sleep(0.01)
             child.send_signal(signum)
             assert await child.wait() == code
+
+
+async def test_a_child_that_ends_is_not_held_up_by_one_started_after_it(tmp_path: Path) -> None:
+    async def ready(child: Child) -> None:
+        with anyio.fail_after(30):
+            while b"Press Ctrl-C" not in child.stdout:  # noqa: ASYNC110 (its output)
+                await anyio.sleep(0.01)
+
+    async with bulkpatch_running("simulate", "--port", "0", cwd=tmp_path) as first:
+        await ready(first)
+        async with bulkpatch_running("simulate", "--port", "0", cwd=tmp_path) as second:
+            await ready(second)  # it runs on: it holds nothing of the first child's
+            first.send_signal(signal.SIGTERM)
+            with anyio.fail_after(10):
+                assert await first.wait() == 0
+            second.send_signal(signal.SIGTERM)

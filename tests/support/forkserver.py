@@ -96,9 +96,9 @@ def _run_child(request: dict[str, Any], stdio: Sequence[int]) -> None:
 
     for target, fd in enumerate(stdio):
         os.dup2(fd, target)
-    for fd in set(stdio):
-        if fd > 2:
-            os.close(fd)
+    # Nothing else, as a new process: not the server's socket, nor the status pipes of the
+    # children still running (held open here, they would not end for their readers).
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
     limit = request.get("fsize")
     if limit is not None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -168,8 +168,6 @@ def serve(fd: int) -> None:
             *stdio, status = fds
             pid = os.fork()
             if pid == 0:
-                sock.close()
-                os.close(status)
                 signal.signal(signal.SIGINT, on_sigint)
                 _run_child(json.loads(message), stdio)
             for received in stdio:
