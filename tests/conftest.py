@@ -122,20 +122,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """``-n auto``: a worker per core and one more.  The tests spend a share of their time waiting
-    (child processes, loopback servers, headless Chromium), and the extra worker runs meanwhile:
-    on 2 cores the suite takes about a sixth less time with 3 workers than with 2.  The realtime
-    tests still run last and alone.  ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still decides, if set."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return None  # pytest-xdist's own hook reads it
-    from xdist.plugin import pytest_xdist_auto_num_workers as per_core
-
-    cores: int = per_core(config)
-    return cores + 1
-
-
-@pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     node.workerinput[realtime_last.KEY] = str(realtime_last.ids_dir(node.config))
 
