@@ -326,7 +326,7 @@ async def test_a_second_ctrl_c_exits_at_once_and_the_journal_still_allows_resume
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
     names = ids(60, prefix="t")
-    sim = await start_simulator(latency_ms=50, overrides=statuses(names, active_every=2))
+    sim = await start_simulator(latency_ms=20, overrides=statuses(names, active_every=2))
     sheet = version_sheet(tmp_path / "twice.csv", names)
     reports = tmp_path / "reports"
     async with paced_run_process(sheet, sim, reports) as process:
