@@ -2,9 +2,10 @@
 
 Simulator fixtures: the embedded simulator of the Scheduling API, served on a free loopback port
 for the length of one test (``bulkpatch.simulator.serve_simulator``); ``start_scripted`` serves
-one whose faults a test scripts request by request (``tests/scripted.py``).  ``fake_time`` is a
-clock that moves only when the run sleeps (``tests/faketime.py``): pass ``fake_time.timing()``
-to ``run_sheet`` and retries, backoffs, cool-downs and pacing take no real time.
+one whose faults a test scripts request by request (``tests/support/scripted.py``).
+``fake_time`` is a clock that moves only when the run sleeps (``tests/support/faketime.py``):
+pass ``fake_time.timing()`` to ``run_sheet`` and retries, backoffs, cool-downs and pacing take
+no real time.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 
 import support.realtime_last as realtime_last
 from bulkpatch.simulator import Simulator, SimulatorConfig, serve_simulator
+from support import forkserver
 from support.faketime import FakeTime
 from support.scripted import Decide, ScriptedSimulator, scripted_simulator, serve_normally
 
@@ -132,6 +134,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    forkserver.shutdown()  # waited for: its children's CPU time counts in the run's
     made = getattr(config, "_realtime_ids_dir", None)
     if made is not None:
         shutil.rmtree(made, ignore_errors=True)

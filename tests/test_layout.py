@@ -9,6 +9,7 @@ import-linter checks the layers and that no package's modules import in a circle
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,10 +51,14 @@ INNER_IMPORTS_ALLOWED = {
 }
 
 
-def modules() -> Iterator[tuple[str, ast.Module, list[str]]]:
+@functools.cache
+def modules() -> tuple[tuple[str, ast.Module, list[str]], ...]:
+    """Every module of the source, parsed once per test process (the tests only read them)."""
+    found = []
     for path in sorted(SRC.rglob("*.py")):
         text = path.read_text(encoding="utf-8")
-        yield path.relative_to(SRC).as_posix(), ast.parse(text), text.splitlines()
+        found.append((path.relative_to(SRC).as_posix(), ast.parse(text), text.splitlines()))
+    return tuple(found)
 
 
 def functions(tree: ast.Module) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
@@ -148,10 +153,11 @@ def test_every_function_is_at_most_80_lines() -> None:
 def test_only_the_reply_classifier_compares_status_codes(package: str) -> None:
     """``transport/replies.py`` reads status codes; the rest of the run switches on its kinds."""
     found = []
-    for path in sorted((SRC / package).glob("*.py")):
-        if path.name == "replies.py":
+    for name, tree, _ in modules():
+        inside, _, module = name.partition("/")
+        if inside != package or "/" in module or module == "replies.py":
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(tree):
             if isinstance(node, ast.Compare):
                 operands = [node.left, *node.comparators]
                 codes = [
@@ -162,5 +168,5 @@ def test_only_the_reply_classifier_compares_status_codes(package: str) -> None:
                     and 100 <= o.value <= 599
                 ]
                 if codes and any("status" in ast.unparse(o) for o in operands):
-                    found.append(f"{path.name}:{node.lineno} {ast.unparse(node)}")
+                    found.append(f"{name}:{node.lineno} {ast.unparse(node)}")
     assert found == []

@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 
 import bulkpatch.cli.validate  # noqa: F401  (registers the command)
 from bulkpatch.cli import cli
+from support.runs import bulkpatch_sync
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "input_examples"
 
@@ -201,13 +202,8 @@ def test_the_installed_command_exits_2_without_a_traceback(tmp_path: Path) -> No
 def test_a_named_pipe_as_the_sheet_is_refused_at_once(tmp_path: Path) -> None:
     pipe = tmp_path / "sheet.csv"
     os.mkfifo(pipe)
-    done = subprocess.run(
-        [sys.executable, "-m", "bulkpatch", "validate", str(pipe)],
-        capture_output=True,
-        text=True,
-        timeout=30,  # a read of the pipe would block until this kills it
-        check=False,
-    )
+    # A read of the pipe would block until the timeout kills it.
+    done = bulkpatch_sync("validate", pipe, env=dict(os.environ), timeout=30)
     assert done.returncode == 2
     assert "is a named pipe (FIFO), not a regular file" in done.stderr
 

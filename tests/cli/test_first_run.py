@@ -7,12 +7,12 @@ import csv
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bulkpatch.core.summary import FRESH_SIMULATOR
+from support.runs import bulkpatch_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "input_examples" / "mass-schedule-change.csv"
@@ -21,22 +21,9 @@ EXAMPLE = ROOT / "input_examples" / "mass-schedule-change.csv"
 def first_command(tmp_path: Path, *more: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("SARVAM_API_KEY", "BULKPATCH_BASE_URL")}
     env["COLUMNS"] = "200"
-    args = ["run", str(EXAMPLE), "--simulate", "--rate", "1000"]
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bulkpatch",
-            *args,
-            *more,
-        ],
-        cwd=tmp_path,  # the run directory goes to ./reports, as in the README
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    args = ["run", str(EXAMPLE), "--simulate", "--rate", "unlimited", *more]
+    # The run directory goes to ./reports, as in the README.
+    return bulkpatch_sync(*args, env=env, cwd=tmp_path, timeout=90)
 
 
 def run_dir_of(tmp_path: Path) -> Path:

@@ -9,15 +9,13 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
-import anyio
 import pytest
 import redis
 
 from support.redis_server import MISSING, RedisServer, redis_server_binary
-from support.runs import StartSimulator, write_sheet
+from support.runs import StartSimulator, bulkpatch, write_sheet
 
 ORG, WS = "org-n", "ws-n"
 KEY_ENV = "MY_SCHEDULING_KEY"
@@ -32,9 +30,7 @@ async def run(argv: list[str], key: str, cwd: Path) -> subprocess.CompletedProce
     }
     env.update({KEY_ENV: key, "COLUMNS": "1000"})
     assert argv[0] == "bulkpatch", argv
-    return await anyio.run_process(
-        [sys.executable, "-m", "bulkpatch", *argv[1:]], env=env, cwd=cwd, check=False
-    )
+    return await bulkpatch(*argv[1:], env=env, cwd=cwd)
 
 
 def printed(done: subprocess.CompletedProcess[bytes], after: str) -> list[str]:
@@ -95,7 +91,8 @@ async def test_a_canary_run_then_its_printed_step_for_the_rest_reach_the_same_ca
 
     first = await run(
         ["bulkpatch", "run", str(sheet), "--org", ORG, "--workspace", WS, "--canary", "2",
-         "--base-url", sim.base_url, "--api-key-env", KEY_ENV, "--report-dir", "r", "--json"],
+         "--rate", "unlimited", "--base-url", sim.base_url, "--api-key-env", KEY_ENV,
+         "--report-dir", "r", "--json"],
         sim.config.api_key, tmp_path,
     )  # fmt: skip
 

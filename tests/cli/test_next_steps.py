@@ -194,7 +194,7 @@ async def test_a_next_step_command_run_as_printed_reaches_the_same_campaigns(
     )
     sheet = tmp_path / "noorg.csv"
     sheet.write_text("campaign_id,name\n" + "".join(f"{c},Next {c}\n" for c in names))
-    common = ["--base-url", sim.base_url, "--report-dir", tmp_path / "r"]
+    common = ["--base-url", sim.base_url, "--report-dir", tmp_path / "r", "--rate", "unlimited"]
     first = await bulkpatch(
         "run", sheet, "--org", "org-n", "--workspace", "ws-n", *common, "--json",
         api_key=sim.config.api_key,

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from bulkpatch.core.text import FORMULA_STARTS, MESSAGE_CAP
+from support.faketime import FakeTime
 from support.runs import (
     StartSimulator,
     bulkpatch,
@@ -90,7 +91,8 @@ async def test_an_api_message_with_markup_is_shown_literally_and_the_run_resumes
     reports = tmp_path / "reports"
     first = await bulkpatch(
         "run", sheet, "--base-url", sim.base_url, "--pause-active", "--max-outage", "1",
-        "--max-attempts", "2", "--report-dir", reports, api_key=sim.config.api_key,
+        "--max-attempts", "2", "--rate", "unlimited", "--report-dir", reports,
+        api_key=sim.config.api_key,
     )  # fmt: skip
     err = first.stderr.decode()
     assert first.returncode == 3, err
@@ -137,7 +139,7 @@ async def test_hostile_and_huge_server_text_is_neutralised_and_capped_in_every_r
     reports = tmp_path / "reports"
 
     done = await bulkpatch(
-        "run", sheet, "--base-url", sim.base_url, "--report-dir", reports,
+        "run", sheet, "--base-url", sim.base_url, "--report-dir", reports, "--rate", "unlimited",
         api_key=sim.config.api_key,
     )  # fmt: skip
 
@@ -176,7 +178,9 @@ async def test_a_5mb_html_error_page_is_capped_and_the_row_still_gets_its_outcom
         overrides={(ORG, WS, "f1"): {"status": "paused"}},
     )
     sheet = write_sheet(tmp_path / "html.csv", campaign_rows(["f1"], ORG, WS, name="New name"))
-    run = await run_sheet(sheet, sim, monkeypatch, max_attempts=2, max_outage=1.0)
+    run = await run_sheet(
+        sheet, sim, monkeypatch, max_attempts=2, max_outage=1.0, timing=FakeTime().timing()
+    )
     (row,) = run.results()
     assert row["outcome"] in ("failed", "not_attempted")
     assert no_formula_or_control(row["reason"])

@@ -112,7 +112,7 @@ async def test_webhook_metadata_is_replaced_whole_and_an_empty_object_clears_it(
     reports = tmp_path / "reports"
     done = await bulkpatch(
         "run", sheet, "--base-url", sim.base_url, "--report-dir", reports, "--quiet",
-        api_key=sim.config.api_key,
+        "--rate", "unlimited", api_key=sim.config.api_key,
     )  # fmt: skip
 
     assert done.returncode == 1, done.stderr.decode()  # one row skipped as stale

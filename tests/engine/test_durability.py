@@ -5,26 +5,26 @@ from __future__ import annotations
 import json
 import random
 import signal
-import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager as AsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from anyio.abc import Process
 
 from bulkpatch.core.values import get_path
 from bulkpatch.rundir.journal import read_journal
 from bulkpatch.transport.breaker import COOLDOWN_MAX
 from support.faketime import FakeTime
 from support.runs import (
+    Child,
     StartScripted,
     StartSimulator,
     bulkpatch,
+    bulkpatch_running,
     campaign_rows,
-    cli_env,
     only_run_dir,
     run_dirs,
     run_sheet,
@@ -186,9 +186,7 @@ async def killed_when(
 ) -> None:
     """Run ``bulkpatch ARGS`` in a child process and kill -9 it as soon as ``moment()`` is true
     (checked every ``poll`` seconds; at once when it is true from the start)."""
-    async with await anyio.open_process(
-        [sys.executable, "-m", "bulkpatch", *args], env=cli_env(key)
-    ) as process:
+    async with bulkpatch_running(*args, api_key=key) as process:
         while not moment() and process.returncode is None:  # noqa: ASYNC110 (polling a child)
             await anyio.sleep(poll)
         if process.returncode is None:
@@ -251,7 +249,7 @@ async def kill_9_and_resume(
 async def test_kill_9_at_random_moments_then_resume_applies_every_row_exactly_once(
     tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Six kills: before Python has started, as the run directory appears, and at four random
+    """Six kills: before the command has started, as the run directory appears, and at four random
     points of the run (by requests the server has seen, so the moments do not depend on the
     machine's speed).  The trials run side by side, each with its own simulator and files."""
     rng = random.Random(20261128)
@@ -272,16 +270,14 @@ async def test_kill_9_at_random_moments_then_resume_applies_every_row_exactly_on
     assert len(mid_run) == len(moments)
 
 
-async def paced_run_process(sheet: Path, sim: Any, reports: Path) -> Process:
+def paced_run_process(sheet: Path, sim: Any, reports: Path) -> AsyncContextManager[Child]:
     """`bulkpatch run --pause-active --rate 60` in a child process, for signalling."""
     args = ["run", str(sheet), "--base-url", sim.base_url, "--rate", "60", "--pause-active",
             "--report-dir", str(reports)]  # fmt: skip
-    return await anyio.open_process(
-        [sys.executable, "-m", "bulkpatch", *args], env=cli_env(sim.config.api_key)
-    )
+    return bulkpatch_running(*args, api_key=sim.config.api_key)
 
 
-async def until_requests(sim: Any, count: int, process: Process) -> None:
+async def until_requests(sim: Any, count: int, process: Child) -> None:
     """Wait until the server has seen ``count`` requests (the run is under way)."""
     while sim.stats()["requests_total"] < count:
         assert process.returncode is None, "the run ended before it was signalled"
@@ -296,16 +292,13 @@ async def test_sigint_with_pause_active_exits_3_leaves_nothing_paused_and_resume
     sim = await start_simulator(latency_ms=20, overrides=statuses(names, active_every=2))
     sheet = version_sheet(tmp_path / "sigint.csv", names)
     reports = tmp_path / "reports"
-    async with await paced_run_process(sheet, sim, reports) as process:
+    async with paced_run_process(sheet, sim, reports) as process:
         await until_requests(sim, 12, process)  # campaigns are being paused and patched
         process.send_signal(signal.SIGINT)
         sent = time.monotonic()
-        assert process.stderr is not None
-        err = b""
-        async for chunk in process.stderr:
-            err += chunk
         await process.wait()
         took = time.monotonic() - sent
+        err = process.stderr
     assert process.returncode == 3
     assert took < 8
     assert sim.stats()["status_changes"]  # it had paused some
@@ -333,10 +326,10 @@ async def test_a_second_ctrl_c_exits_at_once_and_the_journal_still_allows_resume
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
     names = ids(60, prefix="t")
-    sim = await start_simulator(latency_ms=50, overrides=statuses(names, active_every=2))
+    sim = await start_simulator(latency_ms=20, overrides=statuses(names, active_every=2))
     sheet = version_sheet(tmp_path / "twice.csv", names)
     reports = tmp_path / "reports"
-    async with await paced_run_process(sheet, sim, reports) as process:
+    async with paced_run_process(sheet, sim, reports) as process:
         await until_requests(sim, 12, process)
         process.send_signal(signal.SIGINT)
         await anyio.sleep(0.05)
@@ -355,7 +348,7 @@ async def test_a_second_ctrl_c_exits_at_once_and_the_journal_still_allows_resume
     assert_all_applied_once(sim, names, active_every=2)
 
 
-GUARDED_ROWS, GUARDED_KILL = 80, 40  # kill -9 once 40 PATCHes were stored
+GUARDED_ROWS, GUARDED_KILL = 40, 20  # kill -9 once 20 PATCHes were stored
 
 
 def guarded_sheet(path: Path, names: list[str]) -> Path:
@@ -383,7 +376,7 @@ async def test_writes_in_flight_at_a_kill_9_are_updated_on_resume_and_undone_eve
 ) -> None:
     names = ids(GUARDED_ROWS, prefix="g")
     sim = await start_simulator(
-        latency_ms=150,
+        latency_ms=50,  # eight PATCHes are in flight whenever the kill lands
         overrides={(ORG, WS, c): {"status": "paused", "app_config.app_version": 3} for c in names},
     )
     sheet = guarded_sheet(tmp_path / "guarded.csv", names)

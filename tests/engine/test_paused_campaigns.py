@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,8 @@ from support.faketime import FakeTime
 from support.runs import (
     StartSimulator,
     bulkpatch,
+    bulkpatch_running,
     campaign_rows,
-    cli_env,
     only_run_dir,
     run_dirs,
     run_sheet,
@@ -60,9 +59,7 @@ def paused_now(sim: Any, names: list[str]) -> list[str]:
 async def kill_while_paused(args: list[str], sim: Any, names: list[str]) -> list[str]:
     """Start ``bulkpatch ARGS``; kill -9 it the moment it holds campaigns paused (mid-row).
     Returns the campaigns then paused."""
-    async with await anyio.open_process(
-        [sys.executable, "-m", "bulkpatch", *args], env=cli_env(sim.config.api_key)
-    ) as process:
+    async with bulkpatch_running(*args, api_key=sim.config.api_key) as process:
         with anyio.fail_after(20):
             while (
                 not (paused := paused_now(sim, names)) or sim.stats()["patches_applied_total"] < 3
@@ -96,7 +93,7 @@ async def test_after_kill_9_with_campaigns_paused_resume_works_whatever_became_o
     tmp_path: Path, start_simulator: StartSimulator, afterwards: str
 ) -> None:
     names = ids(24)
-    sim = await start_simulator(latency_ms=100, overrides=all_active(names))
+    sim = await start_simulator(latency_ms=30, overrides=all_active(names))
     sheet = lf_sheet(tmp_path / "nightly.csv", names)
     reports = tmp_path / "reports"
     args = ["run", str(sheet), "--base-url", sim.base_url, "--rate", "unlimited",
@@ -129,7 +126,7 @@ async def test_a_new_run_names_the_campaigns_an_earlier_killed_run_left_paused(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
     names = ids(24)
-    sim = await start_simulator(latency_ms=100, overrides=all_active(names))
+    sim = await start_simulator(latency_ms=30, overrides=all_active(names))
     sheet = lf_sheet(tmp_path / "nightly.csv", names)
     reports = tmp_path / "reports"
     args = ["run", str(sheet), "--base-url", sim.base_url, "--rate", "unlimited",
@@ -178,7 +175,7 @@ async def test_after_a_resume_is_refused_for_good_no_more_campaigns_are_paused(
 
     done = await bulkpatch(
         "run", sheet, "--base-url", sim.base_url, "--rate", "unlimited", "--pause-active",
-        "--max-outage", "2", "--report-dir", reports, "--json", api_key=sim.config.api_key,
+        "--max-outage", "1", "--report-dir", reports, "--json", api_key=sim.config.api_key,
     )  # fmt: skip
 
     took = anyio.current_time() - started
@@ -212,8 +209,8 @@ async def test_after_a_resume_is_refused_for_good_no_more_campaigns_are_paused(
     # Paused campaigns are tried again after the pool: every one at least twice in all.
     puts = sim.stats()["requests"]["PUT"]
     assert sum(puts.values()) >= 3 * len(left)
-    assert "trying to resume them for up to 2 s" in err
-    assert took < 30  # the campaigns left paused are retried for 2 s, not for ever
+    assert "trying to resume them for up to 1 s" in err
+    assert took < 30  # the campaigns left paused are retried for 1 s, not for ever
 
 
 def _results(run_dir: Path) -> list[dict[str, str]]:

@@ -25,11 +25,14 @@ from bulkpatch.html.runreport import build_run_report
 from support.html_samples import chromium, faulty_run, plan_rows, screenshot
 
 BROWSER = chromium()
-pytestmark = pytest.mark.skipif(
-    BROWSER is None,
-    reason="no Chromium binary found (install the system package `chromium` to run the "
-    "headless-browser tests)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        BROWSER is None,
+        reason="no Chromium binary found (install the system package `chromium` to run the "
+        "headless-browser tests)",
+    ),
+    pytest.mark.slow,  # a headless Chromium starts for each page: 1 to 3 s
+]
 
 
 def pages() -> dict[str, str]:

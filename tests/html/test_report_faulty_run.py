@@ -11,15 +11,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import anyio
 import pytest
 from test_html_browser import with_probe
 
 from bulkpatch.html.reportfile import load_run_report
+from support.faketime import FakeTime
 from support.html_audit import external_references
 from support.html_samples import chromium
-from support.runs import StartSimulator, run_sheet, write_sheet
+from support.runs import StartScripted, run_sheet, write_sheet
+from support.scripted import FrontOnClock
 
 ROWS = 20
 #: The server allows 20 requests a second and fails 1 in 5 with a 5xx; the run asks for 100/s.
@@ -41,9 +42,14 @@ def path_of(page: str, cls: str) -> str:
 
 
 async def faulty_run(
-    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, start_scripted: StartScripted, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Path, dict[str, Any], dict[str, Any]]:
-    sim = await start_simulator(generate=ROWS, rate_limit=LIMIT, fail_rate=FAIL)
+    """The run, on a fake clock that the server's rate limit reads too: seconds of throttling
+    and backing off take no real time.  What the server saw: its requests (the ones its limit
+    refused included), its 429s and its injected 5xx."""
+    fake = FakeTime()
+    front = FrontOnClock(fake.clock, rate_limit=LIMIT)
+    sim = await start_scripted(front, generate=ROWS, fail_rate=FAIL)
     rows = [
         {
             "org_id": "org-demo",
@@ -55,21 +61,26 @@ async def faulty_run(
         for n in range(1, ROWS + 1)
     ]
     run = await run_sheet(
-        write_sheet(tmp_path / "window.csv", rows), sim, monkeypatch, rate=RATE, max_attempts=2
+        write_sheet(tmp_path / "window.csv", rows),
+        sim,
+        monkeypatch,
+        rate=RATE,
+        max_attempts=2,
+        timing=fake.timing(),
     )
     assert run.run_dir is not None
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"{sim.root_url}/_sim/stats") as answer,
-    ):
-        seen: dict[str, Any] = await answer.json()
+    seen = {
+        "requests_total": sim.script.total,
+        "rate_limited": front.rate_limited,
+        "injected_failures": sim.stats()["injected_failures"],
+    }
     return run.run_dir, seen, run.summary()
 
 
 async def test_the_page_of_a_throttled_failing_run_marks_its_429s_and_5xx_and_fetches_nothing(
-    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, start_scripted: StartScripted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run_dir, seen, summary = await faulty_run(tmp_path, start_simulator, monkeypatch)
+    run_dir, seen, summary = await faulty_run(tmp_path, start_scripted, monkeypatch)
 
     # The journal's per-second samples add up to what the server saw.
     samples = ticks(run_dir)
@@ -110,13 +121,14 @@ var b=p?p.getBBox():null;r[c]=b?[b.width,b.height]:null;});
 document.body.setAttribute('data-probe',JSON.stringify(r));});"""
 
 
+@pytest.mark.slow  # a headless Chromium starts: 1 to 3 s
 async def test_in_headless_chromium_the_marks_are_drawn_and_nothing_is_fetched(
-    tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, start_scripted: StartScripted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     browser = chromium()
     if browser is None:
         pytest.skip("no Chromium binary found (install the system package `chromium`)")
-    run_dir, _, _ = await faulty_run(tmp_path, start_simulator, monkeypatch)
+    run_dir, _, _ = await faulty_run(tmp_path, start_scripted, monkeypatch)
     page = tmp_path / "probed.html"
     page.write_text(
         with_probe((run_dir / "report.html").read_text(encoding="utf-8"), PROBE), encoding="utf-8"

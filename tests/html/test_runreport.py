@@ -291,6 +291,7 @@ def test_reasons_are_listed_most_frequent_first_and_capped_in_length() -> None:
     assert "cut" in reasons[2][0]
 
 
+@pytest.mark.slow  # 300,000 rows under tracemalloc: the size shows that memory stays flat
 def test_a_300_000_row_journal_is_folded_in_a_few_mebibytes() -> None:
     rows = 300_000
 

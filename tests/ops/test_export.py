@@ -401,7 +401,8 @@ async def test_an_export_onto_a_full_disk_says_so_exits_2_and_leaves_nothing_in_
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     out = out_dir / f"live.{ext}"
-    args = ("export", out, "--org", "org-x", "--workspace", "ws-y", "--simulate", "--quiet")
+    args = ("export", out, "--org", "org-x", "--workspace", "ws-y", "--simulate", "--quiet",
+            "--rate", "unlimited")  # fmt: skip
 
     full = await bulkpatch_limited(6000, *args, api_key="unused-fake-key", cwd=tmp_path)
 

@@ -7,23 +7,22 @@ export 500 campaigns by a --where -> edit 200 cells in the CSV and in an .xlsx c
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
 
 from bulkpatch.sheet import open_sheet, write_table
 from support.roundtrips import read_csv
-from support.runs import bulkpatch
+from support.runs import bulkpatch, bulkpatch_running
 
 pytestmark = pytest.mark.slow
 
@@ -47,29 +46,15 @@ COLUMNS = ",".join(
 @asynccontextmanager
 async def simulator_process(*args: str) -> AsyncIterator[str]:
     """``bulkpatch simulate`` on a free port in its own process; yields its base URL."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bulkpatch", "simulate", "--port", "0", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    assert process.stdout is not None
-    try:
-        base = ""
-        async with asyncio.timeout(30):
-            while not base:
-                line = (await process.stdout.readline()).decode()
-                assert line, "the simulator exited before it was ready"
-                found = re.search(r"base URL: (\S+)", line)
-                base = found[1] if found else ""
-        yield base
-    finally:
-        if process.returncode is None:
+    async with bulkpatch_running("simulate", "--port", "0", *args) as process:
+        with anyio.fail_after(30):
+            while not (found := re.search(rb"base URL: (\S+)", process.stdout)):
+                assert process.returncode is None, "the simulator exited before it was ready"
+                await anyio.sleep(0.01)
+        try:
+            yield found[1].decode()
+        finally:
             process.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(10):
-                    await process.wait()
-            except TimeoutError:
-                process.kill()
-                await process.wait()
 
 
 async def campaigns(http: aiohttp.ClientSession, root: str) -> dict[str, dict[str, Any]]:

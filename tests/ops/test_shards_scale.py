@@ -253,7 +253,7 @@ async def test_redis_killed_mid_run_stops_the_run_resumably_and_resume_completes
             monkeypatch,
             rate=200.0,
             rate_store=redis_store.url,
-            max_outage=1.5,
+            max_outage=0.5,  # real time: the run waits that long for the store, then stops
             concurrency=2,
         )
         assert first.code == 3

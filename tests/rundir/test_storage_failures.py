@@ -19,7 +19,6 @@ import csv
 import errno
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,10 +34,11 @@ from bulkpatch.sheet import files as sheet_files
 from bulkpatch.sheet import writing as sheet_writing
 from support.disks import bulkpatch_limited, tmpfs
 from support.runs import (
+    StartScripted,
     StartSimulator,
     bulkpatch,
+    bulkpatch_running,
     campaign_rows,
-    cli_env,
     only_run_dir,
     run_dirs,
     run_sheet,
@@ -89,22 +89,26 @@ async def wait_for(condition: Callable[[], bool], within: float = 20.0) -> None:
 
 
 async def test_a_second_run_of_the_same_sheet_at_once_is_refused_naming_the_first(
-    tmp_path: Path, start_simulator: StartSimulator
+    tmp_path: Path, start_scripted: StartScripted
 ) -> None:
     names = ids(60)
-    sim = await start_simulator(latency_ms=50, overrides=paused(names))
+    let_through = anyio.Event()  # the first run's PATCHes wait until the second was refused
+
+    def hold_patches(method: str, path: str, nth: int, total: int) -> Any:
+        return ("hold", let_through) if method == "PATCH" and not let_through.is_set() else None
+
+    sim = await start_scripted(hold_patches, overrides=paused(names))
     sheet = version_sheet(tmp_path / "twice.csv", names)
     reports = tmp_path / "reports"
-    args = ["run", str(sheet), "--base-url", sim.base_url, "--rate", "30",
+    args = ["run", str(sheet), "--base-url", sim.base_url, "--rate", "unlimited",
             "--report-dir", str(reports), "--quiet"]  # fmt: skip
-    async with await anyio.open_process(
-        [sys.executable, "-m", "bulkpatch", *args], env=cli_env(sim.config.api_key)
-    ) as first:
-        await wait_for(lambda: sim.stats()["patches_applied_total"] >= 2)
+    async with bulkpatch_running(*args, api_key=sim.config.api_key) as first:
+        await wait_for(lambda: sim.script.count("PATCH") >= 2)  # under way, and held
         first_dir = only_run_dir(reports)
 
         second = await bulkpatch(*args, api_key=sim.config.api_key)
 
+        let_through.set()
         err = second.stderr.decode()
         assert second.returncode == 2, err
         assert "already applying this sheet to this API" in err

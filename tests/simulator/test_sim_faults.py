@@ -120,6 +120,7 @@ def _slow_patches(monkeypatch: pytest.MonkeyPatch, sim: Simulator, seconds: floa
     monkeypatch.setattr(sim.state, "apply_patch", slow)
 
 
+@pytest.mark.realtime  # real time, to tens of milliseconds: a loaded machine makes it late
 @pytest.mark.parametrize(
     ("latency_ms", "work_s", "low", "high"),
     [
@@ -145,6 +146,7 @@ async def test_latency_counts_from_the_requests_arrival(
     assert sim.state.get(FIRST)["name"] == "Slow to apply"
 
 
+@pytest.mark.realtime  # real time, to tens of milliseconds: a loaded machine makes it late
 async def test_a_change_is_stored_on_arrival_and_answered_after_the_latency(
     start_simulator: StartSimulator, api_for: Callable[[Simulator], Api]
 ) -> None:
@@ -163,6 +165,7 @@ async def test_a_change_is_stored_on_arrival_and_answered_after_the_latency(
     assert (stats["in_flight"], stats["peak_in_flight"]) == (0, 1)
 
 
+@pytest.mark.realtime  # real time, to tens of milliseconds: a loaded machine makes it late
 async def test_answers_due_together_do_not_wait_for_each_others_work(
     start_simulator: StartSimulator,
     api_for: Callable[[Simulator], Api],
@@ -375,6 +378,7 @@ async def test_some_requests_are_dropped_at_a_partial_reset_rate(
 # --- outage --------------------------------------------------------------------------------------
 
 
+@pytest.mark.realtime  # real time, to tens of milliseconds: a loaded machine makes it late
 async def test_the_outage_window_answers_503_then_recovers(
     start_simulator: StartSimulator, api_for: Callable[[Simulator], Api]
 ) -> None:

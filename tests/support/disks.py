@@ -11,23 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
 import pytest
 
-from support.runs import cli_env
-
-LIMITED = (
-    "import resource, runpy, signal, sys; "
-    "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
-    "limit = int(sys.argv.pop(1)); "
-    "resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)); "
-    "sys.argv[0] = 'bulkpatch'; "
-    "runpy.run_module('bulkpatch', run_name='__main__')"
-)
+from support.runs import bulkpatch
 
 
 async def bulkpatch_limited(
@@ -35,12 +24,7 @@ async def bulkpatch_limited(
 ) -> subprocess.CompletedProcess[bytes]:
     """``bulkpatch ARGS`` in a process that may write no file larger than ``limit`` bytes
     (the kernel refuses the write: EFBIG, as a full disk refuses it with ENOSPC)."""
-    return await anyio.run_process(
-        [sys.executable, "-c", LIMITED, str(limit), *map(str, args)],
-        env=cli_env(api_key),
-        cwd=cwd,
-        check=False,
-    )
+    return await bulkpatch(*args, api_key=api_key, cwd=cwd, fsize=limit)
 
 
 @contextlib.contextmanager

@@ -3,16 +3,18 @@ read the reports back."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import pytest
@@ -27,6 +29,7 @@ from bulkpatch.core.summary import RunSummary
 from bulkpatch.core.timing import REAL, Timing
 from bulkpatch.ops.apply import apply_sheet_async, plan_sheet_async, resume_run_async
 from bulkpatch.simulator import Simulator
+from support import forkserver
 from support.scripted import ScriptedSimulator
 
 #: The ``start_simulator`` fixture's type (see conftest.py).
@@ -121,16 +124,151 @@ def cli_env(api_key: str | None) -> dict[str, str]:
     return env
 
 
+#: A child still running after this long is killed and its test fails (pytest's own timeout
+#: interrupts the test but not the child, and the run would wait for it).
+CHILD_TIMEOUT = 100.0
+
+#: ``python -c LIMITED LIMIT ARGS``: ``bulkpatch ARGS`` writing no file over LIMIT bytes.
+LIMITED = (
+    "import resource, runpy, signal, sys; "
+    "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+    "limit = int(sys.argv.pop(1)); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)); "
+    "sys.argv[0] = 'bulkpatch'; "
+    "runpy.run_module('bulkpatch', run_name='__main__')"
+)
+
+
+def fresh_command(args: Sequence[str | Path], fsize: int | None = None) -> list[str]:
+    """``python -m bulkpatch ARGS`` in a new interpreter (with a file-size limit, if given)."""
+    if fsize is None:
+        return [sys.executable, "-m", "bulkpatch", *map(str, args)]
+    return [sys.executable, "-c", LIMITED, str(fsize), *map(str, args)]
+
+
 async def bulkpatch(
-    *args: str | Path, api_key: str | None = None, cwd: Path | None = None
+    *args: str | Path,
+    api_key: str | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    fsize: int | None = None,
+    fresh: bool = False,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run ``python -m bulkpatch ARGS`` in a child process (the event loop keeps serving)."""
-    return await anyio.run_process(
-        [sys.executable, "-m", "bulkpatch", *map(str, args)],
-        env=cli_env(api_key),
-        cwd=cwd,
-        check=False,
+    """``bulkpatch ARGS`` in a child process, to its end (the event loop keeps serving).
+
+    The child is a fork of the test process's fork server (``support/forkserver.py``: the same
+    code, without the interpreter's start-up); ``fresh=True`` starts a new interpreter, for tests
+    of start-up itself.  Its environment is ours with ``api_key`` as the key (``cli_env``), or
+    ``env`` whole; ``fsize`` limits the size of any file it writes (EFBIG, as a full disk)."""
+    env = cli_env(api_key) if env is None else env
+    with anyio.fail_after(CHILD_TIMEOUT):
+        if not fresh and forkserver.forkable(env):
+            return await forkserver.run_async(args, env=env, cwd=cwd, fsize=fsize)
+        return await anyio.run_process(fresh_command(args, fsize), env=env, cwd=cwd, check=False)
+
+
+def bulkpatch_sync(
+    *args: str | Path,
+    env: dict[str, str],
+    cwd: Path | None = None,
+    timeout: float = CHILD_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """:func:`bulkpatch` for a test that is not async: ``subprocess.run``'s answer (text),
+    killed after ``timeout`` s (:class:`subprocess.TimeoutExpired`)."""
+    if forkserver.forkable(env):
+        done = forkserver.run_sync(args, env=env, cwd=cwd, timeout=timeout)
+        out, err = done.stdout.decode(), done.stderr.decode()
+        return subprocess.CompletedProcess(done.args, done.returncode, out, err)
+    command = fresh_command(args)
+    return subprocess.run(
+        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+class Child(Protocol):
+    """A ``bulkpatch`` child running (:func:`bulkpatch_running`)."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def returncode(self) -> int | None: ...
+    @property
+    def stdout(self) -> bytes: ...
+    @property
+    def stderr(self) -> bytes: ...
+    def send_signal(self, signum: int) -> None: ...
+    async def wait(self) -> int: ...
+
+
+class FreshChild(asyncio.SubprocessProtocol):
+    """A :class:`Child` that is a new interpreter; its output is taken as it comes (callbacks of
+    the event loop: no task group wraps a test's exceptions)."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.err = bytearray()
+        self.ended = asyncio.Event()
+        self.transport: asyncio.SubprocessTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self.transport = transport
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        (self.out if fd == 1 else self.err).extend(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:  # exited, its pipes closed
+        self.ended.set()
+
+    @property
+    def pid(self) -> int:
+        assert self.transport is not None
+        return self.transport.get_pid()
+
+    @property
+    def returncode(self) -> int | None:
+        return self.transport.get_returncode() if self.transport is not None else None
+
+    @property
+    def stdout(self) -> bytes:
+        return bytes(self.out)
+
+    @property
+    def stderr(self) -> bytes:
+        return bytes(self.err)
+
+    def send_signal(self, signum: int) -> None:
+        if self.transport is not None and self.returncode is None:
+            self.transport.send_signal(signum)
+
+    async def wait(self) -> int:
+        await self.ended.wait()
+        return self.returncode or 0
+
+
+@contextlib.asynccontextmanager
+async def bulkpatch_running(
+    *args: str | Path, api_key: str | None = None, cwd: Path | None = None, fresh: bool = False
+) -> AsyncIterator[Child]:
+    """``bulkpatch ARGS`` running in a child process while the block runs (to signal it or
+    kill it); the block's end waits for it, killing it first if the block raised.  The child is
+    as :func:`bulkpatch`'s; its output is read as it comes (``stdout``, ``stderr``)."""
+    env = cli_env(api_key)
+    with anyio.fail_after(CHILD_TIMEOUT):
+        if not fresh and forkserver.forkable(env):
+            async with forkserver.running(args, env=env, cwd=cwd) as forked:
+                yield forked
+            return
+        loop = asyncio.get_running_loop()
+        _, child = await loop.subprocess_exec(
+            FreshChild, *fresh_command(args), stdin=subprocess.DEVNULL, env=env, cwd=cwd
+        )
+        try:
+            yield child
+            await child.wait()
+        finally:
+            assert child.transport is not None
+            child.transport.close()  # kills it if it still runs (the block raised)
 
 
 def only_run_dir(report_dir: Path) -> Path:

@@ -11,7 +11,9 @@ A script is a function ``(method, path, nth for this method and path, nth overal
 * ``(status, message)``: answer that status with ``{"detail": message}``, without serving it;
   ``(status, message, headers)`` adds those headers (e.g. ``Retry-After`` on a 429);
 * ``("after_store", status)``: serve it (a change is stored), then answer that status (a 5xx)
-  with a gateway's HTML page instead of the real answer.
+  with a gateway's HTML page instead of the real answer;
+* ``("hold", event)``: wait until ``event`` (an ``anyio.Event``) is set, then serve it: a run
+  that stays under way for exactly as long as a test needs.
 
 :class:`FrontOnClock` is a script too: the simulator's front faults (an outage window, a rate
 limit per second) on a clock the test chooses, usually a :class:`faketime.FakeTime`, so that a
@@ -63,6 +65,9 @@ def _middleware(script: Script) -> Any:
         script.seen[where] += 1
         action = script.decide(request.method, request.path, script.seen[where], script.total)
         script.log.append((request.method, request.path, action))
+        if isinstance(action, tuple) and action[0] == "hold":
+            await action[1].wait()  # held until the test lets it through, then served
+            return await handler(request)
         if action is None:
             return await handler(request)
         if action == "drop_before":
