@@ -24,7 +24,13 @@ from aiohttp import web
 
 from bulkpatch.core.timing import REAL
 from bulkpatch.simulator import SimulatorConfig, SimulatorState, build_app
-from bulkpatch.transport.pacing import MAX_SLACK, MIN_SLACK, SPREAD_SECONDS, Pacer
+from bulkpatch.transport.pacing import (
+    MAX_SLACK,
+    MIN_SLACK,
+    SPREAD_MARGIN,
+    SPREAD_SECONDS,
+    Pacer,
+)
 from support.faketime import FakeTime
 from support.runs import campaign_rows, run_sheet, write_sheet
 from support.scripted import FrontOnClock
@@ -96,7 +102,7 @@ def test_the_slack_is_the_latency_spread_within_bounds_and_forgets_old_answers()
         pacer.answered(latency)
     assert pacer.slack == MIN_SLACK  # a spread of 2 ms: the floor
     pacer.answered(0.080)
-    assert pacer.slack == pytest.approx(0.030)
+    assert pacer.slack == pytest.approx(0.030 * SPREAD_MARGIN)  # the spread, and a margin
     pacer.answered(2.0)  # one very slow answer: bounded
     assert pacer.slack == MAX_SLACK
     clock.now += SPREAD_SECONDS + 0.1
@@ -110,19 +116,8 @@ def test_the_slack_is_the_latency_spread_within_bounds_and_forgets_old_answers()
 #: answers on the fake clock, so that more random streams are tried in no real time at all.
 HELD_UP_RUNS = [
     pytest.param(0, False, marks=REALTIME, id="0-real"),
-    pytest.param(
-        1,
-        True,
-        id="1-fake",
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=AssertionError,
-            reason="known: the slack is the spread of the latencies seen so far, a hair under "
-            "the spread of the hold-ups (29.6 ms of 30): here 51 requests reach one server "
-            "second once (transport/pacing.py)",
-        ),
-    ),
-    *(pytest.param(n, True, id=f"{n}-fake") for n in (2, 3, 4)),
+    # Seed 1 drew one 429 while the slack was the bare spread (29.6 ms seen of 30).
+    *(pytest.param(n, True, id=f"{n}-fake") for n in range(1, 9)),
 ]
 JITTER_RUNS = [
     pytest.param(0, False, marks=REALTIME, id="0-real"),

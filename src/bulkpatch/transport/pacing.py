@@ -15,10 +15,12 @@ the server (or be counted by it) a little later than another, when a busy event 
 the server's -- or the network holds it up.  If the first of ``R + 1`` requests is held up more
 than the slack while the last is not, a server counting ``R`` per sliding second sees ``R + 1``.
 Nothing tells us that delay directly, but it is part of the round trip, so the slack follows the
-spread of the latencies seen over the last :data:`SPREAD_SECONDS` (slowest minus fastest): never
-less than :data:`MIN_SLACK`, never more than :data:`MAX_SLACK` (at most about 9% under the
-ceiling).  A request held up longer than that can still draw a 429 from a server whose limit
-equals ``--rate``: leave a margin (see docs/applying.md).
+spread of the latencies seen over the last :data:`SPREAD_SECONDS` (slowest minus fastest), with
+a quarter more (:data:`SPREAD_MARGIN`: the spread of the answers seen so far falls short of the
+spread of the hold-ups to come), never less than :data:`MIN_SLACK`, never more than
+:data:`MAX_SLACK` (at most about 9% under the ceiling).  A request held up longer than that
+can still draw a 429 from a server whose limit equals ``--rate``: leave a margin (see
+docs/applying.md).
 
 Adaptation (AIMD): a 429 (or a 503 with ``Retry-After``) halves the rate, at most once per second;
 then the rate climbs quickly back to just under the rate that drew the 429 and slowly past it, up
@@ -42,6 +44,9 @@ MIN_SLACK = 0.010
 MAX_SLACK = 0.100
 #: The smallest slack, for pacing that sees no latencies (the shared rate store).
 SLACK = MIN_SLACK
+#: The slack is the latency spread times this: a sample's spread falls short of the spread of
+#: the hold-ups to come (29.6 ms seen of 30 drew a 429 at a server's exact limit).
+SPREAD_MARGIN = 1.25
 #: The latency spread is taken over the answers of this many seconds.
 SPREAD_SECONDS = 2.0
 DECREASE = 0.5
@@ -161,7 +166,8 @@ class Pacer:
         """An answer came back after ``latency`` seconds: the slack follows their spread."""
         now = self._clock()
         self._latencies.add(now, latency)
-        slack = min(MAX_SLACK, max(MIN_SLACK, self._latencies.spread(now)))
+        spread = self._latencies.spread(now) * SPREAD_MARGIN
+        slack = min(MAX_SLACK, max(MIN_SLACK, spread))
         self.slack = slack
         if slack > self.widest_slack:
             self.widest_slack = slack
