@@ -282,10 +282,14 @@ def test_processes_sharing_the_store_never_exceed_the_ceiling_together(
     for proc in procs:  # each has its store open
         assert proc.stdout is not None
         assert proc.stdout.readline() == "ready\n", proc.communicate(timeout=60)[1][-2000:]
-    begin = time.monotonic() + 0.1  # all start together
+    begin = time.monotonic() + 0.2  # all start together: each is told before any is waited for
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(f"{begin}\n")
+        proc.stdin.flush()
     results = []
     for proc in procs:
-        out, err = proc.communicate(f"{begin}\n", timeout=60)
+        out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err[-2000:]
         results.append(json.loads(out))
     times = [t for r in results for t in r["times"]]
