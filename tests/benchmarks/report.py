@@ -208,7 +208,12 @@ def _throughput(case: dict[str, Any]) -> list[str]:
         f"{p['xargs_rows']:,} rows only; {wrk_line}. The minimal scripts "
         "(`tests/benchmarks/minimal_client.py`) are one aiohttp session and a pool of tasks "
         "with nothing else: *minimal aiohttp* PATCHes each row as given; *minimal GET+PATCH* "
-        "first GETs the campaign and parses the answer, then PATCHes.",
+        "first GETs the campaign and parses the answer, then PATCHes. *floor: uvloop + journal* "
+        "is the floor of bulkpatch's promises: the first script on uvloop (bulkpatch's event "
+        "loop) keeping the least a tool that can resume after a crash must keep, a line "
+        "written and flushed to the operating system before each PATCH and the parsed answer "
+        "in a second line after it. What bulkpatch costs above the floor pays for everything "
+        "else it does (start-up, checking the sheet, planning, pacing, retries, the reports).",
         "",
         "*End to end* = rows / wall time of the process (start-up, reading and checking the "
         "sheet, reports included). *Pool* = rows / `summary.json` `duration_s` for bulkpatch, "
