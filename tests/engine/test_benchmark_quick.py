@@ -94,6 +94,7 @@ def test_the_quick_benchmarks_throughput_and_latency_write_a_sane_report(tmp_pat
         "bulkpatch (GET+PATCH)",
         "minimal aiohttp",
         "minimal GET+PATCH",
+        "floor: uvloop + journal",
         "xargs+curl",
     )
     for tool in tools:
@@ -103,6 +104,8 @@ def test_the_quick_benchmarks_throughput_and_latency_write_a_sane_report(tmp_pat
     assert 0 < ratio < 10
     ratio = throughput["ratios"]["with reads / minimal GET+PATCH script (end to end, rows/s)"]
     assert 0 < ratio["median"] < 10
+    floor = throughput["ratios"]["floor: uvloop + journal / minimal script (end to end, rows/s)"]
+    assert 0 < floor["median"] < 10
 
     latency = cases["latency"]["stats"]
     assert 0.3 < latency["achieved_over_ideal"]["median"] <= 1.0
