@@ -25,7 +25,7 @@ import pytest
 
 import support.realtime_last as realtime_last
 from bulkpatch.simulator import Simulator, SimulatorConfig, serve_simulator
-from support import forkserver
+from support import forkserver, workers
 from support.faketime import FakeTime
 from support.scripted import Decide, ScriptedSimulator, scripted_simulator, serve_normally
 
@@ -140,6 +140,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     node.workerinput[realtime_last.KEY] = str(realtime_last.ids_dir(node.config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: a worker per core and one more per two cores (tests/support/workers.py),
+    unless PYTEST_XDIST_AUTO_NUM_WORKERS says how many."""
+    if os.environ.get(workers.OVERRIDE):
+        return None  # pytest-xdist reads it
+    return workers.auto_workers(workers.cores())
 
 
 @pytest.hookimpl(optionalhook=True)
