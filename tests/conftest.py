@@ -108,9 +108,9 @@ def pytest_configure(config: pytest.Config) -> None:
     instead of 0.8 s, and the tests start dozens.
 
     Hypothesis is imported as installed (its compiled bytecode), not with its asserts rewritten:
-    rewriting its 75 modules cost each test process 0.7 s of CPU (as much as a fifth of its
-    collection), every run, since PYTHONDONTWRITEBYTECODE keeps pytest from caching them.  The
-    test modules and conftests are still rewritten."""
+    rewriting its 75 modules costs a test process 0.7 s of CPU wherever pytest has not cached
+    them yet (a fresh clone's workers) or may not (``-n0``: PYTHONDONTWRITEBYTECODE holds
+    there).  The test modules and conftests are still rewritten."""
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     os.environ.setdefault(
         "PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / f"bulkpatch-pycache-{os.getuid()}")
