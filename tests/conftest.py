@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -24,7 +25,7 @@ import pytest
 
 import support.realtime_last as realtime_last
 from bulkpatch.simulator import Simulator, SimulatorConfig, serve_simulator
-from support import forkserver
+from support import forkserver, workers
 from support.faketime import FakeTime
 from support.scripted import Decide, ScriptedSimulator, scripted_simulator, serve_normally
 
@@ -96,14 +97,29 @@ async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+#: Libraries whose asserts pytest would rewrite on import, as it does every package of a
+#: distribution that ships a pytest plugin: the tests import them, and do not test them.
+NOT_REWRITTEN = frozenset({"hypothesis"})
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Child processes (``python -m bulkpatch`` ...) keep their compiled bytecode in one cache
     outside the tree, even where PYTHONDONTWRITEBYTECODE is set: each starts in about 0.5 s
-    instead of 0.8 s, and the tests start dozens."""
+    instead of 0.8 s, and the tests start dozens.
+
+    Hypothesis is imported as installed (its compiled bytecode), not with its asserts rewritten:
+    rewriting its 75 modules costs a test process 0.7 s of CPU wherever pytest has not cached
+    them yet (a fresh clone's workers) or may not (``-n0``: PYTHONDONTWRITEBYTECODE holds
+    there).  The test modules and conftests are still rewritten."""
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     os.environ.setdefault(
         "PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / f"bulkpatch-pycache-{os.getuid()}")
     )
+    hook = config.pluginmanager.rewrite_hook  # pytest's; its marks are not public API
+    marked = getattr(hook, "_must_rewrite", None)
+    if isinstance(marked, set) and "hypothesis" not in sys.modules:
+        marked.difference_update(NOT_REWRITTEN)
+        getattr(hook, "_marked_for_rewrite_cache", {}).clear()
 
 
 #: A test that takes longer than this (its call, in seconds) should be marked ``slow``, and
@@ -124,6 +140,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     node.workerinput[realtime_last.KEY] = str(realtime_last.ids_dir(node.config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: a worker per core and one more per two cores (tests/support/workers.py),
+    unless PYTEST_XDIST_AUTO_NUM_WORKERS says how many."""
+    if os.environ.get(workers.OVERRIDE):
+        return None  # pytest-xdist reads it
+    return workers.auto_workers(workers.cores())
 
 
 @pytest.hookimpl(optionalhook=True)

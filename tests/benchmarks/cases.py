@@ -58,13 +58,13 @@ class Sizes:
 #: is most of the time.
 QUICK = Sizes(
     reps=2,
-    pacing_rows=150,
-    throughput_rows=300,
+    pacing_rows=120,
+    throughput_rows=100,
     xargs_rows=20,
     wrk_seconds=1,
-    latency_rows=250,
-    validate_rows=(1_000, 5_000),
-    memory_rows=(500, 5_000),
+    latency_rows=150,
+    validate_rows=(500, 2_000),
+    memory_rows=(200, 2_000),
     shared_rate_requests=400,
 )
 FULL = Sizes(

@@ -276,12 +276,12 @@ async def test_outside_calling_hours_pauses_only_idle_campaigns_and_the_calling_
 async def test_a_real_run_stops_within_a_second_of_its_windows_end_leaves_nothing_paused_and_resume_completes_it(  # noqa: E501
     tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 60 rows at 20 requests a second take over 3 s: the window (whole seconds, so it ends
-    # 1 to 2 s from now) closes with rows left.
+    # 60 rows at 20 requests a second take over 3 s: the window (whole seconds: it ends at the
+    # first turn of a second half a second from now, 0.5 to 1.5 s) closes with rows left.
     names = ids(60)
     sim = await start_simulator(overrides=campaigns(names, active_every=3), latency_ms=50)
     now = datetime.now(UTC)
-    end = (now + timedelta(seconds=2)).replace(microsecond=0)
+    end = (now + timedelta(seconds=1.5)).replace(microsecond=0)
     start = now - timedelta(seconds=2)
     window = f"{start:%H:%M:%S}-{end:%H:%M:%S} UTC"
     path = sheet(tmp_path / "real.csv", names)
