@@ -31,14 +31,7 @@ from collections import Counter
 from typing import IO, Any
 
 import aiohttp
-
-try:  # the fastest JSON writer there is, where installed (bulkpatch writes its journal with it)
-    from orjson import dumps as _dumps
-except ImportError:  # pragma: no cover - orjson is a dependency of bulkpatch
-
-    def _dumps(value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":")).encode()
-
+from orjson import dumps  # the journal's writer, as bulkpatch's
 
 KEY_COLUMNS = ("org_id", "workspace_id", "campaign_id")
 
@@ -83,7 +76,7 @@ async def patch_all(
                             json.loads(await response.read())
                             statuses[f"GET {response.status}"] += 1
                     if journal is not None:
-                        journal.write(_dumps({"sent": number, "path": path}) + b"\n")
+                        journal.write(dumps({"sent": number, "path": path}) + b"\n")
                         journal.flush()
                     async with session.patch(
                         path.lstrip("/"), data=body, headers=headers
@@ -93,7 +86,7 @@ async def patch_all(
                     if journal is not None:
                         stored = json.loads(answer)
                         done = {"done": number, "status": response.status, "after": stored}
-                        journal.write(_dumps(done) + b"\n")
+                        journal.write(dumps(done) + b"\n")
                 except aiohttp.ClientError:
                     statuses["error"] += 1
 
